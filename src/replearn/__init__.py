@@ -1,0 +1,49 @@
+"""replearn — one-step feature learning in two-layer ReLU networks (Damian, Lee & Soltanolkotabi, COLT 2022).
+
+import replearn as rl
+t = rl.paper_target(d=10)
+X, y = rl.sample(t, n=10_000, noise=1.0, seed=0)
+net = rl.OneStepNetwork(width=100, seed=0).fit(X, y)
+rl.excess_risk(net, t, n_test=100_000, seed=1)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name → module that defines it (imported on first use, so `import replearn` is cheap)
+_EXPORTS = {
+    "hermite": "replearn.hermite",
+    "MultiIndexTarget": "replearn.targets",
+    "paper_target": "replearn.targets",
+    "paper_transfer_target": "replearn.targets",
+    "DataStream": "replearn.data",
+    "sample": "replearn.data",
+    "TwoLayerReLU": "replearn.network",
+    "OneStepNetwork": "replearn.learners.one_step",
+    "RandomFeatures": "replearn.learners.kernels",
+    "NTKRegression": "replearn.learners.kernels",
+    "KernelRidge": "replearn.learners.kernels",
+    "FullTraining": "replearn.learners.full_training",
+    "excess_risk": "replearn.metrics",
+    "subspace_alignment": "replearn.metrics",
+    "principal_angles": "replearn.metrics",
+    "theory": "replearn.theory",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'replearn' has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name])
+    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

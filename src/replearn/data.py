@@ -1,0 +1,154 @@
+"""Seeded Gaussian data: x ~ N(0, I_d), y = f*(x) + ε, chunk-invariant streams.
+
+Sample i of a stream lives in block i // BLOCK_SIZE; every block is drawn from its own
+generator seeded by (seed, split, block), on the CPU in float64, then cast to the
+requested dtype and moved to the requested device. So the data of sample i is the same
+whatever the chunk size, the executor, the dtype's precision allowing, and the device.
+
+Label noise ε is symmetric with standard deviation ``noise``: Rademacher (±noise, the
+paper's choice) or Gaussian N(0, noise²).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from replearn.targets import MultiIndexTarget
+
+__all__ = ["DataStream", "sample", "BLOCK_SIZE", "NOISE_KINDS"]
+
+BLOCK_SIZE = 4096
+NOISE_KINDS = ("rademacher", "gaussian")
+SPLITS_NOTE = "any name; 'train', 'holdout', 'test' and 'head' are used by replearn"
+
+
+def _check_count(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _block_seed(seed: int, split: str, block: int) -> int:
+    state = np.random.SeedSequence([int(seed), zlib.crc32(split.encode()), int(block)])
+    return int(state.generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+class DataStream:
+    """An endless, seeded stream of (x_i, y_i) for one target; a pure function of its arguments.
+
+    ``stream.chunks(n, chunk_size)`` yields (X, y) pieces of samples 0…n−1 (or
+    ``(X, y, f*(X))`` with ``clean=True``); ``stream.split("holdout")`` is an independent
+    stream from the same seed (train / holdout / test never share a sample).
+    """
+
+    def __init__(
+        self,
+        target: MultiIndexTarget,
+        noise: float = 0.0,
+        seed: int = 0,
+        noise_kind: str = "rademacher",
+        split: str = "train",
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ):
+        if not isinstance(target, MultiIndexTarget):
+            raise ValueError(f"target must be a MultiIndexTarget, got {type(target).__name__}")
+        noise = float(noise)
+        if not np.isfinite(noise) or noise < 0:
+            raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise}")
+        if noise_kind not in NOISE_KINDS:
+            raise ValueError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        if not isinstance(split, str) or not split:
+            raise ValueError(f"split must be a non-empty string ({SPLITS_NOTE}), got {split!r}")
+        self.target = target
+        self.noise = noise
+        self.seed = _check_count("seed", seed, minimum=0)
+        self.noise_kind = noise_kind
+        self.split_name = split
+        self.dtype = dtype
+        self.device = torch.device(device)
+
+    @property
+    def d(self) -> int:
+        return self.target.d
+
+    def split(self, name: str) -> DataStream:
+        """An independent stream with the same target, noise and seed, for another split."""
+        return self.with_(split=name)
+
+    def with_(self, **changes) -> DataStream:
+        """A copy with some constructor arguments changed (e.g. target=…, dtype=…)."""
+        args = dict(
+            target=self.target,
+            noise=self.noise,
+            seed=self.seed,
+            noise_kind=self.noise_kind,
+            split=self.split_name,
+            dtype=self.dtype,
+            device=self.device,
+        )
+        args.update(changes)
+        return DataStream(**args)
+
+    def _block(self, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X, ε) of one block, CPU float64; the X of a block never depends on the noise."""
+        generator = torch.Generator().manual_seed(_block_seed(self.seed, self.split_name, block))
+        X = torch.randn(BLOCK_SIZE, self.d, generator=generator, dtype=torch.float64)
+        if self.noise_kind == "rademacher":
+            signs = torch.randint(0, 2, (BLOCK_SIZE,), generator=generator, dtype=torch.int64)
+            epsilon = (2 * signs - 1).to(torch.float64) * self.noise
+        else:
+            epsilon = torch.randn(BLOCK_SIZE, generator=generator, dtype=torch.float64)
+            epsilon = epsilon * self.noise
+        return X, epsilon
+
+    def get(self, start: int, stop: int, clean: bool = False):
+        """Samples start…stop−1 as (X, y) or (X, y, f*(X)), in self.dtype on self.device."""
+        start = _check_count("start", start, minimum=0)
+        stop = _check_count("stop", stop, minimum=start + 1)
+        first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
+        blocks = [self._block(b) for b in range(first, last + 1)]
+        offset = start - first * BLOCK_SIZE
+        X = torch.cat([x for x, _ in blocks])[offset : offset + stop - start]
+        epsilon = torch.cat([e for _, e in blocks])[offset : offset + stop - start]
+        X = X.to(device=self.device, dtype=self.dtype)
+        f_star = self.target(X)
+        y = f_star + epsilon.to(device=self.device, dtype=self.dtype)
+        return (X, y, f_star) if clean else (X, y)
+
+    def chunks(
+        self, n: int, chunk_size: int = 65_536, start: int = 0, clean: bool = False
+    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Yield samples start…start+n−1 in pieces of at most chunk_size rows."""
+        n = _check_count("n", n)
+        chunk_size = _check_count("chunk_size", chunk_size)
+        for begin in range(start, start + n, chunk_size):
+            yield self.get(begin, min(begin + chunk_size, start + n), clean=clean)
+
+    def __repr__(self) -> str:
+        return (
+            f"DataStream(d={self.d}, noise={self.noise}, seed={self.seed}, "
+            f"noise_kind={self.noise_kind!r}, split={self.split_name!r}, dtype={self.dtype})"
+        )
+
+
+def sample(
+    target: MultiIndexTarget,
+    n: int,
+    noise: float = 0.0,
+    seed: int = 0,
+    noise_kind: str = "rademacher",
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    split: str = "train",
+    return_clean: bool = False,
+):
+    """n samples (X, y) — or (X, y, f*(X)) — the first n of DataStream(target, …, seed)."""
+    stream = DataStream(target, noise, seed, noise_kind, split, dtype, device)
+    return stream.get(0, _check_count("n", n), clean=return_clean)

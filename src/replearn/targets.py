@@ -1,0 +1,355 @@
+"""Multi-index polynomial targets f*(x) = g(Ux), everything exact.
+
+g is stored in the tensor Hermite basis of the latent coordinates z = Ux ∈ R^r:
+
+    g(z) = Σ_α c_α · Π_i He_{α_i}(z_i),     α ∈ N^r.
+
+With x ~ N(0, I_d) and U with orthonormal rows, z ~ N(0, I_r), and the products
+He_α are orthogonal with E[He_α²] = α! = Π_i α_i!. Hence, exactly:
+
+    mean      = c_0
+    E[f*²]    = Σ_α c_α² · α!
+    energy_k  = Σ_{|α| = k} c_α² · α!           (degree-k Hermite energy)
+    H = E[∇²f*] = Uᵀ A U,  A_ii = 2·c_{2e_i},  A_ij = c_{e_i + e_j}  (Stein's lemma)
+    κ = ‖H†‖·√r                                 (∞ when rank H < r)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from replearn.expression import latent_dimension, parse_polynomial
+from replearn.hermite import he_all, monomial_to_hermite
+
+__all__ = ["MultiIndexTarget", "paper_target", "paper_transfer_target", "haar_orthonormal_rows"]
+
+Terms = dict[tuple[int, ...], float]
+ORTHONORMAL_TOLERANCE = 1e-8
+
+
+def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
+    """U ∈ R^{r×d} with orthonormal rows, Haar-distributed, a pure function of (r, d, seed)."""
+    generator = torch.Generator().manual_seed(int(seed))
+    gaussian = torch.randn(d, r, generator=generator, dtype=torch.float64)
+    q, upper = torch.linalg.qr(gaussian)
+    q = q * torch.sign(torch.diagonal(upper)).where(torch.diagonal(upper) != 0, 1.0)
+    return q.T.contiguous()
+
+
+def _check_dims(d: int, r: int) -> None:
+    for name, value in (("d", d), ("r", r)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if r < 1:
+        raise ValueError(f"r must be >= 1, got {r}")
+    if r > d:
+        raise ValueError(f"r must be <= d, got r={r} > d={d}")
+
+
+def _multi_factorial(alpha: tuple[int, ...]) -> int:
+    return math.prod(math.factorial(a) for a in alpha)
+
+
+class MultiIndexTarget:
+    """f*(x) = Σ_α c_α Π_i He_{α_i}((Ux)_i), with U (r×d) orthonormal rows.
+
+    Parameters
+    ----------
+    U : (r, d) array with orthonormal rows (the principal subspace S* = rowspan U).
+    terms : mapping multi-index α (length r) → coefficient c_α.
+    name : a label for reports.
+    """
+
+    def __init__(self, U, terms: Mapping[tuple[int, ...], float], name: str | None = None):
+        U = torch.as_tensor(U, dtype=torch.float64).detach().cpu()
+        if U.ndim != 2:
+            raise ValueError(f"U must be a 2-D (r, d) array, got shape {tuple(U.shape)}")
+        r, d = U.shape
+        _check_dims(d, r)
+        if not torch.isfinite(U).all():
+            raise ValueError("U must be finite")
+        gram_error = (U @ U.T - torch.eye(r, dtype=torch.float64)).abs().max().item()
+        if gram_error > ORTHONORMAL_TOLERANCE:
+            raise ValueError(
+                f"U must have orthonormal rows (U Uᵀ = I): max |U Uᵀ − I| = {gram_error:.2e}"
+            )
+        clean: Terms = {}
+        for alpha, coefficient in terms.items():
+            alpha = tuple(int(a) for a in alpha)
+            if len(alpha) != r or any(a < 0 for a in alpha):
+                raise ValueError(f"multi-index {alpha} must have {r} entries, each >= 0")
+            coefficient = float(coefficient)
+            if not math.isfinite(coefficient):
+                raise ValueError(f"coefficient of {alpha} is not finite: {coefficient}")
+            if coefficient != 0.0:
+                clean[alpha] = clean.get(alpha, 0.0) + coefficient
+        self.U = U
+        self.terms: Terms = dict(sorted(clean.items(), key=lambda kv: (sum(kv[0]), kv[0])))
+        self.name = name or "multi-index target"
+
+    # -- shape ----------------------------------------------------------------------------
+    @property
+    def d(self) -> int:
+        return self.U.shape[1]
+
+    @property
+    def r(self) -> int:
+        return self.U.shape[0]
+
+    @property
+    def degree(self) -> int:
+        return max((sum(alpha) for alpha in self.terms), default=0)
+
+    # -- exact moments --------------------------------------------------------------------
+    def mean(self) -> float:
+        """E[f*(x)] = c_0."""
+        return self.terms.get((0,) * self.r, 0.0)
+
+    def norm2(self) -> float:
+        """E[f*(x)²] = Σ_α c_α²·α!."""
+        return sum(c * c * _multi_factorial(a) for a, c in self.terms.items())
+
+    def degree_energy(self, normalized: bool = True) -> dict[int, float]:
+        """{k: Σ_{|α|=k} c_α²·α!}, as a share of E[f*²] when normalized (degrees present only)."""
+        energy: dict[int, float] = {}
+        for alpha, c in self.terms.items():
+            k = sum(alpha)
+            energy[k] = energy.get(k, 0.0) + c * c * _multi_factorial(alpha)
+        total = self.norm2() if normalized else 1.0
+        if total == 0.0:
+            return {}
+        return {k: v / total for k, v in sorted(energy.items())}
+
+    def energy_above(self, k: int, normalized: bool = False) -> float:
+        """Σ of the degree energies above k: the risk of the best degree-≤k predictor."""
+        return sum(v for j, v in self.degree_energy(normalized=normalized).items() if j > k)
+
+    def latent_hessian(self) -> torch.Tensor:
+        """A = E[∇²g(z)] (r×r): A_ii = 2·c_{2e_i}, A_ij = c_{e_i+e_j}."""
+        A = torch.zeros(self.r, self.r, dtype=torch.float64)
+        for i, j in itertools.product(range(self.r), repeat=2):
+            alpha = [0] * self.r
+            alpha[i] += 1
+            alpha[j] += 1
+            A[i, j] = _multi_factorial(tuple(alpha)) * self.terms.get(tuple(alpha), 0.0)
+        return A
+
+    def hessian(self) -> torch.Tensor:
+        """H = E[∇²f*(x)] = Uᵀ A U (d×d, float64)."""
+        return self.U.T @ self.latent_hessian() @ self.U
+
+    @property
+    def kappa(self) -> float:
+        """κ = ‖H†‖₂·√r (∞ when H has rank < r)."""
+        eigenvalues = torch.linalg.eigvalsh(self.latent_hessian()).abs()
+        scale = max(eigenvalues.max().item(), 1e-300)
+        if eigenvalues.min().item() <= 1e-12 * scale or eigenvalues.max().item() == 0.0:
+            return math.inf
+        return math.sqrt(self.r) / eigenvalues.min().item()
+
+    def hessian_rank(self, tol: float = 1e-10) -> int:
+        eigenvalues = torch.linalg.eigvalsh(self.latent_hessian()).abs()
+        if eigenvalues.max().item() == 0.0:
+            return 0
+        return int((eigenvalues > tol * eigenvalues.max()).sum().item())
+
+    # -- derived targets --------------------------------------------------------------------
+    def project(self, k: int) -> MultiIndexTarget:
+        """The degree-≤k part Σ_{|α|≤k} c_α He_α — the best degree-≤k L2 approximation."""
+        kept = {a: c for a, c in self.terms.items() if sum(a) <= k}
+        return MultiIndexTarget(self.U, kept, name=f"{self.name} (degree ≤ {k})")
+
+    def normalized(self) -> MultiIndexTarget:
+        """Constant removed and scaled so that E[f*²] = 1."""
+        centred = {a: c for a, c in self.terms.items() if sum(a) > 0}
+        norm2 = sum(c * c * _multi_factorial(a) for a, c in centred.items())
+        if norm2 <= 0.0:
+            raise ValueError("target is constant: cannot normalise to E[f*²] = 1")
+        scale = 1.0 / math.sqrt(norm2)
+        return MultiIndexTarget(self.U, {a: c * scale for a, c in centred.items()}, self.name)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def latent(self, X: torch.Tensor) -> torch.Tensor:
+        """z = X Uᵀ, shape (n, r)."""
+        return X @ self.U.to(device=X.device, dtype=X.dtype).T
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        """f*(X) for X of shape (n, d); computed in X's dtype and device."""
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must have shape (n, {self.d}), got {tuple(X.shape)}")
+        z = self.latent(X)
+        table = he_all(self.degree, z)  # (n, r, degree+1)
+        out = torch.zeros(X.shape[0], dtype=X.dtype, device=X.device)
+        for alpha, c in self.terms.items():
+            term = torch.full_like(out, c)
+            for i, a in enumerate(alpha):
+                if a:
+                    term = term * table[:, i, a]
+            out = out + term
+        return out
+
+    def describe(self) -> str:
+        energy = ", ".join(f"{k}: {v:.4g}" for k, v in self.degree_energy().items())
+        return (
+            f"{self.name}: d={self.d}, r={self.r}, degree={self.degree}, "
+            f"E[f*]={self.mean():.4g}, E[f*²]={self.norm2():.4g}, kappa={self.kappa:.4g}, "
+            f"rank(H)={self.hessian_rank()}, degree energy {{{energy}}}"
+        )
+
+    def __repr__(self) -> str:
+        return f"MultiIndexTarget(d={self.d}, r={self.r}, degree={self.degree}, name={self.name!r})"
+
+    # -- constructors ---------------------------------------------------------------------
+    @classmethod
+    def from_expression(
+        cls,
+        expr: str,
+        d: int,
+        seed: int = 0,
+        normalize: bool = True,
+        r: int | None = None,
+        U=None,
+    ) -> MultiIndexTarget:
+        """Parse g from text in z1…zr (whitelist parser); U Haar-random from seed unless given.
+
+        Example: ``MultiIndexTarget.from_expression("He2(z1)/2 + He4(z1)/(4*sqrt(3))", d=10)``.
+        """
+        used = latent_dimension(expr) if isinstance(expr, str) else 0
+        if U is not None:
+            r = torch.as_tensor(U).shape[0]
+        r = r if r is not None else max(used, 1)
+        _check_dims(d, r)
+        if used > r:
+            raise ValueError(f"expression uses z{used} but r={r}")
+        polynomial = parse_polynomial(expr, r)
+        per_variable = {}  # (variable exponent) → its He expansion, cached
+        terms: Terms = {}
+        for exponents, coefficient in polynomial.items():
+            factors = []
+            for a in exponents:
+                if a not in per_variable:
+                    hermite = monomial_to_hermite([0] * a + [1])
+                    per_variable[a] = [(k, float(w)) for k, w in enumerate(hermite) if w != 0]
+                factors.append(per_variable[a])
+            for combo in itertools.product(*factors):
+                alpha = tuple(k for k, _ in combo)
+                weight = coefficient * math.prod(w for _, w in combo)
+                terms[alpha] = terms.get(alpha, 0.0) + weight
+        terms = {a: c for a, c in terms.items() if abs(c) > 1e-15 * max(1.0, abs(c))}
+        if U is None:
+            U = haar_orthonormal_rows(r, d, seed)
+        elif torch.as_tensor(U).shape[-1] != d:
+            raise ValueError(
+                f"U must have d={d} columns, got shape {tuple(torch.as_tensor(U).shape)}"
+            )
+        target = cls(U, terms, name=expr.strip())
+        return target.normalized() if normalize else target
+
+    @classmethod
+    def random(
+        cls,
+        d: int,
+        r: int,
+        degree: int,
+        seed: int = 0,
+        kappa: float | None = None,
+        hessian_energy: float = 0.5,
+    ) -> MultiIndexTarget:
+        """A random degree-p target with E[f*²] = 1, zero mean and linear part, rank-r H.
+
+        The degree-2 part is Σ_i λ_i He_2(z_i)/2, so A = diag(λ) in the latent basis and
+        H = Uᵀ diag(λ) U has rank r. Its energy Σ λ_i²/2 is ``hessian_energy`` (the rest is
+        spread evenly over degrees 3…p with random Gaussian coefficients). With ``kappa``
+        the |λ_i| are geometric between √r/κ and the largest value the energy allows, so
+        ‖H†‖√r = κ exactly; κ must be ≥ r/√(2·hessian_energy), the equal-eigenvalue case
+        (used when kappa is None). For r = 1, κ fixes λ = 1/κ and the energy is 1/(2κ²).
+        """
+        _check_dims(d, r)
+        if isinstance(degree, bool) or not isinstance(degree, int | np.integer) or degree < 0:
+            raise ValueError(f"degree must be an integer >= 0, got {degree!r}")
+        if degree < 2:
+            raise ValueError(f"degree must be >= 2 for a rank-r Hessian, got {degree}")
+        if not 0.0 < hessian_energy <= 1.0:
+            raise ValueError(f"hessian_energy must be in (0, 1], got {hessian_energy}")
+        if degree == 2:
+            hessian_energy = 1.0
+        generator = np.random.default_rng([int(seed), 0x5EED])
+        eigenvalues = cls._hessian_eigenvalues(r, kappa, hessian_energy)
+        if r == 1 and kappa is not None:
+            hessian_energy = eigenvalues[0] ** 2 / 2
+            if hessian_energy > 1.0:
+                raise ValueError(f"kappa must be >= 1/sqrt(2) for r = 1, got {kappa}")
+            if degree == 2 and abs(hessian_energy - 1.0) > 1e-12:
+                raise ValueError("degree 2 with r = 1 has kappa = 1/sqrt(2) exactly")
+        signs = generator.choice([-1.0, 1.0], size=r)
+        terms: Terms = {}
+        for i in range(r):
+            alpha = [0] * r
+            alpha[i] = 2
+            terms[tuple(alpha)] = signs[i] * eigenvalues[i] / 2
+        higher = list(range(3, degree + 1))
+        for k in higher:
+            indices = [a for a in itertools.product(range(k + 1), repeat=r) if sum(a) == k]
+            coefficients = generator.standard_normal(len(indices))
+            energy = sum(c * c * _multi_factorial(a) for a, c in zip(indices, coefficients))
+            scale = math.sqrt((1.0 - hessian_energy) / len(higher) / energy)
+            for a, c in zip(indices, coefficients):
+                terms[a] = c * scale
+        U = haar_orthonormal_rows(r, d, seed)
+        name = f"random(r={r}, degree={degree}, seed={seed}" + (
+            f", kappa={kappa})" if kappa is not None else ")"
+        )
+        return cls(U, terms, name=name)
+
+    @staticmethod
+    def _hessian_eigenvalues(r: int, kappa: float | None, energy: float) -> np.ndarray:
+        if kappa is None:
+            return np.full(r, math.sqrt(2 * energy / r))
+        if not math.isfinite(kappa) or kappa <= 0:
+            raise ValueError(f"kappa must be a positive finite number, got {kappa}")
+        smallest = math.sqrt(r) / kappa
+        if r == 1:
+            return np.array([smallest])
+        lowest_kappa = r / math.sqrt(2 * energy)
+        if kappa < lowest_kappa * (1 - 1e-12):
+            raise ValueError(
+                f"kappa must be >= r/sqrt(2*hessian_energy) = {lowest_kappa:.4g} "
+                f"for r={r}, hessian_energy={energy}, got {kappa}"
+            )
+        # geometric λ_i = smallest·ρ^{i/(r−1)}; bisect ρ ≥ 1 so that Σλ_i²/2 = energy
+        steps = np.arange(r) / (r - 1)
+
+        def excess(rho: float) -> float:
+            return float(np.sum((smallest * rho**steps) ** 2) / 2 - energy)
+
+        low, high = 1.0, 2.0
+        while excess(high) < 0:
+            high *= 2
+        for _ in range(200):
+            mid = (low + high) / 2
+            low, high = (mid, high) if excess(mid) < 0 else (low, mid)
+        return smallest * ((low + high) / 2) ** steps
+
+
+def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
+    """The paper's Fig. 1 target f*(x) = He₂(u·x)/2 + He₄(u·x)/(4√3), u random unit."""
+    target = MultiIndexTarget.from_expression(
+        "He2(z1)/2 + He4(z1)/(4*sqrt(3))", d=d, seed=seed, normalize=False
+    )
+    target.name = "paper: He2/2 + He4/(4√3)"
+    return target
+
+
+def paper_transfer_target(d: int, seed: int = 0, u=None) -> MultiIndexTarget:
+    """The paper's Fig. 2 downstream target He₃(u·x)/√6 on the direction of paper_target(d, seed)."""
+    if u is None:
+        u = paper_target(d, seed).U
+    u = torch.as_tensor(u, dtype=torch.float64).reshape(1, -1)
+    target = MultiIndexTarget.from_expression("He3(z1)/sqrt(6)", d=d, U=u, normalize=False)
+    target.name = "paper transfer: He3/√6"
+    return target
