@@ -1,4 +1,6 @@
-"""replearn — one-step feature learning in two-layer ReLU networks (Damian, Lee & Soltanolkotabi, COLT 2022).
+"""replearn — one-step feature learning in two-layer ReLU networks (Damian, Lee & Soltanolkotabi).
+
+COLT 2022. Quick start:
 
 import replearn as rl
 t = rl.paper_target(d=10)

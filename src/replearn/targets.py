@@ -346,7 +346,7 @@ def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
 
 
 def paper_transfer_target(d: int, seed: int = 0, u=None) -> MultiIndexTarget:
-    """The paper's Fig. 2 downstream target He₃(u·x)/√6 on the direction of paper_target(d, seed)."""
+    """The paper's Fig. 2 target He₃(u·x)/√6, u the direction of paper_target(d, seed)."""
     if u is None:
         u = paper_target(d, seed).U
     u = torch.as_tensor(u, dtype=torch.float64).reshape(1, -1)
