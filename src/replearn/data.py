@@ -1,7 +1,7 @@
 """Seeded Gaussian data: x ~ N(0, I_d), y = f*(x) + ε, chunk-invariant streams.
 
 Sample i of a stream lives in block i // BLOCK_SIZE; every block is drawn from its own
-generator seeded by (seed, split, block), on the CPU in float64, then cast to the
+numpy PCG64 generator seeded by SeedSequence(seed, split, block), on the CPU in float64, then cast to the
 requested dtype and moved to the requested device. So the data of sample i is the same
 whatever the chunk size, the executor, the dtype's precision allowing, and the device.
 
@@ -32,9 +32,9 @@ def _check_count(name: str, value: int, minimum: int = 1) -> int:
     return int(value)
 
 
-def _block_seed(seed: int, split: str, block: int) -> int:
+def _block_generator(seed: int, split: str, block: int) -> np.random.Generator:
     state = np.random.SeedSequence([int(seed), zlib.crc32(split.encode()), int(block)])
-    return int(state.generate_state(1, dtype=np.uint64)[0] >> 1)
+    return np.random.Generator(np.random.PCG64(state))
 
 
 class DataStream:
@@ -98,14 +98,13 @@ class DataStream:
 
     def _block(self, block: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(X, ε) of one block, CPU float64; the X of a block never depends on the noise."""
-        generator = torch.Generator().manual_seed(_block_seed(self.seed, self.split_name, block))
-        X = torch.randn(BLOCK_SIZE, self.d, generator=generator, dtype=torch.float64)
+        generator = _block_generator(self.seed, self.split_name, block)
+        X = torch.from_numpy(generator.standard_normal((BLOCK_SIZE, self.d)))
         if self.noise_kind == "rademacher":
-            signs = torch.randint(0, 2, (BLOCK_SIZE,), generator=generator, dtype=torch.int64)
-            epsilon = (2 * signs - 1).to(torch.float64) * self.noise
+            signs = generator.integers(0, 2, size=BLOCK_SIZE).astype(np.float64) * 2.0 - 1.0
+            epsilon = torch.from_numpy(signs * self.noise)
         else:
-            epsilon = torch.randn(BLOCK_SIZE, generator=generator, dtype=torch.float64)
-            epsilon = epsilon * self.noise
+            epsilon = torch.from_numpy(generator.standard_normal(BLOCK_SIZE) * self.noise)
         return X, epsilon
 
     def get(self, start: int, stop: int, clean: bool = False):

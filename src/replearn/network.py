@@ -1,0 +1,80 @@
+"""The two-layer ReLU network f(x) = Σ_j a_j·ReLU(w_j·x + b_j), width m, no 1/m scaling.
+
+Symmetric initialisation (so that f ≡ 0 at init): neuron j and its partner j + m/2 have
+a_{j+m/2} = −a_j, w_{j+m/2} = w_j, b_{j+m/2} = b_j, with a_j uniform on {−1, +1},
+w_j ~ N(0, I_d/d), b_j = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["TwoLayerReLU", "symmetric_init", "relu_features", "check_width"]
+
+
+def check_width(width: int, name: str = "width") -> int:
+    """Width must be an even integer ≥ 2 (neurons come in ± pairs)."""
+    if isinstance(width, bool) or not isinstance(width, int | np.integer):
+        raise ValueError(f"{name} must be an even integer >= 2, got {width!r}")
+    if width < 2 or width % 2:
+        raise ValueError(f"{name} must be an even integer >= 2, got {width}")
+    return int(width)
+
+
+@dataclass
+class TwoLayerReLU:
+    """Parameters of f(x) = Σ_j a_j·ReLU(w_j·x + b_j): W (m, d), b (m,), a (m,)."""
+
+    W: torch.Tensor
+    b: torch.Tensor
+    a: torch.Tensor
+
+    @property
+    def width(self) -> int:
+        return self.W.shape[0]
+
+    def features(self, X: torch.Tensor) -> torch.Tensor:
+        """ReLU(X Wᵀ + b), shape (n, m)."""
+        return relu_features(X, self.W, self.b)
+
+    def __call__(self, X: torch.Tensor, chunk_size: int = 32_768) -> torch.Tensor:
+        """f(X) = ReLU(X Wᵀ + b)·a, computed chunk by chunk; shape (n,)."""
+        pieces = [
+            self.features(X[i : i + chunk_size]) @ self.a for i in range(0, len(X), chunk_size)
+        ]
+        return torch.cat(pieces) if pieces else X.new_zeros(0)
+
+
+def relu_features(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """ReLU(X Wᵀ + b) for X (n, d), W (m, d), b (m,): shape (n, m)."""
+    return torch.relu(torch.addmm(b, X, W.T))
+
+
+def symmetric_init(
+    width: int,
+    d: int,
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> TwoLayerReLU:
+    """The paper's symmetric initialisation; a pure function of (width, d, seed).
+
+    Drawn on the CPU in float64 from ``torch.Generator().manual_seed(seed)``, then cast and
+    moved, so the same seed gives the same network on every device.
+    """
+    width = check_width(width)
+    half = width // 2
+    generator = torch.Generator().manual_seed(int(seed))
+    W_half = torch.randn(half, d, generator=generator, dtype=torch.float64) / d**0.5
+    a_half = 2.0 * torch.randint(0, 2, (half,), generator=generator).to(torch.float64) - 1.0
+    W = torch.cat([W_half, W_half])
+    a = torch.cat([a_half, -a_half])
+    b = torch.zeros(width, dtype=torch.float64)
+    return TwoLayerReLU(
+        W=W.to(device=device, dtype=dtype),
+        b=b.to(device=device, dtype=dtype),
+        a=a.to(device=device, dtype=dtype),
+    )

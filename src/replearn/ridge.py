@@ -1,0 +1,149 @@
+"""Ridge regression from streamed sufficient statistics, over a whole λ-path at once.
+
+Convention (the paper's weight decay): the head a minimises
+
+    J(a) = (1/n)·‖F a − y‖² + (λ/2)·‖a‖²,
+
+whose gradient ∇J = (2/n)·Fᵀ(F a − y) + λ·a is "gradient plus weight decay λ", so T steps
+of GD with weight decay λ converge to the same a. With G = FᵀF/n and c = Fᵀy/n:
+
+    a(λ) = (G + (λ/2)·I)⁻¹ c = Q·diag(1/(s + λ/2))·Qᵀc,      G = Q·diag(s)·Qᵀ,
+
+so one eigendecomposition of G serves every λ. A holdout set enters only through its own
+statistics (G_h, c_h, y_hᵀy_h/n_h):
+
+    holdout MSE(λ) = y_hᵀy_h/n_h − 2·a(λ)ᵀc_h + a(λ)ᵀG_h a(λ).
+
+Without a holdout, λ is chosen by generalised cross-validation:
+GCV(λ) = train MSE(λ) / (1 − df(λ)/n)², df(λ) = Σ s_i/(s_i + λ/2).
+Everything is O(m²) memory whatever n is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = ["GramAccumulator", "RidgePath", "default_lambda_grid", "check_ridge_lambda"]
+
+
+def check_ridge_lambda(ridge_lambda) -> float | str:
+    """A fixed λ ≥ 0 or 'auto' (chosen on a holdout, or by GCV without one)."""
+    if isinstance(ridge_lambda, str):
+        if ridge_lambda != "auto":
+            raise ValueError(f"ridge_lambda must be a number >= 0 or 'auto', got {ridge_lambda!r}")
+        return ridge_lambda
+    if isinstance(ridge_lambda, bool) or not isinstance(ridge_lambda, int | float | np.floating):
+        raise ValueError(f"ridge_lambda must be a number >= 0 or 'auto', got {ridge_lambda!r}")
+    if not math.isfinite(ridge_lambda) or ridge_lambda < 0:
+        raise ValueError(f"ridge_lambda must be a number >= 0 or 'auto', got {ridge_lambda}")
+    return float(ridge_lambda)
+
+
+class GramAccumulator:
+    """Running FᵀF, Fᵀy, yᵀy and n over chunks; the sums are kept in float64.
+
+    Each chunk's product is formed in the chunk's own dtype (fast fp32 GEMM when the
+    features are fp32) and added into float64 accumulators.
+    """
+
+    def __init__(self, n_features: int, device: str | torch.device = "cpu"):
+        self.gram = torch.zeros(n_features, n_features, dtype=torch.float64, device=device)
+        self.cross = torch.zeros(n_features, dtype=torch.float64, device=device)
+        self.yy = 0.0
+        self.n = 0
+
+    def add(self, F: torch.Tensor, y: torch.Tensor) -> None:
+        self.gram += (F.T @ F).to(torch.float64)
+        self.cross += (F.T @ y).to(torch.float64)
+        self.yy += float((y.to(torch.float64) ** 2).sum())
+        self.n += F.shape[0]
+
+    def moments(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """(G, c, yᵀy/n) = (FᵀF/n, Fᵀy/n, mean y²)."""
+        if self.n == 0:
+            raise ValueError("no samples were accumulated")
+        return self.gram / self.n, self.cross / self.n, self.yy / self.n
+
+
+def default_lambda_grid(gram: torch.Tensor, n_lambdas: int = 30) -> torch.Tensor:
+    """λ from 10⁻⁸ to 10 times the mean eigenvalue tr(G)/m, log-spaced (float64)."""
+    scale = max(float(torch.trace(gram)) / gram.shape[0], 1e-300)
+    return scale * torch.logspace(-8, 1, n_lambdas, dtype=torch.float64)
+
+
+@dataclass
+class RidgePath:
+    """All ridge solutions a(λ) from one eigendecomposition of G = FᵀF/n."""
+
+    gram: torch.Tensor  # G (m, m), float64
+    cross: torch.Tensor  # c (m,), float64
+    mean_y2: float  # yᵀy/n
+    n: int
+    eigenvalues: torch.Tensor = field(init=False)
+    eigenvectors: torch.Tensor = field(init=False)
+    rotated_cross: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        s, Q = torch.linalg.eigh(self.gram)
+        self.eigenvalues = s.clamp_min(0.0)
+        self.eigenvectors = Q
+        self.rotated_cross = Q.T @ self.cross
+
+    @classmethod
+    def from_accumulator(cls, acc: GramAccumulator) -> RidgePath:
+        gram, cross, mean_y2 = acc.moments()
+        return cls(gram, cross, mean_y2, acc.n)
+
+    def coefficients(self, lambdas: torch.Tensor) -> torch.Tensor:
+        """a(λ) for each λ: shape (len(λ), m)."""
+        lambdas = torch.as_tensor(lambdas, dtype=torch.float64, device=self.gram.device)
+        shrink = 1.0 / (self.eigenvalues[None, :] + lambdas[:, None] / 2)  # (L, m)
+        if not torch.isfinite(shrink).all():
+            raise ValueError(
+                "ridge_lambda = 0 with a singular Gram matrix (fewer samples than features, "
+                "or constant features): use ridge_lambda > 0 or 'auto'"
+            )
+        return (shrink * self.rotated_cross[None, :]) @ self.eigenvectors.T
+
+    def solve(self, ridge_lambda: float) -> torch.Tensor:
+        """a(λ) = (G + (λ/2) I)⁻¹ c, shape (m,)."""
+        return self.coefficients(torch.tensor([float(ridge_lambda)]))[0]
+
+    def train_mse(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """(1/n)‖F a − y‖² for each row a: yᵀy/n − 2aᵀc + aᵀGa."""
+        return _quadratic_risk(coefficients, self.gram, self.cross, self.mean_y2)
+
+    def gcv(self, lambdas: torch.Tensor) -> torch.Tensor:
+        """GCV(λ) = train MSE(λ)/(1 − df(λ)/n)², df(λ) = Σ s/(s + λ/2)."""
+        lambdas = torch.as_tensor(lambdas, dtype=torch.float64, device=self.gram.device)
+        dof = (self.eigenvalues[None, :] / (self.eigenvalues[None, :] + lambdas[:, None] / 2)).sum(
+            1
+        )
+        residual = self.train_mse(self.coefficients(lambdas))
+        return residual / (1.0 - dof / self.n).clamp_min(1e-12) ** 2
+
+    def select(
+        self,
+        lambdas: torch.Tensor | None = None,
+        holdout: GramAccumulator | None = None,
+    ) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """(best λ, λ grid, criterion per λ): holdout MSE if a holdout is given, else GCV."""
+        lambdas = default_lambda_grid(self.gram) if lambdas is None else lambdas
+        lambdas = torch.as_tensor(lambdas, dtype=torch.float64, device=self.gram.device)
+        if holdout is not None:
+            gram_h, cross_h, mean_y2_h = holdout.moments()
+            criterion = _quadratic_risk(self.coefficients(lambdas), gram_h, cross_h, mean_y2_h)
+        else:
+            criterion = self.gcv(lambdas)
+        best = int(torch.argmin(torch.nan_to_num(criterion, nan=math.inf)))
+        return float(lambdas[best]), lambdas, criterion
+
+
+def _quadratic_risk(coefficients, gram, cross, mean_y2) -> torch.Tensor:
+    """mean (F a − y)² from moments, for each row a of coefficients (L, m)."""
+    quadratic = ((coefficients @ gram) * coefficients).sum(1)
+    return (mean_y2 - 2 * coefficients @ cross + quadratic).clamp_min(0.0)
