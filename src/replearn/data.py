@@ -114,10 +114,13 @@ class DataStream:
         first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
         blocks = [self._block(b) for b in range(first, last + 1)]
         offset = start - first * BLOCK_SIZE
-        X = torch.cat([x for x, _ in blocks])[offset : offset + stop - start]
-        epsilon = torch.cat([e for _, e in blocks])[offset : offset + stop - start]
-        X = X.to(device=self.device, dtype=self.dtype)
-        f_star = self.target(X)
+        rows = slice(offset, offset + stop - start)
+        X_blocks = [x.to(device=self.device, dtype=self.dtype) for x, _ in blocks]
+        # f* is evaluated on whole blocks (always BLOCK_SIZE rows): BLAS kernels sum in a
+        # shape-dependent order, so evaluating the slice would make f*(x_i) depend on chunking
+        f_star = torch.cat([self.target(x) for x in X_blocks])[rows]
+        X = torch.cat(X_blocks)[rows]
+        epsilon = torch.cat([e for _, e in blocks])[rows]
         y = f_star + epsilon.to(device=self.device, dtype=self.dtype)
         return (X, y, f_star) if clean else (X, y)
 

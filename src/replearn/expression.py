@@ -99,7 +99,11 @@ class _Interpreter:
         if self.degree(p) == 0:
             if exponent > 1000:
                 raise _fail(self.expr, f"power {exponent} too large")
-            return self.const(self.as_constant(p, "base") ** exponent)
+            try:
+                value = self.as_constant(p, "base") ** exponent
+            except OverflowError:
+                raise _fail(self.expr, f"power {exponent} overflows") from None
+            return self.const(value)
         if self.degree(p) * exponent > MAX_DEGREE:
             raise _fail(self.expr, f"degree exceeds the maximum {MAX_DEGREE}")
         out = self.const(1.0)
@@ -122,6 +126,12 @@ class _Interpreter:
 
     # -- AST walk -------------------------------------------------------------------------
     def visit(self, node: ast.AST) -> Poly:
+        poly = self._visit(node)
+        if not all(math.isfinite(v) for v in poly.values()):
+            raise _fail(self.expr, "a coefficient overflows to a non-finite value")
+        return poly
+
+    def _visit(self, node: ast.AST) -> Poly:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
                 raise _fail(self.expr, f"unsupported literal {node.value!r}")

@@ -89,9 +89,12 @@ class RidgePath:
 
     def __post_init__(self):
         s, Q = torch.linalg.eigh(self.gram)
-        self.eigenvalues = s.clamp_min(0.0)
+        # c = Fᵀy/n lies in range(G) exactly, so its components along G's numerical null space
+        # (dead or duplicated features) are rounding noise: set them to 0 (pseudo-inverse).
+        null = s <= s.abs().max() * s.shape[0] * torch.finfo(s.dtype).eps
+        self.eigenvalues = s.clamp_min(0.0).masked_fill(null, 0.0)
         self.eigenvectors = Q
-        self.rotated_cross = Q.T @ self.cross
+        self.rotated_cross = (Q.T @ self.cross).masked_fill(null, 0.0)
 
     @classmethod
     def from_accumulator(cls, acc: GramAccumulator) -> RidgePath:
@@ -111,7 +114,7 @@ class RidgePath:
 
     def solve(self, ridge_lambda: float) -> torch.Tensor:
         """a(λ) = (G + (λ/2) I)⁻¹ c, shape (m,)."""
-        return self.coefficients(torch.tensor([float(ridge_lambda)]))[0]
+        return self.coefficients(torch.tensor([float(ridge_lambda)], dtype=torch.float64))[0]
 
     def train_mse(self, coefficients: torch.Tensor) -> torch.Tensor:
         """(1/n)‖F a − y‖² for each row a: yᵀy/n − 2aᵀc + aᵀGa."""

@@ -167,10 +167,12 @@ class MultiIndexTarget:
     def normalized(self) -> MultiIndexTarget:
         """Constant removed and scaled so that E[f*²] = 1."""
         centred = {a: c for a, c in self.terms.items() if sum(a) > 0}
-        norm2 = sum(c * c * _multi_factorial(a) for a, c in centred.items())
-        if norm2 <= 0.0:
+        largest = max((abs(c) for c in centred.values()), default=0.0)
+        if largest == 0.0:
             raise ValueError("target is constant: cannot normalise to E[f*²] = 1")
-        scale = 1.0 / math.sqrt(norm2)
+        # in units of the largest coefficient, so that E[f*²] cannot overflow (e.g. 1e200·z1)
+        norm2 = sum((c / largest) ** 2 * _multi_factorial(a) for a, c in centred.items())
+        scale = 1.0 / (largest * math.sqrt(norm2))
         return MultiIndexTarget(self.U, {a: c * scale for a, c in centred.items()}, self.name)
 
     # -- evaluation -----------------------------------------------------------------------
@@ -240,7 +242,8 @@ class MultiIndexTarget:
                 alpha = tuple(k for k, _ in combo)
                 weight = coefficient * math.prod(w for _, w in combo)
                 terms[alpha] = terms.get(alpha, 0.0) + weight
-        terms = {a: c for a, c in terms.items() if abs(c) > 1e-15 * max(1.0, abs(c))}
+        # drop round-off residues; keep non-finite values so that the constructor rejects them
+        terms = {a: c for a, c in terms.items() if not math.isfinite(c) or abs(c) > 1e-15}
         if U is None:
             U = haar_orthonormal_rows(r, d, seed)
         elif torch.as_tensor(U).shape[-1] != d:

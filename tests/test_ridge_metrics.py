@@ -1,0 +1,86 @@
+"""Ridge path and selection; metrics (excess risk, subspace alignment, principal angles)."""
+
+import math
+
+import pytest
+import torch
+
+import replearn as rl
+from replearn.ridge import GramAccumulator, RidgePath, check_ridge_lambda
+
+F64 = torch.float64
+
+
+def _problem(n=400, m=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    F = torch.randn(n, m, generator=g, dtype=F64)
+    y = F @ torch.randn(m, generator=g, dtype=F64) + torch.randn(n, generator=g, dtype=F64)
+    return F, y
+
+
+def test_path_matches_direct_solves_for_every_lambda():
+    F, y = _problem()
+    acc = GramAccumulator(12)
+    for i in range(0, 400, 64):  # chunked accumulation
+        acc.add(F[i : i + 64], y[i : i + 64])
+    path = RidgePath.from_accumulator(acc)
+    lambdas = torch.tensor([1e-6, 1e-2, 1.0, 30.0], dtype=F64)
+    for lam, a in zip(lambdas, path.coefficients(lambdas)):
+        direct = torch.linalg.solve(
+            F.T @ F / 400 + lam / 2 * torch.eye(12, dtype=F64), F.T @ y / 400
+        )
+        torch.testing.assert_close(a, direct, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(path.train_mse(a[None])[0], ((F @ a - y) ** 2).mean())
+
+
+def test_holdout_selection_minimises_holdout_mse_and_gcv_is_finite():
+    F, y = _problem(n=60, m=40)
+    Fh, yh = _problem(n=300, m=40, seed=1)
+    train, hold = GramAccumulator(40), GramAccumulator(40)
+    train.add(F, y)
+    hold.add(Fh, yh)
+    path = RidgePath.from_accumulator(train)
+    best, grid, criterion = path.select(holdout=hold)
+    direct = torch.stack([((Fh @ a - yh) ** 2).mean() for a in path.coefficients(grid)])
+    torch.testing.assert_close(criterion, direct, rtol=1e-8, atol=1e-10)
+    assert best == float(grid[torch.argmin(direct)])
+    _, _, gcv = path.select()
+    assert torch.isfinite(gcv).all()
+
+
+def test_ridge_lambda_validation():
+    assert check_ridge_lambda("auto") == "auto" and check_ridge_lambda(0) == 0.0
+    for bad in (-1.0, math.inf, "best", True):
+        with pytest.raises(ValueError, match="ridge_lambda must be"):
+            check_ridge_lambda(bad)
+
+
+class _Zero:
+    def predict(self, X):
+        return torch.zeros(X.shape[0], dtype=X.dtype)
+
+
+def test_excess_risk_of_zero_predictor_is_norm2():
+    """The zero predictor's risk is E[f*²] = 1; the estimate must be within 4 standard errors."""
+    target = rl.paper_target(10)
+    estimate = rl.excess_risk(_Zero(), target, n_test=200_000, seed=3)
+    assert abs(estimate.risk - 1.0) < 4 * estimate.stderr
+    assert 0 < estimate.stderr < 0.1 and float(estimate) == estimate.risk
+
+
+def test_subspace_alignment_and_principal_angles():
+    target = rl.MultiIndexTarget.random(d=10, r=2, degree=3, seed=0)
+    U = target.U
+    inside = torch.randn(7, 2, dtype=F64) @ U
+    assert rl.subspace_alignment(inside, U) == pytest.approx(1.0)
+    complement = torch.randn(7, 10, dtype=F64)
+    complement -= complement @ U.T @ U
+    assert rl.subspace_alignment(complement, U) == pytest.approx(0.0, abs=1e-12)
+    mixed = torch.cat([inside, complement])
+    expected = (inside**2).sum() / ((inside**2).sum() + (complement**2).sum())
+    assert rl.subspace_alignment(mixed, U) == pytest.approx(float(expected))
+    torch.testing.assert_close(
+        rl.principal_angles(inside, U), torch.zeros(2, dtype=F64), atol=1e-6, rtol=0
+    )
+    angles = rl.principal_angles(complement, U)
+    torch.testing.assert_close(angles, torch.full((2,), math.pi / 2, dtype=F64), atol=1e-6, rtol=0)
