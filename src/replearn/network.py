@@ -49,8 +49,8 @@ class TwoLayerReLU:
 
 
 def relu_features(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """ReLU(X Wᵀ + b) for X (n, d), W (m, d), b (m,): shape (n, m)."""
-    return torch.relu(torch.addmm(b, X, W.T))
+    """ReLU(X Wᵀ + b) for X (n, d), W (m, d), b (m,): shape (n, m) (one fused pass, in place)."""
+    return torch.addmm(b, X, W.T).relu_()
 
 
 def symmetric_init(

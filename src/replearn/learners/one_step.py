@@ -203,8 +203,9 @@ class OneStepNetwork:
         for X, y, *_ in source.chunks(n, self.chunk_size, start=0):
             X = X.to(device=self._device, dtype=self._dtype)
             y = y.to(device=self._device, dtype=self._dtype) - alpha - X @ beta
-            active = (X @ W0.T >= 0).to(self._dtype)  # (c, m/2) = 1[w_j⁰·x_i ≥ 0]
-            total += ((active * y[:, None]).T @ X).to(torch.float64)
+            # y_i·1[w_j⁰·x_i ≥ 0], shape (c, m/2)
+            weighted = torch.where(X @ W0.T >= 0, y[:, None], 0.0)
+            total += (weighted.T @ X).to(torch.float64)
         return total
 
     def _eta1(self, d: int, a_half: torch.Tensor, mean_step: torch.Tensor) -> float:
