@@ -11,7 +11,16 @@ import torch
 from replearn.data import DataStream
 from replearn.targets import MultiIndexTarget
 
-__all__ = ["RiskEstimate", "excess_risk", "subspace_alignment", "principal_angles"]
+__all__ = [
+    "RiskEstimate",
+    "excess_risk",
+    "subspace_alignment",
+    "principal_angles",
+    "DegreeEnergy",
+    "low_degree_energy",
+    "captured_degree_components",
+    "step_gradient_agreement",
+]
 
 
 class RiskEstimate(NamedTuple):
@@ -83,3 +92,96 @@ def principal_angles(W, U, rank: int | None = None) -> torch.Tensor:
     _, _, Vh = torch.linalg.svd(W, full_matrices=False)
     cosines = torch.linalg.svdvals(Vh[:rank] @ U.T).clamp(-1.0, 1.0)
     return torch.sort(torch.arccos(cosines)).values
+
+
+class DegreeEnergy(NamedTuple):
+    """Hermite energy of a function h of x ~ N(0, I_d) by degree: 0, 1, 2 and ≥ 3 (the rest)."""
+
+    degree0: float
+    degree1: float
+    degree2: float
+    higher: float
+    total: float
+
+
+def low_degree_energy(
+    fn, d: int, n: int = 200_000, seed: int = 2, chunk_size: int = 32_768, device="cpu"
+) -> DegreeEnergy:
+    """Energy of h by Hermite degree, in all d dimensions, by unbiased Monte Carlo.
+
+    With orthonormal Hermite bases: degree 0: E[h]²; degree 1: ‖E[h·x]‖²;
+    degree 2: ‖E[h·(xxᵀ − I)]‖²_F / 2; ≥ 3: E[h²] minus those. Each squared mean is
+    estimated without bias as the inner product of the means over two independent halves.
+    ``fn`` maps X (n, d) float64 → h(X) (n,).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 4:
+        raise ValueError(f"n must be an integer >= 4, got {n!r}")
+    from replearn.targets import MultiIndexTarget
+
+    dummy = MultiIndexTarget(torch.eye(1, d, dtype=torch.float64), {(0,): 0.0})
+    stream = DataStream(
+        dummy, noise=0.0, seed=seed, split="diagnostics", dtype=torch.float64, device=device
+    )
+    half = n // 2
+    sums = []
+    total = 0.0
+    for start in (0, half):
+        s0 = torch.zeros((), dtype=torch.float64, device=device)
+        s1 = torch.zeros(d, dtype=torch.float64, device=device)
+        s2 = torch.zeros(d, d, dtype=torch.float64, device=device)
+        for X, _ in stream.chunks(half, chunk_size, start=start):
+            h = torch.as_tensor(fn(X)).to(torch.float64)
+            s0 += h.sum()
+            s1 += h @ X
+            s2 += (X * h[:, None]).T @ X - h.sum() * torch.eye(
+                d, dtype=torch.float64, device=device
+            )
+            total += float((h * h).sum())
+        sums.append((s0 / half, s1 / half, s2 / half))
+    (a0, a1, a2), (b0, b1, b2) = sums
+    e0, e1, e2 = float(a0 * b0), float(a1 @ b1), float((a2 * b2).sum()) / 2
+    total /= 2 * half
+    return DegreeEnergy(e0, e1, e2, total - e0 - e1 - e2, total)
+
+
+def captured_degree_components(
+    model, target: MultiIndexTarget, n_test: int = 100_000, seed: int = 3, chunk_size: int = 32_768
+) -> dict[int, float]:
+    """{k: E[f·f*_k] / E[f*_k²]} for each degree k of f*: the share of f*'s degree-k part learned.
+
+    f*_k is the exact degree-k Hermite component of f*; 1 means learned, 0 means missed.
+    This is what shows a kernel below d^k samples learning degrees < k only.
+    """
+    components = {
+        k: MultiIndexTarget(target.U, {a: c for a, c in target.terms.items() if sum(a) == k})
+        for k in target.degree_energy(normalized=False)
+    }
+    device = getattr(model, "_device", "cpu")
+    stream = DataStream(
+        target, noise=0.0, seed=seed, split="test", dtype=torch.float64, device=device
+    )
+    inner = dict.fromkeys(components, 0.0)
+    for X, _ in stream.chunks(n_test, chunk_size):
+        prediction = torch.as_tensor(model.predict(X)).to(torch.float64)
+        for k, component in components.items():
+            inner[k] += float(prediction @ component(X))
+    return {k: inner[k] / n_test / components[k].norm2() for k in components}
+
+
+def step_gradient_agreement(model, target: MultiIndexTarget) -> dict[str, float]:
+    """Empirical first step vs its population prediction, for a fitted OneStepNetwork.
+
+    The step is w_j¹ = 2η₁a_j·ĝ_j with ĝ_j = mean_i(y_i x_i 1[w_j⁰·x_i ≥ 0]); its population
+    leading term is g_j = H·ŵ_j/√(2π) (ŵ_j = w_j⁰/‖w_j⁰‖) — so ∇_{w_j}L ≈ −2a_j·H·w_j/√(2π).
+    Returns the mean cosine between ĝ_j and g_j, and ‖ĝ − g‖_F/‖g‖_F.
+    """
+    init = model.initial_network_
+    half = init.W.shape[0] // 2
+    W0 = init.W[:half].to(torch.float64).cpu()
+    a = init.a[:half].to(torch.float64).cpu()
+    empirical = model.W_[:half].to(torch.float64).cpu() / (2.0 * model.eta1_ * a[:, None])
+    unit = W0 / W0.norm(dim=1, keepdim=True)
+    predicted = unit @ target.hessian().T / math.sqrt(2 * math.pi)
+    cosines = torch.nn.functional.cosine_similarity(empirical, predicted, dim=1)
+    relative = float(torch.linalg.norm(empirical - predicted) / torch.linalg.norm(predicted))
+    return {"mean_cosine": float(cosines.mean()), "relative_error": relative}
