@@ -1,0 +1,232 @@
+"""Aggregation over seeds, the sample-complexity finder n*(d), and the scaling-exponent fit.
+
+n*(d) is the smallest n at which the mean excess risk over seeds falls below ε. It is found
+by an adaptive search on a log grid n_k = n_min·ρ^k (ρ = 2^{1/steps_per_octave}): bracket
+by doubling the index step from a starting index, then bisect between the last grid point
+above ε and the first below — O(log K) evaluations instead of K. The risk is assumed to
+decrease with n (where it does not, the search still returns a grid point whose risk is ≤ ε
+and whose left neighbour evaluated is > ε).
+
+The exponent s in n* ∝ d^s is the least-squares slope of log n* on log d; its confidence
+interval comes from a bootstrap over seeds (resample seeds, recompute each d's crossing
+from the evaluated points, refit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "aggregate",
+    "LogGrid",
+    "ThresholdSearch",
+    "find_threshold",
+    "crossing",
+    "fit_exponent",
+    "bootstrap_exponent",
+]
+
+
+def aggregate(records: Iterable[Mapping], by: Sequence[str], value: str = "risk") -> list[dict]:
+    """Group records by the keys ``by`` and give mean, sd (ddof 1), min, max and count of ``value``."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for record in records:
+        if record.get(value) is None:
+            continue
+        groups[tuple(record.get(key) for key in by)].append(float(record[value]))
+    out = []
+    for key, values in groups.items():
+        array = np.asarray(values)
+        row = dict(zip(by, key))
+        row.update(
+            mean=float(array.mean()),
+            sd=float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+            min=float(array.min()),
+            max=float(array.max()),
+            count=len(array),
+        )
+        out.append(row)
+    return sorted(out, key=lambda row: tuple(_sortable(row[k]) for k in by))
+
+
+def _sortable(value):
+    return (0, value) if isinstance(value, int | float) else (1, str(value))
+
+
+@dataclass(frozen=True)
+class LogGrid:
+    """n_k = round(n_min·2^{k/steps_per_octave}) for k = 0…K with n_K ≤ n_max (distinct values)."""
+
+    n_min: int
+    n_max: int
+    steps_per_octave: int = 4
+
+    def __post_init__(self):
+        if self.n_min < 1 or self.n_max < self.n_min:
+            raise ValueError(
+                f"need 1 <= n_min <= n_max, got n_min={self.n_min}, n_max={self.n_max}"
+            )
+        if self.steps_per_octave < 1:
+            raise ValueError(f"steps_per_octave must be >= 1, got {self.steps_per_octave}")
+
+    @property
+    def values(self) -> list[int]:
+        out: list[int] = []
+        k = 0
+        while True:
+            n = int(round(self.n_min * 2 ** (k / self.steps_per_octave)))
+            if n > self.n_max:
+                return out
+            if not out or n > out[-1]:
+                out.append(n)
+            k += 1
+
+    def index_near(self, n: float) -> int:
+        values = np.asarray(self.values, dtype=float)
+        return int(np.argmin(np.abs(np.log(values) - math.log(max(n, 1)))))
+
+
+@dataclass
+class ThresholdSearch:
+    """Result of ``find_threshold``: n* (None if ε was not reached by n_max) and what was evaluated."""
+
+    n_star: int | None
+    epsilon: float
+    evaluated: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def reached(self) -> bool:
+        return self.n_star is not None
+
+
+def find_threshold(
+    mean_risk: Callable[[int], float],
+    epsilon: float,
+    grid: LogGrid,
+    start: int | None = None,
+    known: Mapping[int, float] | None = None,
+) -> ThresholdSearch:
+    """Smallest grid n with mean_risk(n) ≤ ε, by bracketing then bisection in log n.
+
+    ``mean_risk(n)`` runs (or looks up) the seeds at n and returns their mean risk;
+    ``known`` holds risks already measured (e.g. from the results store) and is reused.
+    ``start`` is a guess for n* (e.g. the theory's); the search starts at its grid index.
+    """
+    values = grid.values
+    evaluated: dict[int, float] = dict(known or {})
+
+    def risk_at(index: int) -> float:
+        n = values[index]
+        if n not in evaluated:
+            evaluated[n] = float(mean_risk(n))
+        return evaluated[n]
+
+    last = len(values) - 1
+    index = grid.index_near(start) if start is not None else 0
+    below = None  # an index with risk ≤ ε
+    above = None  # an index with risk > ε
+    if risk_at(index) <= epsilon:
+        below = index
+        step = 1
+        while below > 0:  # bracket downwards
+            candidate = max(below - step, 0)
+            if risk_at(candidate) <= epsilon:
+                below = candidate
+                step *= 2
+            else:
+                above = candidate
+                break
+        if above is None:
+            return ThresholdSearch(values[below], epsilon, evaluated)
+    else:
+        above = index
+        step = 1
+        while above < last:  # bracket upwards
+            candidate = min(above + step, last)
+            if risk_at(candidate) <= epsilon:
+                below = candidate
+                break
+            above = candidate
+            step *= 2
+        if below is None:
+            return ThresholdSearch(None, epsilon, evaluated)
+    while below - above > 1:  # bisect: risk(above) > ε ≥ risk(below)
+        middle = (above + below) // 2
+        if risk_at(middle) <= epsilon:
+            below = middle
+        else:
+            above = middle
+    return ThresholdSearch(values[below], epsilon, evaluated)
+
+
+def crossing(points: Mapping[int, float], epsilon: float) -> float | None:
+    """n where the mean risk first crosses ε, interpolating log-linearly between the last
+    evaluated n above ε and the first below; None when no point is ≤ ε."""
+    ordered = sorted(points.items())
+    for i, (n, risk) in enumerate(ordered):
+        if risk <= epsilon:
+            if i == 0:
+                return float(n)
+            n_prev, risk_prev = ordered[i - 1]
+            if risk_prev <= risk:
+                return float(n)
+            t = (risk_prev - epsilon) / (risk_prev - risk)
+            return float(math.exp(math.log(n_prev) + t * (math.log(n) - math.log(n_prev))))
+    return None
+
+
+def fit_exponent(ds: Sequence[float], n_stars: Sequence[float]) -> tuple[float, float]:
+    """Least-squares (slope s, intercept c) of log n* = s·log d + c."""
+    x, y = np.log(np.asarray(ds, dtype=float)), np.log(np.asarray(n_stars, dtype=float))
+    if len(x) < 2 or np.ptp(x) == 0:
+        raise ValueError("need n* at two or more distinct d to fit an exponent")
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
+
+
+def bootstrap_exponent(
+    risks: Mapping[int, Mapping[int, Sequence[float]]],
+    epsilon: float,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Slope of log n* vs log d with a percentile bootstrap CI over seeds.
+
+    ``risks[d][n]`` lists the per-seed risks at the evaluated n (same number of seeds at
+    every (d, n)). Each bootstrap draw resamples seed indices per d, recomputes the mean
+    curve, its ε-crossing, and the fit; draws where some d never reaches ε are dropped and
+    counted.
+    """
+    ds = sorted(risks)
+    point = {d: crossing({n: float(np.mean(v)) for n, v in risks[d].items()}, epsilon) for d in ds}
+    reached = [d for d in ds if point[d] is not None]
+    result = {"n_star": point, "slope": None, "intercept": None, "ci": None, "dropped_draws": 0}
+    if len(reached) < 2:
+        return result
+    slope, intercept = fit_exponent(reached, [point[d] for d in reached])
+    rng = np.random.default_rng(seed)
+    slopes, dropped = [], 0
+    for _ in range(n_boot):
+        stars = []
+        for d in reached:
+            n_seeds = len(next(iter(risks[d].values())))
+            pick = rng.integers(0, n_seeds, n_seeds)
+            curve = {n: float(np.mean(np.asarray(v)[pick])) for n, v in risks[d].items()}
+            stars.append(crossing(curve, epsilon))
+        if any(s is None for s in stars):
+            dropped += 1
+            continue
+        slopes.append(fit_exponent(reached, stars)[0])
+    low, high = (
+        np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2]) if slopes else (math.nan, math.nan)
+    )
+    result.update(
+        slope=slope, intercept=intercept, ci=(float(low), float(high)), dropped_draws=dropped
+    )
+    return result
