@@ -1,0 +1,296 @@
+"""Figures (PNG + PDF), tables (CSV, Markdown, LaTeX) and a self-contained HTML page.
+
+Input is a list of run records — flat dicts with at least ``method`` (a label), ``d``, ``n``,
+``seed`` and ``risk``; optional ``width``, ``N`` (transfer samples), ``alignment``. The
+figures follow the paper: excess L2 risk against log_d(n), mean ± sd band over seeds,
+dashed reference lines at 1 (zero predictor) and at the best degree-≤k predictor's risk
+(from the target's exact degree energy), with theory overlays from ``replearn.theory``:
+the d²κ²r threshold (Theorem 1) and the kernel staircase.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from replearn import theory  # noqa: E402
+from replearn.experiments.analysis import aggregate  # noqa: E402
+from replearn.targets import MultiIndexTarget  # noqa: E402
+
+__all__ = [
+    "figure_risk_vs_n",
+    "figure_transfer",
+    "figure_scaling",
+    "table_rows",
+    "write_tables",
+    "write_html",
+    "save_figure",
+]
+
+COLORS = {"one_step": "#1f77b4", "random_features": "#d62728", "ntk": "#2ca02c",
+          "kernel_ridge": "#9467bd", "full_training": "#ff7f0e"}  # fmt: skip
+LABELS = {"one_step": "Algorithm 1 (one step)", "random_features": "random features",
+          "ntk": "NTK (linearised network)", "kernel_ridge": "kernel ridge (infinite width)",
+          "full_training": "full training (GD on both layers)"}  # fmt: skip
+
+
+def _label(method: str) -> str:
+    base = method.split("[")[0]
+    return LABELS.get(base, base) + (method[len(base) :] if "[" in method else "")
+
+
+def _color(method: str, index: int) -> str:
+    return COLORS.get(method.split("[")[0], f"C{index % 10}")
+
+
+def _reference_lines(ax, target: MultiIndexTarget | None) -> None:
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="zero predictor")
+    if target is None:
+        return
+    norm2 = target.norm2()
+    degrees = sorted(target.degree_energy())
+    shown = set()
+    for k in range(0, target.degree):
+        risk = theory.best_degree_risk(target, k) / norm2
+        if 0 < risk < 1 and round(risk, 6) not in shown and k >= min(degrees):
+            shown.add(round(risk, 6))
+            ax.axhline(risk, color="gray", linestyle="--", linewidth=1,
+                       label=f"best degree-≤{k} predictor ({risk:.2g})")  # fmt: skip
+
+
+def _theory_overlays(ax, target: MultiIndexTarget | None, x_max: float) -> None:
+    if target is None:
+        return
+    threshold = theory.one_step_threshold(target)
+    if math.isfinite(threshold):
+        x = math.log(threshold) / math.log(target.d)
+        ax.axvline(x, color="#1f77b4", linestyle=":", linewidth=1.2,
+                   label=f"Theorem 1: n = d²κ²r (log_d n = {x:.2g})")  # fmt: skip
+    xs, ys = [], []
+    for start, stop, risk in theory.kernel_staircase(target, max_log_d_n=max(x_max, 1.0)):
+        xs += [start, stop]
+        ys += [risk / target.norm2()] * 2
+    ax.plot(xs, ys, color="#d62728", alpha=0.35, linewidth=3, label="kernel staircase (theory)")
+
+
+def figure_risk_vs_n(
+    records: Sequence[Mapping],
+    target: MultiIndexTarget | None = None,
+    title: str = "",
+    panel_key: str | None = "width",
+):
+    """Fig. 1 form: one panel per ``panel_key`` value (e.g. width), risk vs log_d(n)."""
+    panels = sorted({r.get(panel_key) for r in records}, key=lambda v: (v is None, v)) if panel_key else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, sharey=True)
+    for ax, panel in zip(axes[0], panels):
+        subset = [r for r in records if panel_key is None or r.get(panel_key) == panel]
+        rows = aggregate(subset, by=["method", "d", "n"])
+        methods = sorted({row["method"] for row in rows})
+        x_max = 0.0
+        for i, method in enumerate(methods):
+            line = [row for row in rows if row["method"] == method]
+            d = line[0]["d"]
+            xs = [math.log(row["n"]) / math.log(d) for row in line]
+            x_max = max(x_max, *xs)
+            means = [row["mean"] for row in line]
+            sds = [row["sd"] for row in line]
+            color = _color(method, i)
+            ax.plot(xs, means, marker="o", markersize=3.5, color=color, label=_label(method))
+            ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+                            color=color, alpha=0.2, linewidth=0)  # fmt: skip
+        _reference_lines(ax, target)
+        _theory_overlays(ax, target, x_max)
+        ax.set_xlabel("log_d(n)")
+        ax.set_title(f"{panel_key} = {panel}" if panel_key and panel is not None else title)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("excess L2 risk E[(f − f*)²]")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.01))  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06 + 0.035 * math.ceil(len(labels) / 3), 1, 1))
+    return fig
+
+
+def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
+    """Fig. 2 form: risk vs log_d(n) (pretraining) for each N, and risk vs log_d(N) for each n."""
+    rows = aggregate(records, by=["n", "N"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharey=True)
+    for ax, (x_key, line_key) in zip(axes, [("n", "N"), ("N", "n")]):
+        values = sorted({row[line_key] for row in rows})
+        cmap = plt.get_cmap("viridis")
+        for i, value in enumerate(values):
+            line = sorted((row for row in rows if row[line_key] == value), key=lambda row: row[x_key])
+            xs = [math.log(row[x_key]) / math.log(d) for row in line]
+            means = [row["mean"] for row in line]
+            sds = [row["sd"] for row in line]
+            color = cmap(i / max(len(values) - 1, 1))
+            ax.plot(xs, means, marker="o", markersize=3.5, color=color,
+                    label=f"log_d {line_key} = {math.log(value) / math.log(d):.2g}")  # fmt: skip
+            ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+                            color=color, alpha=0.15, linewidth=0)  # fmt: skip
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="zero predictor")
+        ax.set_xlabel("log_d(n)  (pretraining samples)" if x_key == "n" else "log_d(N)  (downstream samples)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    axes[0].set_ylabel("downstream excess L2 risk")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def figure_scaling(fits: Mapping[str, Mapping], title: str = "", guides: Mapping[str, float] | None = None):
+    """log n*(d) vs log d per method with the fitted line and theory slopes as guides.
+
+    ``fits[method]`` has ``n_star`` {d: n* or None}, ``slope``, ``intercept``, ``ci``.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    all_d = sorted({d for fit in fits.values() for d in fit["n_star"]})
+    for i, (method, fit) in enumerate(sorted(fits.items())):
+        color = _color(method, i)
+        points = [(d, n) for d, n in sorted(fit["n_star"].items()) if n is not None]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o", color=color)
+        if fit.get("slope") is not None:
+            low, high = fit["ci"]
+            ds = [min(all_d), max(all_d)]
+            ax.plot(ds, [math.exp(fit["intercept"]) * d ** fit["slope"] for d in ds], color=color,
+                    label=f"{_label(method)}: slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
+        elif points or fit["n_star"]:
+            ax.plot([], [], "o", color=color, label=f"{_label(method)}: threshold not reached at every d")
+    if guides and all_d:
+        anchor_d = min(all_d)
+        anchor_n = min((n for fit in fits.values() for n in fit["n_star"].values() if n), default=anchor_d**2)
+        for name, slope in guides.items():
+            ds = [min(all_d), max(all_d)]
+            ax.plot(ds, [anchor_n * (d / anchor_d) ** slope for d in ds], color="gray", linestyle=":",
+                    label=f"theory guide: {name} (slope {slope:g})")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("d")
+    ax.set_ylabel("n*(d): samples to reach the risk threshold")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_figure(fig, out_dir: Path, stem: str) -> dict[str, Path]:
+    """Write ``stem.png`` (150 dpi) and ``stem.pdf``; return their paths."""
+    paths = {}
+    for fmt, kwargs in (("png", {"dpi": 150}), ("pdf", {})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, bbox_inches="tight", **kwargs)
+        paths[fmt] = out_dir / f"{stem}.{fmt}"
+        _atomic_write_bytes(paths[fmt], buffer.getvalue())
+    plt.close(fig)
+    return paths
+
+
+def table_rows(records: Sequence[Mapping], by: Sequence[str]) -> list[dict]:
+    """Aggregated rows (mean ± sd of risk over seeds) for the tables."""
+    return aggregate(records, by=list(by))
+
+
+def write_tables(rows: Sequence[Mapping], out_dir: Path, stem: str) -> dict[str, Path]:
+    """CSV, Markdown and LaTeX versions of the same aggregated rows."""
+    if not rows:
+        return {}
+    keys = list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    paths = {"csv": out_dir / f"{stem}.csv", "md": out_dir / f"{stem}.md", "tex": out_dir / f"{stem}.tex"}
+    _atomic_write_bytes(paths["csv"], buffer.getvalue().encode())
+    _atomic_write_bytes(paths["md"], markdown_table(rows).encode())
+    _atomic_write_bytes(paths["tex"], latex_table(rows).encode())
+    return paths
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(rows: Sequence[Mapping]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_fmt(row[k]) for k in keys) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def latex_table(rows: Sequence[Mapping]) -> str:
+    keys = list(rows[0])
+    escape = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+    lines = [r"\begin{tabular}{" + "l" * len(keys) + "}", r"\hline", " & ".join(map(escape, keys)) + r" \\", r"\hline"]
+    lines += [" & ".join(escape(_fmt(row[k])) for k in keys) + r" \\" for row in rows]
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_html(sections: Sequence[Mapping], out_path: Path, title: str = "replearn report") -> Path:
+    """One self-contained page: each section has ``title``, ``text``, ``figures`` (PNG paths,
+    embedded as base64) and ``tables`` (Markdown-able rows, rendered as HTML tables) and
+    ``links`` (relative paths of the CSV/PDF files next to it)."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "img{max-width:100%}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section['title'])}</h2>")
+        if section.get("text"):
+            parts.append(f"<p>{html.escape(section['text'])}</p>")
+        for png in section.get("figures", []):
+            data = base64.b64encode(Path(png).read_bytes()).decode()
+            parts.append(f"<img alt='{html.escape(Path(png).stem)}' src='data:image/png;base64,{data}'>")
+        for rows in section.get("tables", []):
+            if not rows:
+                continue
+            keys = list(rows[0])
+            parts.append("<table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>")
+            for row in rows:
+                parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(row[k]))}</td>" for k in keys) + "</tr>")
+            parts.append("</table>")
+        links = section.get("links", [])
+        if links:
+            parts.append("<p>Files: " + ", ".join(
+                f"<a href='{html.escape(str(link))}'>{html.escape(str(link))}</a>" for link in links) + "</p>")  # fmt: skip
+    parts.append("</body></html>")
+    _atomic_write_bytes(out_path, "\n".join(parts).encode())
+    return out_path
