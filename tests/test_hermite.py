@@ -262,7 +262,7 @@ def gaussian_quad(fn, scale: float) -> float:
     """
     density = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
     value, error = scipy.integrate.quad(
-        lambda z: fn(z) * density(z), 0.0, 40.0, epsabs=1e-14, epsrel=1e-13, limit=500
+        lambda z: fn(z) * density(z), 0.0, 40.0, epsabs=1e-13 * scale, epsrel=1e-12, limit=500
     )
     assert error < 1e-12 * scale
     return value

@@ -127,11 +127,14 @@ class DataStream:
     def chunks(
         self, n: int, chunk_size: int = 65_536, start: int = 0, clean: bool = False
     ) -> Iterator[tuple[torch.Tensor, ...]]:
-        """Yield samples start…start+n−1 in pieces of at most chunk_size rows."""
+        """Yield samples start…start+n−1 in pieces of at most chunk_size rows (validated now)."""
         n = _check_count("n", n)
         chunk_size = _check_count("chunk_size", chunk_size)
-        for begin in range(start, start + n, chunk_size):
-            yield self.get(begin, min(begin + chunk_size, start + n), clean=clean)
+        start = _check_count("start", start, minimum=0)
+        return (
+            self.get(begin, min(begin + chunk_size, start + n), clean=clean)
+            for begin in range(start, start + n, chunk_size)
+        )
 
     def __repr__(self) -> str:
         return (

@@ -45,7 +45,8 @@ def parse_polynomial(expr: str, r: int) -> Poly:
     if len(expr) > MAX_EXPRESSION_LENGTH:
         raise _fail(expr[:40] + "…", f"longer than {MAX_EXPRESSION_LENGTH} characters")
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        # "^" means power: rewrite it so it gets the precedence of "**", not of Python's XOR
+        tree = ast.parse(expr.strip().replace("^", "**"), mode="eval")
     except (SyntaxError, RecursionError, MemoryError) as err:
         raise _fail(expr, f"not a valid expression ({type(err).__name__})") from None
     try:
