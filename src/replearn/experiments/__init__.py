@@ -1,0 +1,47 @@
+"""Experiment engine: validated YAML specs, a SQLite results store, executors, the registry.
+
+    from replearn.experiments import load_spec, run_experiment
+    spec = load_spec("configs/demo.yaml")
+    summary = run_experiment(spec, db="results/replearn.sqlite", executor="process")
+
+Submodules are imported on first use, so ``import replearn.experiments`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "SpecError": "replearn.experiments.spec",
+    "ExperimentSpec": "replearn.experiments.spec",
+    "load_spec": "replearn.experiments.spec",
+    "parse_spec": "replearn.experiments.spec",
+    "validate_spec": "replearn.experiments.spec",
+    "Store": "replearn.experiments.store",
+    "DEFAULT_DB": "replearn.experiments.store",
+    "flat_rows": "replearn.experiments.store",
+    "aggregate": "replearn.experiments.store",
+    "ALGORITHM_VERSION": "replearn.experiments.runner",
+    "RunSummary": "replearn.experiments.runner",
+    "expand_grid": "replearn.experiments.runner",
+    "run_id": "replearn.experiments.runner",
+    "execute_run": "replearn.experiments.runner",
+    "run_experiment": "replearn.experiments.runner",
+    "run_pending": "replearn.experiments.runner",
+    "METHODS": "replearn.experiments.methods",
+    "register_method": "replearn.experiments.methods",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'replearn.experiments' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

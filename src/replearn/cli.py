@@ -1,0 +1,596 @@
+"""``replearn`` command line: run experiment specs, inspect and export results, reports.
+
+    replearn run SPEC [--db DB] [--executor serial|process|ray] [--workers K] [--address A]
+    replearn status [--db DB] [--experiment NAME]
+    replearn results [--db DB] [--experiment NAME] --format csv|json|parquet [--out FILE]
+    replearn report [--db DB] [--experiment NAME] [--out DIR]
+    replearn demo
+    replearn theory --target paper --d 10
+
+Exit codes: 0 success; 1 runs failed or a runtime error; 2 a bad spec or bad arguments;
+130 interrupted (finished runs are kept, re-running resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import io
+import json
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+DEFAULT_DB = Path("results") / "replearn.sqlite"
+DEMO_SPEC = Path("configs") / "demo.yaml"
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class CommandError(Exception):
+    """A one-line error for stderr; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.code = code
+
+
+# -- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replearn",
+        description="Neural networks can learn representations with gradient descent "
+        "(Damian, Lee & Soltanolkotabi, COLT 2022): experiments, results and theory.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def db_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})"
+        )
+
+    def executor_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--executor",
+            choices=("serial", "process", "ray"),
+            default=None,
+            help="where runs execute: serial (this process, the default for run), process "
+            "(local process pool), ray (Ray tasks)",
+        )
+        sub.add_argument(
+            "--workers",
+            type=_positive_int,
+            default=None,
+            help="parallel runs for process/ray (default: the CPUs available)",
+        )
+        sub.add_argument(
+            "--address", default=None, help="Ray cluster address (default: start local Ray)"
+        )
+        sub.add_argument(
+            "--threads",
+            type=_positive_int,
+            default=None,
+            help="torch threads per run, on every executor (default 1; results are "
+            "bit-identical across executors for the same value)",
+        )
+        sub.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    run = commands.add_parser(
+        "run",
+        help="run (or resume) an experiment spec",
+        description="Run every unfinished run of a YAML spec; finished runs are skipped, so "
+        "re-running resumes. Failed runs are recorded and the grid goes on.",
+    )
+    run.add_argument("spec", type=Path, help="experiment spec (YAML)")
+    db_option(run)
+    executor_options(run)
+    run.add_argument("--retry-failed", action="store_true", help="run the spec's failed runs again")
+    run.add_argument(
+        "--dry-run", action="store_true", help="validate the spec and count its runs; run nothing"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    status = commands.add_parser(
+        "status",
+        help="done / failed / running / pending runs per experiment",
+        description="Count each experiment's runs by status ('stale': claimed by a process "
+        "that is gone; the next run takes them again).",
+    )
+    db_option(status)
+    status.add_argument("--experiment", default=None, help="only this experiment")
+    status.set_defaults(handler=cmd_status)
+
+    results = commands.add_parser(
+        "results",
+        help="export runs as CSV, JSON or Parquet",
+        description="One row per run: config columns, param_* hyper-parameters, metrics "
+        "(risk, stderr, alignment, chosen λ, …), wall time and memory.",
+    )
+    db_option(results)
+    results.add_argument("--experiment", default=None, help="only this experiment")
+    results.add_argument(
+        "--format", choices=("csv", "json", "parquet"), default="csv", help="output format"
+    )
+    results.add_argument(
+        "--status",
+        choices=("pending", "running", "done", "failed"),
+        default=None,
+        help="only runs with this status",
+    )
+    results.add_argument(
+        "--out", type=Path, default=None, help="output file (default stdout; parquet needs it)"
+    )
+    results.set_defaults(handler=cmd_results)
+
+    report = commands.add_parser(
+        "report",
+        help="write figures and tables for experiments",
+        description="Aggregate runs (mean ± std over seeds) into tables and figures under "
+        "--out, and print the path of the report.",
+    )
+    db_option(report)
+    report.add_argument(
+        "--experiment", action="append", default=None, help="only this experiment (repeatable)"
+    )
+    report.add_argument("--out", type=Path, default=Path("report"), help="output directory")
+    report.set_defaults(handler=cmd_report)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the headline experiment, small: run configs/demo.yaml and write its report",
+        description="A reduced Fig. 1 (d = 10, width 100, 3 seeds, n = d^1 … d^4): Algorithm 1 "
+        "against random features and the NTK. Resumes if interrupted.",
+    )
+    demo.add_argument("--spec", type=Path, default=None, help="spec to run (default demo.yaml)")
+    db_option(demo)
+    demo.add_argument(
+        "--out", type=Path, default=Path("results") / "demo-report", help="report directory"
+    )
+    executor_options(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+    theory = commands.add_parser(
+        "theory",
+        help="a target's Hessian, κ, degree energy and predicted thresholds",
+        description="Describe a target exactly: H = E[∇²f*], κ = ‖H†‖√r, Hermite energy per "
+        "degree, kernel plateaus and the n ≈ d²κ²r threshold of Theorem 1.",
+    )
+    theory.add_argument(
+        "--target",
+        default="paper",
+        help="paper | paper_transfer | random | an expression in z1…zr such as "
+        "'He3(z1)/sqrt(6)' | a YAML mapping such as '{kind: random, r: 2, degree: 4}'",
+    )
+    theory.add_argument("--d", type=_positive_int, default=10, help="input dimension (default 10)")
+    theory.add_argument("--r", type=_positive_int, default=None, help="latent dimension")
+    theory.add_argument("--degree", type=_positive_int, default=None, help="random: degree p")
+    theory.add_argument("--kappa", type=float, default=None, help="random: condition number κ")
+    theory.add_argument("--seed", type=int, default=0, help="seed of U (default 0)")
+    theory.add_argument(
+        "--epsilon", type=float, default=0.1, help="risk threshold for n*(d) (default 0.1)"
+    )
+    theory.set_defaults(handler=cmd_theory)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _version() -> str:
+    from replearn import __version__
+
+    return __version__
+
+
+# -- commands -----------------------------------------------------------------------------------
+def _load(path: Path):
+    from replearn.experiments.spec import SpecError, load_spec
+
+    try:
+        return load_spec(path)
+    except SpecError as err:
+        raise CommandError(f"invalid spec: {err}", EXIT_USAGE) from None
+
+
+def _run_spec(spec, args, default_executor: str = "serial"):
+    try:
+        summary = _execute(spec, args, default_executor)
+    except RuntimeError as err:  # e.g. the ray executor without Ray installed
+        raise CommandError(" ".join(str(err).split())) from None
+    if not args.quiet:
+        print(summary)
+    return summary
+
+
+def _execute(spec, args, default_executor: str):
+    from replearn.experiments.runner import run_experiment
+
+    return run_experiment(
+        spec,
+        db=args.db,
+        executor=args.executor or default_executor,
+        workers=args.workers,
+        address=args.address,
+        retry_failed=getattr(args, "retry_failed", True),
+        quiet=args.quiet,
+        threads=args.threads,
+    )
+
+
+def cmd_run(args) -> int:
+    spec = _load(args.spec)
+    if args.dry_run:
+        from replearn.experiments.runner import estimate_cells
+
+        cells = estimate_cells(spec)
+        detail = ", ".join(f"{k}: {v}" for k, v in cells.items())
+        print(f"{spec.name}: valid spec, {sum(cells.values())} runs ({detail}); nothing run")
+        return 0
+    summary = _run_spec(spec, args)
+    if summary.counts["failed"]:
+        print(
+            f"{summary.counts['failed']} runs failed: see `replearn results --status failed "
+            f"--db {args.db}`; rerun with --retry-failed",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return 0
+
+
+def _open_store(db: Path):
+    from replearn.experiments.store import Store
+
+    if not db.exists():
+        raise CommandError(f"no results database at {db} (run `replearn run SPEC --db {db}`)")
+    return Store(db)
+
+
+def _experiments(store, names: list[str] | None) -> list[str]:
+    known = store.experiments()
+    for name in names or []:
+        if name not in known:
+            raise CommandError(
+                f"no experiment {name!r} in {store.path}; known: {', '.join(known) or 'none'}"
+            )
+    return names or known
+
+
+def cmd_status(args) -> int:
+    with _open_store(args.db) as store:
+        names = _experiments(store, [args.experiment] if args.experiment else None)
+        counts = store.counts()
+    header = ("experiment", "total", "done", "failed", "running", "stale", "pending")
+    table = [header] + [(name, *(str(counts[name][k]) for k in header[1:])) for name in names]
+    width = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [row[0].ljust(width[0])] + [c.rjust(w) for c, w in zip(row[1:], width[1:])]
+        print("  ".join(cells))
+    if not names:
+        print(f"(no experiments in {args.db})")
+    return 0
+
+
+def _flat_results(db: Path, experiment: str | None, status: str | None = None) -> list[dict]:
+    from replearn.experiments.store import flat_rows
+
+    with _open_store(db) as store:
+        if experiment:
+            _experiments(store, [experiment])
+        return flat_rows(store.runs(experiment, status))
+
+
+def _csv_text(rows: list[dict]) -> str:
+    from replearn.experiments.store import columns_of
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns_of(rows), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def cmd_results(args) -> int:
+    if args.format == "parquet":
+        try:
+            import pyarrow
+            import pyarrow.parquet as parquet
+        except ImportError:
+            raise CommandError(
+                "--format parquet needs pyarrow (pip install pyarrow); use csv or json"
+            ) from None
+        if args.out is None:
+            raise CommandError("--format parquet needs --out FILE", EXIT_USAGE)
+    rows = _flat_results(args.db, args.experiment, args.status)
+    if args.format == "csv":
+        text = _csv_text(rows)
+    elif args.format == "json":
+        text = json.dumps(rows, indent=1, default=str) + "\n"
+    else:
+        from replearn.experiments.store import columns_of
+
+        columns = columns_of(rows)
+        table = pyarrow.Table.from_pylist(
+            [{c: _parquet_value(row.get(c)) for c in columns} for row in rows]
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        parquet.write_table(table, args.out)
+        print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
+        return 0
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
+    return 0
+
+
+def _parquet_value(value):
+    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
+
+
+def write_report(db: Path, out: Path, experiments: list[str] | None = None) -> Path:
+    """The report for ``experiments`` under ``out``; returns the file to open.
+
+    ``replearn.experiments.report.write_report(db=…, out=…, experiments=…) -> Path`` takes
+    over when that module exists; until then: results.csv, summary.csv and report.md.
+    """
+    try:
+        module = importlib.import_module("replearn.experiments.report")
+    except ModuleNotFoundError as err:
+        if err.name != "replearn.experiments.report":
+            raise
+        module = None
+    if module is not None and hasattr(module, "write_report"):
+        return Path(module.write_report(db=Path(db), out=Path(out), experiments=experiments))
+    return _basic_report(Path(db), Path(out), experiments)
+
+
+def _basic_report(db: Path, out: Path, experiments: list[str] | None) -> Path:
+    from replearn.experiments.store import aggregate, flat_rows
+
+    with _open_store(db) as store:
+        names = _experiments(store, experiments)
+        flat = [row for name in names for row in flat_rows(store.runs(name))]
+        counts = store.counts()
+    summary = aggregate(flat)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.csv").write_text(_csv_text(flat), encoding="utf-8")
+    (out / "summary.csv").write_text(_csv_text(summary), encoding="utf-8")
+    lines = ["# replearn report", "", f"Database: `{db}`", ""]
+    for name in names:
+        c = counts[name]
+        lines += [
+            f"## {name}",
+            "",
+            f"{c['done']}/{c['total']} runs done, {c['failed']} failed, "
+            f"{c['pending'] + c['running'] + c['stale']} unfinished. "
+            "Excess L2 risk E[(f − f*)²]: mean ± std over seeds.",
+            "",
+        ]
+        rows = [row for row in summary if row["experiment"] == name]
+        lines += _markdown_table(rows) + [""]
+    lines += ["Full per-run numbers: `results.csv`; aggregated: `summary.csv`.", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _settings(rows: list[dict]) -> dict[int, str]:
+    """Per row, 'k=v' for the hyper-parameters that vary among rows of the same method."""
+    labels: dict[int, str] = {}
+    for method in {row["method"] for row in rows}:
+        members = [row for row in rows if row["method"] == method]
+        keys = sorted({k for row in members for k in row if k.startswith("param_")})
+        varying = [k for k in keys if len({repr(row.get(k)) for row in members}) > 1]
+        for row in members:
+            labels[id(row)] = ", ".join(f"{k[6:]}={row.get(k)}" for k in varying)
+    return labels
+
+
+def _markdown_table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return ["(no runs)"]
+    settings = _settings(rows)
+    show_settings = any(settings.values())
+    noises = len({row["noise"] for row in rows}) > 1
+    transfer = any(row.get("N") is not None for row in rows)
+    alignment = any(row.get("alignment_mean") is not None for row in rows)
+    header = ["method"] + ["settings"] * show_settings + ["noise"] * noises
+    header += ["d", "n", "log_d n"] + ["N"] * transfer + ["risk (mean ± std)", "seeds"]
+    header += ["alignment"] * alignment
+    order = lambda r: (r["method"], settings[id(r)], r["noise"], r["d"], r["n"], r.get("N") or 0)
+    rows = sorted(rows, key=order)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        risk = (
+            "–" if row["risk_mean"] is None else f"{row['risk_mean']:.4f} ± {row['risk_std']:.4f}"
+        )
+        cells = [row["method"]] + [settings[id(row)]] * show_settings
+        cells += [f"{row['noise']:g}"] * noises + [str(row["d"]), str(row["n"])]
+        cells.append("" if row["log_d_n"] is None else f"{row['log_d_n']:.2f}")
+        cells += [str(row.get("N"))] * transfer
+        seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
+        cells += [risk, seeds]
+        if alignment:
+            value = row.get("alignment_mean")
+            cells.append("–" if value is None else f"{value:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def cmd_report(args) -> int:
+    path = write_report(args.db, args.out, args.experiment)
+    print(f"report: {path}")
+    return 0
+
+
+def _demo_spec_path(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    candidates = [Path.cwd() / DEMO_SPEC, Path(__file__).resolve().parents[2] / DEMO_SPEC]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise CommandError(
+        f"cannot find {DEMO_SPEC} (looked in {', '.join(str(c.parent) for c in candidates)}); "
+        "run from the repository root or pass --spec"
+    )
+
+
+def cmd_demo(args) -> int:
+    spec = _load(_demo_spec_path(args.spec))
+    if not args.quiet:
+        print(
+            f"replearn demo: {spec.description or spec.name}\n"
+            f"results go to {args.db}; interrupting is safe (re-running resumes)"
+        )
+    summary = _run_spec(spec, args, default_executor="process")
+    path = write_report(args.db, args.out, [spec.name])
+    print(f"report: {path}")
+    if summary.counts["failed"]:
+        print(f"{summary.counts['failed']} runs failed (see the report)", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _theory_target(args):
+    import yaml
+    from pydantic import BaseModel, ConfigDict, ValidationError
+
+    from replearn.experiments.methods import build_target
+    from replearn.experiments.spec import TargetSpec, _format_errors
+
+    class TheoryOptions(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        target: TargetSpec
+
+    text = args.target.strip()
+    if text.startswith("{"):
+        try:
+            target = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise CommandError(
+                f"--target: not a valid YAML mapping: {text!r}", EXIT_USAGE
+            ) from None
+    elif text in ("paper", "paper_transfer", "random"):
+        target = {"kind": text}
+    else:
+        target = {"kind": "expression", "expr": text}
+    if not isinstance(target, dict):
+        raise CommandError(f"--target: must be a mapping, got {text!r}", EXIT_USAGE)
+    for option in ("r", "degree", "kappa"):
+        value = getattr(args, option)
+        if value is not None:
+            target[option] = value
+    target.setdefault("seed", args.seed)
+    try:
+        validated = TheoryOptions.model_validate({"target": target}).target
+    except ValidationError as err:
+        raise CommandError("--" + _format_errors(err, TheoryOptions), EXIT_USAGE) from None
+    try:
+        return build_target(validated.model_dump(), args.d)
+    except ValueError as err:
+        raise CommandError(f"--target: {' '.join(str(err).split())}", EXIT_USAGE) from None
+
+
+def theory_text(target) -> str:
+    """H, κ, degree energy, kernel plateaus and Theorem 1's threshold, as text.
+
+    The fallback of ``replearn theory`` when ``replearn.theory`` lacks ``summary`` and
+    ``format_summary``.
+    """
+    import math
+
+    import torch
+
+    d, r = target.d, target.r
+    eigenvalues = torch.linalg.eigvalsh(target.latent_hessian()).tolist()
+    kappa = target.kappa
+    energy = target.degree_energy()
+    degenerate = "  (degenerate H: Theorem 1 does not apply)" if math.isinf(kappa) else ""
+    lines = [
+        target.describe(),
+        "",
+        f"H = E[∇²f*] = Uᵀ A U, rank {target.hessian_rank()} of r = {r}; "
+        f"eigenvalues of A: {', '.join(f'{v:.4g}' for v in eigenvalues)}",
+        f"κ = ‖H†‖·√r = {kappa:.4g}" + degenerate,
+        "",
+        "degree energy (share of E[f*²]):",
+    ]
+    lines += [f"  degree {k}: {v:.4f}" for k, v in energy.items()]
+    lines += ["", "kernel staircase (with d^k ≤ n < d^(k+1) a kernel learns degree ≤ k only):"]
+    total = target.norm2()
+    for k in range(target.degree + 1):
+        above = target.energy_above(k) / total if total else 0.0
+        lines.append(
+            f"  k = {k}: n in [{d**k:.3g}, {d ** (k + 1):.3g}) → risk ≥ {above:.4f} (energy above k)"
+        )
+    if math.isfinite(kappa):
+        threshold = d**2 * kappa**2 * r
+        lines += [
+            "",
+            f"Theorem 1 (Algorithm 1): n ≳ d²κ²r = {threshold:.4g} samples "
+            f"(log_d n ≈ {math.log(threshold) / math.log(d):.2f}); width m ≳ r^p = "
+            f"{r**target.degree}",
+        ]
+    return "\n".join(lines)
+
+
+def cmd_theory(args) -> int:
+    target = _theory_target(args)
+    try:
+        module = importlib.import_module("replearn.theory")
+    except ModuleNotFoundError as err:
+        if err.name != "replearn.theory":
+            raise
+        module = None
+    if module is not None and hasattr(module, "summary") and hasattr(module, "format_summary"):
+        print(module.format_summary(module.summary(target, epsilon=args.epsilon)))
+    else:
+        print(theory_text(target))
+    return 0
+
+
+# -- entry point --------------------------------------------------------------------------------
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``replearn`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM: release claims, exit
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as err:
+        print(f"replearn {args.command}: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        print(
+            f"replearn {args.command}: interrupted; finished runs are saved, re-run to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

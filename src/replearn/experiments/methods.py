@@ -1,0 +1,398 @@
+"""Method registry: a grid cell's config → learner construction, fit_stream, scores.
+
+Every entry maps a name used in specs (``methods[i].name``) to
+
+- a pydantic model of its hyper-parameters (each a scalar; a spec may give a list of
+  values for any of them, which the runner sweeps), and
+- a function ``run(config) -> metrics`` that is a pure function of the run's config:
+  the data, the initialisation and the test set all derive from ``config["seed"]``.
+
+The learners are imported lazily, inside ``run``, so this module (and spec validation)
+works before every learner exists. Add a method with :func:`register_method`.
+
+``synthetic`` is not a learner: it sleeps, fails on request and returns a deterministic
+risk ``min(1, scale·d^exponent/n)·c_seed`` computed from the data stream. The engine's
+tests (and anyone checking a cluster set-up) use it so that they do not depend on the
+learners' speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import math
+import os
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+__all__ = [
+    "METHODS",
+    "MethodInfo",
+    "register_method",
+    "build_target",
+    "build_transfer_target",
+    "derive_seed",
+    "check_width",
+]
+
+
+# -- value checks shared by the hyper-parameter models (messages end up in spec errors) -----
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_width(value: Any) -> int:
+    """Width m: neurons come in ± pairs, so an even integer ≥ 2."""
+    if not _is_int(value) or value < 2 or value % 2:
+        raise ValueError(f"must be an even integer ≥ 2, got {value!r}")
+    return value
+
+
+def _int_at_least(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if not _is_int(value) or value < minimum:
+            raise ValueError(f"must be an integer ≥ {minimum}, got {value!r}")
+        return value
+
+    return check
+
+
+def _number(minimum: float = 0.0, strict: bool = False, words: tuple[str, ...] = ()):
+    bound = f"> {minimum:g}" if strict else f"≥ {minimum:g}"
+    allowed = f"a number {bound}" + "".join(f" or {w!r}" for w in words)
+
+    def check(value: Any):
+        if isinstance(value, str) and value in words:
+            return value
+        if not _is_number(value) or value < minimum or (strict and value == minimum):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return float(value)
+
+    return check
+
+
+def _choice(*words: str):
+    def check(value: Any) -> str:
+        if value not in words:
+            raise ValueError(f"must be one of {', '.join(map(repr, words))}, got {value!r}")
+        return value
+
+    return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _optional(check):
+    def wrapped(value: Any):
+        return None if value is None else check(value)
+
+    return wrapped
+
+
+Width = Annotated[Any, AfterValidator(check_width)]
+OptionalWidth = Annotated[Any, AfterValidator(_optional(check_width))]
+Lambda = Annotated[Any, AfterValidator(_number(0.0, words=("auto",)))]
+ChunkSize = Annotated[Any, AfterValidator(_int_at_least(1))]
+Bool = Annotated[Any, AfterValidator(_boolean)]
+
+
+class Params(BaseModel):
+    """Base of the hyper-parameter models: unknown names are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class OneStepParams(Params):
+    width: Width = 100
+    eta1: Annotated[Any, AfterValidator(_number(0.0, True, ("sqrt_d", "normalize")))] = "sqrt_d"
+    head: Annotated[Any, AfterValidator(_choice("ridge", "gd"))] = "ridge"
+    ridge_lambda: Lambda = "auto"
+    head_steps: Annotated[Any, AfterValidator(_int_at_least(0))] = 1000
+    head_lr: Annotated[Any, AfterValidator(_number(0.0, True, ("auto",)))] = "auto"
+    data: Annotated[Any, AfterValidator(_choice("same", "resample"))] = "same"
+    preprocess: Bool = True
+    chunk_size: ChunkSize = 32_768
+
+
+class RandomFeaturesParams(Params):
+    width: Width = 100
+    ridge_lambda: Lambda = "auto"
+    chunk_size: ChunkSize = 32_768
+
+
+class KernelRidgeParams(Params):
+    kernel: Annotated[Any, AfterValidator(_choice("ntk", "rf"))] = "ntk"
+    width: OptionalWidth = None
+    ridge_lambda: Lambda = "auto"
+
+
+class FullTrainingParams(Params):
+    width: Width = 100
+    optimizer: Annotated[Any, AfterValidator(_optional(_choice("sgd", "adam")))] = None
+    lr: Annotated[Any, AfterValidator(_optional(_number(0.0, True)))] = None
+    epochs: Annotated[Any, AfterValidator(_optional(_int_at_least(1)))] = None
+    batch_size: Annotated[Any, AfterValidator(_optional(_int_at_least(1)))] = None
+    weight_decay: Annotated[Any, AfterValidator(_optional(_number(0.0)))] = None
+
+
+class SyntheticParams(Params):
+    """risk = min(1, scale·d^exponent/n) · (1 + 0.1·tanh(mean of 64 labels)); sleeps first."""
+
+    exponent: Annotated[Any, AfterValidator(_number(0.0))] = 2.0
+    scale: Annotated[Any, AfterValidator(_number(0.0, True))] = 1.0
+    sleep: Annotated[Any, AfterValidator(_number(0.0))] = 0.0
+    fail: Bool = False
+    fail_if_env: Annotated[Any, AfterValidator(_optional(lambda v: _text(v)))] = None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"must be an environment variable name, got {value!r}")
+    return value
+
+
+# -- the registry ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MethodInfo:
+    """One registered method: its hyper-parameters and the function that runs a cell."""
+
+    name: str
+    params: type[Params]
+    run: Callable[[dict], dict]
+    supports_transfer: bool = False
+    description: str = ""
+
+
+METHODS: dict[str, MethodInfo] = {}
+
+
+def register_method(
+    name: str, params: type[Params], supports_transfer: bool = False, description: str = ""
+):
+    """Decorator: ``@register_method("mine", MyParams)`` on ``def run(config) -> dict``."""
+
+    def decorate(run: Callable[[dict], dict]) -> Callable[[dict], dict]:
+        METHODS[name] = MethodInfo(name, params, run, supports_transfer, description)
+        return run
+
+    return decorate
+
+
+# -- targets and streams from a run config -------------------------------------------------
+def derive_seed(seed: int, purpose: str) -> int:
+    """A seed for an independent stream (e.g. the transfer task's data) from the run's seed."""
+    digest = hashlib.sha256(f"{int(seed)}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
+def build_target(target: dict, d: int):
+    """MultiIndexTarget from a resolved ``config["target"]`` block and d."""
+    from replearn.targets import MultiIndexTarget, paper_target, paper_transfer_target
+
+    kind, seed = target["kind"], int(target.get("seed", 0))
+    if kind == "paper":
+        return paper_target(d, seed)
+    if kind == "paper_transfer":
+        return paper_transfer_target(d, seed)
+    if kind == "random":
+        extra = {}
+        if target.get("hessian_energy") is not None:
+            extra["hessian_energy"] = target["hessian_energy"]
+        return MultiIndexTarget.random(
+            d, target["r"], target["degree"], seed, kappa=target.get("kappa"), **extra
+        )
+    if kind == "expression":
+        return MultiIndexTarget.from_expression(
+            target["expr"], d, seed=seed, normalize=target.get("normalize", True), r=target.get("r")
+        )
+    raise ValueError(f"unknown target kind {kind!r}")
+
+
+def build_transfer_target(transfer_target: dict, pretrain_target):
+    """The transfer task's target: same principal subspace U as the pretraining target."""
+    from replearn.targets import MultiIndexTarget, paper_transfer_target
+
+    kind = transfer_target["kind"]
+    if kind == "paper_transfer":
+        return paper_transfer_target(pretrain_target.d, u=pretrain_target.U[:1])
+    if kind == "expression":
+        return MultiIndexTarget.from_expression(
+            transfer_target["expr"],
+            pretrain_target.d,
+            normalize=transfer_target.get("normalize", True),
+            U=pretrain_target.U,
+        )
+    raise ValueError(f"unknown transfer target kind {kind!r}")
+
+
+def _dtype(config: dict):
+    import torch
+
+    return {"float32": torch.float32, "float64": torch.float64}[config["dtype"]]
+
+
+def _stream(target, config: dict, seed: int, noise: float):
+    from replearn.data import DataStream
+
+    return DataStream(
+        target,
+        noise=noise,
+        seed=seed,
+        noise_kind=config["noise_kind"],
+        split="train",
+        dtype=_dtype(config),
+        device=config["device"],
+    )
+
+
+def _scalar(value: Any) -> Any:
+    """JSON-friendly: tensors and numpy scalars to Python numbers."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()
+    return value
+
+
+# -- learners --------------------------------------------------------------------------------
+def _import(path: str):
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise RuntimeError(f"{path} is not available in this replearn build: {err}") from None
+
+
+def _construct(cls, params: dict, config: dict):
+    kwargs = {k: v for k, v in params.items() if v is not None}
+    context = {"seed": config["seed"], "dtype": _dtype(config), "device": config["device"]}
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    kwargs.update({k: v for k, v in context.items() if takes_any or k in accepted})
+    return cls(**kwargs)
+
+
+# the last few fitted pretraining models of this process: transfer cells that differ only
+# in N share the pretraining (a pure function of the rest of the config)
+_PRETRAINED: OrderedDict[str, tuple[Any, dict]] = OrderedDict()
+_PRETRAINED_SIZE = 2
+
+
+def _fit(class_path: str, config: dict):
+    """(fitted model, pretraining metrics) for the cell; cached per process for transfer."""
+    key = json.dumps({k: v for k, v in config.items() if k != "transfer"}, sort_keys=True)
+    if key in _PRETRAINED:
+        _PRETRAINED.move_to_end(key)
+        return _PRETRAINED[key]
+    from replearn.metrics import excess_risk, subspace_alignment
+
+    target = build_target(config["target"], config["d"])
+    stream = _stream(target, config, config["seed"], config["noise"])
+    model = _construct(_import(class_path), config["params"], config)
+    model = model.fit_stream(stream, n=config["n"], n_holdout=config["n_holdout"])
+    metrics: dict[str, Any] = {}
+    if "excess_risk" in config["metrics"]:
+        estimate = excess_risk(model, target, n_test=config["n_test"], seed=config["seed"])
+        metrics.update(risk=float(estimate.risk), stderr=float(estimate.stderr))
+    if "alignment" in config["metrics"] and getattr(model, "W_", None) is not None:
+        metrics["alignment"] = float(subspace_alignment(model.W_, target.U))
+    for attribute, key_name in (("ridge_lambda_", "ridge_lambda"), ("eta1_", "eta1")):
+        value = _scalar(getattr(model, attribute, None))
+        if isinstance(value, int | float):
+            metrics[key_name] = float(value)
+    if config.get("transfer"):
+        _PRETRAINED[key] = (model, metrics)
+        while len(_PRETRAINED) > _PRETRAINED_SIZE:
+            _PRETRAINED.popitem(last=False)
+    return model, metrics
+
+
+def _learner(class_path: str) -> Callable[[dict], dict]:
+    def run(config: dict) -> dict:
+        model, metrics = _fit(class_path, config)
+        transfer = config.get("transfer")
+        if not transfer:
+            return dict(metrics)
+        from replearn.metrics import excess_risk
+
+        pretrain_target = build_target(config["target"], config["d"])
+        target = build_transfer_target(transfer["target"], pretrain_target)
+        stream = _stream(target, config, derive_seed(config["seed"], "transfer"), transfer["noise"])
+        refit = model.transfer_stream(stream, transfer["N"], n_holdout=transfer["n_holdout"])
+        estimate = excess_risk(refit, target, n_test=config["n_test"], seed=config["seed"])
+        out = {f"pretrain_{k}": v for k, v in metrics.items()}
+        out.update(risk=float(estimate.risk), stderr=float(estimate.stderr))
+        value = _scalar(getattr(refit, "ridge_lambda_", None))
+        if isinstance(value, int | float):
+            out["ridge_lambda"] = float(value)
+        if "alignment" in metrics:
+            out["alignment"] = metrics["alignment"]
+        return out
+
+    run.__name__ = f"run_{class_path.rsplit('.', 1)[-1]}"
+    return run
+
+
+register_method(
+    "one_step",
+    OneStepParams,
+    supports_transfer=True,
+    description="Algorithm 1: one gradient step on W, then a ridge head (OneStepNetwork)",
+)(_learner("replearn.learners.one_step.OneStepNetwork"))
+register_method(
+    "random_features",
+    RandomFeaturesParams,
+    supports_transfer=True,
+    description="random features: first layer frozen at init, ridge head",
+)(_learner("replearn.learners.kernels.RandomFeatures"))
+register_method(
+    "ntk",
+    RandomFeaturesParams,
+    description="linearised NTK of the same network, ridge on its features",
+)(_learner("replearn.learners.kernels.NTKRegression"))
+register_method(
+    "kernel_ridge",
+    KernelRidgeParams,
+    description="exact kernel ridge regression (materialises the data set)",
+)(_learner("replearn.learners.kernels.KernelRidge"))
+register_method(
+    "full_training",
+    FullTrainingParams,
+    description="both layers trained by (S)GD/Adam with autograd",
+)(_learner("replearn.learners.full_training.FullTraining"))
+
+
+@register_method(
+    "synthetic",
+    SyntheticParams,
+    supports_transfer=True,
+    description="engine check: deterministic risk min(1, scale·d^exponent/n)·c_seed, no learning",
+)
+def run_synthetic(config: dict) -> dict:
+    params = config["params"]
+    if params["sleep"]:
+        time.sleep(params["sleep"])
+    if params["fail"]:
+        raise RuntimeError("synthetic method asked to fail (fail: true)")
+    if params["fail_if_env"] and os.environ.get(params["fail_if_env"]):
+        raise RuntimeError(f"synthetic method asked to fail (${params['fail_if_env']} is set)")
+    target = build_target(config["target"], config["d"])
+    _, y = _stream(target, config, config["seed"], config["noise"]).get(0, 64)
+    factor = 1.0 + 0.1 * math.tanh(float(y.double().mean()))
+    n = config["transfer"]["N"] if config.get("transfer") else config["n"]
+    risk = min(1.0, params["scale"] * config["d"] ** params["exponent"] / n) * factor
+    return {"risk": risk, "stderr": 0.01 * risk}

@@ -1,0 +1,517 @@
+"""Grid expansion and executors: serial, local process pool, Ray — same numbers on each.
+
+A spec expands to run configs (method hyper-parameter sweeps × d × n × noise × seeds
+[× transfer N]); each config is plain JSON and its run id is the hash of its canonical
+text and ALGORITHM_VERSION. A run is a pure function of its config (data, init and test
+set all derive from its seed), so the executor only decides *where* it runs:
+
+- ``serial``: in this process, one after another;
+- ``process``: a ``ProcessPoolExecutor`` with the spawn start method;
+- ``ray``: Ray tasks (``ray.init(address=…)`` for a cluster, local Ray otherwise), one
+  CPU each, plus one GPU for runs whose device is CUDA.
+
+Every executor runs each run with the same number of torch intra-op threads
+(``threads``, default 1): reductions split over threads add in a different order, so
+the thread count — not the executor — is what could change the last bits of a result.
+With it fixed, serial, process and Ray give bit-identical numbers. It is recorded with
+each run (``versions.torch_threads``) but is not part of the run id.
+
+The driver claims runs from the store one at a time just before it starts them, writes
+each result in one transaction as soon as it arrives, and renews its claims' leases from
+a heartbeat thread. Finished runs are skipped (resume); failures are recorded with their
+traceback and the grid goes on; ``retry_failed`` puts failed runs back in the queue.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import math
+import platform
+import resource
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from replearn.experiments.methods import METHODS
+from replearn.experiments.spec import ExperimentSpec
+from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store, canonical_json
+
+__all__ = [
+    "ALGORITHM_VERSION",
+    "EXECUTORS",
+    "RunSummary",
+    "expand_grid",
+    "run_id",
+    "execute_run",
+    "run_experiment",
+    "run_pending",
+]
+
+# Bump when a method's numbers change for an unchanged config: every run id changes, so a
+# re-run recomputes instead of trusting results of the old algorithm.
+ALGORITHM_VERSION = "replearn-algorithms-1"
+EXECUTORS = ("serial", "process", "ray")
+
+
+# -- grid -----------------------------------------------------------------------------------
+def run_id(config: dict) -> str:
+    """Stable id of a run: sha256 of its canonical JSON config and ALGORITHM_VERSION."""
+    text = canonical_json({"algorithm_version": ALGORITHM_VERSION, "config": config})
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def expand_grid(spec: ExperimentSpec) -> list[dict]:
+    """Every run config of the spec, in grid order: d, n, method, sweep, noise, seed, N.
+
+    Consecutive transfer cells differ only in N, so they share a cached pretraining.
+    """
+    target = spec.target.model_dump()
+    configs, seen = [], set()
+    for d in spec.d:
+        for n in spec.n_values(d):
+            for method in spec.methods:
+                info = METHODS[method.name]
+                sweep = method.sweep()
+                for combo in itertools.product(*sweep.values()):
+                    params = info.params.model_validate(dict(zip(sweep, combo))).model_dump()
+                    for noise in spec.noise:
+                        for seed in spec.seeds:
+                            target_seed = seed if target["seed"] == "run" else target["seed"]
+                            config = {
+                                "method": method.name,
+                                "params": params,
+                                "target": {**target, "seed": target_seed},
+                                "d": d,
+                                "n": n,
+                                "seed": seed,
+                                "noise": float(noise),
+                                "noise_kind": spec.noise_kind,
+                                "n_holdout": spec.n_holdout,
+                                "n_test": spec.n_test,
+                                "dtype": spec.dtype,
+                                "device": spec.device,
+                                "metrics": list(spec.metrics),
+                            }
+                            for cell in _transfer_cells(spec, config, d):
+                                key = run_id(cell)
+                                if key not in seen:
+                                    seen.add(key)
+                                    configs.append(cell)
+    return configs
+
+
+def _transfer_cells(spec: ExperimentSpec, config: dict, d: int) -> list[dict]:
+    if spec.transfer is None:
+        return [config]
+    transfer = spec.transfer
+    base = {
+        "target": transfer.target.model_dump(),
+        "noise": float(config["noise"] if transfer.noise is None else transfer.noise),
+        "n_holdout": spec.n_holdout if transfer.n_holdout is None else transfer.n_holdout,
+    }
+    return [{**config, "transfer": {**base, "N": N}} for N in spec.transfer_n_values(d)]
+
+
+# -- one run --------------------------------------------------------------------------------
+@functools.cache
+def _versions() -> dict:
+    import numpy
+    import torch
+
+    import replearn
+
+    return {
+        "replearn": replearn.__version__,
+        "algorithm": ALGORITHM_VERSION,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _peak_rss_mb() -> float:
+    """The process's resident-memory high-water mark so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def execute_run(config: dict, threads: int | None = 1) -> dict:
+    """Run one cell with ``threads`` torch threads (None: leave torch's setting); never raises.
+
+    Returns status, metrics or error, wall time, memory, host and library versions.
+
+    ``peak_rss_mb`` is the worker process's memory high-water mark at the end of the run
+    (it includes earlier runs of the same process); ``peak_gpu_mb`` is this run's own peak
+    CUDA allocation.
+    """
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    cuda = str(config.get("device", "cpu")).startswith("cuda") and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    metrics, error = None, None
+    try:
+        method = METHODS.get(config["method"])
+        if method is None:
+            raise ValueError(f"unknown method {config['method']!r}")
+        metrics = method.run(config)
+        status = "done"
+    except Exception:
+        error = traceback.format_exc(limit=20)
+        status = "failed"
+    versions = dict(_versions(), torch_threads=torch.get_num_threads())
+    if cuda:
+        versions["cuda_device"] = torch.cuda.get_device_name()
+    return {
+        "status": status,
+        "metrics": metrics,
+        "error": error,
+        "wall_time": time.perf_counter() - start,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "host": socket.gethostname(),
+        "versions": versions,
+    }
+
+
+def _crash_result(what: str) -> dict:
+    return {
+        "status": "failed",
+        "metrics": None,
+        "error": what,
+        "wall_time": None,
+        "peak_rss_mb": None,
+        "peak_gpu_mb": None,
+        "host": None,
+        "versions": None,
+    }
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _ray_execute(config: dict, threads: int) -> dict:
+    return execute_run(config, threads)
+
+
+# -- driving ----------------------------------------------------------------------------------
+@dataclass
+class RunSummary:
+    """What one ``run`` call did; ``counts`` is the experiment's state at the end."""
+
+    experiment: str
+    db: str
+    counts: dict
+    executed: int
+    failed_now: int
+    wall_time: float
+
+    @property
+    def ok(self) -> bool:
+        return self.counts["failed"] == 0 and self.counts["done"] == self.counts["total"]
+
+    def __str__(self) -> str:
+        c = self.counts
+        line = (
+            f"{self.experiment}: {c['done']}/{c['total']} done, {c['failed']} failed"
+            f" ({self.executed} run now in {_duration(self.wall_time)}; db {self.db})"
+        )
+        if c["running"] or c["stale"] or c["pending"]:
+            line += f"; {c['running']} running elsewhere, {c['pending'] + c['stale']} left"
+        return line
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the leases of this driver's claims every lease/3 seconds."""
+
+    def __init__(self, db: Path, token: str, lease_seconds: float):
+        super().__init__(name="replearn-heartbeat", daemon=True)
+        self.db, self.token, self.lease_seconds = db, token, lease_seconds
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        store = Store(self.db, self.lease_seconds)
+        try:
+            while not self.stopped.wait(self.lease_seconds / 3):
+                try:
+                    store.renew(self.token)
+                except Exception:  # a busy database must not kill the heartbeat
+                    pass
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    db: str | Path = DEFAULT_DB,
+    executor: str = "serial",
+    workers: int | None = None,
+    address: str | None = None,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    threads: int | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> RunSummary:
+    """Register the spec's grid in the store and run whatever is not finished yet."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "ray":
+        _require_ray()
+    configs = expand_grid(spec)
+    with Store(db, lease_seconds) as store:
+        store.register_experiment(spec.name, spec.to_json(), [(run_id(c), c) for c in configs])
+    return run_pending(
+        spec.name, db, executor, workers, address, retry_failed, quiet, threads, lease_seconds
+    )
+
+
+def run_pending(
+    experiment: str,
+    db: str | Path = DEFAULT_DB,
+    executor: str = "serial",
+    workers: int | None = None,
+    address: str | None = None,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    threads: int | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> RunSummary:
+    """Run the experiment's unfinished runs (already registered in the store).
+
+    Usable by searches that add cells as they go (``Store.register_experiment(…,
+    replace=False)`` then ``run_pending``).
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be ≥ 1, got {workers}")
+    threads = threads or 1
+    db = Path(db)
+    start = time.perf_counter()
+    token = uuid.uuid4().hex
+    store = Store(db, lease_seconds)
+    heartbeat = _Heartbeat(db, token, lease_seconds)
+    heartbeat.start()
+    executed = failed_now = 0
+    try:
+        if retry_failed:
+            store.reset_failed(experiment)
+        counts = store.counts(experiment)[experiment]
+        bar = _progress(experiment, counts, quiet)
+
+        def record(rid: str, result: dict) -> None:
+            nonlocal executed, failed_now
+            if store.finish(rid, token, result):
+                executed += 1
+                failed_now += result["status"] == "failed"
+                counts[result["status"]] += 1
+                bar.update(1)
+                bar.set_postfix(failed=counts["failed"], refresh=False)
+
+        def claims():
+            while (claim := store.claim_next(experiment, token)) is not None:
+                yield claim
+
+        try:
+            if executor == "serial":
+                _run_serial(claims(), record, threads)
+            elif executor == "process":
+                _run_process_pool(claims(), record, workers, threads)
+            else:
+                _run_ray(claims(), record, workers, address, threads, quiet)
+        finally:
+            bar.close()
+    except BaseException:
+        store.release(token)  # runs of ours still in flight go back to 'pending'
+        raise
+    finally:
+        heartbeat.stop()
+    counts = store.counts(experiment)[experiment]
+    store.close()
+    return RunSummary(
+        experiment, str(db), counts, executed, failed_now, time.perf_counter() - start
+    )
+
+
+def _progress(experiment: str, counts: dict, quiet: bool):
+    from tqdm import tqdm
+
+    finished = counts["done"] + counts["failed"]
+    bar = tqdm(
+        total=counts["total"],
+        initial=finished,
+        desc=experiment,
+        unit="run",
+        disable=quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.05,
+        mininterval=0.2 if sys.stderr.isatty() else 30.0,  # a log file gets a line per 30 s
+    )
+    bar.set_postfix(failed=counts["failed"], refresh=False)
+    return bar
+
+
+def _run_serial(claims, record, threads: int) -> None:
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        for rid, config in claims:
+            record(rid, execute_run(config, threads))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _default_workers() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def _run_process_pool(claims, record, workers: int | None, threads: int | None) -> None:
+    import multiprocessing
+
+    workers = workers or _default_workers()
+    context = multiprocessing.get_context("spawn")
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(threads,),
+        )
+
+    pool = new_pool()
+    in_flight: dict = {}
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(in_flight) < workers:
+                claim = next(claims, None)
+                if claim is None:
+                    exhausted = True
+                    break
+                in_flight[pool.submit(execute_run, claim[1], threads)] = claim[0]
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in finished:
+                rid = in_flight.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    result = _crash_result(
+                        "worker process died during the run (killed, or out of memory?)"
+                    )
+                except Exception:
+                    result = _crash_result(traceback.format_exc(limit=5))
+                record(rid, result)
+            if broken:
+                for future, rid in list(in_flight.items()):
+                    in_flight.pop(future)
+                    record(rid, _crash_result("worker pool broke during the run"))
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError(
+            "the ray executor needs Ray: pip install 'replearn[ray]' (or ray>=2.9)"
+        ) from None
+    return ray
+
+
+def _run_ray(claims, record, workers, address, threads, quiet) -> None:
+    import logging
+
+    ray = _require_ray()
+    started = False
+    if not ray.is_initialized():
+        options = {"include_dashboard": False, "logging_level": logging.ERROR}
+        try:
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=workers or _default_workers(), **options)
+        except Exception as err:
+            where = f"the Ray cluster at {address}" if address else "local Ray"
+            raise RuntimeError(f"cannot start {where}: {type(err).__name__}: {err}") from None
+        started = True
+    try:
+        resources = ray.cluster_resources()
+        capacity = workers or max(1, int(resources.get("CPU", 1)))
+        task = ray.remote(_ray_execute)
+        in_flight: dict = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < capacity:
+                claim = next(claims, None)
+                if claim is None:
+                    exhausted = True
+                    break
+                rid, config = claim
+                gpus = 1 if str(config.get("device", "cpu")).startswith("cuda") else 0
+                ref = task.options(num_cpus=1, num_gpus=gpus, max_retries=1).remote(config, threads)
+                in_flight[ref] = rid
+            if not in_flight:
+                break
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                rid = in_flight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as err:
+                    text = " ".join(str(err).split())[:2000]
+                    result = _crash_result(f"ray task failed: {type(err).__name__}: {text}")
+                record(rid, result)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
+    """{method: number of runs} without touching a database (for ``run --dry-run``)."""
+    counts: dict[str, int] = {}
+    for config in expand_grid(spec):
+        counts[config["method"]] = counts.get(config["method"], 0) + 1
+    return counts
+
+
+def log_d(n: int, d: int) -> float:
+    return math.log(n) / math.log(d) if d > 1 else float("nan")

@@ -1,0 +1,537 @@
+"""Experiment specs: YAML in (``yaml.safe_load`` only: no tags, no code), validated objects out.
+
+A spec names one experiment, a grid of runs::
+
+    name: demo
+    target: {kind: paper}                 # paper | paper_transfer | random | expression
+    noise: 1.0                            # label-noise std (a list sweeps it)
+    noise_kind: rademacher                # or gaussian
+    methods:
+      - {name: one_step, width: 100}      # any hyper-parameter may be a list: a sweep
+      - {name: random_features, width: [100, 1000]}
+    d: [10]
+    n: ["d^1", "d^1.5", 1000, "1e4"]      # absolute, or powers of d (round(d^x))
+    seeds: 3                              # a count (0, 1, 2) or a list
+    n_holdout: 100000                     # λ is tuned on this many holdout samples
+    n_test: 100000                        # excess risk on a separate test set
+
+Optional blocks: ``transfer`` (Fig. 2: refit the head on N samples of a new target with
+the same principal subspace) and ``scaling`` (``kind: scaling``: sample-complexity
+search; the runner covers its log-grid, ``replearn.experiments.analysis`` refines it).
+
+Every problem is one :class:`SpecError` line naming the field path and what is allowed,
+e.g. ``methods[1].width: must be an even integer ≥ 2, got 101``; targets are built at
+load time, so an expression the whitelist parser rejects or r > d fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from replearn.experiments.methods import (
+    METHODS,
+    _boolean,
+    _choice,
+    _int_at_least,
+    _is_int,
+    _number,
+    build_target,
+    build_transfer_target,
+)
+
+__all__ = [
+    "SpecError",
+    "ExperimentSpec",
+    "MethodSpec",
+    "load_spec",
+    "parse_spec",
+    "validate_spec",
+    "resolve_n",
+]
+
+
+class SpecError(ValueError):
+    """A spec problem, as one line: ``field.path: what is wrong, what is allowed``."""
+
+
+# -- field checks -----------------------------------------------------------------------------
+_POWER = re.compile(r"\s*d\s*\^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*\Z")
+_NUMBER = re.compile(r"\s*[0-9]+(?:\.[0-9]*)?(?:[eE]\+?[0-9]+)?\s*\Z")
+N_ALLOWED = "a positive integer (1000, '1e4') or a power of d ('d^2.5')"
+
+
+def _n_value(value: Any) -> int | str:
+    """A sample size: positive int, or 'd^x' (x ≥ 0), normalised to int or 'd^x'."""
+    if _is_int(value) and value >= 1:
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value >= 1 and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        power = _POWER.match(value)
+        if power:
+            return f"d^{float(power.group(1)):g}"
+        if _NUMBER.match(value):
+            number = float(value)
+            if number >= 1 and number.is_integer():
+                return int(number)
+    raise ValueError(f"must be {N_ALLOWED}, got {value!r}")
+
+
+def resolve_n(value: int | str, d: int) -> int:
+    """Absolute sample size of an n value at dimension d (``'d^x'`` → round(d**x))."""
+    if isinstance(value, str):
+        return max(1, round(d ** float(value[2:])))
+    return int(value)
+
+
+def _as_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+def _non_empty_unique(values: list) -> list:
+    if not values:
+        raise ValueError("must not be empty")
+    seen: list = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _seeds(value: Any) -> list[int]:
+    if _is_int(value):
+        if value < 1:
+            raise ValueError(f"must be a count ≥ 1 or a list of integers ≥ 0, got {value!r}")
+        return list(range(value))
+    if isinstance(value, list) and value and all(_is_int(s) and s >= 0 for s in value):
+        return _non_empty_unique(value)
+    raise ValueError(f"must be a count ≥ 1 or a list of integers ≥ 0, got {value!r}")
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+        raise ValueError(
+            f"must be letters, digits, '_', '.', '-' (at most 100, no spaces), got {value!r}"
+        )
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {value!r}")
+    return value
+
+
+def _device(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", value):
+        raise ValueError(f"must be 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {value!r}")
+    return value
+
+
+def _target_seed(value: Any) -> int | str:
+    if value == "run" or (_is_int(value) and value >= 0):
+        return value
+    raise ValueError(f"must be an integer ≥ 0 or 'run' (the run's seed), got {value!r}")
+
+
+def _list_of(check) -> Any:
+    return Annotated[
+        list[Annotated[Any, AfterValidator(check)]],
+        BeforeValidator(_as_list),
+        AfterValidator(_non_empty_unique),
+    ]
+
+
+PositiveInt = Annotated[Any, AfterValidator(_int_at_least(1))]
+TargetSeed = Annotated[Any, AfterValidator(_target_seed)]
+NValue = Annotated[Any, AfterValidator(_n_value)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- targets ------------------------------------------------------------------------------------
+class PaperTarget(_Strict):
+    """He₂(u·x)/2 + He₄(u·x)/(4√3), u a random unit vector (Fig. 1)."""
+
+    kind: Literal["paper"]
+    seed: TargetSeed = 0
+
+
+class PaperTransferTarget(_Strict):
+    """He₃(u·x)/√6 with the u of the paper target of the same seed (Fig. 2's new task)."""
+
+    kind: Literal["paper_transfer"]
+    seed: TargetSeed = 0
+
+
+class RandomTarget(_Strict):
+    """MultiIndexTarget.random: degree-p, rank-r Hessian, E[f*²] = 1, optional κ."""
+
+    kind: Literal["random"]
+    r: PositiveInt
+    degree: Annotated[Any, AfterValidator(_int_at_least(2))]
+    kappa: Annotated[Any, AfterValidator(lambda v: v if v is None else _number(0.0, True)(v))] = (
+        None
+    )
+    hessian_energy: Annotated[
+        Any, AfterValidator(lambda v: v if v is None else _number(0.0, True)(v))
+    ] = None
+    seed: TargetSeed = 0
+
+
+class ExpressionTarget(_Strict):
+    """g written in z1…zr (e.g. ``He2(z1)/2 + He4(z1)/(4*sqrt(3))``), U Haar-random."""
+
+    kind: Literal["expression"]
+    expr: Annotated[Any, AfterValidator(_text)]
+    r: Annotated[Any, AfterValidator(lambda v: v if v is None else _int_at_least(1)(v))] = None
+    normalize: Annotated[Any, AfterValidator(_boolean)] = True
+    seed: TargetSeed = 0
+
+
+TargetSpec = Annotated[
+    PaperTarget | PaperTransferTarget | RandomTarget | ExpressionTarget,
+    Field(discriminator="kind"),
+]
+
+
+class TransferExpressionTarget(_Strict):
+    """The new task g(Ux) in z1…zr, with the pretraining target's U."""
+
+    kind: Literal["expression"]
+    expr: Annotated[Any, AfterValidator(_text)]
+    normalize: Annotated[Any, AfterValidator(_boolean)] = True
+
+
+class TransferPaperTarget(_Strict):
+    kind: Literal["paper_transfer"]
+
+
+TransferTargetSpec = Annotated[
+    TransferPaperTarget | TransferExpressionTarget, Field(discriminator="kind")
+]
+
+
+class TransferSpec(_Strict):
+    """Fig. 2: after pretraining on n samples, refit the head on N samples of a new target."""
+
+    target: TransferTargetSpec
+    N: _list_of(_n_value)
+    noise: Annotated[Any, AfterValidator(lambda v: v if v is None else _number(0.0)(v))] = None
+    n_holdout: Annotated[Any, AfterValidator(lambda v: v if v is None else _int_at_least(0)(v))] = (
+        None
+    )
+
+
+class ScalingSpec(_Strict):
+    """Sample-complexity search: n*(d) = smallest n with mean risk ≤ threshold."""
+
+    threshold: Annotated[Any, AfterValidator(_number(0.0, True))]
+    n_start: NValue = "d^1"
+    n_stop: NValue = "d^4"
+    log_step: Annotated[Any, AfterValidator(_number(0.0, True))] = 0.25
+
+
+class MethodSpec(BaseModel):
+    """``name`` of a registered method plus its hyper-parameters (scalars or lists to sweep)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: Annotated[Any, AfterValidator(_text)]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def sweep(self) -> dict[str, list]:
+        """{hyper-parameter: values}, in the order the method declares them."""
+        given = self.params
+        fields = METHODS[self.name].params.model_fields
+        return {key: _as_list(given[key]) for key in fields if key in given}
+
+
+class ExperimentSpec(_Strict):
+    """One experiment: a grid of runs (or a scaling search) over methods × d × n × seeds."""
+
+    name: Annotated[Any, AfterValidator(_name)]
+    description: Annotated[Any, AfterValidator(_text)] = ""
+    kind: Annotated[Any, AfterValidator(_choice("grid", "scaling"))] = "grid"
+    target: TargetSpec
+    noise: _list_of(_number(0.0)) = [1.0]
+    noise_kind: Annotated[Any, AfterValidator(_choice("rademacher", "gaussian"))] = "rademacher"
+    methods: list[MethodSpec]
+    d: _list_of(_int_at_least(1))
+    n: _list_of(_n_value) | None = None
+    seeds: Annotated[Any, AfterValidator(_seeds)] = 1
+    n_holdout: Annotated[Any, AfterValidator(_int_at_least(0))] = 100_000
+    n_test: Annotated[Any, AfterValidator(_int_at_least(2))] = 100_000
+    dtype: Annotated[Any, AfterValidator(_choice("float32", "float64"))] = "float32"
+    device: Annotated[Any, AfterValidator(_device)] = "cpu"
+    metrics: _list_of(_choice("excess_risk", "alignment")) = ["excess_risk", "alignment"]
+    transfer: TransferSpec | None = None
+    scaling: ScalingSpec | None = None
+
+    def n_values(self, d: int) -> list[int]:
+        """The distinct absolute sample sizes at dimension d, in spec order."""
+        if self.n is not None:
+            raw = self.n
+        else:
+            assert self.scaling is not None
+            start = _log_d(self.scaling.n_start, d)
+            stop = _log_d(self.scaling.n_stop, d)
+            steps = int(math.floor((stop - start) / self.scaling.log_step + 1e-9))
+            raw = [f"d^{start + k * self.scaling.log_step:g}" for k in range(steps + 1)]
+        return _non_empty_unique([resolve_n(v, d) for v in raw])
+
+    def transfer_n_values(self, d: int) -> list[int]:
+        assert self.transfer is not None
+        return _non_empty_unique([resolve_n(v, d) for v in self.transfer.N])
+
+    def to_json(self) -> str:
+        """Canonical JSON of the validated spec (stored with the experiment)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def _log_d(value: int | str, d: int) -> float:
+    if isinstance(value, str):
+        return float(value[2:])
+    return math.log(value) / math.log(d) if d > 1 else 0.0
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read, parse and validate a YAML spec file; raises :class:`SpecError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: cannot read ({type(err).__name__}: {err})") from None
+    return parse_spec(text, source=str(path))
+
+
+def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
+    """Parse YAML text with ``yaml.safe_load`` (plain data only) and validate it."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as err:
+        raise SpecError(f"{source}: {_yaml_tag_message(err)}") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{source}: not valid YAML: {_yaml_message(err)}") from None
+    return validate_spec(data)
+
+
+def _yaml_tag_message(err: yaml.constructor.ConstructorError) -> str:
+    problem = str(err.problem or err)
+    tag = re.search(r"tag '([^']*)'", problem)
+    shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "?"
+    line = f"line {err.problem_mark.line + 1}: " if err.problem_mark else ""
+    return (
+        f"{line}YAML tag {shown!r} is not allowed: specs are plain data "
+        "(mappings, lists, strings, numbers, booleans), nothing is constructed or executed"
+    )
+
+
+def _yaml_message(err: yaml.YAMLError) -> str:
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
+def validate_spec(data: Any) -> ExperimentSpec:
+    """Validate a parsed spec (a dict); every problem is one :class:`SpecError` line."""
+    if not isinstance(data, dict):
+        fields = ", ".join(ExperimentSpec.model_fields)
+        raise SpecError(
+            f"spec: must be a mapping with the fields {fields}; got {type(data).__name__}"
+        )
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_errors(err, ExperimentSpec)) from None
+    _check_methods(spec)
+    _check_kind(spec)
+    _check_targets(spec)
+    return spec
+
+
+def _check_methods(spec: ExperimentSpec) -> None:
+    if not spec.methods:
+        raise SpecError("methods: must list at least one method")
+    allowed = ", ".join(sorted(METHODS))
+    for i, method in enumerate(spec.methods):
+        path = f"methods[{i}]"
+        if method.name not in METHODS:
+            raise SpecError(f"{path}.name: unknown method {method.name!r}; allowed: {allowed}")
+        info = METHODS[method.name]
+        fields = info.params.model_fields
+        for key, raw in method.params.items():
+            if key not in fields:
+                raise SpecError(
+                    f"{path}.{key}: unknown hyper-parameter of {method.name}; "
+                    f"allowed: {', '.join(fields) or 'none'}"
+                )
+            values = _as_list(raw)
+            if not values:
+                raise SpecError(f"{path}.{key}: empty list; give a value or a list to sweep")
+            for j, value in enumerate(values):
+                try:
+                    info.params.model_validate({key: value})
+                except ValidationError as err:
+                    where = f"{path}.{key}" + (f"[{j}]" if isinstance(raw, list) else "")
+                    raise SpecError(f"{where}: {_message(err.errors()[0])}") from None
+        if spec.transfer is not None and not info.supports_transfer:
+            names = ", ".join(sorted(k for k, v in METHODS.items() if v.supports_transfer))
+            raise SpecError(
+                f"{path}.name: {method.name} cannot refit its head on a new task (transfer); "
+                f"methods with transfer: {names}"
+            )
+
+
+def _check_kind(spec: ExperimentSpec) -> None:
+    if spec.kind == "grid":
+        if spec.n is None:
+            raise SpecError(f"n: required for kind 'grid'; give a list of {N_ALLOWED}")
+        if spec.scaling is not None:
+            raise SpecError("scaling: only allowed with kind 'scaling'")
+    else:
+        if spec.scaling is None:
+            raise SpecError("scaling: required for kind 'scaling' (threshold, n_start, n_stop)")
+        for d in spec.d:
+            if _log_d(spec.scaling.n_stop, d) < _log_d(spec.scaling.n_start, d):
+                raise SpecError(
+                    f"scaling.n_stop: must be ≥ n_start at every d, got "
+                    f"{spec.scaling.n_stop!r} < {spec.scaling.n_start!r} at d={d}"
+                )
+
+
+def _check_targets(spec: ExperimentSpec) -> None:
+    """Build every target (and transfer target) the grid needs: bad ones fail here."""
+    target = spec.target
+    explicit_r = getattr(target, "r", None)
+    for d in spec.d:
+        if explicit_r is not None and explicit_r > d:
+            raise SpecError(f"target.r: must be ≤ every d, got r={explicit_r} > d={d}")
+        seed = 0 if target.seed == "run" else target.seed
+        try:
+            built = build_target({**target.model_dump(), "seed": seed}, d)
+        except ValueError as err:
+            raise SpecError(_target_message(target.kind, err, d)) from None
+        if spec.transfer is not None:
+            try:
+                build_transfer_target(spec.transfer.target.model_dump(), built)
+            except ValueError as err:
+                path = "transfer.target.expr" if spec.transfer.target.kind == "expression" else ""
+                raise SpecError(f"{path or 'transfer.target'}: {_one_line(err)}") from None
+
+
+def _target_message(kind: str, err: ValueError, d: int) -> str:
+    text = _one_line(err)
+    too_big = re.search(r"r=(\d+) > d=(\d+)", text)
+    if too_big:
+        path = "target.r" if kind == "random" else "target.expr"
+        return f"{path}: must have r ≤ every d, got r={too_big.group(1)} > d={d}"
+    path = {"expression": "target.expr", "random": "target"}.get(kind, "target")
+    return f"{path}: {text}"
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+# -- pydantic errors → one line ------------------------------------------------------------------
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The BaseModel classes an annotation can hold (through Annotated, unions, lists)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType, list, tuple):
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return []
+
+
+def _walk(root: type[BaseModel], loc: tuple) -> tuple[str, list[type[BaseModel]]]:
+    """(field path like 'methods[1].width', models at that point) from a pydantic loc."""
+    path, models = "", [root]
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        field = next((m.model_fields[part] for m in models if part in m.model_fields), None)
+        if field is None:  # a union member's tag, e.g. 'random' in ('target', 'random', 'r')
+            tagged = [m for m in models if _kind_of(m) == part]
+            models = tagged or models
+            continue
+        path += ("." if path else "") + part
+        models = _models_in(field.annotation)
+    return path, models
+
+
+def _kind_of(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("kind")
+    if field is None:
+        return None
+    args = typing.get_args(field.annotation)
+    return args[0] if args else None
+
+
+def _message(error: dict) -> str:
+    kind, message = error["type"], error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    elif message.startswith("Input should be "):
+        message = "must be " + message[len("Input should be ") :]
+    if kind == "missing":
+        return "required field is missing"
+    if "got" not in message:
+        message += f", got {_short(error.get('input'))}"
+    return message
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _format_errors(err: ValidationError, root: type[BaseModel]) -> str:
+    errors = err.errors()
+    error = errors[0]
+    loc = tuple(error["loc"])
+    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" * (len(errors) > 1)
+    if error["type"] == "extra_forbidden":
+        path, models = _walk(root, loc[:-1])
+        allowed = ", ".join(dict.fromkeys(f for m in models for f in m.model_fields))
+        field = (path + "." if path else "") + str(loc[-1])
+        return f"{field}: unknown field; allowed: {allowed}{more}"
+    path, models = _walk(root, loc)
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        context = error.get("ctx", {})
+        tags = context.get("expected_tags") or ", ".join(
+            repr(k) for m in models if (k := _kind_of(m))
+        )
+        got = f", got {context['tag']!r}" if "tag" in context else ", but it is missing"
+        return f"{path}.kind: must be one of {tags}{got}{more}"
+    if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{path or 'spec'}: must be a mapping, got {_short(error.get('input'))}{more}"
+    return f"{path or 'spec'}: {_message(error)}{more}"
