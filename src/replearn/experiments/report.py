@@ -92,8 +92,14 @@ def figure_risk_vs_n(
     panel_key: str | None = "width",
 ):
     """Fig. 1 form: one panel per ``panel_key`` value (e.g. width), risk vs log_d(n)."""
-    panels = sorted({r.get(panel_key) for r in records}, key=lambda v: (v is None, v)) if panel_key else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, sharey=True)
+    panels = (
+        sorted({r.get(panel_key) for r in records}, key=lambda v: (v is None, v))
+        if panel_key
+        else [None]
+    )
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, sharey=True
+    )
     for ax, panel in zip(axes[0], panels):
         subset = [r for r in records if panel_key is None or r.get(panel_key) == panel]
         rows = aggregate(subset, by=["method", "d", "n"])
@@ -113,7 +119,8 @@ def figure_risk_vs_n(
         _reference_lines(ax, target)
         _theory_overlays(ax, target, x_max)
         ax.set_xlabel("log_d(n)")
-        ax.set_title(f"{panel_key} = {panel}" if panel_key and panel is not None else title)
+        if panel_key and panel is not None:
+            ax.set_title(f"{panel_key} = {panel}")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("excess L2 risk E[(f − f*)²]")
@@ -134,7 +141,9 @@ def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
         values = sorted({row[line_key] for row in rows})
         cmap = plt.get_cmap("viridis")
         for i, value in enumerate(values):
-            line = sorted((row for row in rows if row[line_key] == value), key=lambda row: row[x_key])
+            line = sorted(
+                (row for row in rows if row[line_key] == value), key=lambda row: row[x_key]
+            )
             xs = [math.log(row[x_key]) / math.log(d) for row in line]
             means = [row["mean"] for row in line]
             sds = [row["sd"] for row in line]
@@ -144,7 +153,9 @@ def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
             ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
                             color=color, alpha=0.15, linewidth=0)  # fmt: skip
         ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="zero predictor")
-        ax.set_xlabel("log_d(n)  (pretraining samples)" if x_key == "n" else "log_d(N)  (downstream samples)")
+        ax.set_xlabel(
+            "log_d(n)  (pretraining samples)" if x_key == "n" else "log_d(N)  (downstream samples)"
+        )
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
@@ -155,7 +166,9 @@ def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
     return fig
 
 
-def figure_scaling(fits: Mapping[str, Mapping], title: str = "", guides: Mapping[str, float] | None = None):
+def figure_scaling(
+    fits: Mapping[str, Mapping], title: str = "", guides: Mapping[str, float] | None = None
+):
     """log n*(d) vs log d per method with the fitted line and theory slopes as guides.
 
     ``fits[method]`` has ``n_star`` {d: n* or None}, ``slope``, ``intercept``, ``ci``.
@@ -173,10 +186,18 @@ def figure_scaling(fits: Mapping[str, Mapping], title: str = "", guides: Mapping
             ax.plot(ds, [math.exp(fit["intercept"]) * d ** fit["slope"] for d in ds], color=color,
                     label=f"{_label(method)}: slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
         elif points or fit["n_star"]:
-            ax.plot([], [], "o", color=color, label=f"{_label(method)}: threshold not reached at every d")
+            ax.plot(
+                [],
+                [],
+                "o",
+                color=color,
+                label=f"{_label(method)}: threshold not reached at every d",
+            )
     if guides and all_d:
         anchor_d = min(all_d)
-        anchor_n = min((n for fit in fits.values() for n in fit["n_star"].values() if n), default=anchor_d**2)
+        anchor_n = min(
+            (n for fit in fits.values() for n in fit["n_star"].values() if n), default=anchor_d**2
+        )
         for name, slope in guides.items():
             ds = [min(all_d), max(all_d)]
             ax.plot(ds, [anchor_n * (d / anchor_d) ** slope for d in ds], color="gray", linestyle=":",
@@ -231,7 +252,11 @@ def write_tables(rows: Sequence[Mapping], out_dir: Path, stem: str) -> dict[str,
     writer = csv.DictWriter(buffer, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-    paths = {"csv": out_dir / f"{stem}.csv", "md": out_dir / f"{stem}.md", "tex": out_dir / f"{stem}.tex"}
+    paths = {
+        "csv": out_dir / f"{stem}.csv",
+        "md": out_dir / f"{stem}.md",
+        "tex": out_dir / f"{stem}.tex",
+    }
     _atomic_write_bytes(paths["csv"], buffer.getvalue().encode())
     _atomic_write_bytes(paths["md"], markdown_table(rows).encode())
     _atomic_write_bytes(paths["tex"], latex_table(rows).encode())
@@ -254,7 +279,12 @@ def markdown_table(rows: Sequence[Mapping]) -> str:
 def latex_table(rows: Sequence[Mapping]) -> str:
     keys = list(rows[0])
     escape = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
-    lines = [r"\begin{tabular}{" + "l" * len(keys) + "}", r"\hline", " & ".join(map(escape, keys)) + r" \\", r"\hline"]
+    lines = [
+        r"\begin{tabular}{" + "l" * len(keys) + "}",
+        r"\hline",
+        " & ".join(map(escape, keys)) + r" \\",
+        r"\hline",
+    ]
     lines += [" & ".join(escape(_fmt(row[k])) for k in keys) + r" \\" for row in rows]
     lines += [r"\hline", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -278,14 +308,22 @@ def write_html(sections: Sequence[Mapping], out_path: Path, title: str = "replea
             parts.append(f"<p>{html.escape(section['text'])}</p>")
         for png in section.get("figures", []):
             data = base64.b64encode(Path(png).read_bytes()).decode()
-            parts.append(f"<img alt='{html.escape(Path(png).stem)}' src='data:image/png;base64,{data}'>")
+            parts.append(
+                f"<img alt='{html.escape(Path(png).stem)}' src='data:image/png;base64,{data}'>"
+            )
         for rows in section.get("tables", []):
             if not rows:
                 continue
             keys = list(rows[0])
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>")
+            parts.append(
+                "<table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>"
+            )
             for row in rows:
-                parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(row[k]))}</td>" for k in keys) + "</tr>")
+                parts.append(
+                    "<tr>"
+                    + "".join(f"<td>{html.escape(_fmt(row[k]))}</td>" for k in keys)
+                    + "</tr>"
+                )
             parts.append("</table>")
         links = section.get("links", [])
         if links:
@@ -294,3 +332,127 @@ def write_html(sections: Sequence[Mapping], out_path: Path, title: str = "replea
     parts.append("</body></html>")
     _atomic_write_bytes(out_path, "\n".join(parts).encode())
     return out_path
+
+
+# -- the report of a results store ----------------------------------------------------------
+def _varying_params(rows: Sequence[Mapping], method: str, skip: Sequence[str]) -> list[str]:
+    keys = {k for r in rows if r["method"] == method for k in r if k.startswith("param_")}
+    return sorted(
+        k
+        for k in keys
+        if k not in skip and len({repr(r.get(k)) for r in rows if r["method"] == method}) > 1
+    )
+
+
+def _labelled(rows: Sequence[Mapping], panel_key: str | None) -> list[dict]:
+    """Rows with ``method`` extended by the hyper-parameters that vary within a method."""
+    out = []
+    for method in sorted({r["method"] for r in rows}):
+        varying = _varying_params(rows, method, skip=[f"param_{panel_key}"] if panel_key else [])
+        for r in rows:
+            if r["method"] != method:
+                continue
+            label = method
+            if varying:
+                label += "[" + ", ".join(f"{k[6:]}={r.get(k)}" for k in varying) + "]"
+            row = dict(r, method=label)
+            if panel_key:
+                row[panel_key] = r.get(f"param_{panel_key}")
+            out.append(row)
+    return out
+
+
+def _experiment_section(store, name: str, out_dir: Path) -> dict:
+    from replearn.experiments.methods import build_target
+    from replearn.experiments.store import flat_rows
+
+    raw = store.runs(name)
+    done_raw = [r for r in raw if r["status"] == "done"]
+    rows = [r for r in flat_rows(done_raw) if r.get("risk") is not None]
+    failed = sum(r["status"] == "failed" for r in raw)
+    pending = len(raw) - len(done_raw) - failed
+    spec = store.experiment_spec(name) or {}
+    section = {
+        "title": f"{name}: {spec.get('description', '')}".rstrip(": "),
+        "figures": [],
+        "tables": [],
+        "links": [],
+    }
+    section["text"] = (
+        f"{len(done_raw)} runs done, {failed} failed, {pending} pending. "
+        f"Target: {rows[0]['target'] if rows else '?'}; noise {spec.get('noise')}; "
+        f"λ tuned on {spec.get('n_holdout')} holdout samples; risk on {spec.get('n_test')} test samples."
+    )
+    if not rows:
+        return section
+    first_config = {r["run_id"]: r["config"] for r in done_raw}
+    for d in sorted({r["d"] for r in rows}):
+        at_d = [r for r in rows if r["d"] == d]
+        target = build_target(first_config[at_d[0]["run_id"]]["target"], d)
+        suffix = f"-d{d}" if len({r["d"] for r in rows}) > 1 else ""
+        if any(r.get("N") is not None for r in at_d):
+            for method in sorted({r["method"] for r in at_d}):
+                subset = [r for r in at_d if r["method"] == method and r.get("N") is not None]
+                width = sorted({r.get("param_width") for r in subset}, key=str)
+                fig = figure_transfer(
+                    subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
+                )
+                paths = save_figure(fig, out_dir, f"{name}-transfer-{method}{suffix}")
+                section["figures"].append(paths["png"])
+                section["links"].append(paths["pdf"].name)
+                table = table_rows(subset, by=["n", "N"])
+                section["tables"].append(table)
+                section["links"] += [
+                    p.name
+                    for p in write_tables(
+                        table, out_dir, f"{name}-transfer-{method}{suffix}"
+                    ).values()
+                ]
+            continue
+        widths = {r.get("param_width") for r in at_d}
+        panel_key = "width" if len(widths) > 1 else None
+        labelled = _labelled(at_d, panel_key)
+        title = f"{name}: d = {d}" + (
+            f", width {widths.pop()}" if panel_key is None and widths != {None} else ""
+        )
+        fig = figure_risk_vs_n(labelled, target, title=title, panel_key=panel_key)
+        paths = save_figure(fig, out_dir, f"{name}-risk{suffix}")
+        section["figures"].append(paths["png"])
+        section["links"].append(paths["pdf"].name)
+        by = ["method"] + ([panel_key] if panel_key else []) + ["d", "n"]
+        table = table_rows(labelled, by=by)
+        section["tables"].append(table)
+        section["links"] += [
+            p.name for p in write_tables(table, out_dir, f"{name}-risk{suffix}").values()
+        ]
+    return section
+
+
+def write_report(db: Path, out: Path, experiments: Sequence[str] | None = None) -> Path:
+    """Figures (PNG, PDF), tables (CSV, Markdown, LaTeX) and ``index.html`` for the experiments
+    in the store (all by default); returns the path of ``index.html``."""
+    from replearn.experiments.store import Store
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not Path(db).exists():
+        raise ValueError(
+            f"no results database at {db}: run an experiment first (replearn run SPEC)"
+        )
+    sections = []
+    with Store(db) as store:
+        names = list(experiments) if experiments else store.experiments()
+        unknown = [n for n in names if n not in store.experiments()]
+        if unknown:
+            raise ValueError(
+                f"unknown experiment(s) {', '.join(unknown)}; in {db}: {', '.join(store.experiments())}"
+            )
+        for name in names:
+            spec = store.experiment_spec(name) or {}
+            if spec.get("kind") == "scaling":
+                from replearn.experiments.scaling import scaling_section
+
+                sections.append(scaling_section(db, name, out))
+            else:
+                sections.append(_experiment_section(store, name, out))
+    return write_html(sections, out / "index.html", title="replearn report")
