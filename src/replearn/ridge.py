@@ -69,10 +69,14 @@ class GramAccumulator:
         return self.gram / self.n, self.cross / self.n, self.yy / self.n
 
 
-def default_lambda_grid(gram: torch.Tensor, n_lambdas: int = 30) -> torch.Tensor:
-    """λ from 10⁻⁸ to 10 times the mean eigenvalue tr(G)/m, log-spaced (float64)."""
-    scale = max(float(torch.trace(gram)) / gram.shape[0], 1e-300)
-    return scale * torch.logspace(-8, 1, n_lambdas, dtype=torch.float64)
+def default_lambda_grid(gram: torch.Tensor, n_lambdas: int = 49) -> torch.Tensor:
+    """λ from 10⁻¹⁰·tr(G) to 10²·tr(G), log-spaced (float64).
+
+    The top (λ/2 ≥ 50·s_max) shrinks the head to ≈ 0, so with very few samples the holdout
+    can choose the zero head; the bottom is ≈ unregularised for any width ≤ 10⁶.
+    """
+    scale = max(float(torch.trace(gram)), 1e-300)
+    return scale * torch.logspace(-10, 2, n_lambdas, dtype=torch.float64)
 
 
 @dataclass

@@ -85,6 +85,27 @@ def _theory_overlays(ax, target: MultiIndexTarget | None, x_max: float) -> None:
     ax.plot(xs, ys, color="#d62728", alpha=0.35, linewidth=3, label="kernel staircase (theory)")
 
 
+Y_CLIP = 1.6
+
+
+def _band(means: Sequence[float], sds: Sequence[float]) -> tuple[list[float], list[float]]:
+    """mean ± sd, left out (NaN) where the mean is above the clipped axis."""
+    low = [m - s if m <= Y_CLIP else math.nan for m, s in zip(means, sds)]
+    high = [m + s if m <= Y_CLIP else math.nan for m, s in zip(means, sds)]
+    return low, high
+
+
+def _clip(ax, means: Sequence[float]) -> None:
+    """y from 0 to at most Y_CLIP (the zero predictor is at 1); says so when points are cut."""
+    top = max(means, default=1.0)
+    if top > Y_CLIP:
+        ax.set_ylim(0, Y_CLIP)
+        ax.text(1.0, 1.01, f"y clipped at {Y_CLIP} (max mean {top:.3g}; see table)", transform=ax.transAxes,
+                fontsize=7, va="bottom", ha="right", color="dimgray")  # fmt: skip
+    else:
+        ax.set_ylim(0, max(1.1, top * 1.05))
+
+
 def figure_risk_vs_n(
     records: Sequence[Mapping],
     target: MultiIndexTarget | None = None,
@@ -114,14 +135,15 @@ def figure_risk_vs_n(
             sds = [row["sd"] for row in line]
             color = _color(method, i)
             ax.plot(xs, means, marker="o", markersize=3.5, color=color, label=_label(method))
-            ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+            low, high = _band(means, sds)
+            ax.fill_between(xs, low, high,
                             color=color, alpha=0.2, linewidth=0)  # fmt: skip
         _reference_lines(ax, target)
         _theory_overlays(ax, target, x_max)
         ax.set_xlabel("log_d(n)")
+        _clip(ax, [row["mean"] for row in rows])
         if panel_key and panel is not None:
             ax.set_title(f"{panel_key} = {panel}")
-        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("excess L2 risk E[(f − f*)²]")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -150,13 +172,14 @@ def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
             color = cmap(i / max(len(values) - 1, 1))
             ax.plot(xs, means, marker="o", markersize=3.5, color=color,
                     label=f"log_d {line_key} = {math.log(value) / math.log(d):.2g}")  # fmt: skip
-            ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+            low, high = _band(means, sds)
+            ax.fill_between(xs, low, high,
                             color=color, alpha=0.15, linewidth=0)  # fmt: skip
         ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="zero predictor")
         ax.set_xlabel(
             "log_d(n)  (pretraining samples)" if x_key == "n" else "log_d(N)  (downstream samples)"
         )
-        ax.set_ylim(bottom=0)
+        _clip(ax, [row["mean"] for row in rows])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     axes[0].set_ylabel("downstream excess L2 risk")

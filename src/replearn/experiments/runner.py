@@ -58,7 +58,7 @@ __all__ = [
 
 # Bump when a method's numbers change for an unchanged config: every run id changes, so a
 # re-run recomputes instead of trusting results of the old algorithm.
-ALGORITHM_VERSION = "replearn-algorithms-1"
+ALGORITHM_VERSION = "replearn-algorithms-2"
 EXECUTORS = ("serial", "process", "ray")
 
 
@@ -74,7 +74,6 @@ def expand_grid(spec: ExperimentSpec) -> list[dict]:
 
     Consecutive transfer cells differ only in N, so they share a cached pretraining.
     """
-    target = spec.target.model_dump()
     configs, seen = [], set()
     for d in spec.d:
         for n in spec.n_values(d):
@@ -85,28 +84,38 @@ def expand_grid(spec: ExperimentSpec) -> list[dict]:
                     params = info.params.model_validate(dict(zip(sweep, combo))).model_dump()
                     for noise in spec.noise:
                         for seed in spec.seeds:
-                            target_seed = seed if target["seed"] == "run" else target["seed"]
-                            config = {
-                                "method": method.name,
-                                "params": params,
-                                "target": {**target, "seed": target_seed},
-                                "d": d,
-                                "n": n,
-                                "seed": seed,
-                                "noise": float(noise),
-                                "noise_kind": spec.noise_kind,
-                                "n_holdout": spec.n_holdout,
-                                "n_test": spec.n_test,
-                                "dtype": spec.dtype,
-                                "device": spec.device,
-                                "metrics": list(spec.metrics),
-                            }
+                            config = cell_config(spec, method.name, params, d, n, noise, seed)
                             for cell in _transfer_cells(spec, config, d):
                                 key = run_id(cell)
                                 if key not in seen:
                                     seen.add(key)
                                     configs.append(cell)
     return configs
+
+
+def cell_config(
+    spec: ExperimentSpec, method: str, params: dict, d: int, n: int, noise: float, seed: int
+) -> dict:
+    """The config of one run (without transfer): what its run id hashes.
+
+    ``params`` are the method's validated hyper-parameters (``Params.model_dump()``).
+    """
+    target = spec.target.model_dump()
+    return {
+        "method": method,
+        "params": params,
+        "target": {**target, "seed": seed if target["seed"] == "run" else target["seed"]},
+        "d": d,
+        "n": n,
+        "seed": seed,
+        "noise": float(noise),
+        "noise_kind": spec.noise_kind,
+        "n_holdout": spec.n_holdout,
+        "n_test": spec.n_test,
+        "dtype": spec.dtype,
+        "device": spec.device,
+        "metrics": list(spec.metrics),
+    }
 
 
 def _transfer_cells(spec: ExperimentSpec, config: dict, d: int) -> list[dict]:
@@ -279,11 +288,29 @@ def run_experiment(
     threads: int | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> RunSummary:
-    """Register the spec's grid in the store and run whatever is not finished yet."""
+    """Register the spec's grid in the store and run whatever is not finished yet.
+
+    A ``kind: scaling`` spec goes to the adaptive n*(d) search instead
+    (:func:`replearn.experiments.scaling.run_scaling`), which registers cells as it goes.
+    """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "ray":
         _require_ray()
+    if spec.kind == "scaling":
+        from replearn.experiments.scaling import run_scaling
+
+        return run_scaling(
+            spec,
+            db,
+            executor,
+            workers,
+            quiet=quiet,
+            threads=threads,
+            address=address,
+            retry_failed=retry_failed,
+            lease_seconds=lease_seconds,
+        )
     configs = expand_grid(spec)
     with Store(db, lease_seconds) as store:
         store.register_experiment(spec.name, spec.to_json(), [(run_id(c), c) for c in configs])
@@ -506,8 +533,18 @@ def _run_ray(claims, record, workers, address, threads, quiet) -> None:
 
 
 def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
-    """{method: number of runs} without touching a database (for ``run --dry-run``)."""
+    """{method: number of runs} without touching a database (for ``run --dry-run``).
+
+    For a ``kind: scaling`` spec: the most runs its searches can take (every grid n).
+    """
     counts: dict[str, int] = {}
+    if spec.kind == "scaling":
+        from replearn.experiments.scaling import plan_searches
+
+        for search in plan_searches(spec):
+            runs = len(search.grid.values) * len(spec.seeds)
+            counts[search.method] = counts.get(search.method, 0) + runs
+        return counts
     for config in expand_grid(spec):
         counts[config["method"]] = counts.get(config["method"], 0) + 1
     return counts
