@@ -234,7 +234,8 @@ def cmd_run(args) -> int:
 
         cells = estimate_cells(spec)
         detail = ", ".join(f"{k}: {v}" for k, v in cells.items())
-        print(f"{spec.name}: valid spec, {sum(cells.values())} runs ({detail}); nothing run")
+        bound = "at most " if spec.kind == "scaling" else ""  # the search takes only some
+        print(f"{spec.name}: valid spec, {bound}{sum(cells.values())} runs ({detail}); nothing run")
         return 0
     summary = _run_spec(spec, args)
     if summary.counts["failed"]:

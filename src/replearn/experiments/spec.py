@@ -16,8 +16,12 @@ A spec names one experiment, a grid of runs::
     n_test: 100000                        # excess risk on a separate test set
 
 Optional blocks: ``transfer`` (Fig. 2: refit the head on N samples of a new target with
-the same principal subspace) and ``scaling`` (``kind: scaling``: sample-complexity
-search; the runner covers its log-grid, ``replearn.experiments.analysis`` refines it).
+the same principal subspace) and ``scaling`` (``kind: scaling``: for each method and d,
+the smallest n with mean risk ≤ ``threshold``, by an adaptive search on a log grid over
+[n_start, n_stop] — see ``replearn.experiments.scaling``)::
+
+    kind: scaling
+    scaling: {threshold: 0.2, n_start: "d^1", n_stop: "d^3", log_step: 0.25}
 
 Every problem is one :class:`SpecError` line naming the field path and what is allowed,
 e.g. ``methods[1].width: must be an even integer ≥ 2, got 101``; targets are built at
@@ -241,13 +245,33 @@ class TransferSpec(_Strict):
     )
 
 
+def _d_by_method(value: Any) -> dict[str, list[int]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping {{method name: [d, …]}}, got {value!r}")
+    out = {}
+    for name, ds in value.items():
+        ds = _as_list(ds)
+        if not ds or not all(_is_int(d) and d >= 1 for d in ds):
+            raise ValueError(f"{name}: must be a list of integers ≥ 1, got {value[name]!r}")
+        out[name] = _non_empty_unique(ds)
+    return out
+
+
 class ScalingSpec(_Strict):
-    """Sample-complexity search: n*(d) = smallest n with mean risk ≤ threshold."""
+    """Sample-complexity search: n*(d) = smallest n with mean risk ≤ threshold.
+
+    ``log_step`` is the grid resolution in log_d(n) units (a factor d^log_step);
+    ``d_by_method`` ({method name: [d, …]}, each a subset of ``d``) restricts a method to
+    some of the dimensions (e.g. kernels, whose cost grows as d^p, to the small ones).
+    """
 
     threshold: Annotated[Any, AfterValidator(_number(0.0, True))]
     n_start: NValue = "d^1"
     n_stop: NValue = "d^4"
     log_step: Annotated[Any, AfterValidator(_number(0.0, True))] = 0.25
+    d_by_method: Annotated[Any, AfterValidator(_d_by_method)] = None
 
 
 class MethodSpec(BaseModel):
@@ -416,6 +440,22 @@ def _check_kind(spec: ExperimentSpec) -> None:
     else:
         if spec.scaling is None:
             raise SpecError("scaling: required for kind 'scaling' (threshold, n_start, n_stop)")
+        if spec.n is not None:
+            raise SpecError("n: not used by kind 'scaling' (the search picks n); remove it")
+        if spec.transfer is not None:
+            raise SpecError("transfer: not supported with kind 'scaling'; use kind 'grid'")
+        names = [m.name for m in spec.methods]
+        for name, ds in (spec.scaling.d_by_method or {}).items():
+            if name not in names:
+                raise SpecError(
+                    f"scaling.d_by_method.{name}: not a method of this spec; "
+                    f"methods: {', '.join(dict.fromkeys(names))}"
+                )
+            extra = [d for d in ds if d not in spec.d]
+            if extra:
+                raise SpecError(
+                    f"scaling.d_by_method.{name}: must be a subset of d {spec.d}, got {extra}"
+                )
         for d in spec.d:
             if _log_d(spec.scaling.n_stop, d) < _log_d(spec.scaling.n_start, d):
                 raise SpecError(

@@ -1,0 +1,610 @@
+"""Sample-complexity exponents: n*(d) by adaptive search, then log n* = s·log d + c.
+
+A spec of ``kind: scaling`` names a target family, methods, dimensions d and a risk
+threshold ε. For each search — a method (× hyper-parameter combination × noise level) at
+one d — n*(d) is the smallest n on a log grid at which the mean excess risk over the
+spec's seeds is ≤ ε, found by :func:`replearn.experiments.analysis.find_threshold`
+(bracket, then bisect in log n) instead of a brute-force grid.
+
+The grid of a search is a :class:`~replearn.experiments.analysis.LogGrid` over
+[n_start, n_stop] (resolved at that d). ``log_step`` is in log_d(n) units, i.e. a factor
+d^log_step between grid points, which is log_step·log₂d octaves: the grid takes
+``steps_per_octave = ceil(1/(log_step·log₂d))`` so it is never coarser than asked.
+
+The searches run side by side, in rounds. Every round replays each unfinished search
+against the risks already in the store; a search that needs a risk it does not have
+stops at that n (the search is deterministic given the risks, so replaying it is the same
+as running it straight through). The runs of every (search, n) asked for in the round —
+all seeds — are registered in the store (``Store.register_experiment(…, replace=False)``)
+and executed together by :func:`replearn.experiments.runner.run_pending`, so the executor
+has (searches × seeds) runs to spread over its workers. Runs already in the store, from
+this experiment or any other, are reused: a re-run resumes with no new work.
+
+The search starts at the theory's guess: d²κ²r (Theorem 1) for Algorithm 1 and the first
+d^k whose staircase risk is ≤ ε for the kernels (``replearn.theory``).
+
+The exponent is :func:`~replearn.experiments.analysis.bootstrap_exponent` over seeds: the
+ε-crossing of the mean risk curve (log-linear interpolation between the evaluated n
+around it) at each d, the least-squares slope of log n* on log d, and a percentile
+bootstrap interval (seeds resampled per d).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from replearn.experiments.analysis import LogGrid, bootstrap_exponent, find_threshold
+from replearn.experiments.methods import METHODS, build_target
+from replearn.experiments.runner import RunSummary, cell_config, run_id, run_pending
+from replearn.experiments.spec import ExperimentSpec, resolve_n, validate_spec
+from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
+
+__all__ = [
+    "Search",
+    "ScalingSummary",
+    "search_grid",
+    "plan_searches",
+    "run_scaling",
+    "scaling_fits",
+    "scaling_section",
+]
+
+KERNEL_METHODS = ("random_features", "ntk", "kernel_ridge")
+
+
+# -- the searches of a spec ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Search:
+    """One n*(d) search: a method with fixed hyper-parameters and noise, at one d."""
+
+    label: str  # the method, plus the swept values that distinguish it ("ntk[width=64]")
+    method: str
+    params: tuple  # sorted (name, value) pairs of the validated hyper-parameters
+    noise: float
+    d: int
+    grid: LogGrid
+    start: int | None  # the theory's guess for n*, on the grid's range (None: grid start)
+
+    @property
+    def key(self) -> tuple:
+        return (self.label, self.d)
+
+    def config(self, spec: ExperimentSpec, n: int, seed: int) -> dict:
+        return cell_config(spec, self.method, dict(self.params), self.d, n, self.noise, seed)
+
+
+def search_grid(spec: ExperimentSpec, d: int) -> LogGrid:
+    """The LogGrid of the searches at d: [n_start, n_stop] with the spec's log_step (in
+    log_d units) as ``steps_per_octave = ceil(1/(log_step·log₂ d))`` (at least 1)."""
+    scaling = spec.scaling
+    n_min, n_max = resolve_n(scaling.n_start, d), resolve_n(scaling.n_stop, d)
+    octaves = scaling.log_step * math.log2(d) if d > 1 else 1.0
+    steps = max(1, math.ceil(1.0 / octaves - 1e-9))
+    return LogGrid(n_min, max(n_max, n_min), steps)
+
+
+def _theory_start(method: str, target, epsilon: float) -> float | None:
+    from replearn import theory
+
+    if method in ("one_step", "full_training"):
+        guess = theory.one_step_threshold(target)
+    elif method in KERNEL_METHODS:
+        guess = theory.kernel_threshold(target, epsilon)
+    else:
+        return None
+    return guess if math.isfinite(guess) else math.inf
+
+
+def plan_searches(spec: ExperimentSpec) -> list[Search]:
+    """Every search of a scaling spec, in spec order (method, combination, noise, d).
+
+    A search's label is the method name plus the hyper-parameters (and noise) that take
+    more than one value among that method's searches, e.g. ``random_features[width=64]``.
+    """
+    if spec.kind != "scaling" or spec.scaling is None:
+        raise ValueError(f"{spec.name}: not a scaling spec (kind {spec.kind!r})")
+    combos = []  # (method name, chosen values, validated params, noise)
+    for method in spec.methods:
+        info = METHODS[method.name]
+        sweep = method.sweep()
+        for combo in itertools.product(*sweep.values()):
+            params = info.params.model_validate(dict(zip(sweep, combo))).model_dump()
+            for noise in spec.noise:
+                combos.append((method.name, params, float(noise)))
+    labels = []
+    for name, params, noise in combos:
+        same = [(p, z) for m, p, z in combos if m == name]
+        varying = [k for k in params if len({repr(p[k]) for p, _ in same}) > 1]
+        extra = [f"{k}={params[k]}" for k in varying]
+        if len({z for _, z in same}) > 1:
+            extra.append(f"noise={noise:g}")
+        labels.append(name + ("[" + ", ".join(extra) + "]" if extra else ""))
+    epsilon = spec.scaling.threshold
+    seed = spec.target.seed if spec.target.seed != "run" else spec.seeds[0]
+    targets = {d: build_target({**spec.target.model_dump(), "seed": seed}, d) for d in spec.d}
+    restricted = spec.scaling.d_by_method or {}
+    searches, seen = [], set()
+    for label, (name, params, noise) in zip(labels, combos):
+        if (label, noise) in seen:  # the same method and settings listed twice
+            continue
+        seen.add((label, noise))
+        for d in [d for d in spec.d if d in restricted.get(name, spec.d)]:
+            grid = search_grid(spec, d)
+            values = grid.values
+            guess = _theory_start(name, targets[d], epsilon)
+            start = None if guess is None else int(min(max(guess, values[0]), values[-1]))
+            params_key = tuple(sorted(params.items()))
+            searches.append(Search(label, name, params_key, noise, d, grid, start))
+    return searches
+
+
+def _cells(spec: ExperimentSpec, searches: Sequence[Search]) -> dict[str, tuple[Search, int, int]]:
+    """run_id → (search, n, seed) for every grid cell any search could ask for."""
+    table = {}
+    for search in searches:
+        for n in search.grid.values:
+            for seed in spec.seeds:
+                table.setdefault(run_id(search.config(spec, n, seed)), (search, n, seed))
+    return table
+
+
+# -- measurements from the store -------------------------------------------------------------
+@dataclass
+class _Measured:
+    """Per search: {n: {seed: risk, or None for a failed run}} of the finished runs."""
+
+    risks: dict[tuple, dict[int, dict[int, float | None]]] = field(default_factory=dict)
+    alignment: dict[tuple, dict[int, dict[int, float]]] = field(default_factory=dict)
+
+    def add(self, search: Search, n: int, seed: int, row: Mapping) -> None:
+        metrics = row.get("metrics") or {}
+        risk = metrics.get("risk") if row["status"] == "done" else None
+        if risk is not None and not math.isfinite(risk):
+            risk = None
+        self.risks.setdefault(search.key, {}).setdefault(n, {})[seed] = risk
+        if metrics.get("alignment") is not None:
+            self.alignment.setdefault(search.key, {}).setdefault(n, {})[seed] = float(
+                metrics["alignment"]
+            )
+
+    def complete(self, search: Search, seeds: Sequence[int]) -> dict[int, dict[int, float | None]]:
+        """{n: {seed: risk}} at the n where every seed has finished (done or failed)."""
+        at = self.risks.get(search.key, {})
+        return {n: values for n, values in at.items() if all(s in values for s in seeds)}
+
+    def mean_risks(self, search: Search, seeds: Sequence[int]) -> dict[int, float]:
+        """Mean risk over the seeds that are done; ∞ where every seed failed."""
+        out = {}
+        for n, values in self.complete(search, seeds).items():
+            done = [values[s] for s in seeds if values[s] is not None]
+            out[n] = sum(done) / len(done) if done else math.inf
+        return out
+
+
+def _measure(rows: Sequence[Mapping], cells: Mapping[str, tuple]) -> _Measured:
+    measured = _Measured()
+    for row in rows:
+        if row["status"] in ("done", "failed") and row["run_id"] in cells:
+            search, n, seed = cells[row["run_id"]]
+            measured.add(search, n, seed, row)
+    return measured
+
+
+class _NeedRisk(Exception):
+    def __init__(self, n: int):
+        self.n = n
+
+
+def _replay(search: Search, epsilon: float, known: Mapping[int, float]):
+    """The search's result if the known risks suffice, else the n it needs next.
+
+    Once n* is found, the grid point above it is measured too (if there is one): with
+    points on both sides of the crossing, a bootstrap draw of the seeds rarely loses it.
+    """
+
+    def ask(n: int) -> float:
+        raise _NeedRisk(n)
+
+    try:
+        result = find_threshold(ask, epsilon, search.grid, start=search.start, known=known)
+    except _NeedRisk as need:
+        return need.n
+    if result.n_star is not None:
+        values = search.grid.values
+        above = values.index(result.n_star) + 1
+        if above < len(values) and values[above] not in known:
+            return values[above]
+        if above < len(values):
+            result.evaluated.setdefault(values[above], known[values[above]])
+    return result
+
+
+# -- running ---------------------------------------------------------------------------------
+@dataclass
+class ScalingSummary(RunSummary):
+    """A RunSummary plus the searches' outcome: ``scaling`` is :func:`scaling_fits`'s dict."""
+
+    scaling: dict = field(default_factory=dict)
+    rounds: int = 0
+
+    def __str__(self) -> str:
+        lines = [super().__str__() + f"; {self.rounds} search rounds"]
+        lines += _fit_lines(self.scaling)
+        return "\n".join(lines)
+
+
+def _fit_lines(result: Mapping) -> list[str]:
+    lines = []
+    for label, fit in result.get("fits", {}).items():
+        stars = ", ".join(
+            f"d={d}: " + ("not reached" if n is None else f"{n:.4g}")
+            for d, n in sorted(fit["n_star"].items())
+        )
+        if fit.get("slope") is not None:
+            low, high = fit["ci"]
+            slope = f"slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]"
+        else:
+            slope = "no slope (ε reached at fewer than two d)"
+        if fit.get("slope_lower_bound") is not None:
+            slope += f"; slope > {fit['slope_lower_bound']:.2f} (ε missed at larger d)"
+        lines.append(f"  {label}: n* {stars}; {slope}")
+    return lines
+
+
+def run_scaling(
+    spec: ExperimentSpec,
+    db: str | Path = DEFAULT_DB,
+    executor: str = "serial",
+    workers: int | None = None,
+    quiet: bool = False,
+    threads: int | None = None,
+    address: str | None = None,
+    retry_failed: bool = False,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    max_rounds: int = 200,
+    poll_seconds: float = 2.0,
+    n_boot: int = 2000,
+) -> ScalingSummary:
+    """Find n*(d) for every search of a ``kind: scaling`` spec, then fit the exponents.
+
+    Each round registers the runs the searches need next (all seeds of one n per
+    search) and executes them with ``run_pending``; finished runs already in the store
+    are reused. Returns a :class:`ScalingSummary` (``.scaling``: n*, slopes, CIs, with
+    ``n_boot`` bootstrap draws).
+    """
+    start_time = time.perf_counter()
+    epsilon = spec.scaling.threshold
+    searches = plan_searches(spec)
+    cells = _cells(spec, searches)
+    seeds = list(spec.seeds)
+    db = Path(db)
+    with Store(db, lease_seconds) as store:
+        # membership: this spec's cells already in the store (from any experiment)
+        reusable = [
+            (row["run_id"], row["config"])
+            for row in {r["run_id"]: r for r in store.runs()}.values()
+            if row["run_id"] in cells and row["status"] in ("done", "failed")
+        ]
+        store.register_experiment(spec.name, spec.to_json(), reusable, replace=True)
+        if retry_failed:
+            store.reset_failed(spec.name)
+    executed = failed_now = rounds = 0
+    results: dict[tuple, object] = {}
+    while True:
+        with Store(db, lease_seconds) as store:
+            measured = _measure(store.runs(spec.name), cells)
+        needed = []
+        for search in searches:
+            outcome = _replay(search, epsilon, measured.mean_risks(search, seeds))
+            if isinstance(outcome, int):
+                needed.append((search, outcome))
+            else:
+                results[search.key] = outcome
+        if not needed:
+            break
+        rounds += 1
+        if rounds > max_rounds:
+            raise RuntimeError(f"{spec.name}: the searches did not finish in {max_rounds} rounds")
+        if not quiet:
+            asked = ", ".join(f"{s.label} d={s.d} n={n}" for s, n in needed)
+            print(f"{spec.name}: round {rounds}: {asked}", file=sys.stderr, flush=True)
+        new = [(run_id(c), c) for s, n in needed for c in (s.config(spec, n, k) for k in seeds)]
+        with Store(db, lease_seconds) as store:
+            store.register_experiment(spec.name, spec.to_json(), new, replace=False)
+        summary = run_pending(
+            spec.name, db, executor, workers, address, False, quiet, threads, lease_seconds
+        )
+        executed += summary.executed
+        failed_now += summary.failed_now
+        if summary.executed == 0 and summary.counts["running"] + summary.counts["stale"]:
+            time.sleep(poll_seconds)  # another driver is running cells this search needs
+    with Store(db, lease_seconds) as store:
+        rows = store.runs(spec.name)
+        counts = store.counts(spec.name)[spec.name]
+    fit = scaling_fits(spec, rows, n_boot=n_boot)
+    return ScalingSummary(
+        spec.name,
+        str(db),
+        counts,
+        executed,
+        failed_now,
+        time.perf_counter() - start_time,
+        scaling=fit,
+        rounds=rounds,
+    )
+
+
+# -- analysis --------------------------------------------------------------------------------
+def scaling_fits(spec: ExperimentSpec, rows: Sequence[Mapping], n_boot: int = 2000) -> dict:
+    """n*(d) and the exponent fit per method label, from the experiment's run rows.
+
+    Returns ``{"epsilon", "fits": {label: {...}}, "searches": [...]}``. Each fit has
+    ``n_star`` {d: interpolated ε-crossing or None}, ``grid_n_star`` {d: the search's
+    grid n* or None}, ``slope``, ``intercept``, ``ci`` (95 % bootstrap over seeds),
+    ``dropped_draws``, ``theory_slope`` and ``searched`` (d where the search finished).
+    """
+    epsilon = spec.scaling.threshold
+    searches = plan_searches(spec)
+    cells = _cells(spec, searches)
+    measured = _measure(rows, cells)
+    seeds = list(spec.seeds)
+    by_label: dict[str, list[Search]] = {}
+    for search in searches:
+        by_label.setdefault(search.label, []).append(search)
+    fits, table = {}, []
+    for label, group in by_label.items():
+        risks, grid_star, searched = {}, {}, []
+        for search in group:
+            complete = measured.complete(search, seeds)
+            outcome = _replay(search, epsilon, measured.mean_risks(search, seeds))
+            finished = not isinstance(outcome, int)
+            if finished:
+                searched.append(search.d)
+                grid_star[search.d] = outcome.n_star
+            # the bootstrap needs every seed's risk at each n: drop n with failed runs
+            risks[search.d] = {
+                n: [values[s] for s in seeds]
+                for n, values in complete.items()
+                if all(values[s] is not None for s in seeds)
+            }
+            means = measured.mean_risks(search, seeds)
+            alignment = measured.alignment.get(search.key, {})
+            for n in sorted(complete):
+                aligned = [alignment.get(n, {}).get(s) for s in seeds]
+                aligned = [a for a in aligned if a is not None]
+                table.append(
+                    {
+                        "method": label,
+                        "d": search.d,
+                        "n": n,
+                        "n/d^2": n / search.d**2,
+                        "log_d n": math.log(n) / math.log(search.d) if search.d > 1 else None,
+                        "risk_mean": means[n],
+                        "risk_sd": _sd([complete[n][s] for s in seeds]),
+                        "alignment_mean": sum(aligned) / len(aligned) if aligned else None,
+                        "failed": sum(complete[n][s] is None for s in seeds),
+                    }
+                )
+        usable = {d: r for d, r in risks.items() if r}
+        fit = bootstrap_exponent(usable, epsilon, n_boot=n_boot) if usable else {}
+        n_star = {d: (fit.get("n_star") or {}).get(d) for d in sorted(risks)}
+        n_max = {s.d: s.grid.values[-1] for s in group}
+        # ε missed at d_f within n_max(d_f) but reached at d_r < d_f: under n* ∝ d^s,
+        # s > log(n_max(d_f)/n*(d_r)) / log(d_f/d_r)
+        bounds = [
+            math.log(n_max[d_f] / n_star[d_r]) / math.log(d_f / d_r)
+            for d_f in searched
+            if n_star.get(d_f) is None
+            for d_r in n_star
+            if d_r < d_f and n_star[d_r] is not None
+        ]
+        fits[label] = {
+            "method": group[0].method,
+            "n_star": n_star,
+            "grid_n_star": {d: grid_star.get(d) for d in sorted(risks)},
+            "slope": fit.get("slope"),
+            "intercept": fit.get("intercept"),
+            "ci": fit.get("ci"),
+            "dropped_draws": fit.get("dropped_draws", 0),
+            "n_boot": n_boot,
+            "theory_slope": None,
+            "slope_lower_bound": max(bounds) if bounds else None,
+            "searched": sorted(searched),
+            "n_max": n_max,
+            "theory_start": {s.d: s.start for s in group},
+        }
+    theory = _theory_slopes(spec)
+    for fit in fits.values():
+        fit["theory_slope"] = theory.get(fit["method"])
+    return {"epsilon": epsilon, "fits": fits, "evaluated": table, "theory": theory}
+
+
+def _sd(values: Sequence[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return 0.0 if values else None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _theory_slopes(spec: ExperimentSpec) -> dict[str, float]:
+    """Predicted exponent per method (theory.predicted_exponents at the largest d)."""
+    from replearn import theory
+
+    d = max(spec.d)
+    seed = spec.target.seed if spec.target.seed != "run" else spec.seeds[0]
+    target = build_target({**spec.target.model_dump(), "seed": seed}, d)
+    predicted = theory.predicted_exponents(target, spec.scaling.threshold)
+    out = {}
+    for method in spec.methods:
+        if method.name in ("one_step", "full_training"):
+            out[method.name] = predicted["one_step"]
+        elif method.name in KERNEL_METHODS:
+            out[method.name] = predicted["kernel"]
+    return out
+
+
+# -- the report section ----------------------------------------------------------------------
+def _spec_from_store(store: Store, experiment: str) -> ExperimentSpec:
+    data = store.experiment_spec(experiment)
+    if data is None:
+        raise ValueError(f"no experiment {experiment!r} in {store.path}")
+    return validate_spec(data)
+
+
+def figure_scaling_curves(table: Sequence[Mapping], epsilon: float, title: str = ""):
+    """Mean risk vs n/d² per method (one panel each), a line per d, ε dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(dict.fromkeys(row["method"] for row in table))
+    fig, axes = plt.subplots(
+        1, max(len(labels), 1), figsize=(4.2 * max(len(labels), 1), 3.6), squeeze=False
+    )
+    ds = sorted({row["d"] for row in table})
+    cmap = plt.get_cmap("viridis")
+    for ax, label in zip(axes[0], labels):
+        for i, d in enumerate(ds):
+            line = sorted((r for r in table if r["method"] == label and r["d"] == d), key=_n)
+            line = [r for r in line if math.isfinite(r["risk_mean"])]
+            if not line:
+                continue
+            ax.plot(
+                [r["n/d^2"] for r in line],
+                [r["risk_mean"] for r in line],
+                marker="o",
+                markersize=3,
+                color=cmap(i / max(len(ds) - 1, 1)),
+                label=f"d = {d}",
+            )
+        ax.axhline(epsilon, color="black", linestyle="--", linewidth=1, label=f"ε = {epsilon:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("n / d²")
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("mean excess risk (evaluated n)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _n(row: Mapping) -> int:
+    return row["n"]
+
+
+def scaling_section(db: str | Path, experiment: str, out_dir: str | Path) -> dict:
+    """The report section of a scaling experiment: fits, figures and tables.
+
+    Writes ``<experiment>-scaling.png/.pdf`` (log n* vs log d, fitted lines, theory
+    slopes as guides), ``<experiment>-scaling-curves.png/.pdf`` (risk vs n/d² at the
+    evaluated n) and ``<experiment>-scaling.json`` (every number) under ``out_dir``.
+    Returns {"title", "text", "figures": [png paths], "tables": [rows…], "links": [names]}.
+    """
+    from replearn.experiments.report import figure_scaling, save_figure
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with Store(db) as store:
+        spec = _spec_from_store(store, experiment)
+        rows = store.runs(experiment)
+        counts = store.counts(experiment)[experiment]
+    result = scaling_fits(spec, rows)
+    epsilon = result["epsilon"]
+    fits = result["fits"]
+    guides = {}
+    for method, slope in result["theory"].items():
+        if math.isfinite(slope):
+            name = "Algorithm 1 (d²)" if method in ("one_step", "full_training") else "kernels"
+            guides.setdefault(f"{name}", slope)
+    title = f"{experiment}: n*(d) for mean excess risk ≤ {epsilon:g}"
+    figures, links = [], []
+    if fits:
+        paths = save_figure(
+            figure_scaling(fits, title=title, guides=guides), out_dir, experiment + "-scaling"
+        )
+        figures.append(paths["png"])
+        links.append(paths["pdf"].name)
+    if result["evaluated"]:
+        fig = figure_scaling_curves(
+            result["evaluated"], epsilon, title=f"{experiment}: evaluated n"
+        )
+        paths = save_figure(fig, out_dir, experiment + "-scaling-curves")
+        figures.append(paths["png"])
+        links.append(paths["pdf"].name)
+    json_path = out_dir / f"{experiment}-scaling.json"
+    json_path.write_text(json.dumps(_jsonable(result), indent=1) + "\n", encoding="utf-8")
+    links.append(json_path.name)
+    fit_rows, star_rows = [], []
+    for label, fit in fits.items():
+        slope, ci, theory_slope = fit["slope"], fit["ci"], fit["theory_slope"]
+        reached = [d for d, n in fit["n_star"].items() if n is not None]
+        fit_rows.append(
+            {
+                "method": label,
+                "slope": slope,
+                "ci_low": None if ci is None else ci[0],
+                "ci_high": None if ci is None else ci[1],
+                "theory_slope": theory_slope,
+                "theory_in_ci": None
+                if ci is None or theory_slope is None
+                else bool(ci[0] <= theory_slope <= ci[1]),
+                "d_reached": " ".join(map(str, reached)),
+                "d_not_reached": " ".join(
+                    str(d) for d in fit["searched"] if fit["n_star"].get(d) is None
+                ),
+                "slope_lower_bound": fit["slope_lower_bound"],
+                "dropped_draws": fit["dropped_draws"],
+            }
+        )
+        for d, n in fit["n_star"].items():
+            star_rows.append(
+                {
+                    "method": label,
+                    "d": d,
+                    "n_star": n,
+                    "n_star/d^2": None if n is None else n / d**2,
+                    "log_d n_star": None if n is None or d < 2 else math.log(n) / math.log(d),
+                    "grid_n_star": fit["grid_n_star"].get(d),
+                    "largest_n": fit["n_max"][d],
+                    "theory_start": fit["theory_start"][d],
+                    "search_done": d in fit["searched"],
+                }
+            )
+    text = (
+        f"Adaptive search for n*(d) = smallest n with mean excess risk ≤ ε = {epsilon:g} over "
+        f"{len(spec.seeds)} seeds; {counts['done']} runs done, {counts['failed']} failed, "
+        f"{counts['total'] - counts['done'] - counts['failed']} unfinished. n* is the "
+        "log-linear ε-crossing between evaluated n; slope: least squares of log n* on log d, "
+        "95 % bootstrap interval over seeds. Theory slopes: "
+        + ", ".join(f"{k} {v:g}" for k, v in result["theory"].items())
+        + "."
+    )
+    return {
+        "title": f"{experiment}: sample-complexity exponents",
+        "text": text,
+        "figures": figures,
+        "tables": [fit_rows, star_rows, result["evaluated"]],
+        "links": links,
+    }
+
+
+def _jsonable(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
