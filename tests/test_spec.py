@@ -46,6 +46,16 @@ MALFORMED = [
         "methods[0].name: unknown method 'svm'; allowed: full_training, kernel_ridge, ntk,",
     ),
     (
+        "bad ntk bias",
+        BASE.replace("name: one_step, width: 100", "name: ntk, bias: uniform"),
+        "methods[1].bias: must be one of",
+    ),
+    (
+        "kernel ridge has no width",
+        BASE.replace("name: one_step, width: 100", "name: kernel_ridge, width: 100"),
+        "methods[1].width: unknown hyper-parameter of kernel_ridge; allowed: kernel, ridge_lambda, solver",
+    ),
+    (
         "unsafe expression",
         BASE.replace(
             "{kind: paper}", """{kind: expression, expr: '__import__("os").system("true")'}"""

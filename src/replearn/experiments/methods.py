@@ -106,7 +106,6 @@ def _optional(check):
 
 
 Width = Annotated[Any, AfterValidator(check_width)]
-OptionalWidth = Annotated[Any, AfterValidator(_optional(check_width))]
 Lambda = Annotated[Any, AfterValidator(_number(0.0, words=("auto",)))]
 ChunkSize = Annotated[Any, AfterValidator(_int_at_least(1))]
 Bool = Annotated[Any, AfterValidator(_boolean)]
@@ -136,10 +135,17 @@ class RandomFeaturesParams(Params):
     chunk_size: ChunkSize = 32_768
 
 
+class NTKParams(RandomFeaturesParams):
+    bias: Annotated[Any, AfterValidator(_choice("zero", "normal"))] = "zero"
+    form: Annotated[Any, AfterValidator(_choice("auto", "primal", "dual"))] = "auto"
+
+
 class KernelRidgeParams(Params):
+    """The infinite-width kernels: no width."""
+
     kernel: Annotated[Any, AfterValidator(_choice("ntk", "rf"))] = "ntk"
-    width: OptionalWidth = None
     ridge_lambda: Lambda = "auto"
+    solver: Annotated[Any, AfterValidator(_choice("auto", "exact", "falkon"))] = "auto"
 
 
 class FullTrainingParams(Params):
@@ -361,7 +367,7 @@ register_method(
 )(_learner("replearn.learners.kernels.RandomFeatures"))
 register_method(
     "ntk",
-    RandomFeaturesParams,
+    NTKParams,
     description="linearised NTK of the same network, ridge on its features",
 )(_learner("replearn.learners.kernels.NTKRegression"))
 register_method(
