@@ -52,14 +52,15 @@ def gemm_rate(device: torch.device, rows: int, width: int, repeats: int = 5) -> 
     return 2 * rows * width * width / best
 
 
-def algorithm_flops(n: int, n_holdout: int, d: int, m: int) -> float:
+def algorithm_flops(n: int, n_holdout: int, d: int, m: int, n_lambdas: int = 49) -> float:
     """2·rows·inner·cols summed over the matrix products of OneStepNetwork.fit as written."""
     half = m // 2
     linear = 2 * n * d  # β = yᵀX
     step = 2 * n * d  # X·β
     step += 2 * n * d * half + 2 * n * half * d  # X W⁰ᵀ and (y·1[·])ᵀ X over m/2 neurons
     head = 2 * n * d + 2 * n * d * m + 2 * n * m * m + 2 * n * m  # Xβ, XW¹ᵀ, FᵀF, Fᵀy
-    holdout = 2 * n_holdout * d + 2 * n_holdout * d * m + 2 * n_holdout * m * m + 2 * n_holdout * m
+    # Xβ, XW¹ᵀ, and the predictions F·A of all L values of λ (A: m×L, float64)
+    holdout = 2 * n_holdout * d + 2 * n_holdout * d * m + 2 * n_holdout * m * n_lambdas
     return linear + step + head + holdout
 
 
@@ -116,8 +117,24 @@ def peak_memory_child(n: int, d: int, m: int, device: str) -> None:
     start = time.perf_counter()
     OneStepNetwork(width=m, seed=0, device=device).fit_stream(stream, n, n_holdout=100_000)
     elapsed = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "peak_rss_gib": peak_kib / 2**20}))
+    print(json.dumps({"seconds": elapsed, "peak_rss_gib": peak_rss_kib() / 2**20}))
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory: VmHWM (Linux), else ru_maxrss.
+
+    ru_maxrss survives fork + exec, so a child started by a parent that once held the
+    float64 reference's 17 GB would report the parent's peak; VmHWM belongs to the
+    address space and starts afresh at exec.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main() -> None:
@@ -157,7 +174,7 @@ def main() -> None:
         sync(device)
         times.append(time.perf_counter() - start)
     fit_seconds = min(times)
-    flops = algorithm_flops(n, args.n_holdout, d, m)
+    flops = algorithm_flops(n, args.n_holdout, d, m, n_lambdas=len(model.lambda_path_))
     rows = [
         ("fp32 GEMM rate (FᵀF, 32768×%d)" % m, f"{rate / 1e9:.1f} GFLOP/s"),
         (f"OneStepNetwork.fit, d={d}, m={m}, n={n}, holdout {args.n_holdout}", f"{fit_seconds:.2f} s (best of 3)"),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import replearn as rl
-from replearn.ridge import GramAccumulator, RidgePath, check_ridge_lambda
+from replearn.ridge import GramAccumulator, HoldoutErrors, RidgePath, check_ridge_lambda
 
 F64 = torch.float64
 
@@ -44,6 +44,15 @@ def test_holdout_selection_minimises_holdout_mse_and_gcv_is_finite():
     direct = torch.stack([((Fh @ a - yh) ** 2).mean() for a in path.coefficients(grid)])
     torch.testing.assert_close(criterion, direct, rtol=1e-8, atol=1e-10)
     assert best == float(grid[torch.argmin(direct)])
+    # the same criterion from predictions of the whole path, fed in uneven chunks
+    errors = HoldoutErrors(path.coefficients(grid))
+    for rows in torch.arange(300).split(70):
+        errors.add(Fh[rows], yh[rows])
+    best_p, _, criterion_p = path.select(grid, errors)
+    torch.testing.assert_close(criterion_p, direct, rtol=1e-12, atol=1e-14)
+    assert best_p == best
+    with pytest.raises(ValueError, match="holdout errors for 49 values of λ, grid has 3"):
+        path.select(grid[:3], errors)
     _, _, gcv = path.select()
     assert torch.isfinite(gcv).all()
 

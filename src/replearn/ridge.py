@@ -9,10 +9,14 @@ of GD with weight decay λ converge to the same a. With G = FᵀF/n and c = Fᵀ
 
     a(λ) = (G + (λ/2)·I)⁻¹ c = Q·diag(1/(s + λ/2))·Qᵀc,      G = Q·diag(s)·Qᵀ,
 
-so one eigendecomposition of G serves every λ. A holdout set enters only through its own
-statistics (G_h, c_h, y_hᵀy_h/n_h):
+so one eigendecomposition of G serves every λ. The holdout MSE of the whole path,
 
-    holdout MSE(λ) = y_hᵀy_h/n_h − 2·a(λ)ᵀc_h + a(λ)ᵀG_h a(λ).
+    holdout MSE(λ) = (1/n_h)·Σ_i (F_h,i·a(λ) − y_h,i)²,
+
+is accumulated over holdout chunks as predictions for all L values of λ at once
+(``HoldoutErrors``: 2·n_h·m·L flops, against 2·n_h·m² for the holdout's own Gram matrix — 20×
+fewer at m = 1000, L = 49, and 120× fewer for the NTK's m = 6000 features). The moment form
+y_hᵀy_h/n_h − 2·a(λ)ᵀc_h + a(λ)ᵀG_h a(λ) from a holdout ``GramAccumulator`` is also accepted.
 
 Without a holdout, λ is chosen by generalised cross-validation:
 GCV(λ) = train MSE(λ) / (1 − df(λ)/n)², df(λ) = Σ s_i/(s_i + λ/2).
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["GramAccumulator", "RidgePath", "default_lambda_grid", "check_ridge_lambda"]
+__all__ = ["GramAccumulator", "HoldoutErrors", "RidgePath", "default_lambda_grid", "check_ridge_lambda"]
 
 
 def check_ridge_lambda(ridge_lambda) -> float | str:
@@ -67,6 +71,32 @@ class GramAccumulator:
         if self.n == 0:
             raise ValueError("no samples were accumulated")
         return self.gram / self.n, self.cross / self.n, self.yy / self.n
+
+
+class HoldoutErrors:
+    """Σ_i (F_i·a_l − y_i)² for every row a_l of ``coefficients`` (L, m), over chunks (float64).
+
+    Predictions are formed in float64 in slices of ``slice_rows`` rows, so memory is
+    O(slice_rows·(m + L)) beyond the chunk itself.
+    """
+
+    slice_rows = 4096
+
+    def __init__(self, coefficients: torch.Tensor):
+        self.coefficients_t = coefficients.to(torch.float64).T.contiguous()  # (m, L)
+        self.sse = torch.zeros(coefficients.shape[0], dtype=torch.float64, device=coefficients.device)
+        self.n = 0
+
+    def add(self, F: torch.Tensor, y: torch.Tensor) -> None:
+        for F_slice, y_slice in zip(F.split(self.slice_rows), y.split(self.slice_rows)):
+            predictions = F_slice.to(torch.float64) @ self.coefficients_t  # (rows, L)
+            self.sse += (predictions - y_slice.to(torch.float64)[:, None]).pow(2).sum(0)
+        self.n += F.shape[0]
+
+    def mse(self) -> torch.Tensor:
+        if self.n == 0:
+            raise ValueError("no holdout samples were accumulated")
+        return self.sse / self.n
 
 
 def default_lambda_grid(gram: torch.Tensor, n_lambdas: int = 49) -> torch.Tensor:
@@ -136,12 +166,21 @@ class RidgePath:
     def select(
         self,
         lambdas: torch.Tensor | None = None,
-        holdout: GramAccumulator | None = None,
+        holdout: GramAccumulator | HoldoutErrors | None = None,
     ) -> tuple[float, torch.Tensor, torch.Tensor]:
-        """(best λ, λ grid, criterion per λ): holdout MSE if a holdout is given, else GCV."""
+        """(best λ, λ grid, criterion per λ): holdout MSE if a holdout is given, else GCV.
+
+        A ``HoldoutErrors`` must have been built from ``self.coefficients(lambdas)``.
+        """
         lambdas = default_lambda_grid(self.gram) if lambdas is None else lambdas
         lambdas = torch.as_tensor(lambdas, dtype=torch.float64, device=self.gram.device)
-        if holdout is not None:
+        if isinstance(holdout, HoldoutErrors):
+            if holdout.sse.shape[0] != lambdas.shape[0]:
+                raise ValueError(
+                    f"holdout errors for {holdout.sse.shape[0]} values of λ, grid has {lambdas.shape[0]}"
+                )
+            criterion = holdout.mse()
+        elif holdout is not None:
             gram_h, cross_h, mean_y2_h = holdout.moments()
             criterion = _quadratic_risk(self.coefficients(lambdas), gram_h, cross_h, mean_y2_h)
         else:

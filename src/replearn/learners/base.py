@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from replearn.data import DataStream
-from replearn.ridge import GramAccumulator, RidgePath
+from replearn.ridge import GramAccumulator, HoldoutErrors, RidgePath, default_lambda_grid
 
 __all__ = [
     "ArraySource",
@@ -156,6 +156,9 @@ def fit_ridge_head(
 ) -> tuple[RidgeHead, RidgePath]:
     """Ridge head on frozen features: one pass for the Gram matrix, one for the holdout.
 
+    The holdout pass predicts with a(λ) for the whole λ-path at once (``HoldoutErrors``),
+    which costs 2·n_h·m·L flops instead of the 2·n_h·m² of the holdout's Gram matrix.
+
     ``ridge_lambda='auto'``: λ minimises the holdout MSE over the λ-path (GCV if no holdout).
     """
     train = accumulate_gram(
@@ -164,11 +167,15 @@ def fit_ridge_head(
     path = RidgePath.from_accumulator(train)
     if ridge_lambda != "auto":
         return RidgeHead(path.solve(ridge_lambda), float(ridge_lambda)), path
-    holdout_acc = None
+    errors = None
     if holdout is not None and n_holdout > 0:
-        holdout_acc = accumulate_gram(
-            features, n_features, holdout, n_holdout, 0, alpha, beta, chunk_size, dtype, device
-        )
-    best, grid, criterion = path.select(lambdas, holdout_acc)
-    name = "holdout_mse" if holdout_acc is not None else "gcv"
+        lambdas = default_lambda_grid(path.gram) if lambdas is None else lambdas
+        errors = HoldoutErrors(path.coefficients(lambdas))
+        for X, y, *_ in holdout.chunks(n_holdout, chunk_size, start=0):
+            X, y = _to(X, dtype, device), _to(y, dtype, device)
+            if alpha is not None:
+                y = y - alpha - X @ beta
+            errors.add(features(X), y)
+    best, grid, criterion = path.select(lambdas, errors)
+    name = "holdout_mse" if errors is not None else "gcv"
     return RidgeHead(path.solve(best), best, grid, criterion, name), path

@@ -1,0 +1,194 @@
+"""The report's structure: every expected figure and table is there, the HTML page is
+self-contained (figures embedded as PNG, links resolve), and the figures have the paper's
+form (one panel per width, a line and a band per method, reference lines at 1 and at the
+best degree-≤k risk, theory overlays, labelled axes).
+
+The specs are the paper's Fig. 1 / Fig. 2 specs shrunk (d = 4, tiny n and widths) so that the
+real learners run in seconds; the layout code does not depend on the sizes.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html.parser
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from matplotlib.collections import PolyCollection  # noqa: E402
+
+from replearn.experiments.methods import build_target  # noqa: E402
+from replearn.experiments.report import figure_risk_vs_n, write_report  # noqa: E402
+from replearn.experiments.runner import run_experiment  # noqa: E402
+from replearn.experiments.spec import parse_spec  # noqa: E402
+
+FIG1 = """
+name: fig1
+description: Fig. 1 shrunk
+target: {kind: paper, seed: run}
+noise: 1.0
+noise_kind: rademacher
+methods:
+  - {name: one_step, width: [4, 8]}
+  - {name: random_features, width: [4, 8]}
+  - {name: ntk, width: [4, 8]}
+d: [4]
+n: ["d^1", "d^1.5", "d^2"]
+seeds: 2
+n_holdout: 200
+n_test: 500
+dtype: float64
+"""
+
+FIG2 = """
+name: fig2
+description: Fig. 2 shrunk
+target: {kind: paper, seed: run}
+noise: 1.0
+noise_kind: rademacher
+methods:
+  - {name: one_step, width: 8}
+d: [4]
+n: ["d^1", "d^2"]
+seeds: 2
+n_holdout: 200
+n_test: 500
+dtype: float64
+transfer:
+  target: {kind: paper_transfer}
+  N: ["d^1", "d^1.5"]
+  noise: 1.0
+  n_holdout: 200
+"""
+
+TABLE_FORMATS = ("csv", "md", "tex")
+
+
+class _Page(html.parser.HTMLParser):
+    """Collects the page's images, links and headings."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.links, self.headings, self._in_h2 = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        elif tag == "a":
+            self.links.append(attrs["href"])
+        elif tag == "h2":
+            self._in_h2 = True
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_h2 = False
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.headings.append(data)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    db, out = tmp / "results.sqlite", tmp / "report"
+    for text in (FIG1, FIG2):
+        summary = run_experiment(parse_spec(text), db=db, executor="serial", quiet=True)
+        assert summary.ok
+    index = write_report(db, out)
+    page = _Page()
+    page.feed(index.read_text())
+    return out, index, page
+
+
+def test_every_expected_figure_and_table_is_written(report):
+    out, index, page = report
+    assert index == out / "index.html"
+    expected = {"fig1-risk", "fig2-transfer-one_step"}
+    for stem in expected:
+        for fmt in ("png", "pdf", *TABLE_FORMATS):
+            path = out / f"{stem}.{fmt}"
+            assert path.is_file() and path.stat().st_size > 0, path
+        assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+    assert page.headings == ["fig1: Fig. 1 shrunk", "fig2: Fig. 2 shrunk"]
+
+
+def test_html_is_self_contained_and_its_links_resolve(report):
+    out, _, page = report
+    assert len(page.images) == 2  # one figure per experiment
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+    assert page.links, "the page links its PDF and table files"
+    for href in page.links:
+        assert "://" not in href and not href.startswith("/")
+        assert (out / href).is_file(), href
+    linked = set(page.links)
+    for stem in ("fig1-risk", "fig2-transfer-one_step"):
+        assert {f"{stem}.{fmt}" for fmt in ("pdf", *TABLE_FORMATS)} <= linked
+
+
+def test_tables_have_one_row_per_cell(report):
+    out, _, _ = report
+    fig1 = list(csv.DictReader((out / "fig1-risk.csv").open()))
+    # 3 methods × 2 widths × 3 values of n, each the mean of 2 seeds
+    assert len(fig1) == 18
+    assert {(r["method"], r["width"]) for r in fig1} == {
+        (m, w) for m in ("one_step", "random_features", "ntk") for w in ("4", "8")
+    }
+    assert {"mean", "sd", "count"} <= set(fig1[0]) and {r["count"] for r in fig1} == {"2"}
+    fig2 = list(csv.DictReader((out / "fig2-transfer-one_step.csv").open()))
+    assert len(fig2) == 4 and {(r["n"], r["N"]) for r in fig2} == {
+        ("4", "4"), ("4", "8"), ("16", "4"), ("16", "8")
+    }  # fmt: skip
+    markdown = (out / "fig1-risk.md").read_text().splitlines()
+    assert len(markdown) == 2 + 18 and markdown[1].startswith("|---")
+    latex = (out / "fig1-risk.tex").read_text()
+    assert latex.startswith(r"\begin{tabular}") and latex.count(r" \\") == 1 + 18
+
+
+def test_risk_figure_has_the_papers_form():
+    target = build_target({"kind": "paper", "seed": 0}, 10)
+    records = [
+        {"method": method, "width": width, "d": 10, "n": n, "seed": seed, "risk": risk}
+        for method, risk in (("one_step", 0.2), ("random_features", 0.6), ("ntk", 0.7))
+        for width in (100, 1000)
+        for n in (10, 100, 1000)
+        for seed, risk in ((0, risk * 0.9), (1, risk * 1.1))
+    ]
+    fig = figure_risk_vs_n(records, target, title="t", panel_key="width")
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["width = 100", "width = 1000"]
+    for ax in axes:
+        assert ax.get_xlabel() == "log_d(n)"
+        curves = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        assert len(curves) == 3  # one line per method, at x = log_10 n = 1, 2, 3
+        for line in curves:
+            assert list(line.get_xdata()) == pytest.approx([1.0, 2.0, 3.0])
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == 3  # mean ± sd over seeds, one per method
+        horizontal = {
+            round(float(line.get_ydata()[0]), 6)
+            for line in ax.get_lines()
+            if line.get_linestyle() == "--"
+        }
+        # the zero predictor and the best quadratic (degree-≤2, and ≤3: He4 is all that is left)
+        assert horizontal == {1.0, 0.5}
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert any(label.startswith("Theorem 1: n = d²κ²r") for label in labels)
+        assert "kernel staircase (theory)" in labels
+    assert axes[0].get_ylabel().startswith("excess L2 risk")
+    legend_labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"Algorithm 1 (one step)", "random features", "NTK (linearised network)",
+            "zero predictor"} <= set(legend_labels)  # fmt: skip
+    # the legend sits below the panels, not on them
+    fig.canvas.draw()
+    legend_box = fig.legends[0].get_window_extent()
+    for ax in axes:
+        assert legend_box.y1 <= ax.get_window_extent().y0 + 1
