@@ -57,6 +57,19 @@ def test_holdout_selection_minimises_holdout_mse_and_gcv_is_finite():
     assert torch.isfinite(gcv).all()
 
 
+def test_gram_of_wide_features_from_its_upper_block_triangle(monkeypatch):
+    monkeypatch.setattr(GramAccumulator, "block_columns", 7)  # 40 columns → 6 blocks
+    F, y = _problem(n=90, m=40)
+    acc = GramAccumulator(40)
+    assert len(acc._blocks) == 6 and acc._blocks[0][0] == 0 and acc._blocks[-1][1] == 40
+    for rows in torch.arange(90).split(25):
+        acc.add(F[rows], y[rows])
+    gram, cross, mean_y2 = acc.moments()
+    torch.testing.assert_close(gram, F.T @ F / 90, rtol=1e-12, atol=1e-14)
+    assert torch.equal(gram, gram.T)
+    torch.testing.assert_close(cross, F.T @ y / 90, rtol=1e-12, atol=1e-14)
+
+
 def test_ridge_lambda_validation():
     assert check_ridge_lambda("auto") == "auto" and check_ridge_lambda(0) == 0.0
     for bad in (-1.0, math.inf, "best", True):

@@ -51,17 +51,29 @@ class GramAccumulator:
     """Running FᵀF, Fᵀy, yᵀy and n over chunks; the sums are kept in float64.
 
     Each chunk's product is formed in the chunk's own dtype (fast fp32 GEMM when the
-    features are fp32) and added into float64 accumulators.
+    features are fp32) and added into float64 accumulators. FᵀF is symmetric, so for wide
+    F only its upper block triangle is formed — k column blocks of about ``block_columns``,
+    one GEMM F_iᵀ·F[:, i:] per block row, k(k+1)/(2k²) of the full product's flops (62.5 %
+    for the NTK's 6 000 features at width 1000) — and ``moments`` mirrors it.
     """
+
+    block_columns = 1536
 
     def __init__(self, n_features: int, device: str | torch.device = "cpu"):
         self.gram = torch.zeros(n_features, n_features, dtype=torch.float64, device=device)
         self.cross = torch.zeros(n_features, dtype=torch.float64, device=device)
         self.yy = 0.0
         self.n = 0
+        n_blocks = max(1, math.ceil(n_features / self.block_columns))
+        edges = [round(i * n_features / n_blocks) for i in range(n_blocks + 1)]
+        self._blocks = list(zip(edges[:-1], edges[1:]))
 
     def add(self, F: torch.Tensor, y: torch.Tensor) -> None:
-        self.gram += (F.T @ F).to(torch.float64)
+        if len(self._blocks) == 1:
+            self.gram += (F.T @ F).to(torch.float64)
+        else:
+            for lo, hi in self._blocks:
+                self.gram[lo:hi, lo:] += (F[:, lo:hi].T @ F[:, lo:]).to(torch.float64)
         self.cross += (F.T @ y).to(torch.float64)
         self.yy += float((y.to(torch.float64) ** 2).sum())
         self.n += F.shape[0]
@@ -70,7 +82,10 @@ class GramAccumulator:
         """(G, c, yᵀy/n) = (FᵀF/n, Fᵀy/n, mean y²)."""
         if self.n == 0:
             raise ValueError("no samples were accumulated")
-        return self.gram / self.n, self.cross / self.n, self.yy / self.n
+        gram = self.gram
+        if len(self._blocks) > 1:  # the upper triangle, mirrored (exactly symmetric)
+            gram = torch.triu(gram) + torch.triu(gram, 1).T
+        return gram / self.n, self.cross / self.n, self.yy / self.n
 
 
 class HoldoutErrors:
