@@ -58,7 +58,7 @@ __all__ = [
 
 # Bump when a method's numbers change for an unchanged config: every run id changes, so a
 # re-run recomputes instead of trusting results of the old algorithm.
-ALGORITHM_VERSION = "replearn-algorithms-2"
+ALGORITHM_VERSION = "replearn-algorithms-3"
 EXECUTORS = ("serial", "process", "ray")
 
 
