@@ -51,7 +51,7 @@ target: {kind: paper, seed: run}
 noise: 1.0
 noise_kind: rademacher
 methods:
-  - {name: one_step, width: 8}
+  - {name: one_step, width: [4, 8]}
 d: [4]
 n: ["d^1", "d^2"]
 seeds: 2
@@ -109,7 +109,8 @@ def report(tmp_path_factory):
 def test_every_expected_figure_and_table_is_written(report):
     out, index, page = report
     assert index == out / "index.html"
-    expected = {"fig1-risk", "fig2-transfer-one_step"}
+    # one transfer figure per width: Fig. 2 is about one network, widths are not mixed
+    expected = {"fig1-risk", "fig2-transfer-one_step-w4", "fig2-transfer-one_step-w8"}
     for stem in expected:
         for fmt in ("png", "pdf", *TABLE_FORMATS):
             path = out / f"{stem}.{fmt}"
@@ -121,7 +122,7 @@ def test_every_expected_figure_and_table_is_written(report):
 
 def test_html_is_self_contained_and_its_links_resolve(report):
     out, _, page = report
-    assert len(page.images) == 2  # one figure per experiment
+    assert len(page.images) == 3  # Fig. 1's panels in one figure, one Fig. 2 per width
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
@@ -130,7 +131,7 @@ def test_html_is_self_contained_and_its_links_resolve(report):
         assert "://" not in href and not href.startswith("/")
         assert (out / href).is_file(), href
     linked = set(page.links)
-    for stem in ("fig1-risk", "fig2-transfer-one_step"):
+    for stem in ("fig1-risk", "fig2-transfer-one_step-w4", "fig2-transfer-one_step-w8"):
         assert {f"{stem}.{fmt}" for fmt in ("pdf", *TABLE_FORMATS)} <= linked
 
 
@@ -143,10 +144,12 @@ def test_tables_have_one_row_per_cell(report):
         (m, w) for m in ("one_step", "random_features", "ntk") for w in ("4", "8")
     }
     assert {"mean", "sd", "count"} <= set(fig1[0]) and {r["count"] for r in fig1} == {"2"}
-    fig2 = list(csv.DictReader((out / "fig2-transfer-one_step.csv").open()))
-    assert len(fig2) == 4 and {(r["n"], r["N"]) for r in fig2} == {
-        ("4", "4"), ("4", "8"), ("16", "4"), ("16", "8")
-    }  # fmt: skip
+    for width in (4, 8):
+        fig2 = list(csv.DictReader((out / f"fig2-transfer-one_step-w{width}.csv").open()))
+        assert len(fig2) == 4 and {(r["n"], r["N"]) for r in fig2} == {
+            ("4", "4"), ("4", "8"), ("16", "4"), ("16", "8")
+        }  # fmt: skip
+        assert {r["count"] for r in fig2} == {"2"}  # 2 seeds each: the widths are not pooled
     markdown = (out / "fig1-risk.md").read_text().splitlines()
     assert len(markdown) == 2 + 18 and markdown[1].startswith("|---")
     latex = (out / "fig1-risk.tex").read_text()

@@ -414,23 +414,23 @@ def _experiment_section(store, name: str, out_dir: Path) -> dict:
         target = build_target(first_config[at_d[0]["run_id"]]["target"], d)
         suffix = f"-d{d}" if len({r["d"] for r in rows}) > 1 else ""
         if any(r.get("N") is not None for r in at_d):
-            for method in sorted({r["method"] for r in at_d}):
-                subset = [r for r in at_d if r["method"] == method and r.get("N") is not None]
-                width = sorted({r.get("param_width") for r in subset}, key=str)
-                fig = figure_transfer(
-                    subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
-                )
-                paths = save_figure(fig, out_dir, f"{name}-transfer-{method}{suffix}")
-                section["figures"].append(paths["png"])
-                section["links"].append(paths["pdf"].name)
-                table = table_rows(subset, by=["n", "N"])
-                section["tables"].append(table)
-                section["links"] += [
-                    p.name
-                    for p in write_tables(
-                        table, out_dir, f"{name}-transfer-{method}{suffix}"
-                    ).values()
-                ]
+            transfer_rows = [r for r in at_d if r.get("N") is not None]
+            for method in sorted({r["method"] for r in transfer_rows}):
+                of_method = [r for r in transfer_rows if r["method"] == method]
+                widths = sorted({r.get("param_width") for r in of_method}, key=str)
+                for width in widths:  # one figure per width: Fig. 2 is one network
+                    subset = [r for r in of_method if r.get("param_width") == width]
+                    stem = f"{name}-transfer-{method}" + (f"-w{width}" if len(widths) > 1 else "")
+                    stem += suffix
+                    fig = figure_transfer(
+                        subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
+                    )
+                    paths = save_figure(fig, out_dir, stem)
+                    section["figures"].append(paths["png"])
+                    section["links"].append(paths["pdf"].name)
+                    table = table_rows(subset, by=["n", "N"])
+                    section["tables"].append(table)
+                    section["links"] += [p.name for p in write_tables(table, out_dir, stem).values()]
             continue
         widths = {r.get("param_width") for r in at_d}
         panel_key = "width" if len(widths) > 1 else None
