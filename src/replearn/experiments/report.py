@@ -46,6 +46,13 @@ LABELS = {"one_step": "Algorithm 1 (one step)", "random_features": "random featu
           "full_training": "full training (GD on both layers)"}  # fmt: skip
 
 
+def _method_order(method: str) -> tuple[int, str]:
+    """Algorithm 1 first, then the baselines in a fixed order, then anything else by name."""
+    base = method.split("[")[0]
+    order = list(LABELS)
+    return (order.index(base) if base in order else len(order), method)
+
+
 def _label(method: str) -> str:
     base = method.split("[")[0]
     return LABELS.get(base, base) + (method[len(base) :] if "[" in method else "")
@@ -100,8 +107,9 @@ def _clip(ax, means: Sequence[float]) -> None:
     top = max(means, default=1.0)
     if top > Y_CLIP:
         ax.set_ylim(0, Y_CLIP)
-        ax.text(1.0, 1.01, f"y clipped at {Y_CLIP} (max mean {top:.3g}; see table)", transform=ax.transAxes,
-                fontsize=7, va="bottom", ha="right", color="dimgray")  # fmt: skip
+        ax.text(0.98, 0.98, f"y clipped at {Y_CLIP}\n(max mean {top:.3g}; see table)", transform=ax.transAxes,
+                fontsize=7, va="top", ha="right", color="dimgray",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})  # fmt: skip
     else:
         ax.set_ylim(0, max(1.1, top * 1.05))
 
@@ -124,7 +132,7 @@ def figure_risk_vs_n(
     for ax, panel in zip(axes[0], panels):
         subset = [r for r in records if panel_key is None or r.get(panel_key) == panel]
         rows = aggregate(subset, by=["method", "d", "n"])
-        methods = sorted({row["method"] for row in rows})
+        methods = sorted({row["method"] for row in rows}, key=_method_order)
         x_max = 0.0
         for i, method in enumerate(methods):
             line = [row for row in rows if row["method"] == method]
