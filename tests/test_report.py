@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 from matplotlib.collections import PolyCollection  # noqa: E402
 
 from replearn.experiments.methods import build_target  # noqa: E402
-from replearn.experiments.report import figure_risk_vs_n, write_report  # noqa: E402
+from replearn.experiments.report import figure_risk_vs_n, figure_transfer, write_report  # noqa: E402
 from replearn.experiments.runner import run_experiment  # noqa: E402
 from replearn.experiments.spec import parse_spec  # noqa: E402
 
@@ -195,3 +195,27 @@ def test_risk_figure_has_the_papers_form():
     legend_box = fig.legends[0].get_window_extent()
     for ax in axes:
         assert legend_box.y1 <= ax.get_window_extent().y0 + 1
+
+
+def test_transfer_figure_has_both_views_and_legends_off_the_curves():
+    records = [
+        {"method": "one_step", "d": 10, "n": n, "N": N, "seed": seed, "risk": 1.0 / (1 + n * N / 1e4) + 0.01 * seed}
+        for n in (10, 100, 1000)
+        for N in (3, 10, 100)
+        for seed in (0, 1)
+    ]  # fmt: skip
+    fig = figure_transfer(records, d=10, title="t")
+    left, right = fig.axes
+    assert left.get_xlabel().startswith("log_d(n)") and right.get_xlabel().startswith("log_d(N)")
+    # one line per value of the other count, labelled with the count and its half-grid power
+    assert [t.get_text() for t in left.get_legend().get_texts()] == [
+        "N = 3 (d^0.5)", "N = 10 (d^1)", "N = 100 (d^2)", "zero predictor"
+    ]  # fmt: skip
+    assert [t.get_text() for t in right.get_legend().get_texts()][:3] == [
+        "n = 10 (d^1)", "n = 100 (d^2)", "n = 1000 (d^3)"
+    ]  # fmt: skip
+    fig.canvas.draw()
+    for ax in (left, right):
+        assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0 + 1
+    box_left, box_right = (ax.get_legend().get_window_extent() for ax in (left, right))
+    assert box_left.x1 <= box_right.x0  # the two legends do not overlap

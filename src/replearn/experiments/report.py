@@ -163,10 +163,15 @@ def figure_risk_vs_n(
     return fig
 
 
+def _half_grid(value: float, d: int) -> float:
+    """log_d(value) to the nearest 0.5 (the grids are d^k for half-integer k, rounded to integers)."""
+    return round(2 * math.log(value) / math.log(d)) / 2
+
+
 def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
     """Fig. 2 form: risk vs log_d(n) (pretraining) for each N, and risk vs log_d(N) for each n."""
     rows = aggregate(records, by=["n", "N"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), sharey=True)
     for ax, (x_key, line_key) in zip(axes, [("n", "N"), ("N", "n")]):
         values = sorted({row[line_key] for row in rows})
         cmap = plt.get_cmap("viridis")
@@ -179,7 +184,7 @@ def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
             sds = [row["sd"] for row in line]
             color = cmap(i / max(len(values) - 1, 1))
             ax.plot(xs, means, marker="o", markersize=3.5, color=color,
-                    label=f"log_d {line_key} = {math.log(value) / math.log(d):.2g}")  # fmt: skip
+                    label=f"{line_key} = {value} (d^{_half_grid(value, d):g})")  # fmt: skip
             low, high = _band(means, sds)
             ax.fill_between(xs, low, high,
                             color=color, alpha=0.15, linewidth=0)  # fmt: skip
@@ -189,7 +194,8 @@ def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
         )
         _clip(ax, [row["mean"] for row in rows])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
+        # below the panel: inside, it would sit on the curves that fall through the middle
+        ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     axes[0].set_ylabel("downstream excess L2 risk")
     if title:
         fig.suptitle(title)
