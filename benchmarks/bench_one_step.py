@@ -105,7 +105,9 @@ def reference_fit(X, y, Xh, yh, width, seed, lambdas):
         G, c = F.T @ F / n, F.T @ residual / n
         best = (math.inf, None, None)
         for lam in lambdas:
-            a = torch.linalg.solve(G + lam / 2 * torch.eye(width, dtype=G.dtype, device=G.device), c)
+            a = torch.linalg.solve(
+                G + lam / 2 * torch.eye(width, dtype=G.dtype, device=G.device), c
+            )
             mse = float(((Fh @ a - residual_h) ** 2).mean())
             best = min(best, (mse, lam, a), key=lambda t: t[0])
     return W1, best[2], best[1]
@@ -138,13 +140,17 @@ def peak_rss_kib() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--n", type=int, default=2**20)
     parser.add_argument("--n-holdout", type=int, default=2**16)
-    parser.add_argument("--peak-n", type=int, default=10**7, help="n of the peak-memory run (0 skips it)")
+    parser.add_argument(
+        "--peak-n", type=int, default=10**7, help="n of the peak-memory run (0 skips it)"
+    )
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--child-peak", action="store_true", help=argparse.SUPPRESS)
@@ -156,8 +162,10 @@ def main() -> None:
         return
     device = torch.device(args.device)
     d, m, n = args.d, args.width, args.n
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"device {device}, threads {torch.get_num_threads()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"device {device}, threads {torch.get_num_threads()}"
+    )
 
     rate = gemm_rate(device, rows=32_768, width=m)
     target = rl.MultiIndexTarget.random(d=d, r=2, degree=4, seed=0)
@@ -176,10 +184,16 @@ def main() -> None:
     fit_seconds = min(times)
     flops = algorithm_flops(n, args.n_holdout, d, m, n_lambdas=len(model.lambda_path_))
     rows = [
-        ("fp32 GEMM rate (FᵀF, 32768×%d)" % m, f"{rate / 1e9:.1f} GFLOP/s"),
-        (f"OneStepNetwork.fit, d={d}, m={m}, n={n}, holdout {args.n_holdout}", f"{fit_seconds:.2f} s (best of 3)"),
+        (f"fp32 GEMM rate (FᵀF, 32768×{m})", f"{rate / 1e9:.1f} GFLOP/s"),
+        (
+            f"OneStepNetwork.fit, d={d}, m={m}, n={n}, holdout {args.n_holdout}",
+            f"{fit_seconds:.2f} s (best of 3)",
+        ),
         ("algorithm's matmul flops", f"{flops / 1e12:.3f} TFLOP"),
-        ("fit rate / GEMM rate", f"{flops / fit_seconds / 1e9:.1f} GFLOP/s = {flops / fit_seconds / rate:.0%}"),
+        (
+            "fit rate / GEMM rate",
+            f"{flops / fit_seconds / 1e9:.1f} GFLOP/s = {flops / fit_seconds / rate:.0%}",
+        ),
     ]
     if not args.skip_reference:
         lambdas = model.lambda_path_.tolist()
@@ -190,7 +204,11 @@ def main() -> None:
         ref_seconds = time.perf_counter() - start
         w_err = float(torch.linalg.norm(W_ref - model.W_.double()) / torch.linalg.norm(W_ref))
         p_ref = torch.relu(Xh[:8192].double() @ W_ref.T + model.b_.double()) @ a_ref
-        p_ours = model.predict(Xh[:8192]).double() - model.alpha_.double() - Xh[:8192].double() @ model.beta_.double()
+        p_ours = (
+            model.predict(Xh[:8192]).double()
+            - model.alpha_.double()
+            - Xh[:8192].double() @ model.beta_.double()
+        )
         p_err = float(torch.linalg.norm(p_ref - p_ours) / torch.linalg.norm(p_ref))
         # what the difference costs: holdout MSE of the two heads against the preprocessed labels
         r_h = yh[:8192].double() - model.alpha_.double() - Xh[:8192].double() @ model.beta_.double()
@@ -198,20 +216,39 @@ def main() -> None:
         rows += [
             ("float64 reference (nn.Module, backward, solve per λ)", f"{ref_seconds:.2f} s"),
             ("speed-up over reference", f"{ref_seconds / fit_seconds:.2f}×"),
-            ("relative difference W¹ / head predictions (fp32 vs fp64)", f"{w_err:.1e} / {p_err:.1e}"),
+            (
+                "relative difference W¹ / head predictions (fp32 vs fp64)",
+                f"{w_err:.1e} / {p_err:.1e}",
+            ),
             ("λ chosen, ours / reference", f"{model.ridge_lambda_:.3g} / {lambda_ref:.3g}"),
             ("holdout MSE on 8192 samples, ours / reference", f"{mse_ours:.5f} / {mse_ref:.5f}"),
         ]
     del X, y, Xh, yh
     if args.peak_n:
         out = subprocess.run(
-            [sys.executable, __file__, "--child-peak", "--n", str(args.peak_n), "--d", str(d),
-             "--width", str(m), "--device", args.device],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--child-peak",
+                "--n",
+                str(args.peak_n),
+                "--d",
+                str(d),
+                "--width",
+                str(m),
+                "--device",
+                args.device,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         peak = json.loads(out.stdout.strip().splitlines()[-1])
         rows += [
-            (f"fit_stream n={args.peak_n:.0e} (streamed data, holdout 1e5)", f"{peak['seconds']:.1f} s"),
+            (
+                f"fit_stream n={args.peak_n:.0e} (streamed data, holdout 1e5)",
+                f"{peak['seconds']:.1f} s",
+            ),
             ("peak resident memory of that process", f"{peak['peak_rss_gib']:.2f} GiB"),
         ]
     print("\n| quantity | value |\n|---|---|")

@@ -1,13 +1,17 @@
 """Separation table and FullTraining vs Algorithm 1 at equal n (3 seeds), for docs/results.md.
 
-    .venv/bin/python scripts/compare_baselines.py 100,1000,10000 [method names, comma-separated]
+.venv/bin/python scripts/compare_baselines.py 100,1000,10000 [method names, comma-separated]
 """
-import time, statistics, sys
-import torch
+
+import statistics
+import sys
+import time
+
 import replearn as rl
-from replearn.learners.kernels import RandomFeatures, NTKRegression, KernelRidge
-from replearn.learners.one_step import OneStepNetwork
 from replearn.learners.full_training import FullTraining
+from replearn.learners.kernels import NTKRegression, RandomFeatures
+from replearn.learners.one_step import OneStepNetwork
+
 target = rl.paper_target(10)
 makers = {
     "random features": lambda s: RandomFeatures(width=100, seed=s),
@@ -24,9 +28,15 @@ for name in names:
             stream = rl.DataStream(target, noise=1.0, seed=seed)
             model = makers[name](seed)
             t0 = time.perf_counter()
-            model.fit_stream(stream, n, n_holdout=100_000 if not name.startswith("full") else 10_000)
+            model.fit_stream(
+                stream, n, n_holdout=100_000 if not name.startswith("full") else 10_000
+            )
             times.append(time.perf_counter() - t0)
             risks.append(rl.excess_risk(model, target, n_test=100_000, seed=100 + seed).risk)
             if hasattr(model, "n_steps_"):
                 extra.append(model.n_steps_)
-        print(f"| {name} | {n:.0e} | {statistics.mean(risks):.3f} ± {statistics.stdev(risks):.3f} | {statistics.mean(times):.2f} s |" + (f" {statistics.mean(extra):.0f} steps |" if extra else ""), flush=True)
+        print(
+            f"| {name} | {n:.0e} | {statistics.mean(risks):.3f} ± {statistics.stdev(risks):.3f} | {statistics.mean(times):.2f} s |"
+            + (f" {statistics.mean(extra):.0f} steps |" if extra else ""),
+            flush=True,
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import csv
 import html.parser
-from pathlib import Path
 
 import matplotlib
 import pytest

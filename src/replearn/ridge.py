@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["GramAccumulator", "HoldoutErrors", "RidgePath", "default_lambda_grid", "check_ridge_lambda"]
+__all__ = [
+    "GramAccumulator",
+    "HoldoutErrors",
+    "RidgePath",
+    "default_lambda_grid",
+    "check_ridge_lambda",
+]
 
 
 def check_ridge_lambda(ridge_lambda) -> float | str:
@@ -99,7 +105,9 @@ class HoldoutErrors:
 
     def __init__(self, coefficients: torch.Tensor):
         self.coefficients_t = coefficients.to(torch.float64).T.contiguous()  # (m, L)
-        self.sse = torch.zeros(coefficients.shape[0], dtype=torch.float64, device=coefficients.device)
+        self.sse = torch.zeros(
+            coefficients.shape[0], dtype=torch.float64, device=coefficients.device
+        )
         self.n = 0
 
     def add(self, F: torch.Tensor, y: torch.Tensor) -> None:

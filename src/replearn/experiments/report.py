@@ -444,7 +444,9 @@ def _experiment_section(store, name: str, out_dir: Path) -> dict:
                     section["links"].append(paths["pdf"].name)
                     table = table_rows(subset, by=["n", "N"])
                     section["tables"].append(table)
-                    section["links"] += [p.name for p in write_tables(table, out_dir, stem).values()]
+                    section["links"] += [
+                        p.name for p in write_tables(table, out_dir, stem).values()
+                    ]
             continue
         widths = {r.get("param_width") for r in at_d}
         panel_key = "width" if len(widths) > 1 else None
