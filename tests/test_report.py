@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import csv
 import html.parser
+import math
 
 import matplotlib
 import pytest
@@ -218,3 +219,18 @@ def test_transfer_figure_has_both_views_and_legends_off_the_curves():
         assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0 + 1
     box_left, box_right = (ax.get_legend().get_window_extent() for ax in (left, right))
     assert box_left.x1 <= box_right.x0  # the two legends do not overlap
+
+
+def test_scaling_figure_says_where_the_threshold_was_not_reached():
+    from replearn.experiments.report import figure_scaling
+
+    fits = {
+        "one_step": {"n_star": {8: 200.0, 16: 800.0}, "slope": 2.0, "intercept": math.log(200 / 64),
+                     "ci": (1.9, 2.1)},
+        "random_features": {"n_star": {8: 3000.0, 16: None}, "slope": None},
+        "ntk": {"n_star": {8: None, 16: None}, "slope": None},
+    }  # fmt: skip
+    labels = [t.get_text() for t in figure_scaling(fits).axes[0].get_legend().get_texts()]
+    assert "Algorithm 1 (one step): slope 2.00 [1.90, 2.10]" in labels
+    assert "random features: threshold reached only at d = 8" in labels
+    assert "NTK (linearised network): threshold reached at no d" in labels

@@ -223,13 +223,13 @@ def figure_scaling(
             ax.plot(ds, [math.exp(fit["intercept"]) * d ** fit["slope"] for d in ds], color=color,
                     label=f"{_label(method)}: slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
         elif points or fit["n_star"]:
-            ax.plot(
-                [],
-                [],
-                "o",
-                color=color,
-                label=f"{_label(method)}: threshold not reached at every d",
+            reached = ", ".join(str(p[0]) for p in points)
+            note = (
+                f"threshold reached only at d = {reached}"
+                if points
+                else "threshold reached at no d"
             )
+            ax.plot([], [], "o", color=color, label=f"{_label(method)}: {note}")
     if guides and all_d:
         anchor_d = min(all_d)
         anchor_n = min(
