@@ -124,7 +124,9 @@ def test_sigkill_then_rerun_gives_every_cell_once_with_the_same_numbers(tmp_path
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=30)
+    process.communicate(
+        timeout=30
+    )  # returns once every holder of the pipes (pool workers too) exited
     assert process.returncode == -signal.SIGKILL
     killed = rows(db)
     assert 3 <= sum(r["status"] == "done" for r in killed) < len(killed) == 12

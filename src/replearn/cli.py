@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--executor",
             choices=("serial", "process", "ray"),
             default=None,
-            help="where runs execute: serial (this process, the default for run), process "
-            "(local process pool), ray (Ray tasks)",
+            help="where runs execute: process (a local process pool, one worker per CPU: the "
+            "default), serial (this process; for debugging), ray (Ray tasks). All give identical "
+            "numbers",
         )
         sub.add_argument(
             "--workers",
@@ -202,7 +203,7 @@ def _load(path: Path):
         raise CommandError(f"invalid spec: {err}", EXIT_USAGE) from None
 
 
-def _run_spec(spec, args, default_executor: str = "serial"):
+def _run_spec(spec, args, default_executor: str = "process"):
     try:
         summary = _execute(spec, args, default_executor)
     except RuntimeError as err:  # e.g. the ray executor without Ray installed
@@ -456,7 +457,7 @@ def cmd_demo(args) -> int:
             f"replearn demo: {spec.description or spec.name}\n"
             f"results go to {args.db}; interrupting is safe (re-running resumes)"
         )
-    summary = _run_spec(spec, args, default_executor="process")
+    summary = _run_spec(spec, args)
     path = write_report(args.db, args.out, [spec.name])
     print(f"report: {path}")
     if summary.counts["failed"]:

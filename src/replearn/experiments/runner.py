@@ -6,7 +6,8 @@ text and ALGORITHM_VERSION. A run is a pure function of its config (data, init a
 set all derive from its seed), so the executor only decides *where* it runs:
 
 - ``serial``: in this process, one after another;
-- ``process``: a ``ProcessPoolExecutor`` with the spawn start method;
+- ``process``: a ``ProcessPoolExecutor`` with the spawn start method (``replearn run``'s
+  default); on Linux its workers die with the driver, so a killed driver leaves no orphans;
 - ``ray``: Ray tasks (``ray.init(address=…)`` for a cluster, local Ray otherwise), one
   CPU each, plus one GPU for runs whose device is CUDA.
 
@@ -28,6 +29,7 @@ import functools
 import hashlib
 import itertools
 import math
+import os
 import platform
 import resource
 import socket
@@ -209,10 +211,33 @@ def _crash_result(what: str) -> dict:
     }
 
 
-def _init_worker(threads: int) -> None:
-    import torch
+def _init_worker(threads: int | None, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    if threads:
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel SIGKILL this pool worker when the process that started it dies.
+
+    Without it a worker whose parent was killed (SIGKILL, the OOM killer) waits forever on
+    its task queue. The worker's unfinished claim expires like any other stale lease.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    except (OSError, AttributeError):  # no prctl: best effort only
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _ray_execute(config: dict, threads: int) -> dict:
@@ -434,7 +459,7 @@ def _run_process_pool(claims, record, workers: int | None, threads: int | None) 
             max_workers=workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(threads,),
+            initargs=(threads, os.getpid()),
         )
 
     pool = new_pool()
