@@ -130,12 +130,16 @@ def accumulate_gram(
 ) -> GramAccumulator:
     """FᵀF, Fᵀr, rᵀr over the source, r = y − α − β·x the preprocessed label."""
     acc = GramAccumulator(n_features, device=device)
+    for X, r in preprocessed_chunks(source, n, start, alpha, beta, chunk_size, dtype, device):
+        acc.add(features(X), r)
+    return acc
+
+
+def preprocessed_chunks(source, n, start, alpha, beta, chunk_size, dtype, device):
+    """(X, r) chunks of samples start…start+n−1 on ``device``, r = y − α − β·x (y if α is None)."""
     for X, y, *_ in source.chunks(n, chunk_size, start=start):
         X, y = _to(X, dtype, device), _to(y, dtype, device)
-        if alpha is not None:
-            y = y - alpha - X @ beta
-        acc.add(features(X), y)
-    return acc
+        yield X, (y if alpha is None else y - alpha - X @ beta)
 
 
 def fit_ridge_head(
@@ -171,11 +175,10 @@ def fit_ridge_head(
     if holdout is not None and n_holdout > 0:
         lambdas = default_lambda_grid(path.gram) if lambdas is None else lambdas
         errors = HoldoutErrors(path.coefficients(lambdas))
-        for X, y, *_ in holdout.chunks(n_holdout, chunk_size, start=0):
-            X, y = _to(X, dtype, device), _to(y, dtype, device)
-            if alpha is not None:
-                y = y - alpha - X @ beta
-            errors.add(features(X), y)
+        for X, r in preprocessed_chunks(
+            holdout, n_holdout, 0, alpha, beta, chunk_size, dtype, device
+        ):
+            errors.add(features(X), r)
     best, grid, criterion = path.select(lambdas, errors)
     name = "holdout_mse" if errors is not None else "gcv"
     return RidgeHead(path.solve(best), best, grid, criterion, name), path
