@@ -185,3 +185,36 @@ def test_flat_rows_and_aggregate(store):
     (cell,) = aggregate(flat)
     assert cell["seeds"] == 3 and cell["failed"] == 1
     assert cell["risk_mean"] == pytest.approx(0.4) and cell["risk_std"] == pytest.approx(0.2)
+
+
+def _open_store_at_once(paths, barrier, results):
+    outcome = ("ok", [])
+    for path in paths:
+        barrier.wait()
+        try:
+            with Store(path) as store:
+                store.experiments()
+        except Exception as err:  # reported to the parent, which fails the test
+            outcome = ("error", repr(err))
+    results.put(outcome)
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    # switching a new database to WAL needs an exclusive lock, which SQLite refuses at once
+    # (no busy handler) while another process is doing the same: Store retries it
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    n_processes = 6
+    barrier, results = context.Barrier(n_processes), context.Queue()
+    paths = [tmp_path / f"new{i}.sqlite" for i in range(20)]  # 20 races, not one
+    processes = [
+        context.Process(target=_open_store_at_once, args=(paths, barrier, results))
+        for _ in range(n_processes)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert outcomes == [("ok", [])] * n_processes

@@ -143,7 +143,7 @@ class Store:
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 60000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._enable_wal()
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
         with self._transaction() as conn:
@@ -156,6 +156,24 @@ class Store:
             )
 
     # -- plumbing ---------------------------------------------------------------------------
+    def _enable_wal(self, patience: float = 60.0) -> None:
+        """PRAGMA journal_mode = WAL, retried: switching needs an exclusive lock, and SQLite
+        answers "database is locked" at once (without the busy handler) while another
+        process is opening a new database at the same moment."""
+        deadline = time.monotonic() + patience
+        delay = 0.01
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
