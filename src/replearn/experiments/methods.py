@@ -33,6 +33,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from replearn.validation import boolean, choice, even_width, integer_at_least, number, optional
+
 __all__ = [
     "METHODS",
     "MethodInfo",
@@ -44,71 +46,13 @@ __all__ = [
 ]
 
 
-# -- value checks shared by the hyper-parameter models (messages end up in spec errors) -----
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_width(value: Any) -> int:
-    """Width m: neurons come in ± pairs, so an even integer ≥ 2."""
-    if not _is_int(value) or value < 2 or value % 2:
-        raise ValueError(f"must be an even integer ≥ 2, got {value!r}")
-    return value
-
-
-def _int_at_least(minimum: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if not _is_int(value) or value < minimum:
-            raise ValueError(f"must be an integer ≥ {minimum}, got {value!r}")
-        return value
-
-    return check
-
-
-def _number(minimum: float = 0.0, strict: bool = False, words: tuple[str, ...] = ()):
-    bound = f"> {minimum:g}" if strict else f"≥ {minimum:g}"
-    allowed = f"a number {bound}" + "".join(f" or {w!r}" for w in words)
-
-    def check(value: Any):
-        if isinstance(value, str) and value in words:
-            return value
-        if not _is_number(value) or value < minimum or (strict and value == minimum):
-            raise ValueError(f"must be {allowed}, got {value!r}")
-        return float(value)
-
-    return check
-
-
-def _choice(*words: str):
-    def check(value: Any) -> str:
-        if value not in words:
-            raise ValueError(f"must be one of {', '.join(map(repr, words))}, got {value!r}")
-        return value
-
-    return check
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value
-
-
-def _optional(check):
-    def wrapped(value: Any):
-        return None if value is None else check(value)
-
-    return wrapped
+check_width = even_width  # the name other modules import
 
 
 Width = Annotated[Any, AfterValidator(check_width)]
-Lambda = Annotated[Any, AfterValidator(_number(0.0, words=("auto",)))]
-ChunkSize = Annotated[Any, AfterValidator(_int_at_least(1))]
-Bool = Annotated[Any, AfterValidator(_boolean)]
+Lambda = Annotated[Any, AfterValidator(number(0.0, words=("auto",)))]
+ChunkSize = Annotated[Any, AfterValidator(integer_at_least(1))]
+Bool = Annotated[Any, AfterValidator(boolean)]
 
 
 class Params(BaseModel):
@@ -119,12 +63,12 @@ class Params(BaseModel):
 
 class OneStepParams(Params):
     width: Width = 100
-    eta1: Annotated[Any, AfterValidator(_number(0.0, True, ("sqrt_d", "normalize")))] = "sqrt_d"
-    head: Annotated[Any, AfterValidator(_choice("ridge", "gd"))] = "ridge"
+    eta1: Annotated[Any, AfterValidator(number(0.0, True, ("sqrt_d", "normalize")))] = "sqrt_d"
+    head: Annotated[Any, AfterValidator(choice("ridge", "gd"))] = "ridge"
     ridge_lambda: Lambda = "auto"
-    head_steps: Annotated[Any, AfterValidator(_int_at_least(0))] = 1000
-    head_lr: Annotated[Any, AfterValidator(_number(0.0, True, ("auto",)))] = "auto"
-    data: Annotated[Any, AfterValidator(_choice("same", "resample"))] = "same"
+    head_steps: Annotated[Any, AfterValidator(integer_at_least(0))] = 1000
+    head_lr: Annotated[Any, AfterValidator(number(0.0, True, ("auto",)))] = "auto"
+    data: Annotated[Any, AfterValidator(choice("same", "resample"))] = "same"
     preprocess: Bool = True
     chunk_size: ChunkSize = 32_768
 
@@ -136,35 +80,35 @@ class RandomFeaturesParams(Params):
 
 
 class NTKParams(RandomFeaturesParams):
-    bias: Annotated[Any, AfterValidator(_choice("zero", "normal"))] = "zero"
-    form: Annotated[Any, AfterValidator(_choice("auto", "primal", "dual"))] = "auto"
+    bias: Annotated[Any, AfterValidator(choice("zero", "normal"))] = "zero"
+    form: Annotated[Any, AfterValidator(choice("auto", "primal", "dual"))] = "auto"
 
 
 class KernelRidgeParams(Params):
     """The infinite-width kernels: no width."""
 
-    kernel: Annotated[Any, AfterValidator(_choice("ntk", "rf"))] = "ntk"
+    kernel: Annotated[Any, AfterValidator(choice("ntk", "rf"))] = "ntk"
     ridge_lambda: Lambda = "auto"
-    solver: Annotated[Any, AfterValidator(_choice("auto", "exact", "falkon"))] = "auto"
+    solver: Annotated[Any, AfterValidator(choice("auto", "exact", "falkon"))] = "auto"
 
 
 class FullTrainingParams(Params):
     width: Width = 100
-    optimizer: Annotated[Any, AfterValidator(_optional(_choice("sgd", "adam")))] = None
-    lr: Annotated[Any, AfterValidator(_optional(_number(0.0, True)))] = None
-    epochs: Annotated[Any, AfterValidator(_optional(_int_at_least(1)))] = None
-    batch_size: Annotated[Any, AfterValidator(_optional(_int_at_least(1)))] = None
-    weight_decay: Annotated[Any, AfterValidator(_optional(_number(0.0)))] = None
+    optimizer: Annotated[Any, AfterValidator(optional(choice("sgd", "adam")))] = None
+    lr: Annotated[Any, AfterValidator(optional(number(0.0, True)))] = None
+    epochs: Annotated[Any, AfterValidator(optional(integer_at_least(1)))] = None
+    batch_size: Annotated[Any, AfterValidator(optional(integer_at_least(1)))] = None
+    weight_decay: Annotated[Any, AfterValidator(optional(number(0.0)))] = None
 
 
 class SyntheticParams(Params):
     """risk = min(1, scale·d^exponent/n) · (1 + 0.1·tanh(mean of 64 labels)); sleeps first."""
 
-    exponent: Annotated[Any, AfterValidator(_number(0.0))] = 2.0
-    scale: Annotated[Any, AfterValidator(_number(0.0, True))] = 1.0
-    sleep: Annotated[Any, AfterValidator(_number(0.0))] = 0.0
+    exponent: Annotated[Any, AfterValidator(number(0.0))] = 2.0
+    scale: Annotated[Any, AfterValidator(number(0.0, True))] = 1.0
+    sleep: Annotated[Any, AfterValidator(number(0.0))] = 0.0
     fail: Bool = False
-    fail_if_env: Annotated[Any, AfterValidator(_optional(lambda v: _text(v)))] = None
+    fail_if_env: Annotated[Any, AfterValidator(optional(lambda v: _text(v)))] = None
 
 
 def _text(value: Any) -> str:

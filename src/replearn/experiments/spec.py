@@ -48,16 +48,8 @@ from pydantic import (
     ValidationError,
 )
 
-from replearn.experiments.methods import (
-    METHODS,
-    _boolean,
-    _choice,
-    _int_at_least,
-    _is_int,
-    _number,
-    build_target,
-    build_transfer_target,
-)
+from replearn.experiments.methods import METHODS, build_target, build_transfer_target
+from replearn.validation import boolean, choice, integer_at_least, is_int, number
 
 __all__ = [
     "SpecError",
@@ -82,7 +74,7 @@ N_ALLOWED = "a positive integer (1000, '1e4') or a power of d ('d^2.5')"
 
 def _n_value(value: Any) -> int | str:
     """A sample size: positive int, or 'd^x' (x ≥ 0), normalised to int or 'd^x'."""
-    if _is_int(value) and value >= 1:
+    if is_int(value) and value >= 1:
         return value
     if isinstance(value, float) and math.isfinite(value) and value >= 1 and value.is_integer():
         return int(value)
@@ -119,11 +111,11 @@ def _non_empty_unique(values: list) -> list:
 
 
 def _seeds(value: Any) -> list[int]:
-    if _is_int(value):
+    if is_int(value):
         if value < 1:
             raise ValueError(f"must be a count ≥ 1 or a list of integers ≥ 0, got {value!r}")
         return list(range(value))
-    if isinstance(value, list) and value and all(_is_int(s) and s >= 0 for s in value):
+    if isinstance(value, list) and value and all(is_int(s) and s >= 0 for s in value):
         return _non_empty_unique(value)
     raise ValueError(f"must be a count ≥ 1 or a list of integers ≥ 0, got {value!r}")
 
@@ -149,7 +141,7 @@ def _device(value: Any) -> str:
 
 
 def _target_seed(value: Any) -> int | str:
-    if value == "run" or (_is_int(value) and value >= 0):
+    if value == "run" or (is_int(value) and value >= 0):
         return value
     raise ValueError(f"must be an integer ≥ 0 or 'run' (the run's seed), got {value!r}")
 
@@ -162,7 +154,7 @@ def _list_of(check) -> Any:
     ]
 
 
-PositiveInt = Annotated[Any, AfterValidator(_int_at_least(1))]
+PositiveInt = Annotated[Any, AfterValidator(integer_at_least(1))]
 TargetSeed = Annotated[Any, AfterValidator(_target_seed)]
 NValue = Annotated[Any, AfterValidator(_n_value)]
 
@@ -191,12 +183,10 @@ class RandomTarget(_Strict):
 
     kind: Literal["random"]
     r: PositiveInt
-    degree: Annotated[Any, AfterValidator(_int_at_least(2))]
-    kappa: Annotated[Any, AfterValidator(lambda v: v if v is None else _number(0.0, True)(v))] = (
-        None
-    )
+    degree: Annotated[Any, AfterValidator(integer_at_least(2))]
+    kappa: Annotated[Any, AfterValidator(lambda v: v if v is None else number(0.0, True)(v))] = None
     hessian_energy: Annotated[
-        Any, AfterValidator(lambda v: v if v is None else _number(0.0, True)(v))
+        Any, AfterValidator(lambda v: v if v is None else number(0.0, True)(v))
     ] = None
     seed: TargetSeed = 0
 
@@ -206,8 +196,8 @@ class ExpressionTarget(_Strict):
 
     kind: Literal["expression"]
     expr: Annotated[Any, AfterValidator(_text)]
-    r: Annotated[Any, AfterValidator(lambda v: v if v is None else _int_at_least(1)(v))] = None
-    normalize: Annotated[Any, AfterValidator(_boolean)] = True
+    r: Annotated[Any, AfterValidator(lambda v: v if v is None else integer_at_least(1)(v))] = None
+    normalize: Annotated[Any, AfterValidator(boolean)] = True
     seed: TargetSeed = 0
 
 
@@ -222,7 +212,7 @@ class TransferExpressionTarget(_Strict):
 
     kind: Literal["expression"]
     expr: Annotated[Any, AfterValidator(_text)]
-    normalize: Annotated[Any, AfterValidator(_boolean)] = True
+    normalize: Annotated[Any, AfterValidator(boolean)] = True
 
 
 class TransferPaperTarget(_Strict):
@@ -239,10 +229,10 @@ class TransferSpec(_Strict):
 
     target: TransferTargetSpec
     N: _list_of(_n_value)
-    noise: Annotated[Any, AfterValidator(lambda v: v if v is None else _number(0.0)(v))] = None
-    n_holdout: Annotated[Any, AfterValidator(lambda v: v if v is None else _int_at_least(0)(v))] = (
-        None
-    )
+    noise: Annotated[Any, AfterValidator(lambda v: v if v is None else number(0.0)(v))] = None
+    n_holdout: Annotated[
+        Any, AfterValidator(lambda v: v if v is None else integer_at_least(0)(v))
+    ] = None
 
 
 def _d_by_method(value: Any) -> dict[str, list[int]] | None:
@@ -253,7 +243,7 @@ def _d_by_method(value: Any) -> dict[str, list[int]] | None:
     out = {}
     for name, ds in value.items():
         ds = _as_list(ds)
-        if not ds or not all(_is_int(d) and d >= 1 for d in ds):
+        if not ds or not all(is_int(d) and d >= 1 for d in ds):
             raise ValueError(f"{name}: must be a list of integers ≥ 1, got {value[name]!r}")
         out[name] = _non_empty_unique(ds)
     return out
@@ -267,10 +257,10 @@ class ScalingSpec(_Strict):
     some of the dimensions (e.g. kernels, whose cost grows as d^p, to the small ones).
     """
 
-    threshold: Annotated[Any, AfterValidator(_number(0.0, True))]
+    threshold: Annotated[Any, AfterValidator(number(0.0, True))]
     n_start: NValue = "d^1"
     n_stop: NValue = "d^4"
-    log_step: Annotated[Any, AfterValidator(_number(0.0, True))] = 0.25
+    log_step: Annotated[Any, AfterValidator(number(0.0, True))] = 0.25
     d_by_method: Annotated[Any, AfterValidator(_d_by_method)] = None
 
 
@@ -297,19 +287,19 @@ class ExperimentSpec(_Strict):
 
     name: Annotated[Any, AfterValidator(_name)]
     description: Annotated[Any, AfterValidator(_text)] = ""
-    kind: Annotated[Any, AfterValidator(_choice("grid", "scaling"))] = "grid"
+    kind: Annotated[Any, AfterValidator(choice("grid", "scaling"))] = "grid"
     target: TargetSpec
-    noise: _list_of(_number(0.0)) = [1.0]
-    noise_kind: Annotated[Any, AfterValidator(_choice("rademacher", "gaussian"))] = "rademacher"
+    noise: _list_of(number(0.0)) = [1.0]
+    noise_kind: Annotated[Any, AfterValidator(choice("rademacher", "gaussian"))] = "rademacher"
     methods: list[MethodSpec]
-    d: _list_of(_int_at_least(1))
+    d: _list_of(integer_at_least(1))
     n: _list_of(_n_value) | None = None
     seeds: Annotated[Any, AfterValidator(_seeds)] = 1
-    n_holdout: Annotated[Any, AfterValidator(_int_at_least(0))] = 100_000
-    n_test: Annotated[Any, AfterValidator(_int_at_least(2))] = 100_000
-    dtype: Annotated[Any, AfterValidator(_choice("float32", "float64"))] = "float32"
+    n_holdout: Annotated[Any, AfterValidator(integer_at_least(0))] = 100_000
+    n_test: Annotated[Any, AfterValidator(integer_at_least(2))] = 100_000
+    dtype: Annotated[Any, AfterValidator(choice("float32", "float64"))] = "float32"
     device: Annotated[Any, AfterValidator(_device)] = "cpu"
-    metrics: _list_of(_choice("excess_risk", "alignment")) = ["excess_risk", "alignment"]
+    metrics: _list_of(choice("excess_risk", "alignment")) = ["excess_risk", "alignment"]
     transfer: TransferSpec | None = None
     scaling: ScalingSpec | None = None
 
