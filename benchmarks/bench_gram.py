@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from replearn.ridge import GramAccumulator
+from replearn.linalg.ridge import GramAccumulator
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
     python benchmarks/bench_kernel_ridge.py --quick     # small sizes, a smoke run
     python benchmarks/bench_kernel_ridge.py --skip-exact-auto   # without the n³ eigendecomposition
 
-Data: paper_target(d = 10), noise variance 1, seed 0; NTK kernel (``kernels_closed_form.ntk_kernel``).
+Data: paper_target(d = 10), noise variance 1, seed 0; NTK kernel (``kernels.ntk_kernel``).
 Every measurement runs in a fresh child process (so its peak resident memory, ru_maxrss, is its
 own) and prints one JSON line; the parent prints a Markdown table.
 
@@ -35,8 +35,8 @@ import time
 import torch
 
 import replearn as rl
-from replearn.kernels_closed_form import ntk_kernel, ntk_kernel_diagonal
-from replearn.learners.kernels import KernelRidge
+from replearn.kernels import ntk_kernel, ntk_kernel_diagonal
+from replearn.learners.kernel_ridge import KernelRidge
 
 D = 10
 N_TEST = 100_000

@@ -21,7 +21,8 @@ from __future__ import annotations
 import statistics
 
 import replearn as rl
-from replearn.learners.kernels import NTKRegression, RandomFeatures
+from replearn.learners.ntk import NTKRegression
+from replearn.learners.random_features import RandomFeatures
 
 LEARNERS = {
     "one_step": lambda seed: rl.OneStepNetwork(width=100, seed=seed),

@@ -17,7 +17,7 @@ import time
 import torch
 
 import replearn as rl
-from replearn.learners.kernels import NTKRegression
+from replearn.learners.ntk import NTKRegression
 from replearn.metrics import captured_degree_components
 
 

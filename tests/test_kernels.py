@@ -9,7 +9,7 @@ import torch
 from sklearn.kernel_ridge import KernelRidge as SklearnKernelRidge
 
 import replearn as rl
-from replearn.kernels_closed_form import (
+from replearn.kernels import (
     ntk_kernel,
     ntk_kernel_diagonal,
     rf_kernel,

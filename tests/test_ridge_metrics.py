@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import replearn as rl
-from replearn.ridge import GramAccumulator, HoldoutErrors, RidgePath, check_ridge_lambda
+from replearn.linalg.ridge import GramAccumulator, HoldoutErrors, RidgePath, check_ridge_lambda
 
 F64 = torch.float64
 

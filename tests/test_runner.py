@@ -170,14 +170,14 @@ def test_serial_process_and_ray_give_identical_results(tmp_path):
 
 REAL_METHODS = [
     ("one_step", "replearn.learners.one_step", "{name: one_step, width: 20}"),
-    ("random_features", "replearn.learners.kernels", "{name: random_features, width: 20}"),
-    ("ntk", "replearn.learners.kernels", "{name: ntk, width: 20}"),
+    ("random_features", "replearn.learners.random_features", "{name: random_features, width: 20}"),
+    ("ntk", "replearn.learners.ntk", "{name: ntk, width: 20}"),
     (
         "ntk_normal_bias",
-        "replearn.learners.kernels",
+        "replearn.learners.ntk",
         "{name: ntk, width: 20, bias: normal, form: dual}",
     ),
-    ("kernel_ridge", "replearn.learners.kernels", "{name: kernel_ridge, kernel: ntk}"),
+    ("kernel_ridge", "replearn.learners.kernel_ridge", "{name: kernel_ridge, kernel: ntk}"),
     ("full_training", "replearn.learners.full_training", "{name: full_training, width: 20}"),
 ]
 

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-__all__ = ["TwoLayerReLU", "symmetric_init", "relu_features", "check_width"]
+from replearn.validation import check_width
 
+__all__ = ["TwoLayerReLU", "symmetric_init", "relu_features", "normal_biases", "BIAS_SEED_OFFSET"]
 
-def check_width(width: int, name: str = "width") -> int:
-    """Width must be an even integer ≥ 2 (neurons come in ± pairs)."""
-    if isinstance(width, bool) or not isinstance(width, int | np.integer):
-        raise ValueError(f"{name} must be an even integer >= 2, got {width!r}")
-    if width < 2 or width % 2:
-        raise ValueError(f"{name} must be an even integer >= 2, got {width}")
-    return int(width)
+BIAS_SEED_OFFSET = 1_000_003
+"""Algorithm 1's new biases (and random features' biases) come from seed + this offset."""
 
 
 @dataclass
@@ -78,3 +73,16 @@ def symmetric_init(
         b=b.to(device=device, dtype=dtype),
         a=a.to(device=device, dtype=dtype),
     )
+
+
+def normal_biases(
+    count: int, seed: int, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """b ~ N(0, 1)^count: Algorithm 1's step-3 biases, a pure function of (count, seed).
+
+    Drawn on the CPU in float64 from ``torch.Generator().manual_seed(seed + BIAS_SEED_OFFSET)``
+    (independent of the initialisation's generator), then cast and moved.
+    """
+    generator = torch.Generator().manual_seed(int(seed) + BIAS_SEED_OFFSET)
+    b = torch.randn(count, generator=generator, dtype=torch.float64)
+    return b.to(device=device, dtype=dtype)

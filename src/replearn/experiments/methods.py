@@ -7,8 +7,10 @@ Every entry maps a name used in specs (``methods[i].name``) to
 - a function ``run(config) -> metrics`` that is a pure function of the run's config:
   the data, the initialisation and the test set all derive from ``config["seed"]``.
 
-The learners are imported lazily, inside ``run``, so this module (and spec validation)
-works before every learner exists. Add a method with :func:`register_method`.
+Each hyper-parameter is checked by the learner's own check (``BaseLearner.parameter_check``,
+the ``replearn.validation`` callables the learner's ``fit`` runs), so a spec and an
+estimator accept the same values with the same message. Add a method with
+:func:`register_method`.
 
 ``synthetic`` is not a learner: it sleeps, fails on request and returns a deterministic
 risk ``min(1, scale·d^exponent/n)·c_seed`` computed from the data stream. The engine's
@@ -33,7 +35,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from replearn.validation import boolean, choice, even_width, integer_at_least, number, optional
+from replearn.learners.full_training import FullTraining
+from replearn.learners.kernel_ridge import KernelRidge
+from replearn.learners.ntk import NTKRegression
+from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.random_features import RandomFeatures
+from replearn.validation import boolean, number, optional
 
 __all__ = [
     "METHODS",
@@ -42,16 +49,16 @@ __all__ = [
     "build_target",
     "build_transfer_target",
     "derive_seed",
-    "check_width",
 ]
 
 
-check_width = even_width  # the name other modules import
+def checked_by(learner, name: str, allow_none: bool = False):
+    """A pydantic field type checked by ``learner``'s own check of parameter ``name``
+    (None allowed, meaning "the learner's default", when ``allow_none``)."""
+    check = learner.parameter_check(name)
+    return Annotated[Any, AfterValidator(optional(check) if allow_none else check)]
 
 
-Width = Annotated[Any, AfterValidator(check_width)]
-Lambda = Annotated[Any, AfterValidator(number(0.0, words=("auto",)))]
-ChunkSize = Annotated[Any, AfterValidator(integer_at_least(1))]
 Bool = Annotated[Any, AfterValidator(boolean)]
 
 
@@ -62,43 +69,48 @@ class Params(BaseModel):
 
 
 class OneStepParams(Params):
-    width: Width = 100
-    eta1: Annotated[Any, AfterValidator(number(0.0, True, ("sqrt_d", "normalize")))] = "sqrt_d"
-    head: Annotated[Any, AfterValidator(choice("ridge", "gd"))] = "ridge"
-    ridge_lambda: Lambda = "auto"
-    head_steps: Annotated[Any, AfterValidator(integer_at_least(0))] = 1000
-    head_lr: Annotated[Any, AfterValidator(number(0.0, True, ("auto",)))] = "auto"
-    data: Annotated[Any, AfterValidator(choice("same", "resample"))] = "same"
-    preprocess: Bool = True
-    chunk_size: ChunkSize = 32_768
+    width: checked_by(OneStepNetwork, "width") = 100
+    eta1: checked_by(OneStepNetwork, "eta1") = "sqrt_d"
+    head: checked_by(OneStepNetwork, "head") = "ridge"
+    ridge_lambda: checked_by(OneStepNetwork, "ridge_lambda") = "auto"
+    head_steps: checked_by(OneStepNetwork, "head_steps") = 1000
+    head_lr: checked_by(OneStepNetwork, "head_lr") = "auto"
+    data: checked_by(OneStepNetwork, "data") = "same"
+    preprocess: checked_by(OneStepNetwork, "preprocess") = True
+    chunk_size: checked_by(OneStepNetwork, "chunk_size") = 32_768
 
 
 class RandomFeaturesParams(Params):
-    width: Width = 100
-    ridge_lambda: Lambda = "auto"
-    chunk_size: ChunkSize = 32_768
+    width: checked_by(RandomFeatures, "width") = 100
+    ridge_lambda: checked_by(RandomFeatures, "ridge_lambda") = "auto"
+    chunk_size: checked_by(RandomFeatures, "chunk_size") = 32_768
 
 
-class NTKParams(RandomFeaturesParams):
-    bias: Annotated[Any, AfterValidator(choice("zero", "normal"))] = "zero"
-    form: Annotated[Any, AfterValidator(choice("auto", "primal", "dual"))] = "auto"
+class NTKParams(Params):
+    width: checked_by(NTKRegression, "width") = 100
+    ridge_lambda: checked_by(NTKRegression, "ridge_lambda") = "auto"
+    chunk_size: checked_by(NTKRegression, "chunk_size") = 32_768
+    bias: checked_by(NTKRegression, "bias") = "zero"
+    form: checked_by(NTKRegression, "form") = "auto"
 
 
 class KernelRidgeParams(Params):
-    """The infinite-width kernels: no width."""
+    """The infinite-width kernels: no width. (A spec names a kernel; callables are Python-only.)"""
 
-    kernel: Annotated[Any, AfterValidator(choice("ntk", "rf"))] = "ntk"
-    ridge_lambda: Lambda = "auto"
-    solver: Annotated[Any, AfterValidator(choice("auto", "exact", "falkon"))] = "auto"
+    kernel: checked_by(KernelRidge, "kernel") = "ntk"
+    ridge_lambda: checked_by(KernelRidge, "ridge_lambda") = "auto"
+    solver: checked_by(KernelRidge, "solver") = "auto"
 
 
 class FullTrainingParams(Params):
-    width: Width = 100
-    optimizer: Annotated[Any, AfterValidator(optional(choice("sgd", "adam")))] = None
-    lr: Annotated[Any, AfterValidator(optional(number(0.0, True)))] = None
-    epochs: Annotated[Any, AfterValidator(optional(integer_at_least(1)))] = None
-    batch_size: Annotated[Any, AfterValidator(optional(integer_at_least(1)))] = None
-    weight_decay: Annotated[Any, AfterValidator(optional(number(0.0)))] = None
+    """None: the learner's default."""
+
+    width: checked_by(FullTraining, "width") = 100
+    optimizer: checked_by(FullTraining, "optimizer", allow_none=True) = None
+    lr: checked_by(FullTraining, "lr", allow_none=True) = None
+    epochs: checked_by(FullTraining, "epochs", allow_none=True) = None
+    batch_size: checked_by(FullTraining, "batch_size", allow_none=True) = None
+    weight_decay: checked_by(FullTraining, "weight_decay", allow_none=True) = None
 
 
 class SyntheticParams(Params):
@@ -308,17 +320,17 @@ register_method(
     RandomFeaturesParams,
     supports_transfer=True,
     description="random features: first layer frozen at init, ridge head",
-)(_learner("replearn.learners.kernels.RandomFeatures"))
+)(_learner("replearn.learners.random_features.RandomFeatures"))
 register_method(
     "ntk",
     NTKParams,
     description="linearised NTK of the same network, ridge on its features",
-)(_learner("replearn.learners.kernels.NTKRegression"))
+)(_learner("replearn.learners.ntk.NTKRegression"))
 register_method(
     "kernel_ridge",
     KernelRidgeParams,
     description="exact kernel ridge regression (materialises the data set)",
-)(_learner("replearn.learners.kernels.KernelRidge"))
+)(_learner("replearn.learners.kernel_ridge.KernelRidge"))
 register_method(
     "full_training",
     FullTrainingParams,

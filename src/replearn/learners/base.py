@@ -1,184 +1,197 @@
-"""What every streamed, ridge-headed learner shares: data sources, the linear preprocessing
-α = mean y, β = mean y·x, and a ridge head fitted on frozen features with λ chosen on a holdout.
+"""``BaseLearner``: what every replearn learner shares, on scikit-learn's ``BaseEstimator``.
 
-A *source* is anything with ``chunks(n, chunk_size, start=0)`` yielding (X, y): a
-``DataStream`` (regenerated on every pass, O(chunk) memory) or an ``ArraySource`` wrapping
-tensors already in memory. Both give the same numbers for the same samples, so ``fit(X, y)``
-and ``fit_stream(stream, n)`` agree.
+- **Parameters** are the ``__init__`` arguments (scikit-learn's ``get_params``/``set_params``,
+  ``clone``, ``GridSearchCV``); ``__init__`` only stores them.
+- **One validation path**: ``_parameter_checks`` maps every parameter to a check of
+  ``replearn.validation``; ``fit`` runs them all first (one-line ``ValueError`` naming the
+  parameter), then the class's cross-parameter rules (``_check_combination``). The experiment
+  specs' pydantic models use the same mapping (``experiments.methods``).
+- **Arrays in, the same kind out**: torch tensors are used as they are and ``predict`` returns
+  a tensor on the input's device; anything else (numpy, pandas, lists) goes through
+  scikit-learn's ``validate_data`` and ``predict`` returns numpy. ``n_features_in_`` is set by
+  every fit; predicting with another number of columns is one ``ValueError``.
+- **One holdout policy**: ``X_holdout`` and ``y_holdout`` both or neither.
+- **One α/β step** (``_linear_part``): α = mean y, β = mean y·x, subtracted from the labels
+  before anything else is fitted (``preprocess=True``, Algorithm 1's step 1) or α = β = 0.
+- **One chunked predict**: ``predict`` = chunks of ``_predict_rows()`` rows through the
+  class's ``_predict_chunk``, under ``torch.no_grad``.
+- **One fitted check**: ``NotFittedError`` (a ``ValueError``) before the first fit.
+
+Fitted state every learner sets: ``n_features_in_``, ``n_samples_``, ``alpha_``, ``beta_``
+(and ``feature_names_in_`` for a DataFrame). Learned weights follow one scheme: ``W_``,
+``b_``, ``a_`` are a two-layer network's first-layer weights, biases and second-layer
+weights; ``coef_`` are primal coefficients on an explicit feature map (NTKRegression);
+``dual_coef_`` weigh kernel evaluations k(·, ``X_fit_``) (KernelRidge); a λ chosen on a path
+is ``ridge_lambda_`` with ``lambda_path_``, ``lambda_criterion_``, ``lambda_criterion_name_``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import validate_data
 
 from replearn.data import DataStream
-from replearn.ridge import GramAccumulator, HoldoutErrors, RidgePath, default_lambda_grid
+from replearn.learners.sources import ArraySource, linear_moments
+from replearn.validation import check_arrays, check_count, named
 
-__all__ = [
-    "ArraySource",
-    "check_arrays",
-    "check_count",
-    "resolve_dtype",
-    "linear_moments",
-    "RidgeHead",
-    "fit_ridge_head",
-]
+__all__ = ["BaseLearner"]
+
+_NUMPY_DTYPES = (np.float64, np.float32)
 
 
-def check_count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+class BaseLearner(RegressorMixin, BaseEstimator):
+    """Base of replearn's regressors (RegressorMixin first: scikit-learn's required order).
 
-
-def resolve_dtype(dtype) -> torch.dtype:
-    allowed = {"float32": torch.float32, "float64": torch.float64}
-    if isinstance(dtype, str):
-        if dtype not in allowed:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        return allowed[dtype]
-    if dtype not in allowed.values():
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-    return dtype
-
-
-def check_arrays(X, y, d: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate (X, y) at the boundary: shapes (n, d) and (n,), finite, n ≥ 1."""
-    X = torch.as_tensor(X)
-    y = torch.as_tensor(y)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n, d), got shape {tuple(X.shape)}")
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must be 1-D with {X.shape[0]} entries, got shape {tuple(y.shape)}")
-    if X.shape[0] < 1:
-        raise ValueError("X must have at least one row")
-    if d is not None and X.shape[1] != d:
-        raise ValueError(f"X must have {d} columns, got {X.shape[1]}")
-    if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
-        raise ValueError("X and y must be finite (found NaN or inf)")
-    return X, y
-
-
-class ArraySource:
-    """In-memory (X, y) with the same ``chunks`` interface as a DataStream."""
-
-    def __init__(self, X: torch.Tensor, y: torch.Tensor):
-        self.X, self.y = check_arrays(X, y)
-
-    @property
-    def d(self) -> int:
-        return self.X.shape[1]
-
-    def __len__(self) -> int:
-        return self.X.shape[0]
-
-    def chunks(self, n: int, chunk_size: int, start: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
-        if start + n > len(self):
-            raise ValueError(f"asked for samples {start}…{start + n - 1} of only {len(self)}")
-        for begin in range(start, start + n, chunk_size):
-            stop = min(begin + chunk_size, start + n)
-            yield self.X[begin:stop], self.y[begin:stop]
-
-
-Source = DataStream | ArraySource
-
-
-def _to(X: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    return X.to(device=device, dtype=dtype, non_blocking=True)
-
-
-def linear_moments(
-    source: Source, n: int, start: int, chunk_size: int, dtype, device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """α = (1/n)Σ y_i and β = (1/n)Σ y_i·x_i, accumulated in float64."""
-    alpha_sum = torch.zeros((), dtype=torch.float64, device=device)
-    beta_sum = None
-    for X, y, *_ in source.chunks(n, chunk_size, start=start):
-        X, y = _to(X, dtype, device), _to(y, dtype, device)
-        alpha_sum += y.sum(dtype=torch.float64)
-        contribution = (y @ X).to(torch.float64)
-        beta_sum = contribution if beta_sum is None else beta_sum + contribution
-    return (alpha_sum / n).to(dtype), (beta_sum / n).to(dtype)
-
-
-@dataclass
-class RidgeHead:
-    """A fitted head: coefficients a, the λ used, and the λ-path criterion (if λ was chosen)."""
-
-    coefficients: torch.Tensor
-    ridge_lambda: float
-    lambda_path: torch.Tensor | None = None
-    lambda_criterion: torch.Tensor | None = None
-    criterion_name: str | None = None
-
-
-def accumulate_gram(
-    features: Callable[[torch.Tensor], torch.Tensor],
-    n_features: int,
-    source: Source,
-    n: int,
-    start: int,
-    alpha: torch.Tensor | None,
-    beta: torch.Tensor | None,
-    chunk_size: int,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> GramAccumulator:
-    """FᵀF, Fᵀr, rᵀr over the source, r = y − α − β·x the preprocessed label."""
-    acc = GramAccumulator(n_features, device=device)
-    for X, r in preprocessed_chunks(source, n, start, alpha, beta, chunk_size, dtype, device):
-        acc.add(features(X), r)
-    return acc
-
-
-def preprocessed_chunks(source, n, start, alpha, beta, chunk_size, dtype, device):
-    """(X, r) chunks of samples start…start+n−1 on ``device``, r = y − α − β·x (y if α is None)."""
-    for X, y, *_ in source.chunks(n, chunk_size, start=start):
-        X, y = _to(X, dtype, device), _to(y, dtype, device)
-        yield X, (y if alpha is None else y - alpha - X @ beta)
-
-
-def fit_ridge_head(
-    features: Callable[[torch.Tensor], torch.Tensor],
-    n_features: int,
-    source: Source,
-    n: int,
-    start: int,
-    alpha: torch.Tensor | None,
-    beta: torch.Tensor | None,
-    ridge_lambda: float | str,
-    chunk_size: int,
-    dtype: torch.dtype,
-    device: torch.device,
-    holdout: Source | None = None,
-    n_holdout: int = 0,
-    lambdas: torch.Tensor | None = None,
-) -> tuple[RidgeHead, RidgePath]:
-    """Ridge head on frozen features: one pass for the Gram matrix, one for the holdout.
-
-    The holdout pass predicts with a(λ) for the whole λ-path at once (``HoldoutErrors``),
-    which costs 2·n_h·m·L flops instead of the 2·n_h·m² of the holdout's Gram matrix.
-
-    ``ridge_lambda='auto'``: λ minimises the holdout MSE over the λ-path (GCV if no holdout).
+    Subclasses set ``_parameter_checks`` (every ``__init__`` parameter → a check from
+    ``replearn.validation``) and implement ``_predict_chunk(X)`` on a tensor chunk already
+    in the model's dtype and device.
     """
-    train = accumulate_gram(
-        features, n_features, source, n, start, alpha, beta, chunk_size, dtype, device
-    )
-    path = RidgePath.from_accumulator(train)
-    if ridge_lambda != "auto":
-        return RidgeHead(path.solve(ridge_lambda), float(ridge_lambda)), path
-    errors = None
-    if holdout is not None and n_holdout > 0:
-        lambdas = default_lambda_grid(path.gram) if lambdas is None else lambdas
-        errors = HoldoutErrors(path.coefficients(lambdas))
-        for X, r in preprocessed_chunks(
-            holdout, n_holdout, 0, alpha, beta, chunk_size, dtype, device
-        ):
-            errors.add(features(X), r)
-    best, grid, criterion = path.select(lambdas, errors)
-    name = "holdout_mse" if errors is not None else "gcv"
-    return RidgeHead(path.solve(best), best, grid, criterion, name), path
+
+    _parameter_checks: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            params = set(cls._get_param_names())
+            if params != set(cls._parameter_checks):
+                raise TypeError(
+                    f"{cls.__name__}._parameter_checks must cover exactly its parameters: "
+                    f"{sorted(params ^ set(cls._parameter_checks))} differ"
+                )
+
+    # -- parameters ---------------------------------------------------------------------------
+    @classmethod
+    def parameter_check(cls, name: str) -> Callable[[Any], Any]:
+        """The check of parameter ``name`` (a ``replearn.validation`` callable): what ``fit``
+        runs, and what the experiment specs' pydantic models run."""
+        if name not in cls._parameter_checks:
+            raise ValueError(
+                f"{cls.__name__} has no parameter {name!r}; it has {', '.join(cls._parameter_checks)}"
+            )
+        return cls._parameter_checks[name]
+
+    def _check_params(self) -> dict[str, Any]:
+        """Every parameter through its check (one-line ValueError); sets ``_dtype``, ``_device``."""
+        values = {
+            name: named(name, check, getattr(self, name))
+            for name, check in self._parameter_checks.items()
+        }
+        self._dtype = values.get("dtype", torch.float32)
+        self._device = values.get("device", torch.device("cpu"))
+        self._check_combination(values)
+        return values
+
+    def _check_combination(self, values: dict[str, Any]) -> None:
+        """Rules that involve several parameters (none by default)."""
+
+    # -- data in ---------------------------------------------------------------------------
+    def _training_data(self, X, y, reset: bool = True) -> ArraySource:
+        """(X, y) as an ArraySource of tensors; ``reset`` sets ``n_features_in_``."""
+        if isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor):
+            X, y = check_arrays(X, y, d=None if reset else self.n_features_in_)
+            if reset:
+                self._reset_features(X.shape[1])
+            return ArraySource(X, y)
+        X, y = validate_data(self, X, y, reset=reset, dtype=_NUMPY_DTYPES, y_numeric=True)
+        return ArraySource(torch.tensor(X), torch.tensor(y))
+
+    def _holdout_data(self, X_holdout, y_holdout) -> tuple[ArraySource | None, int]:
+        """The one holdout policy: both arrays or neither."""
+        if (X_holdout is None) != (y_holdout is None):
+            raise ValueError("give both X_holdout and y_holdout, or neither")
+        if X_holdout is None:
+            return None, 0
+        holdout = self._training_data(X_holdout, y_holdout, reset=False)
+        return holdout, len(holdout)
+
+    def _stream_args(self, stream, n, n_holdout) -> tuple[int, int]:
+        if not isinstance(stream, DataStream):
+            raise ValueError(f"stream must be a DataStream, got {type(stream).__name__}")
+        return check_count("n", n), check_count("n_holdout", n_holdout, minimum=0)
+
+    def _reset_features(self, d: int) -> None:
+        """A fit on tensors or a stream: d columns, no feature names."""
+        self.n_features_in_ = d
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def _linear_part(self, source, n: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Algorithm 1's step 1 on samples start…start+n−1: (α, β) = (mean y, mean y·x),
+        or (0, 0) when ``preprocess`` is False."""
+        if not self.preprocess:
+            zero = torch.zeros((), dtype=self._dtype, device=self._device)
+            return zero, torch.zeros(source.d, dtype=self._dtype, device=self._device)
+        return linear_moments(source, n, start, self.chunk_size, self._dtype, self._device)
+
+    def _linear(self, X: torch.Tensor) -> torch.Tensor:
+        """α + β·x for a chunk in the model's dtype."""
+        return self.alpha_ + X @ self.beta_
+
+    def _store_lambda(self, head) -> None:
+        """``ridge_lambda_`` and, when λ was chosen on a path, the path and its criterion."""
+        self.ridge_lambda_ = float(head.ridge_lambda)
+        self.lambda_path_ = head.lambda_path
+        self.lambda_criterion_ = head.lambda_criterion
+        self.lambda_criterion_name_ = head.criterion_name
+
+    # -- fitted ----------------------------------------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_samples_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit or fit_stream first"
+            )
+
+    # -- predictions -----------------------------------------------------------------------------
+    def _predict_rows(self) -> int:
+        return self.chunk_size
+
+    def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, X):
+        """Predictions for the rows of X: a tensor (model's dtype, X's device) for a tensor X,
+        else a numpy array (model's dtype)."""
+        self._check_fitted()
+        if isinstance(X, torch.Tensor):
+            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                shape = tuple(X.shape)
+                raise ValueError(
+                    f"X has shape {shape}, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input: shape (n, {self.n_features_in_})"
+                )
+            out_device = X.device
+        else:
+            X = torch.tensor(validate_data(self, X, reset=False, dtype=_NUMPY_DTYPES))
+            out_device = None
+        X = X.to(device=self._device, dtype=self._dtype)
+        with torch.no_grad():
+            pieces = [self._predict_chunk(chunk) for chunk in X.split(self._predict_rows())]
+        out = torch.cat(pieces) if pieces else X.new_zeros(0)
+        return out.to(out_device) if out_device is not None else out.cpu().numpy()
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² = 1 − Σw(y − ŷ)²/Σw(y − ȳ)² (scikit-learn's, also for tensors on any device)."""
+        if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
+            return super().score(X, y, sample_weight=sample_weight)
+        prediction = self.predict(torch.as_tensor(X)).to(torch.float64)
+        y = torch.as_tensor(y).to(device=prediction.device, dtype=torch.float64).reshape(-1)
+        weight = (
+            torch.ones_like(y)
+            if sample_weight is None
+            else torch.as_tensor(sample_weight).to(device=y.device, dtype=torch.float64)
+        )
+        mean = (weight * y).sum() / weight.sum()
+        residual = float((weight * (y - prediction) ** 2).sum())
+        total = float((weight * (y - mean) ** 2).sum())
+        if total == 0.0:  # scikit-learn's force_finite rule
+            return 1.0 if residual == 0.0 else 0.0
+        return 1.0 - residual / total

@@ -37,30 +37,26 @@ import numpy as np
 import torch
 
 from replearn.data import DataStream
-from replearn.learners.base import (
-    ArraySource,
-    check_arrays,
-    check_count,
-    linear_moments,
-    resolve_dtype,
+from replearn.learners.base import BaseLearner
+from replearn.learners.sources import ArraySource
+from replearn.network import TwoLayerReLU, symmetric_init
+from replearn.validation import (
+    boolean,
+    choice,
+    device_name,
+    dtype_name,
+    even_width,
+    integer_at_least,
+    interval,
+    number,
+    optional,
+    seed,
 )
-from replearn.network import TwoLayerReLU, check_width, symmetric_init
 
 __all__ = ["FullTraining"]
 
-OPTIMIZERS = ("sgd", "adam")
-PARAMETRIZATIONS = ("standard", "mean-field")
 
-
-def _positive(name: str, value, allow_zero: bool = False) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0):
-        return float(value)
-    bound = ">= 0" if allow_zero else "> 0"
-    raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-
-
-class FullTraining:
+class FullTraining(BaseLearner):
     """Both layers trained by autograd from the symmetric initialisation; sklearn-shaped.
 
     Parameters
@@ -85,6 +81,25 @@ class FullTraining:
     n_epochs_, stopped_early_, diverged_, lr_ (the lr used, "auto" resolved).
     """
 
+    _parameter_checks = {
+        "width": even_width,
+        "optimizer": choice("sgd", "adam"),
+        "lr": number(0.0, True, ("auto",)),
+        "epochs": integer_at_least(1),
+        "n_steps": optional(integer_at_least(1)),
+        "batch_size": integer_at_least(1),
+        "weight_decay": number(0.0),
+        "momentum": interval(0.0, 1.0),
+        "parametrization": choice("standard", "mean-field"),
+        "patience": optional(integer_at_least(1)),
+        "eval_every": optional(integer_at_least(1)),
+        "preprocess": boolean,
+        "dtype": dtype_name,
+        "device": device_name,
+        "chunk_size": integer_at_least(1),
+        "seed": seed,
+    }
+
     def __init__(
         self,
         width: int = 100,
@@ -99,7 +114,7 @@ class FullTraining:
         patience: int | None = 20,
         eval_every: int | None = None,
         preprocess: bool = True,
-        dtype: torch.dtype | str = torch.float32,
+        dtype: torch.dtype | str = "float32",
         device: str | torch.device = "cpu",
         chunk_size: int = 65_536,
         seed: int = 0,
@@ -121,74 +136,30 @@ class FullTraining:
         self.chunk_size = chunk_size
         self.seed = seed
 
-    # -- validation -----------------------------------------------------------------------
-    def _validate(self) -> None:
-        check_width(self.width)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.parametrization not in PARAMETRIZATIONS:
-            raise ValueError(
-                f"parametrization must be one of {PARAMETRIZATIONS}, got {self.parametrization!r}"
-            )
-        if self.lr != "auto":
-            _positive("lr", self.lr)
-        check_count("epochs", self.epochs)
-        if self.n_steps is not None:
-            check_count("n_steps", self.n_steps)
-        check_count("batch_size", self.batch_size)
-        _positive("weight_decay", self.weight_decay, allow_zero=True)
-        momentum = _positive("momentum", self.momentum, allow_zero=True)
-        if momentum >= 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if momentum > 0 and self.optimizer != "sgd":
+    def _check_combination(self, values) -> None:
+        if values["momentum"] > 0 and values["optimizer"] != "sgd":
             raise ValueError("momentum applies to optimizer='sgd' only")
-        if self.patience is not None:
-            check_count("patience", self.patience)
-        if self.eval_every is not None:
-            check_count("eval_every", self.eval_every)
-        check_count("chunk_size", self.chunk_size)
-        check_count("seed", self.seed, minimum=0)
-        self._dtype = resolve_dtype(self.dtype)
-        self._device = torch.device(self.device)
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, X, y, X_holdout=None, y_holdout=None) -> FullTraining:
         """Train on in-memory data; early stopping on (X_holdout, y_holdout) when given."""
-        self._validate()
-        source = ArraySource(*check_arrays(X, y))
-        holdout = None
-        if X_holdout is not None or y_holdout is not None:
-            if X_holdout is None or y_holdout is None:
-                raise ValueError("give both X_holdout and y_holdout, or neither")
-            holdout = check_arrays(X_holdout, y_holdout, d=source.d)
+        self._check_params()
+        source = self._training_data(X, y)
+        holdout, _ = self._holdout_data(X_holdout, y_holdout)
         return self._fit(source, len(source), holdout)
 
     def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> FullTraining:
         """Train on samples 0…n−1 of a stream (regenerated each epoch); early stopping on
         n_holdout samples of its 'holdout' split (kept in memory: n_holdout × d)."""
-        self._validate()
-        if not isinstance(stream, DataStream):
-            raise ValueError(f"stream must be a DataStream, got {type(stream).__name__}")
-        n = check_count("n", n)
-        n_holdout = check_count("n_holdout", n_holdout, minimum=0)
-        holdout = stream.split("holdout").get(0, n_holdout) if n_holdout else None
+        self._check_params()
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        self._reset_features(stream.d)
+        holdout = ArraySource(*stream.split("holdout").get(0, n_holdout)) if n_holdout else None
         return self._fit(stream, n, holdout)
 
-    def predict(self, X) -> torch.Tensor:
-        """α + β·x + f(x), chunked; a tensor in the model's dtype/device."""
-        if not hasattr(self, "network_"):
-            raise ValueError("this FullTraining is not fitted yet: call fit or fit_stream first")
-        X = torch.as_tensor(X)
-        d = self.W_.shape[1]
-        if X.ndim != 2 or X.shape[1] != d:
-            raise ValueError(f"X must have shape (n, {d}), got {tuple(X.shape)}")
-        X = X.to(device=self._device, dtype=self._dtype)
-        with torch.no_grad():
-            out = [
-                self.alpha_ + chunk @ self.beta_ + self.network_(chunk)
-                for chunk in X.split(self.chunk_size)
-            ]
-        return torch.cat(out) if out else X.new_zeros(0)
+    def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
+        """α + β·x + f(x)."""
+        return self._linear(X) + self.network_(X)
 
     # -- training -----------------------------------------------------------------------------
     def _resolved_lr(self, d: int) -> float:
@@ -202,11 +173,7 @@ class FullTraining:
     def _fit(self, source, n: int, holdout) -> FullTraining:
         d = source.d
         dtype, device = self._dtype, self._device
-        if self.preprocess:
-            alpha, beta = linear_moments(source, n, 0, self.chunk_size, dtype, device)
-        else:
-            alpha = torch.zeros((), dtype=dtype, device=device)
-            beta = torch.zeros(d, dtype=dtype, device=device)
+        alpha, beta = self._linear_part(source, n)
         init = symmetric_init(self.width, d, self.seed, dtype, device)
         params = [t.clone().requires_grad_(True) for t in (init.W, init.b, init.a)]
         W, b, a = params
@@ -224,8 +191,8 @@ class FullTraining:
             return (torch.relu(torch.addmm(b, X, W.T)) @ a) * scale
 
         if holdout is not None:
-            Xh = holdout[0].to(device=device, dtype=dtype)
-            rh = holdout[1].to(device=device, dtype=dtype) - alpha - Xh @ beta
+            Xh = holdout.X.to(device=device, dtype=dtype)
+            rh = holdout.y.to(device=device, dtype=dtype) - alpha - Xh @ beta
 
         def holdout_loss() -> float:
             with torch.no_grad():
@@ -318,27 +285,3 @@ class FullTraining:
     def _generator(self, epoch: int, chunk_index: int) -> torch.Generator:
         state = np.random.SeedSequence([int(self.seed), epoch, chunk_index]).generate_state(1)
         return torch.Generator().manual_seed(int(state[0]))
-
-    # -- sklearn plumbing -----------------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in _PARAMS}
-
-    def set_params(self, **params) -> FullTraining:
-        for key, value in params.items():
-            if key not in _PARAMS:
-                raise ValueError(f"unknown parameter {key!r}; allowed: {', '.join(_PARAMS)}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{k}={getattr(self, k)!r}" for k in ("width", "optimizer", "lr", "parametrization")
-        )
-        return f"FullTraining({shown})"
-
-
-_PARAMS = (
-    "width", "optimizer", "lr", "epochs", "n_steps", "batch_size", "weight_decay", "momentum",
-    "parametrization", "patience", "eval_every", "preprocess", "dtype", "device", "chunk_size",
-    "seed",
-)  # fmt: skip

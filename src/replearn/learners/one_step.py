@@ -22,40 +22,109 @@ import math
 import torch
 
 from replearn.data import DataStream
-from replearn.learners.base import (
-    ArraySource,
-    RidgeHead,
-    check_arrays,
-    check_count,
-    fit_ridge_head,
-    linear_moments,
-    resolve_dtype,
+from replearn.learners.base import BaseLearner
+from replearn.learners.ridge_head import RidgeHead, fit_ridge_head
+from replearn.network import TwoLayerReLU, normal_biases, relu_features, symmetric_init
+from replearn.validation import (
+    boolean,
+    check_ridge_lambda,
+    choice,
+    device_name,
+    dtype_name,
+    even_width,
+    integer_at_least,
+    number,
+    ridge_lambda,
+    seed,
 )
-from replearn.network import TwoLayerReLU, check_width, relu_features, symmetric_init
-from replearn.ridge import check_ridge_lambda
 
 __all__ = ["OneStepNetwork"]
 
-HEADS = ("ridge", "gd")
-DATA_MODES = ("same", "resample")
 
-
-class OneStepNetwork:
-    """Algorithm 1 as a scikit-learn-style estimator.
+class OneStepNetwork(BaseLearner):
+    """Algorithm 1 as a scikit-learn estimator.
 
     Parameters
     ----------
-    width : m, even (neurons come in ± pairs).
-    eta1 : first-step size η₁: a number, ``"sqrt_d"`` (the paper's scale η₁ = √d) or
+    width : int
+        m, even (neurons come in ± pairs).
+    eta1 : float or {"sqrt_d", "normalize"}
+        First-step size η₁: a number > 0, ``"sqrt_d"`` (the paper's scale η₁ = √d) or
         ``"normalize"`` (η₁ chosen so that the root-mean-square ‖w_j¹‖ is 1, making the
         pre-activations w_j¹·x comparable to the N(0, 1) biases whatever n and noise are).
-    head : ``"ridge"`` (closed form) or ``"gd"`` (``head_steps`` GD steps, step ``head_lr``).
-    ridge_lambda : λ ≥ 0, or ``"auto"`` (holdout MSE over a λ-path; GCV without holdout).
-    data : ``"same"`` (one data set for every step, as in the paper's experiments) or
-        ``"resample"`` (first half of the samples for the step, second half for the head,
-        as analysed in the paper's Theorem 3).
-    preprocess : subtract α + β·x from the labels (step 1) — the paper always does.
+    head : {"ridge", "gd"}
+        ``"ridge"`` (closed form) or ``"gd"`` (``head_steps`` GD steps of size ``head_lr``
+        on J(a) = (1/n)‖Fa − r‖² + (λ/2)‖a‖², from a = 0).
+    ridge_lambda : float or "auto"
+        λ ≥ 0, or ``"auto"`` (holdout MSE over a λ-path; GCV without a holdout).
+    head_steps : int
+        T ≥ 0, the GD steps of ``head="gd"``.
+    head_lr : float or "auto"
+        GD step of ``head="gd"``; "auto" = 1/(2·s_max + λ), s_max the top eigenvalue of FᵀF/n.
+    data : {"same", "resample"}
+        ``"same"`` (one data set for every step, as in the paper's experiments) or
+        ``"resample"`` (samples 0…⌊n/2⌋−1 for α, β and the step, the rest for α, β and the
+        head, as analysed in the paper's Theorem 3).
+    preprocess : bool
+        Subtract α + β·x from the labels (step 1) — the paper always does.
+    dtype : {"float32", "float64"} or torch dtype
+        Precision of features and per-chunk products (sums are float64 either way).
+    device : str or torch.device
+    chunk_size : int
+        Samples per chunk: memory O(chunk_size·(d + m)) whatever n is.
+    seed : int
+        Seeds W⁰, a (``symmetric_init``) and the new biases (``normal_biases``).
+
+    Attributes
+    ----------
+    W_ : tensor (m, d)
+        W¹, the first layer after the step (rows j and j + m/2 opposite).
+    b_ : tensor (m,)
+        The new biases b ~ N(0, 1).
+    a_ : tensor (m,)
+        The head.
+    alpha_, beta_ : tensor (), tensor (d,)
+        The linear part α, β (of the head's data).
+    eta1_ : float
+        The η₁ used ("sqrt_d" and "normalize" resolved).
+    initial_network_ : TwoLayerReLU
+        θ⁰, the symmetric initialisation.
+    network_ : TwoLayerReLU
+        (W_, b_, a_): x ↦ aᵀReLU(W¹x + b).
+    ridge_lambda_, lambda_path_, lambda_criterion_, lambda_criterion_name_
+        The λ used; the path and its criterion ("holdout_mse" or "gcv") when λ was chosen.
+    n_features_in_, n_samples_ : int
+        d and n of the fit; ``transfer`` adds ``n_transfer_samples_``.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> target = rl.paper_target(d=8, seed=0)
+    >>> X, y = rl.sample(target, n=2000, noise=0.5, seed=0)
+    >>> net = rl.OneStepNetwork(width=40, seed=0).fit(X, y)
+    >>> net.W_.shape, net.a_.shape
+    (torch.Size([40, 8]), torch.Size([40]))
+    >>> bool(torch.equal(net.W_[:20], -net.W_[20:]))  # partners move oppositely
+    True
+    >>> X_test, y_test = rl.sample(target, n=2000, noise=0.0, seed=1)
+    >>> net.score(X_test, y_test) > 0.3
+    True
     """
+
+    _parameter_checks = {
+        "width": even_width,
+        "eta1": number(0.0, True, ("sqrt_d", "normalize")),
+        "head": choice("ridge", "gd"),
+        "ridge_lambda": ridge_lambda,
+        "head_steps": integer_at_least(0),
+        "head_lr": number(0.0, True, ("auto",)),
+        "data": choice("same", "resample"),
+        "preprocess": boolean,
+        "dtype": dtype_name,
+        "device": device_name,
+        "chunk_size": integer_at_least(1),
+        "seed": seed,
+    }
 
     def __init__(
         self,
@@ -67,7 +136,7 @@ class OneStepNetwork:
         head_lr: float | str = "auto",
         data: str = "same",
         preprocess: bool = True,
-        dtype: torch.dtype | str = torch.float32,
+        dtype: torch.dtype | str = "float32",
         device: str | torch.device = "cpu",
         chunk_size: int = 32_768,
         seed: int = 0,
@@ -85,80 +154,39 @@ class OneStepNetwork:
         self.chunk_size = chunk_size
         self.seed = seed
 
-    # -- validation -----------------------------------------------------------------------
-    def _validate(self) -> None:
-        check_width(self.width)
-        if isinstance(self.eta1, str):
-            if self.eta1 not in ("sqrt_d", "normalize"):
-                raise ValueError(f"eta1 must be > 0, 'sqrt_d' or 'normalize', got {self.eta1!r}")
-        elif not (
-            isinstance(self.eta1, int | float) and math.isfinite(self.eta1) and self.eta1 > 0
-        ):
-            raise ValueError(f"eta1 must be > 0, 'sqrt_d' or 'normalize', got {self.eta1!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
-        check_ridge_lambda(self.ridge_lambda)
-        check_count("head_steps", self.head_steps, minimum=0)
-        if self.head_lr != "auto" and not (
-            isinstance(self.head_lr, int | float) and self.head_lr > 0
-        ):
-            raise ValueError(f"head_lr must be > 0 or 'auto', got {self.head_lr!r}")
-        if self.data not in DATA_MODES:
-            raise ValueError(f"data must be one of {DATA_MODES}, got {self.data!r}")
-        check_count("chunk_size", self.chunk_size)
-        check_count("seed", self.seed, minimum=0)
-        self._dtype = resolve_dtype(self.dtype)
-        self._device = torch.device(self.device)
-
     # -- public API -------------------------------------------------------------------------
     def fit(self, X, y, X_holdout=None, y_holdout=None) -> OneStepNetwork:
         """Algorithm 1 on in-memory data; λ chosen on (X_holdout, y_holdout) when given."""
-        self._validate()
-        source = ArraySource(*check_arrays(X, y))
-        holdout = None
-        if X_holdout is not None:
-            holdout = ArraySource(*check_arrays(X_holdout, y_holdout, d=source.d))
-        return self._fit(source, len(source), holdout, len(holdout) if holdout else 0)
+        self._check_params()
+        source = self._training_data(X, y)
+        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
+        return self._fit(source, len(source), holdout, n_holdout)
 
     def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> OneStepNetwork:
         """Algorithm 1 on samples 0…n−1 of a regenerated stream; holdout from its 'holdout' split."""
-        self._validate()
-        if not isinstance(stream, DataStream):
-            raise ValueError(f"stream must be a DataStream, got {type(stream).__name__}")
-        n = check_count("n", n)
-        n_holdout = check_count("n_holdout", n_holdout, minimum=0)
+        self._check_params()
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        self._reset_features(stream.d)
         return self._fit(stream, n, stream.split("holdout"), n_holdout)
-
-    def predict(self, X) -> torch.Tensor:
-        """α + β·x + aᵀReLU(W¹x + b), chunked; returns a tensor in the model's dtype/device."""
-        self._check_fitted()
-        X = torch.as_tensor(X)
-        if X.ndim != 2 or X.shape[1] != self.W_.shape[1]:
-            raise ValueError(f"X must have shape (n, {self.W_.shape[1]}), got {tuple(X.shape)}")
-        X = X.to(device=self._device, dtype=self._dtype)
-        out = []
-        for start in range(0, X.shape[0], self.chunk_size):
-            chunk = X[start : start + self.chunk_size]
-            out.append(self.alpha_ + chunk @ self.beta_ + self.network_(chunk, self.chunk_size))
-        return torch.cat(out) if out else X.new_zeros(0)
 
     def transfer(self, X, y, X_holdout=None, y_holdout=None) -> OneStepNetwork:
         """A copy with W¹, b kept and α, β, a refitted on a new task (the paper's Theorem 3)."""
         self._check_fitted()
-        source = ArraySource(*check_arrays(X, y, d=self.W_.shape[1]))
-        holdout = None
-        if X_holdout is not None:
-            holdout = ArraySource(*check_arrays(X_holdout, y_holdout, d=source.d))
-        return self._transferred(source, len(source), holdout, len(holdout) if holdout else 0)
+        source = self._training_data(X, y, reset=False)
+        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
+        return self._transferred(source, len(source), holdout, n_holdout)
 
     def transfer_stream(
         self, stream: DataStream, n: int, n_holdout: int = 100_000
     ) -> OneStepNetwork:
         """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split)."""
         self._check_fitted()
-        n = check_count("n", n)
-        n_holdout = check_count("n_holdout", n_holdout, minimum=0)
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
         return self._transferred(stream, n, stream.split("holdout"), n_holdout)
+
+    def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
+        """α + β·x + aᵀReLU(W¹x + b)."""
+        return self._linear(X) + self.network_(X, self.chunk_size)
 
     # -- Algorithm 1 ------------------------------------------------------------------------
     def _fit(self, source, n: int, holdout, n_holdout: int) -> OneStepNetwork:
@@ -170,7 +198,7 @@ class OneStepNetwork:
         init = symmetric_init(self.width, d, self.seed, self._dtype, self._device)
         self.initial_network_ = init
         # 1. preprocess on the step's data
-        alpha, beta = self._linear_part(source, n_step, start=0, d=d)
+        alpha, beta = self._linear_part(source, n_step, start=0)
         # 2. one gradient step with weight decay 1/η₁: W¹ = −η₁ ∇_W L(θ⁰)
         half = self.width // 2
         step_sum = self._step_sum(source, n_step, init.W[:half], alpha, beta)  # Σ y x 1[w⁰x ≥ 0]
@@ -178,24 +206,16 @@ class OneStepNetwork:
         W_half = 2.0 * eta1 * init.a[:half, None] * (step_sum / n_step)
         W1 = torch.cat([W_half, -W_half]).to(self._dtype)
         # 3. re-initialise the biases b ~ N(0, 1)
-        generator = torch.Generator().manual_seed(self.seed + 1_000_003)
-        b = torch.randn(self.width, generator=generator, dtype=torch.float64)
-        b = b.to(device=self._device, dtype=self._dtype)
+        b = normal_biases(self.width, self.seed, self._dtype, self._device)
         self.eta1_ = eta1
         self.W_, self.b_ = W1, b
         # 4. the head (on fresh data for data='resample', refitting α, β there)
         head_start, n_head = (n_step, n - n_step) if self.data == "resample" else (0, n)
         if self.data == "resample":
-            alpha, beta = self._linear_part(source, n_head, start=head_start, d=d)
+            alpha, beta = self._linear_part(source, n_head, start=head_start)
         self._fit_head(source, n_head, head_start, alpha, beta, holdout, n_holdout)
         self.n_samples_ = n
         return self
-
-    def _linear_part(self, source, n: int, start: int, d: int):
-        if not self.preprocess:
-            zero = torch.zeros((), dtype=self._dtype, device=self._device)
-            return zero, torch.zeros(d, dtype=self._dtype, device=self._device)
-        return linear_moments(source, n, start, self.chunk_size, self._dtype, self._device)
 
     def _step_sum(self, source, n: int, W0: torch.Tensor, alpha, beta) -> torch.Tensor:
         """Σ_i (y_i − α − β·x_i)·1[w_j⁰·x_i ≥ 0]·x_i for each distinct neuron j: (m/2, d)."""
@@ -233,10 +253,7 @@ class OneStepNetwork:
             )  # fmt: skip
         self.alpha_, self.beta_ = alpha, beta
         self.a_ = head.coefficients.to(self._dtype)
-        self.ridge_lambda_ = head.ridge_lambda
-        self.lambda_path_ = head.lambda_path
-        self.lambda_criterion_ = head.lambda_criterion
-        self.lambda_criterion_name_ = head.criterion_name
+        self._store_lambda(head)
         self.network_ = TwoLayerReLU(self.W_, self.b_, self.a_)
 
     def _gd_head(self, path, ridge_lambda: float) -> torch.Tensor:
@@ -259,31 +276,7 @@ class OneStepNetwork:
         d = self.W_.shape[1]
         if source.d != d:
             raise ValueError(f"transfer data must have d={d} columns, got {source.d}")
-        alpha, beta = new._linear_part(source, n, start=0, d=d)
+        alpha, beta = new._linear_part(source, n, start=0)
         new._fit_head(source, n, 0, alpha, beta, holdout, n_holdout)
         new.n_transfer_samples_ = n
         return new
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "W_"):
-            raise ValueError("this OneStepNetwork is not fitted yet: call fit or fit_stream first")
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in _PARAMS}
-
-    def set_params(self, **params) -> OneStepNetwork:
-        for key, value in params.items():
-            if key not in _PARAMS:
-                raise ValueError(f"unknown parameter {key!r}; allowed: {', '.join(_PARAMS)}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("width", "eta1", "head", "seed"))
-        return f"OneStepNetwork({shown})"
-
-
-_PARAMS = (
-    "width", "eta1", "head", "ridge_lambda", "head_steps", "head_lr", "data", "preprocess",
-    "dtype", "device", "chunk_size", "seed",
-)  # fmt: skip

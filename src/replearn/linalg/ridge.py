@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 __all__ = [
@@ -36,21 +35,9 @@ __all__ = [
     "HoldoutErrors",
     "RidgePath",
     "default_lambda_grid",
-    "check_ridge_lambda",
+    "lambda_grid_from_trace",
+    "argmin_criterion",
 ]
-
-
-def check_ridge_lambda(ridge_lambda) -> float | str:
-    """A fixed λ ≥ 0 or 'auto' (chosen on a holdout, or by GCV without one)."""
-    if isinstance(ridge_lambda, str):
-        if ridge_lambda != "auto":
-            raise ValueError(f"ridge_lambda must be a number >= 0 or 'auto', got {ridge_lambda!r}")
-        return ridge_lambda
-    if isinstance(ridge_lambda, bool) or not isinstance(ridge_lambda, int | float | np.floating):
-        raise ValueError(f"ridge_lambda must be a number >= 0 or 'auto', got {ridge_lambda!r}")
-    if not math.isfinite(ridge_lambda) or ridge_lambda < 0:
-        raise ValueError(f"ridge_lambda must be a number >= 0 or 'auto', got {ridge_lambda}")
-    return float(ridge_lambda)
 
 
 class GramAccumulator:
@@ -132,6 +119,22 @@ def default_lambda_grid(gram: torch.Tensor, n_lambdas: int = 49) -> torch.Tensor
     return scale * torch.logspace(-10, 2, n_lambdas, dtype=torch.float64)
 
 
+def lambda_grid_from_trace(gram_trace: float, n_features: int, device=None) -> torch.Tensor:
+    """``default_lambda_grid`` for a Gram matrix G known only through tr(G) and its size.
+
+    The dual forms never build G = ΦᵀΦ/n, but tr(G) = tr(K)/n, so a stand-in with the same
+    trace and size (a broadcast view, no memory) gives exactly the primal form's λ-path.
+    """
+    value = float(gram_trace) / n_features
+    stand_in = torch.full((1, 1), value, dtype=torch.float64).expand(n_features, n_features)
+    return default_lambda_grid(stand_in).to(device)
+
+
+def argmin_criterion(criterion: torch.Tensor) -> int:
+    """Index of the smallest criterion, NaN counting as +∞ (the rule of ``RidgePath.select``)."""
+    return int(torch.argmin(torch.nan_to_num(criterion, nan=math.inf)))
+
+
 @dataclass
 class RidgePath:
     """All ridge solutions a(λ) from one eigendecomposition of G = FᵀF/n."""
@@ -208,7 +211,7 @@ class RidgePath:
             criterion = _quadratic_risk(self.coefficients(lambdas), gram_h, cross_h, mean_y2_h)
         else:
             criterion = self.gcv(lambdas)
-        best = int(torch.argmin(torch.nan_to_num(criterion, nan=math.inf)))
+        best = argmin_criterion(criterion)
         return float(lambdas[best]), lambdas, criterion
 
 

@@ -1,0 +1,257 @@
+"""The linearised network (finite-width NTK): ridge regression on the tangent features of the
+network at its symmetric initialisation,
+
+    x ↦ α + β·x + ⟨∇_θ f(x; θ⁰), θ − θ⁰⟩,   features ∂f/∂(a, W, b): m(d + 2) of them,
+
+in the primal form (streamed p×p Gram) or the dual form (n×n kernel from the finite-width
+formula, ``linalg.dense``). As m → ∞, K/m tends to ``kernels.ntk_kernel``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from replearn.data import DataStream
+from replearn.learners.base import BaseLearner
+from replearn.learners.ridge_head import RidgeHead, check_interpolation, fit_ridge_head
+from replearn.learners.sources import Rechunked, materialise
+from replearn.linalg.dense import EigenPath, block_rows, exact_solve, kernel_matrix
+from replearn.linalg.ridge import argmin_criterion, lambda_grid_from_trace
+from replearn.network import TwoLayerReLU, normal_biases, symmetric_init
+from replearn.validation import (
+    boolean,
+    check_ridge_lambda,
+    choice,
+    device_name,
+    dtype_name,
+    even_width,
+    integer_at_least,
+    ridge_lambda,
+    seed,
+)
+
+__all__ = ["NTKRegression"]
+
+
+class NTKRegression(BaseLearner):
+    """Ridge regression on the tangent features of the network at its symmetric initialisation.
+
+    f_lin(x; θ) = f(x; θ⁰) + ∇_θ f(x; θ⁰)·(θ − θ⁰), and f(·; θ⁰) ≡ 0. For neuron j with
+    u_j = w_j·x + b_j the features ∂f/∂(a_j, w_j, b_j) are
+
+        ReLU(u_j),   a_j·1[u_j ≥ 0]·x,   a_j·1[u_j ≥ 0]           — m(d + 2) in all,
+
+    so K(x, x') = Σ_j [ReLU(u_j)ReLU(u'_j) + 1[u_j ≥ 0]1[u'_j ≥ 0]·(x·x' + 1)] (a_j² = 1).
+
+    Biases: ``bias="zero"`` (default) is the paper's initialisation b = 0, which makes this the
+    linearisation of Algorithm 1's network at θ⁰; ``bias="normal"`` draws b ~ N(0, 1) for each
+    pair (the first m/2 of RandomFeatures' biases, shared by partners so f(·; θ⁰) ≡ 0 still).
+
+    Partners j, j + m/2 share (w_j, b_j) and have a_{j+m/2} = −a_j, so their feature blocks are
+    equal up to sign and ΦΦᵀ = 2·Φ_½Φ_½ᵀ over the m/2 distinct neurons. We fit on √2·Φ_½,
+    p = (m/2)(d + 2) features: the same kernel, hence the same predictions for every λ, at half
+    the cost, and the minimum-norm displacement of all m(d + 2) parameters is recovered
+    exactly (``delta_a_``, ``delta_W_``, ``delta_b_``).
+
+    ``form``: "primal" streams the p×p Gram (memory O(p²), any n); "dual" solves with the n×n
+    kernel, built blockwise from the finite-width formula above without ever forming Φ for all
+    n; "auto" takes primal when p ≤ n. Both give the same predictions. As m → ∞, K/m tends to
+    ``kernels_closed_form.ntk_kernel``.
+    """
+
+    _parameter_checks = {
+        "width": even_width,
+        "bias": choice("zero", "normal"),
+        "form": choice("auto", "primal", "dual"),
+        "ridge_lambda": ridge_lambda,
+        "preprocess": boolean,
+        "dtype": dtype_name,
+        "device": device_name,
+        "chunk_size": integer_at_least(1),
+        "seed": seed,
+    }
+
+    def __init__(
+        self,
+        width: int = 100,
+        bias: str = "zero",
+        form: str = "auto",
+        ridge_lambda: float | str = "auto",
+        preprocess: bool = True,
+        dtype: torch.dtype | str = "float32",
+        device: str | torch.device = "cpu",
+        chunk_size: int = 32_768,
+        seed: int = 0,
+    ):
+        self.width = width
+        self.bias = bias
+        self.form = form
+        self.ridge_lambda = ridge_lambda
+        self.preprocess = preprocess
+        self.dtype = dtype
+        self.device = device
+        self.chunk_size = chunk_size
+        self.seed = seed
+
+    def fit(self, X, y, X_holdout=None, y_holdout=None) -> NTKRegression:
+        """Fit on in-memory data; λ chosen on (X_holdout, y_holdout) when given, else GCV."""
+        self._check_params()
+        source = self._training_data(X, y)
+        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
+        return self._fit(source, len(source), holdout, n_holdout)
+
+    def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> NTKRegression:
+        """Fit on samples 0…n−1 of a stream; λ on n_holdout samples of its 'holdout' split."""
+        self._check_params()
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        self._reset_features(stream.d)
+        return self._fit(stream, n, stream.split("holdout"), n_holdout)
+
+    def initial_network(self, d: int) -> TwoLayerReLU:
+        """θ⁰ = (W⁰, b⁰, a) for input dimension d: the point of linearisation."""
+        self._check_params()
+        init = symmetric_init(self.width, d, self.seed, self._dtype, self._device)
+        if self.bias == "normal":
+            half = normal_biases(self.width // 2, self.seed, self._dtype, self._device)
+            init.b = torch.cat([half, half])
+        return init
+
+    def n_features(self, d: int) -> int:
+        """p = (m/2)(d + 2): the tangent features actually fitted (see the class docstring)."""
+        return self.width // 2 * (d + 2)
+
+    # -- features and kernel of the m/2 distinct neurons --------------------------------
+    def _half(self):
+        half = self.width // 2
+        net = self.network0_
+        return net.W[:half], net.b[:half], net.a[:half]
+
+    def _features(self, X: torch.Tensor) -> torch.Tensor:
+        """√2·[ReLU(u), a·1[u ≥ 0]⊗x, a·1[u ≥ 0]] for the m/2 distinct neurons: (n, p)."""
+        W, b, a = self._half()
+        pre = torch.addmm(b, X, W.T)  # u, (n, m/2)
+        gate = (pre >= 0).to(X.dtype) * a  # a_j·1[u_j ≥ 0]
+        weight_part = (gate[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)
+        return torch.cat([pre.relu_(), weight_part, gate], dim=1).mul_(math.sqrt(2.0))
+
+    def _kernel(self, X1: torch.Tensor, X2: torch.Tensor) -> torch.Tensor:
+        """K = 2·Σ_{j<m/2}[ReLU(u_j)ReLU(u'_j) + 1[u_j ≥ 0]1[u'_j ≥ 0](x·x' + 1)]: (n1, n2)."""
+        W, b, _ = self._half()
+        W, b = W.to(X1.dtype), b.to(X1.dtype)
+        pre1, pre2 = torch.addmm(b, X1, W.T), torch.addmm(b, X2, W.T)
+        gates = ((pre1 >= 0).to(X1.dtype)) @ ((pre2 >= 0).to(X1.dtype)).T
+        K = pre1.relu_() @ pre2.relu_().T
+        return K.addcmul_(
+            gates, torch.addmm(torch.ones((), dtype=X1.dtype, device=X1.device), X1, X2.T)
+        ).mul_(2.0)
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _fit(self, source, n: int, holdout, n_holdout: int) -> NTKRegression:
+        ridge_lambda = check_ridge_lambda(self.ridge_lambda)
+        d = source.d
+        p = self.n_features(d)
+        check_interpolation(ridge_lambda, n, p, "tangent features (m/2)(d+2)")
+        form = self.form if self.form != "auto" else ("primal" if p <= n else "dual")
+        if form == "dual" and ridge_lambda == 0.0 and n > p:
+            raise ValueError(
+                f"ridge_lambda = 0 with form='dual' needs n <= {p} features (the n×n kernel "
+                f"has rank <= {p}); use form='primal', or ridge_lambda > 0 or 'auto'"
+            )
+        self.network0_ = self.initial_network(d)
+        alpha, beta = self._linear_part(source, n)
+        self.alpha_, self.beta_ = alpha, beta
+        if form == "primal":
+            self._fit_primal(source, n, holdout, n_holdout, ridge_lambda, p)
+        else:
+            self._fit_dual(source, n, holdout, n_holdout, ridge_lambda, p)
+        self.form_ = form
+        self._store_displacement(d)
+        self.n_samples_ = n
+        return self
+
+    def _rows(self, p: int) -> int:
+        return block_rows(p, self._device, cap=self.chunk_size) * 8
+
+    def _fit_primal(self, source, n, holdout, n_holdout, ridge_lambda, p) -> None:
+        rows = self._rows(p)
+        head, _ = fit_ridge_head(
+            self._features, p, Rechunked(source, rows, self.chunk_size), n, 0,
+            self.alpha_, self.beta_, ridge_lambda, rows, self._dtype, self._device,
+            Rechunked(holdout, rows, self.chunk_size) if holdout is not None else None,
+            n_holdout,
+        )  # fmt: skip
+        self.coef_ = head.coefficients.to(self._dtype)
+        self._store_lambda(head)
+
+    def _fit_dual(self, source, n, holdout, n_holdout, ridge_lambda, p) -> None:
+        X, y = materialise(source, n, self.chunk_size, self._device)  # n < p: small
+        r = y - self.alpha_.double() - X @ self.beta_.double()
+        kernel = self._kernel  # evaluated in float64 (X is float64)
+        if ridge_lambda != "auto":
+            mu = n * ridge_lambda / 2
+            dual, _ = exact_solve(kernel, X, r, mu, torch.float64, self._device)
+            self.coef_ = self._primal_from_dual(X, dual[:, None])[:, 0].to(self._dtype)
+            self._store_lambda(RidgeHead(self.coef_, ridge_lambda))
+            return
+        K = kernel_matrix(kernel, X, torch.float64, self._device)
+        lambdas = lambda_grid_from_trace(float(K.diagonal().sum()) / n, p, self._device)
+        path = EigenPath(K, r)
+        del K
+        mus = n * lambdas / 2
+        if holdout is not None and n_holdout > 0:
+            thetas = self._primal_from_dual(X, path.coefficients(mus))  # (p, L)
+            criterion = self._holdout_mse(holdout, n_holdout, thetas)
+            name = "holdout_mse"
+        else:
+            thetas, criterion, name = None, path.gcv(mus), "gcv"
+        best = argmin_criterion(criterion)
+        if thetas is None:
+            thetas = self._primal_from_dual(X, path.coefficients(mus[best : best + 1]))
+            best_theta = thetas[:, 0]
+        else:
+            best_theta = thetas[:, best]
+        self.coef_ = best_theta.to(self._dtype)
+        self._store_lambda(RidgeHead(self.coef_, lambdas[best], lambdas, criterion, name))
+
+    def _primal_from_dual(self, X: torch.Tensor, dual: torch.Tensor) -> torch.Tensor:
+        """θ = Φᵀc for each column of c (n, L), streamed over rows: (p, L) in float64."""
+        rows = self._rows(self.n_features(X.shape[1]))
+        theta = None
+        for start in range(0, X.shape[0], rows):
+            F = self._features(X[start : start + rows].to(self._dtype)).double()
+            part = F.T @ dual[start : start + rows]
+            theta = part if theta is None else theta + part
+        return theta
+
+    def _holdout_mse(self, holdout, n_holdout: int, thetas: torch.Tensor) -> torch.Tensor:
+        """mean over the holdout of (Φθ_l − r)² for each column θ_l: (L,)."""
+        rows = self._rows(thetas.shape[0])
+        total = torch.zeros(thetas.shape[1], dtype=torch.float64, device=self._device)
+        for X, y in Rechunked(holdout, rows, self.chunk_size).chunks(n_holdout, self.chunk_size):
+            X = X.to(device=self._device, dtype=self._dtype)
+            y = y.to(device=self._device, dtype=torch.float64)
+            r = y - self.alpha_.double() - X.double() @ self.beta_.double()
+            total += ((self._features(X).double() @ thetas - r[:, None]) ** 2).sum(0)
+        return total / n_holdout
+
+    def _store_displacement(self, d: int) -> None:
+        """θ − θ⁰ of all m(d + 2) parameters: partners split √2·θ_½ evenly (minimum norm)."""
+        half = self.width // 2
+        coef = self.coef_ / math.sqrt(2.0)
+        da, dW, db = (
+            coef[:half],
+            coef[half : half * (d + 1)].reshape(half, d),
+            coef[half * (d + 1) :],
+        )
+        self.delta_a_ = torch.cat([da, da])
+        self.delta_W_ = torch.cat([dW, -dW])
+        self.delta_b_ = torch.cat([db, -db])
+
+    def _predict_rows(self) -> int:
+        return self._rows(self.coef_.shape[0])
+
+    def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
+        """α + β·x + ⟨∇_θ f(x; θ⁰), θ − θ⁰⟩."""
+        return self._linear(X) + self._features(X) @ self.coef_
