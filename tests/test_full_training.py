@@ -105,14 +105,14 @@ def test_defaults_and_auto_learning_rates(problem):
     assert sgd.lr_ == pytest.approx(20 / (50 * d))
     mean_field = FullTraining(width=50, optimizer="sgd", parametrization="mean-field", n_steps=1)
     assert mean_field.fit(X, y).lr_ == pytest.approx(0.5 / d)
-    assert repr(FullTraining()).startswith("FullTraining(width=100")
+    assert repr(FullTraining(width=50, lr=0.1)) == "FullTraining(lr=0.1, width=50)"
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"width": 9}, "even integer >= 2"),
-        ({"width": 0}, "even integer >= 2"),
+        ({"width": 9}, "even integer ≥ 2"),
+        ({"width": 0}, "even integer ≥ 2"),
         ({"optimizer": "lbfgs"}, "optimizer must be one of"),
         ({"parametrization": "ntk"}, "parametrization must be one of"),
         ({"lr": -1.0}, "lr must be"),
@@ -121,7 +121,7 @@ def test_defaults_and_auto_learning_rates(problem):
         ({"n_steps": 0}, "n_steps must be"),
         ({"batch_size": 0}, "batch_size must be"),
         ({"weight_decay": -0.1}, "weight_decay must be"),
-        ({"momentum": 1.0}, "momentum must be in"),
+        ({"momentum": 1.0}, "momentum must be a number in"),
         ({"momentum": 0.9, "optimizer": "adam"}, "momentum applies to optimizer='sgd'"),
         ({"patience": 0}, "patience must be"),
         ({"dtype": "float16"}, "dtype must be"),

@@ -142,8 +142,8 @@ def test_transfer_keeps_first_layer_and_refits_head(small_problem):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"width": 7}, "even integer >= 2"),
-        ({"width": 0}, "even integer >= 2"),
+        ({"width": 7}, "even integer ≥ 2"),
+        ({"width": 0}, "even integer ≥ 2"),
         ({"eta1": -1.0}, "eta1 must be"),
         ({"eta1": "big"}, "eta1 must be"),
         ({"head": "lbfgs"}, "head must be one of"),

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import replearn as rl
-from replearn.linalg.ridge import GramAccumulator, HoldoutErrors, RidgePath, check_ridge_lambda
+from replearn.linalg.ridge import GramAccumulator, HoldoutErrors, RidgePath
+from replearn.validation import check_ridge_lambda
 
 F64 = torch.float64
 
