@@ -45,6 +45,12 @@ __all__ = ["BaseLearner"]
 _NUMPY_DTYPES = (np.float64, np.float32)
 
 
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A C-ordered copy as a tensor: the same rows as a tensor input gives the same numbers
+    (a DataFrame's values are often column-major, which changes a GEMM's order of sums)."""
+    return torch.tensor(np.ascontiguousarray(array))
+
+
 class BaseLearner(RegressorMixin, BaseEstimator):
     """Base of replearn's regressors (RegressorMixin first: scikit-learn's required order).
 
@@ -99,7 +105,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
                 self._reset_features(X.shape[1])
             return ArraySource(X, y)
         X, y = validate_data(self, X, y, reset=reset, dtype=_NUMPY_DTYPES, y_numeric=True)
-        return ArraySource(torch.tensor(X), torch.tensor(y))
+        return ArraySource(_tensor(X), _tensor(y))
 
     def _holdout_data(self, X_holdout, y_holdout) -> tuple[ArraySource | None, int]:
         """The one holdout policy: both arrays or neither."""
@@ -170,7 +176,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
                 )
             out_device = X.device
         else:
-            X = torch.tensor(validate_data(self, X, reset=False, dtype=_NUMPY_DTYPES))
+            X = _tensor(validate_data(self, X, reset=False, dtype=_NUMPY_DTYPES))
             out_device = None
         X = X.to(device=self._device, dtype=self._dtype)
         with torch.no_grad():
