@@ -10,8 +10,8 @@ import time
 import replearn as rl
 from replearn.learners.full_training import FullTraining
 from replearn.learners.ntk import NTKRegression
-from replearn.learners.random_features import RandomFeatures
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.random_features import RandomFeatures
 
 target = rl.paper_target(10)
 makers = {

@@ -20,8 +20,8 @@ from replearn.learners import ntk as ntk_module
 from replearn.learners import random_features as random_features_module
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
-from replearn.learners.random_features import RandomFeatures
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.random_features import RandomFeatures
 from replearn.network import relu_features, symmetric_init
 
 F64 = torch.float64
