@@ -61,24 +61,59 @@ class FullTraining(BaseLearner):
 
     Parameters
     ----------
-    width : m, even (the symmetric initialisation pairs neurons).
-    optimizer : "sgd" (with optional ``momentum``) or "adam".
-    lr : step size, or "auto" (see the module docstring for the scaling with m).
-    epochs : passes over the n training samples; ``n_steps`` (if given) instead fixes the
-        number of minibatch steps (epochs repeat as needed).
-    batch_size : minibatch size.
-    weight_decay : λ ≥ 0 added to the gradient (∇L + λθ).
-    parametrization : "standard" (f = Σ_j …) or "mean-field" (f = (1/m)Σ_j …).
-    patience : evaluations without a holdout improvement before stopping; None never stops
-        early. Needs a holdout (``X_holdout``/``y_holdout``, or ``fit_stream``).
-    eval_every : steps between holdout evaluations (None: once per epoch).
-    preprocess : fit r = y − α − β·x, as Algorithm 1 (so the comparison is like for like).
+    width : int
+        m, even (the symmetric initialisation pairs neurons).
+    optimizer : {"sgd", "adam"}
+        "sgd" (with optional ``momentum``) or "adam".
+    lr : float or "auto"
+        Step size, or "auto" (see the module docstring for the scaling with m).
+    epochs : int
+        Passes over the n training samples; ``n_steps`` (if given) instead fixes the number
+        of minibatch steps (epochs repeat as needed).
+    n_steps : int or None
+    batch_size : int
+    weight_decay : float
+        λ ≥ 0 added to the gradient (∇L + λθ).
+    momentum : float in [0, 1)
+        SGD's heavy ball v ← μ·v + g (optimizer="sgd" only).
+    parametrization : {"standard", "mean-field"}
+        f = Σ_j … or f = (1/m)Σ_j ….
+    patience : int or None
+        Evaluations without a holdout improvement before stopping; None never stops early.
+        Needs a holdout (``X_holdout``/``y_holdout``, or ``fit_stream``).
+    eval_every : int or None
+        Steps between holdout evaluations (None: once per epoch).
+    preprocess : bool
+        Fit r = y − α − β·x, as Algorithm 1 (so the comparison is like for like).
+    dtype, device, chunk_size, seed
+        As ``OneStepNetwork``; ``seed`` also seeds the minibatch shuffles.
 
-    Fitted: W_, b_, a_ (trained parameters), network_ (f as a TwoLayerReLU, the 1/m of
-    mean-field folded into its a), alpha_, beta_, history_ (step, epoch, train_loss — mean
-    minibatch loss since the previous evaluation; at step 0, the loss of f ≡ 0 on the first
-    chunk —, holdout_loss), best_step_, n_steps_,
-    n_epochs_, stopped_early_, diverged_, lr_ (the lr used, "auto" resolved).
+    Attributes
+    ----------
+    W_, b_, a_ : tensors (m, d), (m,), (m,)
+        The trained parameters (a_ without the mean-field 1/m).
+    network_ : TwoLayerReLU
+        f, the 1/m of mean-field folded into its a.
+    alpha_, beta_ : tensor (), tensor (d,)
+    history_ : dict of lists
+        step, epoch, train_loss (mean minibatch loss since the previous evaluation; at step
+        0, the loss of f ≡ 0 on the first chunk) and holdout_loss.
+    best_step_, n_steps_, n_epochs_ : int
+    stopped_early_, diverged_ : bool
+    lr_ : float
+        The lr used ("auto" resolved).
+    n_features_in_, n_samples_ : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.randn(256, 3, generator=torch.Generator().manual_seed(0))
+    >>> y = 1.0 + X[:, 0] + X[:, 1].relu()
+    >>> model = FullTraining(width=16, epochs=5, patience=None).fit(X, y)
+    >>> model.n_steps_, model.W_.shape   # 5 epochs × ⌈256/64⌉ minibatches
+    (20, torch.Size([16, 3]))
+    >>> model.score(X, y) > 0.8
+    True
     """
 
     _parameter_checks = {

@@ -102,9 +102,37 @@ class KernelRidge(BaseLearner):
     dtype : precision of the kernel blocks streamed for predictions, the holdout and Falkon,
         and of the exact solver's factorisation (the solution is float64 either way).
 
-    Fitted: X_fit_ (points the dual coefficients attach to: training set or centres),
-    dual_coef_, alpha_, beta_, solver_, ridge_lambda_, lambda_path_, lambda_criterion_,
-    and for falkon n_iter_, converged_ (per λ), cg_residuals_.
+    tol, max_iter : float, int
+        Falkon's conjugate gradient: relative residual to reach, and the most iterations.
+    ridge_lambda, preprocess, device, chunk_size, seed
+        As ``RandomFeatures`` (seed draws Falkon's centres).
+
+    Attributes
+    ----------
+    X_fit_ : tensor (N, d)
+        The points the dual coefficients attach to: the training set (exact) or the centres.
+    dual_coef_ : tensor (N,)
+        c, float64: f(x) = α + β·x + Σ_i c_i·k(x, X_fit_i).
+    alpha_, beta_ : tensor (), tensor (d,)
+    solver_ : str
+        "exact" or "falkon" ("auto" resolved).
+    factorization_, refinement_steps_
+        Exact solver: how K + μI was factored.
+    n_iter_, converged_, cg_residuals_
+        Falkon: CG iterations, and per λ whether it converged and its final relative residual.
+    ridge_lambda_, lambda_path_, lambda_criterion_, lambda_criterion_name_
+    n_features_in_, n_samples_ : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.randn(200, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> y = 1.0 + X[:, 0] + X[:, 1] ** 2
+    >>> model = KernelRidge(kernel="ntk", ridge_lambda=1e-3, dtype="float64").fit(X, y)
+    >>> model.solver_, model.dual_coef_.shape
+    ('exact', torch.Size([200]))
+    >>> model.score(X, y) > 0.9
+    True
     """
 
     _parameter_checks = {

@@ -58,7 +58,45 @@ class NTKRegression(BaseLearner):
     ``form``: "primal" streams the p×p Gram (memory O(p²), any n); "dual" solves with the n×n
     kernel, built blockwise from the finite-width formula above without ever forming Φ for all
     n; "auto" takes primal when p ≤ n. Both give the same predictions. As m → ∞, K/m tends to
-    ``kernels_closed_form.ntk_kernel``.
+    ``kernels.ntk_kernel``.
+
+    Parameters
+    ----------
+    width : int
+        m, even.
+    bias : {"zero", "normal"}
+        b⁰ = 0 (the paper's init) or b⁰ ~ N(0, 1) shared by partners.
+    form : {"auto", "primal", "dual"}
+    ridge_lambda : float or "auto"
+    preprocess : bool
+        Subtract α + β·x from the labels first (as Algorithm 1).
+    dtype, device, chunk_size, seed
+        As ``OneStepNetwork``.
+
+    Attributes
+    ----------
+    coef_ : tensor (p,)
+        θ on the fitted features √2·Φ_½, p = (m/2)(d + 2).
+    delta_W_, delta_b_, delta_a_ : tensors (m, d), (m,), (m,)
+        θ − θ⁰ of all m(d + 2) parameters (minimum norm).
+    network0_ : TwoLayerReLU
+        θ⁰, the point of linearisation.
+    alpha_, beta_ : tensor (), tensor (d,)
+    form_ : str
+        The form used ("auto" resolved).
+    ridge_lambda_, lambda_path_, lambda_criterion_, lambda_criterion_name_
+    n_features_in_, n_samples_ : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.randn(300, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> y = 1.0 + X[:, 0] + X[:, 1] ** 2
+    >>> model = NTKRegression(width=10, dtype="float64").fit(X, y)
+    >>> model.form_, model.coef_.shape   # p = (10/2)·(3 + 2) = 25 ≤ n: primal
+    ('primal', torch.Size([25]))
+    >>> model.score(X, y) > 0.8
+    True
     """
 
     _parameter_checks = {
