@@ -107,3 +107,23 @@ def test_subspace_alignment_and_principal_angles():
     )
     angles = rl.principal_angles(complement, U)
     torch.testing.assert_close(angles, torch.full((2,), math.pi / 2, dtype=F64), atol=1e-6, rtol=0)
+
+
+class _Shifted:
+    """f = f* + c, predicting numpy (as a learner given numpy would): excess risk c² exactly."""
+
+    def __init__(self, target, shift):
+        self.target, self.shift = target, shift
+
+    def predict(self, X):
+        return (self.target(X) + self.shift).numpy()
+
+
+def test_excess_risk_of_a_shifted_target_is_the_squared_shift():
+    """(f − f*)² = c² on every sample: mean c² (float64 rounding only), standard error 0."""
+    target = rl.paper_target(5, seed=1)
+    estimate = rl.excess_risk(_Shifted(target, 0.3), target, n_test=1000, seed=2)
+    assert estimate.risk == pytest.approx(0.09, rel=1e-12)
+    assert estimate.stderr == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="n_test must be an integer ≥ 2"):
+        rl.excess_risk(_Shifted(target, 0.3), target, n_test=1)

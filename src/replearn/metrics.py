@@ -10,6 +10,7 @@ import torch
 
 from replearn.data import DataStream
 from replearn.targets import MultiIndexTarget
+from replearn.validation import check_count
 
 __all__ = [
     "RiskEstimate",
@@ -46,10 +47,9 @@ def excess_risk(
 
     Standard error = std of the squared errors / √n_test. Sums are kept in float64.
     """
-    if isinstance(n_test, bool) or not isinstance(n_test, int) or n_test < 2:
-        raise ValueError(f"n_test must be an integer >= 2, got {n_test!r}")
+    n_test = check_count("n_test", n_test, minimum=2)
     if device is None:
-        device = getattr(model, "_device", None) or getattr(model, "device", "cpu")
+        device = getattr(model, "device", "cpu")  # a learner's own device parameter
     stream = DataStream(target, noise=0.0, seed=seed, split="test", dtype=torch.float64,
                         device=device)  # fmt: skip
     total = total_sq = 0.0
@@ -156,7 +156,7 @@ def captured_degree_components(
         k: MultiIndexTarget(target.U, {a: c for a, c in target.terms.items() if sum(a) == k})
         for k in target.degree_energy(normalized=False)
     }
-    device = getattr(model, "_device", "cpu")
+    device = getattr(model, "device", "cpu")
     stream = DataStream(
         target, noise=0.0, seed=seed, split="test", dtype=torch.float64, device=device
     )
