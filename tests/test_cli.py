@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from replearn.cli import main
-from replearn.experiments.runner import expand_grid, run_experiment, run_id
+from replearn.experiments.api import run_experiment
+from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.spec import parse_spec
 from replearn.experiments.store import Store
 from test_spec import MALFORMED

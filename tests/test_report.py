@@ -21,9 +21,9 @@ matplotlib.use("Agg")
 
 from matplotlib.collections import PolyCollection  # noqa: E402
 
+from replearn.experiments.api import run_experiment, write_report  # noqa: E402
 from replearn.experiments.methods import build_target  # noqa: E402
-from replearn.experiments.report import figure_risk_vs_n, figure_transfer, write_report  # noqa: E402
-from replearn.experiments.runner import run_experiment  # noqa: E402
+from replearn.experiments.report import figure_risk_vs_n, figure_transfer  # noqa: E402
 from replearn.experiments.spec import parse_spec  # noqa: E402
 
 FIG1 = """

@@ -6,8 +6,10 @@ import time
 
 import pytest
 
-from replearn.experiments import runner
-from replearn.experiments.runner import execute_run, expand_grid, run_experiment, run_id
+from replearn.experiments import executors
+from replearn.experiments.api import run_experiment
+from replearn.experiments.executors import execute_run
+from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.spec import parse_spec
 from replearn.experiments.store import Store
 
@@ -105,7 +107,7 @@ def test_interrupt_puts_claimed_runs_back(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return execute_run(config, threads)
 
-    monkeypatch.setattr(runner, "execute_run", flaky)
+    monkeypatch.setattr(executors, "execute_run", flaky)
     db = tmp_path / "i.sqlite"
     with pytest.raises(KeyboardInterrupt):
         run_experiment(parse_spec(SYNTHETIC), db=db, quiet=True)
@@ -121,7 +123,7 @@ def test_heartbeat_renews_leases(tmp_path):
             "e", "{}", [(run_id(c), c) for c in expand_grid(parse_spec(SYNTHETIC))]
         )
         store.claim_next("e", "tok")
-        heartbeat = runner._Heartbeat(db, "tok", 0.3)
+        heartbeat = executors._Heartbeat(db, "tok", 0.3)
         heartbeat.start()
         time.sleep(0.6)
         heartbeat.stop()

@@ -11,9 +11,10 @@ import pytest
 
 from replearn.cli import main
 from replearn.experiments.analysis import find_threshold
+from replearn.experiments.api import estimate_cells, run_experiment
 from replearn.experiments.methods import METHODS
-from replearn.experiments.runner import estimate_cells, run_experiment
-from replearn.experiments.scaling import plan_searches, run_scaling, scaling_section, search_grid
+from replearn.experiments.report import scaling_section
+from replearn.experiments.scaling import plan_searches, run_scaling, search_grid
 from replearn.experiments.spec import SpecError, parse_spec
 from replearn.experiments.store import Store
 

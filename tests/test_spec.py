@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from replearn.experiments.runner import expand_grid, run_id
+from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.spec import SpecError, load_spec, parse_spec, resolve_n
 
 REPO = Path(__file__).resolve().parents[1]
