@@ -297,7 +297,7 @@ class ExperimentSpec(_Strict):
     methods: list[MethodSpec]
     d: _list_of(integer_at_least(1))
     n: _list_of(_n_value) | None = None
-    seeds: Annotated[Any, AfterValidator(_seeds)] = 1
+    seeds: Annotated[Any, AfterValidator(_seeds)] = Field(default=1, validate_default=True)
     n_holdout: Annotated[Any, AfterValidator(integer_at_least(0))] = 100_000
     n_test: Annotated[Any, AfterValidator(integer_at_least(2))] = 100_000
     dtype: Annotated[Any, AfterValidator(choice("float32", "float64"))] = "float32"

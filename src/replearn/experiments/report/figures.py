@@ -248,7 +248,6 @@ def figure_scaling(
     return fig
 
 
-
 def figure_scaling_curves(table: Sequence[Mapping], epsilon: float, title: str = ""):
     """Mean risk vs n/d² per method (one panel each), a line per d, ε dashed."""
     labels = list(dict.fromkeys(row["method"] for row in table))
@@ -259,7 +258,9 @@ def figure_scaling_curves(table: Sequence[Mapping], epsilon: float, title: str =
     cmap = plt.get_cmap("viridis")
     for ax, label in zip(axes[0], labels):
         for i, d in enumerate(ds):
-            line = sorted((r for r in table if r["method"] == label and r["d"] == d), key=lambda r: r["n"])
+            line = sorted(
+                (r for r in table if r["method"] == label and r["d"] == d), key=lambda r: r["n"]
+            )
             line = [r for r in line if math.isfinite(r["risk_mean"])]
             if not line:
                 continue
@@ -295,4 +296,3 @@ def save_figure(fig, out_dir: Path, stem: str) -> dict[str, Path]:
         atomic_write_bytes(paths[fmt], buffer.getvalue())
     plt.close(fig)
     return paths
-
