@@ -62,10 +62,10 @@ def _versions() -> dict:
     import numpy
     import torch
 
-    import replearn
+    from replearn import __version__
 
     return {
-        "replearn": replearn.__version__,
+        "replearn": __version__,
         "algorithm": ALGORITHM_VERSION,
         "python": platform.python_version(),
         "torch": torch.__version__,
