@@ -25,7 +25,7 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 from replearn.experiments.analysis import log_d  # noqa: E402
 from replearn.experiments.api import run_experiment, write_report  # noqa: E402
 from replearn.experiments.methods import build_target  # noqa: E402
-from replearn.experiments.report import figure_risk_vs_n, figure_transfer, sections  # noqa: E402
+from replearn.experiments.report import figure_risk_vs_n, figure_transfer, grid_experiment  # noqa: E402
 from replearn.experiments.report.figures import LABELS, Y_CLIP  # noqa: E402
 from replearn.experiments.spec import parse_spec  # noqa: E402
 from replearn.experiments.store import Store  # noqa: E402
@@ -128,14 +128,14 @@ def built(tmp_path_factory):
     for text in (FIG1, FIG2):
         summary = run_experiment(parse_spec(text), db=db, executor="serial", quiet=True)
         assert summary.ok
-    plotted, save = {}, sections.save_figure
+    plotted, save = {}, grid_experiment.save_figure
 
     def capture(fig, out_dir, stem):
         plotted[stem] = _plotted(fig)
         return save(fig, out_dir, stem)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sections, "save_figure", capture)
+        patch.setattr(grid_experiment, "save_figure", capture)
         index = write_report(db, out)
     page = _Page()
     page.feed(index.read_text())

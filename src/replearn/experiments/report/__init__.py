@@ -5,8 +5,8 @@ self-contained HTML page.
   scaling search's risk curves;
 - :mod:`~replearn.experiments.report.tables`: aggregated rows as CSV, Markdown and LaTeX;
 - :mod:`~replearn.experiments.report.page`: the HTML page;
-- :mod:`~replearn.experiments.report.sections`: a grid experiment's section;
-- :mod:`~replearn.experiments.report.scaling_section`: a scaling experiment's section;
+- :mod:`~replearn.experiments.report.grid_experiment`: a grid experiment's section;
+- :mod:`~replearn.experiments.report.scaling_experiment`: a scaling experiment's section;
 - :mod:`~replearn.experiments.report.files`: atomic file writes.
 
 Which section an experiment gets (grid or scaling) is decided in
@@ -22,9 +22,9 @@ from replearn.experiments.report.figures import (
     figure_transfer,
     save_figure,
 )
+from replearn.experiments.report.grid_experiment import grid_section
 from replearn.experiments.report.page import write_html
-from replearn.experiments.report.scaling_section import scaling_section
-from replearn.experiments.report.sections import grid_section
+from replearn.experiments.report.scaling_experiment import scaling_section
 from replearn.experiments.report.tables import latex_table, markdown_table, table_rows, write_tables
 
 __all__ = [
