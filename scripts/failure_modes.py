@@ -37,7 +37,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from replearn.experiments.runner import run_experiment  # noqa: E402
+from replearn.experiments.api import run_experiment  # noqa: E402
 from replearn.experiments.spec import parse_spec  # noqa: E402
 from replearn.experiments.store import Store, flat_rows  # noqa: E402
 

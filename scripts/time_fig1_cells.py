@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from replearn.experiments.runner import execute_run, expand_grid
+from replearn.experiments.executors import execute_run
+from replearn.experiments.grid import expand_grid
 from replearn.experiments.spec import load_spec
 
 

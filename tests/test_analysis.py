@@ -1,5 +1,7 @@
 """The sample-complexity finder and the exponent fit, on synthetic risk curves."""
 
+import doctest
+import importlib
 import math
 
 import numpy as np
@@ -92,3 +94,19 @@ def test_aggregate_mean_sd():
     assert rows == [
         {"m": "a", "n": 1, "mean": 2.0, "sd": math.sqrt(2.0), "min": 1.0, "max": 3.0, "count": 2}
     ]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "replearn.experiments.analysis",
+        "replearn.experiments.grid",
+        "replearn.experiments.spec",
+        "replearn.experiments.api",
+    ],
+)
+def test_engine_docstring_examples(module, tmp_path, monkeypatch):
+    """The ``Examples`` sections of the public engine functions run and give what they show."""
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from replearn.cli import main
-from replearn.experiments.runner import expand_grid, run_experiment, run_id
+from replearn.experiments.api import run_experiment
+from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.spec import parse_spec
 from replearn.experiments.store import Store
 from test_spec import MALFORMED
@@ -230,10 +231,7 @@ def test_demo_with_a_small_spec(tmp_path, capsys):
     assert f"report: {out}" in printed and row_count(db) == 3
 
 
-def test_theory_of_the_paper_target(capsys, monkeypatch):
-    from replearn import cli
-    from replearn.experiments.methods import build_target
-
+def test_theory_of_the_paper_target(capsys):
     assert main(["theory", "--target", "paper", "--d", "10"]) == 0
     text = capsys.readouterr().out
     assert "He2/2 + He4/(4√3)" in text and "0.5" in text  # the plateau of Fig. 1
@@ -243,10 +241,9 @@ def test_theory_of_the_paper_target(capsys, monkeypatch):
     assert "degenerate" in capsys.readouterr().out
     assert main(["theory", "--target", "{kind: random, r: 20, degree: 3}"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
-    # the built-in text (used while replearn.theory lacks summary/format_summary)
-    text = cli.theory_text(build_target({"kind": "paper", "seed": 0}, 10))
-    assert "κ = ‖H†‖·√r = 1" in text  # H = u uᵀ
-    assert "k = 2: n in [100, 1e+03) → risk ≥ 0.5000" in text
+    # a bad field is named with its path
+    assert main(["theory", "--target", "{kind: paper, sede: 1}"]) == 2
+    assert "--target.sede: unknown field" in capsys.readouterr().err
 
 
 def test_interrupted_run_exits_130(tmp_path):

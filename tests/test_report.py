@@ -13,6 +13,7 @@ import base64
 import csv
 import html.parser
 import math
+import statistics
 
 import matplotlib
 import pytest
@@ -21,10 +22,13 @@ matplotlib.use("Agg")
 
 from matplotlib.collections import PolyCollection  # noqa: E402
 
+from replearn.experiments.analysis import log_d  # noqa: E402
+from replearn.experiments.api import run_experiment, write_report  # noqa: E402
 from replearn.experiments.methods import build_target  # noqa: E402
-from replearn.experiments.report import figure_risk_vs_n, figure_transfer, write_report  # noqa: E402
-from replearn.experiments.runner import run_experiment  # noqa: E402
+from replearn.experiments.report import figure_risk_vs_n, figure_transfer, grid_experiment  # noqa: E402
+from replearn.experiments.report.figures import LABELS, Y_CLIP  # noqa: E402
 from replearn.experiments.spec import parse_spec  # noqa: E402
+from replearn.experiments.store import Store  # noqa: E402
 
 FIG1 = """
 name: fig1
@@ -38,7 +42,7 @@ methods:
   - {name: ntk, width: [4, 8]}
 d: [4]
 n: ["d^1", "d^1.5", "d^2"]
-seeds: 2
+seeds: 3
 n_holdout: 200
 n_test: 500
 dtype: float64
@@ -93,17 +97,148 @@ class _Page(html.parser.HTMLParser):
             self.headings.append(data)
 
 
+def _plotted(fig) -> list[dict]:
+    """Per axis: its title, the data lines (label → (x, y)) and the bands' vertices, in
+    plotting order (each line is drawn just before its band)."""
+    axes = []
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        axes.append(
+            {
+                "title": ax.get_title(),
+                "lines": [
+                    (line.get_label(), list(line.get_xdata()), list(line.get_ydata()))
+                    for line in lines
+                ],
+                "bands": [
+                    [v for path in band.get_paths() for v in path.vertices] for band in bands
+                ],
+            }
+        )
+    return axes
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def built(tmp_path_factory):
+    """Both experiments run into one store and reported; the figures' data captured as they
+    are saved."""
     tmp = tmp_path_factory.mktemp("report")
     db, out = tmp / "results.sqlite", tmp / "report"
     for text in (FIG1, FIG2):
         summary = run_experiment(parse_spec(text), db=db, executor="serial", quiet=True)
         assert summary.ok
-    index = write_report(db, out)
+    plotted, save = {}, grid_experiment.save_figure
+
+    def capture(fig, out_dir, stem):
+        plotted[stem] = _plotted(fig)
+        return save(fig, out_dir, stem)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(grid_experiment, "save_figure", capture)
+        index = write_report(db, out)
     page = _Page()
     page.feed(index.read_text())
-    return out, index, page
+    return {"db": db, "out": out, "index": index, "page": page, "plotted": plotted}
+
+
+@pytest.fixture(scope="module")
+def report(built):
+    return built["out"], built["index"], built["page"]
+
+
+def _store_cells(db, experiment: str, key) -> dict[tuple, list[float]]:
+    """{key(config): [risk of each done seed]}, straight from the store's rows."""
+    cells: dict[tuple, list[float]] = {}
+    with Store(db) as store:
+        for row in store.runs(experiment, status="done"):
+            cells.setdefault(key(row["config"]), []).append(row["metrics"]["risk"])
+    return cells
+
+
+def _mean_sd(risks: list[float]) -> tuple[float, float]:
+    return statistics.fmean(risks), statistics.stdev(risks)
+
+
+# the report's means add the same two floats in another order (numpy vs fmean): they agree
+# to a few ulps, far inside 1e-12 relative; a wrong statistic (the median of Fig. 1's 3 seeds,
+# sd with ddof 0: √(3/2) off, pooled widths, another n) is off by far more
+REL = 1e-12
+
+
+def _fig1_key(config):
+    return (config["method"], config["params"]["width"], config["n"])
+
+
+def _fig2_key(config):
+    return (config["params"]["width"], config["n"], config["transfer"]["N"])
+
+
+def test_risk_table_is_the_store_mean_and_sd_over_seeds(built):
+    cells = _store_cells(built["db"], "fig1", _fig1_key)
+    table = list(csv.DictReader((built["out"] / "fig1-risk.csv").open()))
+    assert len(table) == len(cells) == 18
+    markdown = (built["out"] / "fig1-risk.md").read_text().splitlines()[2:]
+    for row, line in zip(table, markdown):
+        risks = cells[(row["method"], int(row["width"]), int(row["n"]))]
+        mean, sd = _mean_sd(risks)
+        assert float(row["mean"]) == pytest.approx(mean, rel=REL)
+        assert float(row["sd"]) == pytest.approx(sd, rel=REL)
+        assert (float(row["min"]), float(row["max"])) == (min(risks), max(risks))
+        assert int(row["count"]) == len(risks) == 3
+        # the Markdown row shows the same numbers, 4 significant digits
+        cells_md = [c.strip() for c in line.strip("|").split("|")]
+        assert cells_md[:4] == [row["method"], row["width"], "4", row["n"]]
+        assert cells_md[4:6] == [f"{float(row['mean']):.4g}", f"{float(row['sd']):.4g}"]
+
+
+def test_risk_figure_plots_the_store_means_and_bands(built):
+    cells = _store_cells(built["db"], "fig1", _fig1_key)
+    method_of = {label: method for method, label in LABELS.items()}
+    axes = built["plotted"]["fig1-risk"]
+    assert [ax["title"] for ax in axes] == ["width = 4", "width = 8"]
+    checked = 0
+    for ax in axes:
+        width = int(ax["title"].split("= ")[1])
+        assert len(ax["lines"]) == len(ax["bands"]) == 3
+        for (label, xs, ys), band in zip(ax["lines"], ax["bands"]):
+            method = method_of[label]
+            ns = [n for (m, w, n) in cells if m == method and w == width]
+            assert xs == pytest.approx([log_d(n, 4) for n in sorted(ns)], rel=REL)
+            for x, y, n in zip(xs, ys, sorted(ns)):
+                mean, sd = _mean_sd(cells[(method, width, n)])
+                assert y == pytest.approx(mean, rel=REL)
+                at_x = [v[1] for v in band if abs(v[0] - x) < 1e-12 and math.isfinite(v[1])]
+                if mean <= Y_CLIP:  # the band is left out above the clipped axis
+                    assert min(at_x) == pytest.approx(mean - sd, rel=1e-9, abs=1e-12)
+                    assert max(at_x) == pytest.approx(mean + sd, rel=1e-9)
+                checked += 1
+    assert checked == 18
+
+
+@pytest.mark.parametrize("width", [4, 8])
+def test_transfer_table_and_figure_are_the_store_numbers_of_one_width(built, width):
+    cells = {k[1:]: v for k, v in _store_cells(built["db"], "fig2", _fig2_key).items()
+             if k[0] == width}  # fmt: skip
+    stem = f"fig2-transfer-one_step-w{width}"
+    table = list(csv.DictReader((built["out"] / f"{stem}.csv").open()))
+    assert len(table) == len(cells) == 4
+    for row in table:
+        mean, sd = _mean_sd(cells[(int(row["n"]), int(row["N"]))])
+        assert float(row["mean"]) == pytest.approx(mean, rel=REL)
+        assert float(row["sd"]) == pytest.approx(sd, rel=REL)
+    left, right = built["plotted"][stem]
+    for ax, x_key in ((left, "n"), (right, "N")):
+        assert len(ax["lines"]) == 2
+        for label, xs, ys in ax["lines"]:
+            other = int(label.split("= ")[1].split(" ")[0])  # "N = 4 (d^1)" → 4
+            points = sorted(
+                (n if x_key == "n" else N, _mean_sd(risks)[0])
+                for (n, N), risks in cells.items()
+                if (N if x_key == "n" else n) == other
+            )
+            assert xs == pytest.approx([log_d(x, 4) for x, _ in points], rel=REL)
+            assert ys == pytest.approx([mean for _, mean in points], rel=REL)
 
 
 def test_every_expected_figure_and_table_is_written(report):
@@ -138,12 +273,12 @@ def test_html_is_self_contained_and_its_links_resolve(report):
 def test_tables_have_one_row_per_cell(report):
     out, _, _ = report
     fig1 = list(csv.DictReader((out / "fig1-risk.csv").open()))
-    # 3 methods × 2 widths × 3 values of n, each the mean of 2 seeds
+    # 3 methods × 2 widths × 3 values of n, each the mean of 3 seeds
     assert len(fig1) == 18
     assert {(r["method"], r["width"]) for r in fig1} == {
         (m, w) for m in ("one_step", "random_features", "ntk") for w in ("4", "8")
     }
-    assert {"mean", "sd", "count"} <= set(fig1[0]) and {r["count"] for r in fig1} == {"2"}
+    assert {"mean", "sd", "count"} <= set(fig1[0]) and {r["count"] for r in fig1} == {"3"}
     for width in (4, 8):
         fig2 = list(csv.DictReader((out / f"fig2-transfer-one_step-w{width}.csv").open()))
         assert len(fig2) == 4 and {(r["n"], r["N"]) for r in fig2} == {

@@ -5,9 +5,13 @@ import math
 import time
 
 import pytest
+import torch
 
-from replearn.experiments import runner
-from replearn.experiments.runner import execute_run, expand_grid, run_experiment, run_id
+from replearn.experiments import executors
+from replearn.experiments.api import run_experiment
+from replearn.experiments.executors import execute_run
+from replearn.experiments.grid import expand_grid, run_id
+from replearn.experiments.methods import build_target
 from replearn.experiments.spec import parse_spec
 from replearn.experiments.store import Store
 
@@ -105,7 +109,7 @@ def test_interrupt_puts_claimed_runs_back(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return execute_run(config, threads)
 
-    monkeypatch.setattr(runner, "execute_run", flaky)
+    monkeypatch.setattr(executors, "execute_run", flaky)
     db = tmp_path / "i.sqlite"
     with pytest.raises(KeyboardInterrupt):
         run_experiment(parse_spec(SYNTHETIC), db=db, quiet=True)
@@ -121,7 +125,7 @@ def test_heartbeat_renews_leases(tmp_path):
             "e", "{}", [(run_id(c), c) for c in expand_grid(parse_spec(SYNTHETIC))]
         )
         store.claim_next("e", "tok")
-        heartbeat = runner._Heartbeat(db, "tok", 0.3)
+        heartbeat = executors._Heartbeat(db, "tok", 0.3)
         heartbeat.start()
         time.sleep(0.6)
         heartbeat.stop()
@@ -225,3 +229,79 @@ transfer: {target: {kind: paper_transfer}, N: [50, 500]}
     assert small["status"] == large["status"] == "done", small["error"] or large["error"]
     assert small["metrics"]["pretrain_risk"] == large["metrics"]["pretrain_risk"]
     assert {"risk", "stderr", "pretrain_risk", "alignment"} <= set(small["metrics"])
+
+
+UNSEEN = """
+name: unseen
+target: {kind: paper}
+methods: [ENTRY]
+d: [5]
+n: [200]
+seeds: [4]
+n_holdout: 100
+n_test: 300
+dtype: float64
+"""
+
+
+@pytest.mark.parametrize(
+    "entry, learner",
+    [("{name: one_step, width: 20}", "OneStepNetwork"),
+     ("{name: random_features, width: 20}", "RandomFeatures")],
+    ids=["one_step", "random_features"],
+)  # fmt: skip
+def test_engine_risk_is_measured_on_samples_the_model_never_saw(entry, learner, monkeypatch):
+    """Through execute_run (the engine path): every row drawn while the model is fitted is
+    recorded, and so is every row the fitted model predicts on afterwards (the risk). The
+    two sets must be disjoint, come from different (seed, split) streams, number n_test,
+    and the reported risk must be mean (f(x) − f*(x))² over exactly those rows — noise-free
+    f*, not the noisy labels. A run that measured its risk on its training (or holdout)
+    samples, or on noisy labels, fails here."""
+    import replearn as rl
+    from replearn.data import DataStream
+
+    cls = getattr(rl, learner)
+    phase = {"fitting": False}
+    drawn = {"fit": [], "after": []}
+    predicted = []
+    get, fit_stream, predict = DataStream.get, cls.fit_stream, cls.predict
+
+    def recording_get(self, start, stop, clean=False):
+        out = get(self, start, stop, clean=clean)
+        where = "fit" if phase["fitting"] else "after"
+        drawn[where].append(((self.seed, self.split_name), out[0].double().clone()))
+        return out
+
+    def recording_fit_stream(self, *args, **kwargs):
+        phase["fitting"] = True
+        try:
+            return fit_stream(self, *args, **kwargs)
+        finally:
+            phase["fitting"] = False
+
+    def recording_predict(self, X, *args, **kwargs):
+        out = predict(self, X, *args, **kwargs)
+        if not phase["fitting"]:
+            predicted.append((torch.as_tensor(X).double().clone(), torch.as_tensor(out).double()))
+        return out
+
+    monkeypatch.setattr(DataStream, "get", recording_get)
+    monkeypatch.setattr(cls, "fit_stream", recording_fit_stream)
+    monkeypatch.setattr(cls, "predict", recording_predict)
+    (config,) = expand_grid(parse_spec(UNSEEN.replace("ENTRY", entry)))
+    result = execute_run(config)
+    assert result["status"] == "done", result["error"]
+
+    fit_rows = torch.cat([X for _, X in drawn["fit"]])
+    test_X = torch.cat([X for X, _ in predicted])
+    assert len(fit_rows) >= config["n"] and len(test_X) == config["n_test"]
+    # no test row is a training or holdout row (Gaussian rows coincide only if reused)
+    assert not (torch.cdist(test_X, fit_rows) < 1e-12).any()
+    fit_streams = {key for key, _ in drawn["fit"]}
+    test_streams = {key for key, X in drawn["after"] if (torch.cdist(X, test_X) < 1e-12).any()}
+    assert test_streams and not test_streams & fit_streams
+    # the reported risk is the noise-free squared error on exactly these rows; it is an
+    # average of the same float64 numbers, so only the order of summation differs (1e-12)
+    target = build_target(config["target"], config["d"])
+    errors = torch.cat([(f - target(X)) ** 2 for X, f in predicted])
+    assert result["metrics"]["risk"] == pytest.approx(float(errors.mean()), rel=1e-12)

@@ -6,14 +6,16 @@ known exactly by brute force, and n* ∝ d^exponent up to the c_seed factors.
 """
 
 import math
+import statistics
 
 import pytest
 
 from replearn.cli import main
 from replearn.experiments.analysis import find_threshold
+from replearn.experiments.api import estimate_cells, run_experiment
 from replearn.experiments.methods import METHODS
-from replearn.experiments.runner import estimate_cells, run_experiment
-from replearn.experiments.scaling import plan_searches, run_scaling, scaling_section, search_grid
+from replearn.experiments.report import scaling_experiment, scaling_section
+from replearn.experiments.scaling import plan_searches, run_scaling, search_grid
 from replearn.experiments.spec import SpecError, parse_spec
 from replearn.experiments.store import Store
 
@@ -147,7 +149,7 @@ def test_d_by_method_and_spec_errors():
             spec(**{old: new})
 
 
-def test_cli_run_and_report_of_a_scaling_spec(tmp_path, capsys):
+def test_cli_run_and_report_of_a_scaling_spec(tmp_path, capsys, monkeypatch):
     path = tmp_path / "scaling.yaml"
     path.write_text(SPEC.replace("EXPONENT", "[2.0, 3.0]").replace("d: [4, 8, 16]", "d: [4, 8]"))
     db, out = tmp_path / "c.sqlite", tmp_path / "report"
@@ -155,8 +157,47 @@ def test_cli_run_and_report_of_a_scaling_spec(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "synthetic[exponent=2.0]: n* d=4:" in printed and "slope" in printed
     assert main(["run", str(path), "--db", str(db), "--quiet"]) == 0  # resumes: nothing new
+    plotted, save = {}, scaling_experiment.save_figure
+
+    def capture(fig, out_dir, stem):
+        plotted[stem] = [
+            {
+                line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+                for line in ax.get_lines()
+                if line.get_marker() == "o"
+            }
+            for ax in fig.axes
+        ]
+        return save(fig, out_dir, stem)
+
+    monkeypatch.setattr(scaling_experiment, "save_figure", capture)
     section = scaling_section(db, "synth-scaling", out)
     assert {"title", "text", "figures", "tables", "links"} <= set(section)
+    # the evaluated-n table and the risk curves are the store's numbers: mean and sd over
+    # the 3 seeds of each (exponent, d, n), recomputed from the rows (same floats, another
+    # order of summation: 1e-12 relative)
+    cells: dict[tuple, list[float]] = {}
+    with Store(db) as store:
+        for row in store.runs("synth-scaling", status="done"):
+            config = row["config"]
+            label = f"synthetic[exponent={config['params']['exponent']}]"
+            cells.setdefault((label, config["d"], config["n"]), []).append(row["metrics"]["risk"])
+    evaluated = section["tables"][2]
+    assert sorted((r["method"], r["d"], r["n"]) for r in evaluated) == sorted(cells)
+    for row in evaluated:
+        risks = cells[(row["method"], row["d"], row["n"])]
+        assert len(risks) == 3 and row["failed"] == 0
+        assert row["risk_mean"] == pytest.approx(statistics.fmean(risks), rel=1e-12)
+        assert row["risk_sd"] == pytest.approx(statistics.stdev(risks), rel=1e-12)
+    curves = plotted["synth-scaling-scaling-curves"]
+    assert len(curves) == 2  # one panel per exponent
+    for panel, label in zip(curves, ["synthetic[exponent=2.0]", "synthetic[exponent=3.0]"]):
+        for d in (4, 8):
+            xs, ys = panel[f"d = {d}"]
+            ns = sorted(n for (m, d_, n) in cells if m == label and d_ == d)
+            assert xs == pytest.approx([n / d**2 for n in ns], rel=1e-12)
+            means = [statistics.fmean(cells[(label, d, n)]) for n in ns]
+            assert ys == pytest.approx(means, rel=1e-12)
     assert all(p.is_file() and p.suffix == ".png" for p in section["figures"])
     fits, stars = section["tables"][0], section["tables"][1]
     assert [row["method"] for row in fits] == ["synthetic[exponent=2.0]", "synthetic[exponent=3.0]"]

@@ -1,11 +1,23 @@
 """Experiment specs: safe YAML, one-line errors naming the field path, grid expansion."""
 
+import json
+import math
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from replearn.experiments.runner import expand_grid, run_id
-from replearn.experiments.spec import SpecError, load_spec, parse_spec, resolve_n
+from replearn.experiments.grid import expand_grid, run_id
+from replearn.experiments.spec import (
+    ExperimentSpec,
+    SpecError,
+    load_spec,
+    parse_spec,
+    resolve_n,
+    validate_spec,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,6 +145,10 @@ def test_values_are_normalised():
     assert spec.noise == [1.0] and isinstance(spec.noise[0], float)
     assert resolve_n("d^2.5", 10) == round(10**2.5)
     assert resolve_n("d^0", 7) == 1
+    # a default is validated like a given value: no `seeds` means seed 0 (found by hypothesis:
+    # the default used to stay the int 1, and expand_grid failed iterating over it)
+    default = parse_spec(BASE.replace("seeds: 2\n", ""))
+    assert default.seeds == [0] and {c["seed"] for c in expand_grid(default)} == {0}
 
 
 def test_grid_expansion_sweeps_and_stable_ids():
@@ -183,3 +199,122 @@ def test_demo_is_a_reduced_figure_one():
     assert spec.d == [10] and spec.seeds == [0, 1, 2] and spec.noise == [1.0]
     assert spec.n_values(10) == [10, 32, 100, 316, 1000, 3162, 10_000]
     assert len(expand_grid(spec)) == 63
+
+
+# -- properties (hypothesis): valid specs round-trip, invalid ones name their field -------------
+def _n_values():
+    return st.lists(
+        st.one_of(
+            st.integers(1, 10**6),
+            st.sampled_from(["d^0", "d^0.5", "d^1", "d^1.5", "d^2", "d^2.25"]),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+
+
+def _methods():
+    synthetic = st.fixed_dictionaries(
+        {"name": st.just("synthetic")},
+        optional={"exponent": st.lists(st.floats(0, 3), min_size=1, max_size=2, unique=True)},
+    )
+    one_step = st.fixed_dictionaries(
+        {"name": st.just("one_step")},
+        optional={
+            "width": st.lists(st.integers(1, 100).map(lambda k: 2 * k), min_size=1, max_size=2),
+            "head": st.sampled_from(["ridge", "gd"]),
+        },
+    )
+    return st.lists(st.one_of(synthetic, one_step), min_size=1, max_size=2)
+
+
+VALID_SPECS = st.fixed_dictionaries(
+    {
+        "name": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+        "target": st.one_of(
+            st.fixed_dictionaries(
+                {"kind": st.just("paper")},
+                optional={"seed": st.one_of(st.integers(0, 9), st.just("run"))},
+            ),
+            st.just({"kind": "paper_transfer"}),
+        ),  # fmt: skip
+        "methods": _methods(),
+        "d": st.lists(st.integers(2, 12), min_size=1, max_size=3),
+        "n": _n_values(),
+    },
+    optional={
+        "seeds": st.one_of(st.integers(1, 3), st.lists(st.integers(0, 20), min_size=1, max_size=3)),
+        "noise": st.one_of(st.floats(0, 3), st.lists(st.floats(0, 3), min_size=1, max_size=2)),
+        "noise_kind": st.sampled_from(["rademacher", "gaussian"]),
+        "n_holdout": st.integers(0, 10**5),
+        "n_test": st.integers(2, 10**5),
+        "dtype": st.sampled_from(["float32", "float64"]),
+        "description": st.text(max_size=20),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(VALID_SPECS)
+def test_valid_specs_round_trip(data):
+    spec = validate_spec(data)
+    # the stored JSON validates to the same spec, and YAML text parses to it too
+    again = validate_spec(json.loads(spec.to_json()))
+    assert again.to_json() == spec.to_json()
+    assert parse_spec(yaml.safe_dump(data, allow_unicode=True)).to_json() == spec.to_json()
+    # so the grid, and every run id, is the same
+    assert [run_id(c) for c in expand_grid(again)] == [run_id(c) for c in expand_grid(spec)]
+    # lists are de-duplicated in order; n values resolve to distinct positive integers
+    assert spec.d == list(dict.fromkeys(data["d"]))
+    for d in spec.d:
+        ns = spec.n_values(d)
+        assert len(set(ns)) == len(ns) and all(isinstance(n, int) and n >= 1 for n in ns)
+
+
+def _not(allowed):
+    return st.text(min_size=1, max_size=8).filter(lambda s: s not in allowed)
+
+
+# (field, bad value, the path the one-line message must start with)
+INVALID_FIELDS = st.one_of(
+    st.tuples(st.just("d"), st.lists(st.integers(max_value=0), min_size=1, max_size=2), st.just("d[0]")),
+    st.tuples(st.just("n"), st.lists(st.integers(max_value=0), min_size=1, max_size=2), st.just("n[0]")),
+    st.tuples(st.just("n"), st.just(["d^-1"]), st.just("n[0]")),
+    st.tuples(st.just("seeds"), st.integers(max_value=0), st.just("seeds")),
+    st.tuples(st.just("n_holdout"), st.integers(max_value=-1), st.just("n_holdout")),
+    st.tuples(st.just("n_test"), st.integers(max_value=1), st.just("n_test")),
+    st.tuples(st.just("noise"), st.floats(max_value=-1e-9), st.just("noise[0]")),
+    st.tuples(st.just("noise"), st.sampled_from([math.inf, math.nan]), st.just("noise[0]")),
+    st.tuples(st.just("noise_kind"), _not({"rademacher", "gaussian"}), st.just("noise_kind")),
+    st.tuples(st.just("dtype"), _not({"float32", "float64"}), st.just("dtype")),
+    st.tuples(st.just("name"), st.from_regex(r"[a-z]+ [a-z]+", fullmatch=True), st.just("name")),
+    st.tuples(st.just("kind"), _not({"grid", "scaling"}), st.just("kind")),
+    st.tuples(
+        st.just("methods"),
+        st.integers(-50, 51).filter(lambda w: w < 2 or w % 2).map(lambda w: [{"name": "one_step", "width": w}]),
+        st.just("methods[0].width"),
+    ),
+    st.tuples(
+        st.just("target"),
+        st.integers(max_value=-1).map(lambda s: {"kind": "paper", "seed": s}),
+        st.just("target.seed"),
+    ),
+    st.tuples(
+        st.from_regex(r"[a-z]{3,10}", fullmatch=True).filter(
+            lambda k: k not in ExperimentSpec.model_fields
+        ),
+        st.integers(),
+        st.none(),  # an unknown field: the message starts with its own name
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(VALID_SPECS, INVALID_FIELDS)
+def test_invalid_field_gives_one_line_naming_it(data, bad):
+    field, value, path = bad
+    with pytest.raises(SpecError) as info:
+        validate_spec({**data, field: value})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path or field}: "), message

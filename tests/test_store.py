@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from replearn.experiments.store import Store, aggregate, columns_of, flat_rows
+from replearn.experiments.analysis import aggregate
+from replearn.experiments.store import Store, columns_of, flat_rows
 
 
 def config(seed: int, n: int = 100, method: str = "synthetic") -> dict:
@@ -182,9 +183,10 @@ def test_flat_rows_and_aggregate(store):
     columns = columns_of(flat)
     assert columns[:4] == ["experiment", "run_id", "status", "method"]
     assert columns.index("param_width") < columns.index("risk") < columns.index("wall_time")
-    (cell,) = aggregate(flat)
-    assert cell["seeds"] == 3 and cell["failed"] == 1
-    assert cell["risk_mean"] == pytest.approx(0.4) and cell["risk_std"] == pytest.approx(0.2)
+    # the one aggregation over seeds: the failed run (no risk) is left out, sd with ddof 1
+    (cell,) = aggregate(flat, by=["method", "d", "n"])
+    assert cell["count"] == 3 and cell["min"] == 0.2 and cell["max"] == 0.6
+    assert cell["mean"] == pytest.approx(0.4) and cell["sd"] == pytest.approx(0.2)
 
 
 def _open_store_at_once(paths, barrier, results):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import io
 import json
 import signal
@@ -214,7 +213,7 @@ def _run_spec(spec, args, default_executor: str = "process"):
 
 
 def _execute(spec, args, default_executor: str):
-    from replearn.experiments.runner import run_experiment
+    from replearn.experiments.api import run_experiment
 
     return run_experiment(
         spec,
@@ -231,7 +230,7 @@ def _execute(spec, args, default_executor: str):
 def cmd_run(args) -> int:
     spec = _load(args.spec)
     if args.dry_run:
-        from replearn.experiments.runner import estimate_cells
+        from replearn.experiments.api import estimate_cells
 
         cells = estimate_cells(spec)
         detail = ", ".join(f"{k}: {v}" for k, v in cells.items())
@@ -341,98 +340,17 @@ def _parquet_value(value):
     return value if value is None or isinstance(value, int | float | str | bool) else str(value)
 
 
-def write_report(db: Path, out: Path, experiments: list[str] | None = None) -> Path:
-    """The report for ``experiments`` under ``out``; returns the file to open.
+def _write_report(db: Path, out: Path, experiments: list[str] | None) -> Path:
+    from replearn.experiments.api import write_report
 
-    ``replearn.experiments.report.write_report(db=…, out=…, experiments=…) -> Path`` takes
-    over when that module exists; until then: results.csv, summary.csv and report.md.
-    """
     try:
-        module = importlib.import_module("replearn.experiments.report")
-    except ModuleNotFoundError as err:
-        if err.name != "replearn.experiments.report":
-            raise
-        module = None
-    if module is not None and hasattr(module, "write_report"):
-        return Path(module.write_report(db=Path(db), out=Path(out), experiments=experiments))
-    return _basic_report(Path(db), Path(out), experiments)
-
-
-def _basic_report(db: Path, out: Path, experiments: list[str] | None) -> Path:
-    from replearn.experiments.store import aggregate, flat_rows
-
-    with _open_store(db) as store:
-        names = _experiments(store, experiments)
-        flat = [row for name in names for row in flat_rows(store.runs(name))]
-        counts = store.counts()
-    summary = aggregate(flat)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.csv").write_text(_csv_text(flat), encoding="utf-8")
-    (out / "summary.csv").write_text(_csv_text(summary), encoding="utf-8")
-    lines = ["# replearn report", "", f"Database: `{db}`", ""]
-    for name in names:
-        c = counts[name]
-        lines += [
-            f"## {name}",
-            "",
-            f"{c['done']}/{c['total']} runs done, {c['failed']} failed, "
-            f"{c['pending'] + c['running'] + c['stale']} unfinished. "
-            "Excess L2 risk E[(f − f*)²]: mean ± std over seeds.",
-            "",
-        ]
-        rows = [row for row in summary if row["experiment"] == name]
-        lines += _markdown_table(rows) + [""]
-    lines += ["Full per-run numbers: `results.csv`; aggregated: `summary.csv`.", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
-def _settings(rows: list[dict]) -> dict[int, str]:
-    """Per row, 'k=v' for the hyper-parameters that vary among rows of the same method."""
-    labels: dict[int, str] = {}
-    for method in {row["method"] for row in rows}:
-        members = [row for row in rows if row["method"] == method]
-        keys = sorted({k for row in members for k in row if k.startswith("param_")})
-        varying = [k for k in keys if len({repr(row.get(k)) for row in members}) > 1]
-        for row in members:
-            labels[id(row)] = ", ".join(f"{k[6:]}={row.get(k)}" for k in varying)
-    return labels
-
-
-def _markdown_table(rows: list[dict]) -> list[str]:
-    if not rows:
-        return ["(no runs)"]
-    settings = _settings(rows)
-    show_settings = any(settings.values())
-    noises = len({row["noise"] for row in rows}) > 1
-    transfer = any(row.get("N") is not None for row in rows)
-    alignment = any(row.get("alignment_mean") is not None for row in rows)
-    header = ["method"] + ["settings"] * show_settings + ["noise"] * noises
-    header += ["d", "n", "log_d n"] + ["N"] * transfer + ["risk (mean ± std)", "seeds"]
-    header += ["alignment"] * alignment
-    order = lambda r: (r["method"], settings[id(r)], r["noise"], r["d"], r["n"], r.get("N") or 0)
-    rows = sorted(rows, key=order)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        risk = (
-            "–" if row["risk_mean"] is None else f"{row['risk_mean']:.4f} ± {row['risk_std']:.4f}"
-        )
-        cells = [row["method"]] + [settings[id(row)]] * show_settings
-        cells += [f"{row['noise']:g}"] * noises + [str(row["d"]), str(row["n"])]
-        cells.append("" if row["log_d_n"] is None else f"{row['log_d_n']:.2f}")
-        cells += [str(row.get("N"))] * transfer
-        seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
-        cells += [risk, seeds]
-        if alignment:
-            value = row.get("alignment_mean")
-            cells.append("–" if value is None else f"{value:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        return write_report(db, out, experiments)
+    except ValueError as err:  # no database, or an unknown experiment
+        raise CommandError(" ".join(str(err).split())) from None
 
 
 def cmd_report(args) -> int:
-    path = write_report(args.db, args.out, args.experiment)
+    path = _write_report(args.db, args.out, args.experiment)
     print(f"report: {path}")
     return 0
 
@@ -458,7 +376,7 @@ def cmd_demo(args) -> int:
             f"results go to {args.db}; interrupting is safe (re-running resumes)"
         )
     summary = _run_spec(spec, args)
-    path = write_report(args.db, args.out, [spec.name])
+    path = _write_report(args.db, args.out, [spec.name])
     print(f"report: {path}")
     if summary.counts["failed"]:
         print(f"{summary.counts['failed']} runs failed (see the report)", file=sys.stderr)
@@ -468,14 +386,8 @@ def cmd_demo(args) -> int:
 
 def _theory_target(args):
     import yaml
-    from pydantic import BaseModel, ConfigDict, ValidationError
 
-    from replearn.experiments.methods import build_target
-    from replearn.experiments.spec import TargetSpec, _format_errors
-
-    class TheoryOptions(BaseModel):
-        model_config = ConfigDict(extra="forbid", strict=True)
-        target: TargetSpec
+    from replearn.experiments.spec import SpecError, validate_target
 
     text = args.target.strip()
     if text.startswith("{"):
@@ -497,70 +409,16 @@ def _theory_target(args):
             target[option] = value
     target.setdefault("seed", args.seed)
     try:
-        validated = TheoryOptions.model_validate({"target": target}).target
-    except ValidationError as err:
-        raise CommandError("--" + _format_errors(err, TheoryOptions), EXIT_USAGE) from None
-    try:
-        return build_target(validated.model_dump(), args.d)
-    except ValueError as err:
-        raise CommandError(f"--target: {' '.join(str(err).split())}", EXIT_USAGE) from None
-
-
-def theory_text(target) -> str:
-    """H, κ, degree energy, kernel plateaus and Theorem 1's threshold, as text.
-
-    The fallback of ``replearn theory`` when ``replearn.theory`` lacks ``summary`` and
-    ``format_summary``.
-    """
-    import math
-
-    import torch
-
-    d, r = target.d, target.r
-    eigenvalues = torch.linalg.eigvalsh(target.latent_hessian()).tolist()
-    kappa = target.kappa
-    energy = target.degree_energy()
-    degenerate = "  (degenerate H: Theorem 1 does not apply)" if math.isinf(kappa) else ""
-    lines = [
-        target.describe(),
-        "",
-        f"H = E[∇²f*] = Uᵀ A U, rank {target.hessian_rank()} of r = {r}; "
-        f"eigenvalues of A: {', '.join(f'{v:.4g}' for v in eigenvalues)}",
-        f"κ = ‖H†‖·√r = {kappa:.4g}" + degenerate,
-        "",
-        "degree energy (share of E[f*²]):",
-    ]
-    lines += [f"  degree {k}: {v:.4f}" for k, v in energy.items()]
-    lines += ["", "kernel staircase (with d^k ≤ n < d^(k+1) a kernel learns degree ≤ k only):"]
-    total = target.norm2()
-    for k in range(target.degree + 1):
-        above = target.energy_above(k) / total if total else 0.0
-        lines.append(
-            f"  k = {k}: n in [{d**k:.3g}, {d ** (k + 1):.3g}) → risk ≥ {above:.4f} (energy above k)"
-        )
-    if math.isfinite(kappa):
-        threshold = d**2 * kappa**2 * r
-        lines += [
-            "",
-            f"Theorem 1 (Algorithm 1): n ≳ d²κ²r = {threshold:.4g} samples "
-            f"(log_d n ≈ {math.log(threshold) / math.log(d):.2f}); width m ≳ r^p = "
-            f"{r**target.degree}",
-        ]
-    return "\n".join(lines)
+        return validate_target(target, args.d)
+    except SpecError as err:
+        raise CommandError(f"--{err}", EXIT_USAGE) from None
 
 
 def cmd_theory(args) -> int:
+    from replearn import theory
+
     target = _theory_target(args)
-    try:
-        module = importlib.import_module("replearn.theory")
-    except ModuleNotFoundError as err:
-        if err.name != "replearn.theory":
-            raise
-        module = None
-    if module is not None and hasattr(module, "summary") and hasattr(module, "format_summary"):
-        print(module.format_summary(module.summary(target, epsilon=args.epsilon)))
-    else:
-        print(theory_text(target))
+    print(theory.format_summary(theory.summary(target, epsilon=args.epsilon)))
     return 0
 
 

@@ -1,10 +1,12 @@
-"""Experiment engine: validated YAML specs, a SQLite results store, executors, the registry.
+"""Experiment engine: validated YAML specs, a SQLite results store, executors, reports.
 
     from replearn.experiments import load_spec, run_experiment
     spec = load_spec("configs/demo.yaml")
     summary = run_experiment(spec, db="results/replearn.sqlite", executor="process")
 
 Submodules are imported on first use, so ``import replearn.experiments`` stays cheap.
+Imports flow one way (docs/architecture.md, tests/test_imports.py): api → report →
+scaling → executors → grid → store → spec → analysis → methods → learners.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ _EXPORTS = {
     "Store": "replearn.experiments.store",
     "DEFAULT_DB": "replearn.experiments.store",
     "flat_rows": "replearn.experiments.store",
-    "aggregate": "replearn.experiments.store",
-    "ALGORITHM_VERSION": "replearn.experiments.runner",
-    "RunSummary": "replearn.experiments.runner",
-    "expand_grid": "replearn.experiments.runner",
-    "run_id": "replearn.experiments.runner",
-    "execute_run": "replearn.experiments.runner",
-    "run_experiment": "replearn.experiments.runner",
-    "run_pending": "replearn.experiments.runner",
+    "aggregate": "replearn.experiments.analysis",
+    "log_d": "replearn.experiments.analysis",
+    "ALGORITHM_VERSION": "replearn.experiments.grid",
+    "expand_grid": "replearn.experiments.grid",
+    "run_id": "replearn.experiments.grid",
+    "RunSummary": "replearn.experiments.executors",
+    "execute_run": "replearn.experiments.executors",
+    "run_pending": "replearn.experiments.executors",
+    "run_experiment": "replearn.experiments.api",
+    "estimate_cells": "replearn.experiments.api",
+    "write_report": "replearn.experiments.api",
     "METHODS": "replearn.experiments.methods",
     "register_method": "replearn.experiments.methods",
 }

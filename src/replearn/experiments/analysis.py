@@ -1,4 +1,4 @@
-"""Aggregation over seeds, the sample-complexity finder n*(d), and the scaling-exponent fit.
+"""log_d, aggregation over seeds, the sample-complexity finder n*(d), and the scaling-exponent fit.
 
 n*(d) is the smallest n at which the mean excess risk over seeds falls below ε. It is found
 by an adaptive search on a log grid n_k = n_min·ρ^k (ρ = 2^{1/steps_per_octave}): bracket
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "log_d",
     "aggregate",
     "LogGrid",
     "ThresholdSearch",
@@ -32,8 +33,33 @@ __all__ = [
 ]
 
 
+def log_d(n: float, d: int) -> float:
+    """The exponent x with n = d^x, i.e. log n / log d; NaN at d = 1 (every power of 1 is 1).
+
+    The one helper for "n as a power of d" (spec grids, results columns, figures' x axes).
+
+    Examples
+    --------
+    >>> log_d(100, 10), log_d(8, 4)
+    (2.0, 1.5)
+    >>> log_d(5, 1)
+    nan
+    """
+    return math.log(n) / math.log(d) if d > 1 else math.nan
+
+
 def aggregate(records: Iterable[Mapping], by: Sequence[str], value: str = "risk") -> list[dict]:
-    """Group records by the keys ``by`` and give mean, sd (ddof 1), min, max and count of ``value``."""
+    """Group records by the keys ``by``: mean, sd (ddof 1), min, max and count of ``value``.
+
+    Records whose ``value`` is None (failed runs) are left out; rows are sorted by ``by``.
+    This is the one aggregation over seeds: report tables and figures both use it.
+
+    Examples
+    --------
+    >>> aggregate([{"n": 10, "risk": 1.0}, {"n": 10, "risk": 3.0}, {"n": 20, "risk": None}],
+    ...           by=["n"])
+    [{'n': 10, 'mean': 2.0, 'sd': 1.4142135623730951, 'min': 1.0, 'max': 3.0, 'count': 2}]
+    """
     groups: dict[tuple, list[float]] = defaultdict(list)
     for record in records:
         if record.get(value) is None:

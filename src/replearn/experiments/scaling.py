@@ -16,7 +16,7 @@ against the risks already in the store; a search that needs a risk it does not h
 stops at that n (the search is deterministic given the risks, so replaying it is the same
 as running it straight through). The runs of every (search, n) asked for in the round —
 all seeds — are registered in the store (``Store.register_experiment(…, replace=False)``)
-and executed together by :func:`replearn.experiments.runner.run_pending`, so the executor
+and executed together by :func:`replearn.experiments.executors.run_pending`, so the executor
 has (searches × seeds) runs to spread over its workers. Runs already in the store, from
 this experiment or any other, are reused: a re-run resumes with no new work.
 
@@ -31,8 +31,6 @@ bootstrap interval (seeds resampled per d).
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
 import sys
 import time
@@ -40,10 +38,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from replearn.experiments.analysis import LogGrid, bootstrap_exponent, find_threshold
-from replearn.experiments.methods import METHODS, build_target
-from replearn.experiments.runner import RunSummary, cell_config, run_id, run_pending
-from replearn.experiments.spec import ExperimentSpec, resolve_n, validate_spec
+from replearn import theory
+from replearn.experiments.analysis import LogGrid, bootstrap_exponent, find_threshold, log_d
+from replearn.experiments.executors import RunSummary, run_pending
+from replearn.experiments.grid import cell_config, method_params, run_id
+from replearn.experiments.methods import build_target
+from replearn.experiments.spec import ExperimentSpec, resolve_n
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
 
 __all__ = [
@@ -53,7 +53,8 @@ __all__ = [
     "plan_searches",
     "run_scaling",
     "scaling_fits",
-    "scaling_section",
+    "fit_lines",
+    "KERNEL_METHODS",
 ]
 
 KERNEL_METHODS = ("random_features", "ntk", "kernel_ridge")
@@ -91,8 +92,6 @@ def search_grid(spec: ExperimentSpec, d: int) -> LogGrid:
 
 
 def _theory_start(method: str, target, epsilon: float) -> float | None:
-    from replearn import theory
-
     if method in ("one_step", "full_training"):
         guess = theory.one_step_threshold(target)
     elif method in KERNEL_METHODS:
@@ -110,12 +109,9 @@ def plan_searches(spec: ExperimentSpec) -> list[Search]:
     """
     if spec.kind != "scaling" or spec.scaling is None:
         raise ValueError(f"{spec.name}: not a scaling spec (kind {spec.kind!r})")
-    combos = []  # (method name, chosen values, validated params, noise)
+    combos = []  # (method name, validated params, noise)
     for method in spec.methods:
-        info = METHODS[method.name]
-        sweep = method.sweep()
-        for combo in itertools.product(*sweep.values()):
-            params = info.params.model_validate(dict(zip(sweep, combo))).model_dump()
+        for params in method_params(method):
             for noise in spec.noise:
                 combos.append((method.name, params, float(noise)))
     labels = []
@@ -236,11 +232,11 @@ class ScalingSummary(RunSummary):
 
     def __str__(self) -> str:
         lines = [super().__str__() + f"; {self.rounds} search rounds"]
-        lines += _fit_lines(self.scaling)
+        lines += fit_lines(self.scaling)
         return "\n".join(lines)
 
 
-def _fit_lines(result: Mapping) -> list[str]:
+def fit_lines(result: Mapping) -> list[str]:
     lines = []
     for label, fit in result.get("fits", {}).items():
         stars = ", ".join(
@@ -385,7 +381,7 @@ def scaling_fits(spec: ExperimentSpec, rows: Sequence[Mapping], n_boot: int = 20
                         "d": search.d,
                         "n": n,
                         "n/d^2": n / search.d**2,
-                        "log_d n": math.log(n) / math.log(search.d) if search.d > 1 else None,
+                        "log_d n": log_d(n, search.d) if search.d > 1 else None,
                         "risk_mean": means[n],
                         "risk_sd": _sd([complete[n][s] for s in seeds]),
                         "alignment_mean": sum(aligned) / len(aligned) if aligned else None,
@@ -436,8 +432,6 @@ def _sd(values: Sequence[float | None]) -> float | None:
 
 def _theory_slopes(spec: ExperimentSpec) -> dict[str, float]:
     """Predicted exponent per method (theory.predicted_exponents at the largest d)."""
-    from replearn import theory
-
     d = max(spec.d)
     seed = spec.target.seed if spec.target.seed != "run" else spec.seeds[0]
     target = build_target({**spec.target.model_dump(), "seed": seed}, d)
@@ -449,162 +443,3 @@ def _theory_slopes(spec: ExperimentSpec) -> dict[str, float]:
         elif method.name in KERNEL_METHODS:
             out[method.name] = predicted["kernel"]
     return out
-
-
-# -- the report section ----------------------------------------------------------------------
-def _spec_from_store(store: Store, experiment: str) -> ExperimentSpec:
-    data = store.experiment_spec(experiment)
-    if data is None:
-        raise ValueError(f"no experiment {experiment!r} in {store.path}")
-    return validate_spec(data)
-
-
-def figure_scaling_curves(table: Sequence[Mapping], epsilon: float, title: str = ""):
-    """Mean risk vs n/d² per method (one panel each), a line per d, ε dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = list(dict.fromkeys(row["method"] for row in table))
-    fig, axes = plt.subplots(
-        1, max(len(labels), 1), figsize=(4.2 * max(len(labels), 1), 3.6), squeeze=False
-    )
-    ds = sorted({row["d"] for row in table})
-    cmap = plt.get_cmap("viridis")
-    for ax, label in zip(axes[0], labels):
-        for i, d in enumerate(ds):
-            line = sorted((r for r in table if r["method"] == label and r["d"] == d), key=_n)
-            line = [r for r in line if math.isfinite(r["risk_mean"])]
-            if not line:
-                continue
-            ax.plot(
-                [r["n/d^2"] for r in line],
-                [r["risk_mean"] for r in line],
-                marker="o",
-                markersize=3,
-                color=cmap(i / max(len(ds) - 1, 1)),
-                label=f"d = {d}",
-            )
-        ax.axhline(epsilon, color="black", linestyle="--", linewidth=1, label=f"ε = {epsilon:g}")
-        ax.set_xscale("log")
-        ax.set_xlabel("n / d²")
-        ax.set_title(label, fontsize=9)
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("mean excess risk (evaluated n)")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _n(row: Mapping) -> int:
-    return row["n"]
-
-
-def scaling_section(db: str | Path, experiment: str, out_dir: str | Path) -> dict:
-    """The report section of a scaling experiment: fits, figures and tables.
-
-    Writes ``<experiment>-scaling.png/.pdf`` (log n* vs log d, fitted lines, theory
-    slopes as guides), ``<experiment>-scaling-curves.png/.pdf`` (risk vs n/d² at the
-    evaluated n) and ``<experiment>-scaling.json`` (every number) under ``out_dir``.
-    Returns {"title", "text", "figures": [png paths], "tables": [rows…], "links": [names]}.
-    """
-    from replearn.experiments.report import figure_scaling, save_figure
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with Store(db) as store:
-        spec = _spec_from_store(store, experiment)
-        rows = store.runs(experiment)
-        counts = store.counts(experiment)[experiment]
-    result = scaling_fits(spec, rows)
-    epsilon = result["epsilon"]
-    fits = result["fits"]
-    guides = {}
-    for method, slope in result["theory"].items():
-        if math.isfinite(slope):
-            name = "Algorithm 1 (d²)" if method in ("one_step", "full_training") else "kernels"
-            guides.setdefault(f"{name}", slope)
-    title = f"{experiment}: n*(d) for mean excess risk ≤ {epsilon:g}"
-    figures, links = [], []
-    if fits:
-        paths = save_figure(
-            figure_scaling(fits, title=title, guides=guides), out_dir, experiment + "-scaling"
-        )
-        figures.append(paths["png"])
-        links.append(paths["pdf"].name)
-    if result["evaluated"]:
-        fig = figure_scaling_curves(
-            result["evaluated"], epsilon, title=f"{experiment}: evaluated n"
-        )
-        paths = save_figure(fig, out_dir, experiment + "-scaling-curves")
-        figures.append(paths["png"])
-        links.append(paths["pdf"].name)
-    json_path = out_dir / f"{experiment}-scaling.json"
-    json_path.write_text(json.dumps(_jsonable(result), indent=1) + "\n", encoding="utf-8")
-    links.append(json_path.name)
-    fit_rows, star_rows = [], []
-    for label, fit in fits.items():
-        slope, ci, theory_slope = fit["slope"], fit["ci"], fit["theory_slope"]
-        reached = [d for d, n in fit["n_star"].items() if n is not None]
-        fit_rows.append(
-            {
-                "method": label,
-                "slope": slope,
-                "ci_low": None if ci is None else ci[0],
-                "ci_high": None if ci is None else ci[1],
-                "theory_slope": theory_slope,
-                "theory_in_ci": None
-                if ci is None or theory_slope is None
-                else bool(ci[0] <= theory_slope <= ci[1]),
-                "d_reached": " ".join(map(str, reached)),
-                "d_not_reached": " ".join(
-                    str(d) for d in fit["searched"] if fit["n_star"].get(d) is None
-                ),
-                "slope_lower_bound": fit["slope_lower_bound"],
-                "dropped_draws": fit["dropped_draws"],
-            }
-        )
-        for d, n in fit["n_star"].items():
-            star_rows.append(
-                {
-                    "method": label,
-                    "d": d,
-                    "n_star": n,
-                    "n_star/d^2": None if n is None else n / d**2,
-                    "log_d n_star": None if n is None or d < 2 else math.log(n) / math.log(d),
-                    "grid_n_star": fit["grid_n_star"].get(d),
-                    "largest_n": fit["n_max"][d],
-                    "theory_start": fit["theory_start"][d],
-                    "search_done": d in fit["searched"],
-                }
-            )
-    text = (
-        f"Adaptive search for n*(d) = smallest n with mean excess risk ≤ ε = {epsilon:g} over "
-        f"{len(spec.seeds)} seeds; {counts['done']} runs done, {counts['failed']} failed, "
-        f"{counts['total'] - counts['done'] - counts['failed']} unfinished. n* is the "
-        "log-linear ε-crossing between evaluated n; slope: least squares of log n* on log d, "
-        "95 % bootstrap interval over seeds. Theory slopes: "
-        + ", ".join(f"{k} {v:g}" for k, v in result["theory"].items())
-        + "."
-    )
-    return {
-        "title": f"{experiment}: sample-complexity exponents",
-        "text": text,
-        "figures": figures,
-        "tables": [fit_rows, star_rows, result["evaluated"]],
-        "links": links,
-    }
-
-
-def _jsonable(value):
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value

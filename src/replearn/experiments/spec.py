@@ -48,6 +48,7 @@ from pydantic import (
     ValidationError,
 )
 
+from replearn.experiments.analysis import log_d
 from replearn.experiments.methods import METHODS, build_target, build_transfer_target
 from replearn.validation import boolean, choice, integer_at_least, is_int, number
 
@@ -58,6 +59,8 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "validate_spec",
+    "validate_target",
+    "format_validation_error",
     "resolve_n",
 ]
 
@@ -294,7 +297,7 @@ class ExperimentSpec(_Strict):
     methods: list[MethodSpec]
     d: _list_of(integer_at_least(1))
     n: _list_of(_n_value) | None = None
-    seeds: Annotated[Any, AfterValidator(_seeds)] = 1
+    seeds: Annotated[Any, AfterValidator(_seeds)] = Field(default=1, validate_default=True)
     n_holdout: Annotated[Any, AfterValidator(integer_at_least(0))] = 100_000
     n_test: Annotated[Any, AfterValidator(integer_at_least(2))] = 100_000
     dtype: Annotated[Any, AfterValidator(choice("float32", "float64"))] = "float32"
@@ -309,8 +312,8 @@ class ExperimentSpec(_Strict):
             raw = self.n
         else:
             assert self.scaling is not None
-            start = _log_d(self.scaling.n_start, d)
-            stop = _log_d(self.scaling.n_stop, d)
+            start = _exponent(self.scaling.n_start, d)
+            stop = _exponent(self.scaling.n_stop, d)
             steps = int(math.floor((stop - start) / self.scaling.log_step + 1e-9))
             raw = [f"d^{start + k * self.scaling.log_step:g}" for k in range(steps + 1)]
         return _non_empty_unique([resolve_n(v, d) for v in raw])
@@ -324,10 +327,11 @@ class ExperimentSpec(_Strict):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def _log_d(value: int | str, d: int) -> float:
+def _exponent(value: int | str, d: int) -> float:
+    """x with n ≈ d^x for an n value ('d^x' gives x; at d = 1 an absolute n counts as x = 0)."""
     if isinstance(value, str):
         return float(value[2:])
-    return math.log(value) / math.log(d) if d > 1 else 0.0
+    return log_d(value, d) if d > 1 else 0.0
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -381,11 +385,42 @@ def validate_spec(data: Any) -> ExperimentSpec:
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
-        raise SpecError(_format_errors(err, ExperimentSpec)) from None
+        raise SpecError(format_validation_error(err, ExperimentSpec)) from None
     _check_methods(spec)
     _check_kind(spec)
     _check_targets(spec)
     return spec
+
+
+class _TargetOnly(_Strict):
+    target: TargetSpec
+
+
+def validate_target(target: Any, d: int | None = None):
+    """A ``target`` block (e.g. ``{"kind": "random", "r": 2, "degree": 4}``) validated;
+    with ``d``, also built at that dimension and returned as a MultiIndexTarget.
+
+    Problems are one :class:`SpecError` line naming the field (``target.r: …``).
+
+    Examples
+    --------
+    >>> validate_target({"kind": "paper", "seed": 3}).seed
+    3
+    >>> validate_target({"kind": "paper", "sede": 3})
+    Traceback (most recent call last):
+    ...
+    replearn.experiments.spec.SpecError: target.sede: unknown field; allowed: kind, seed
+    """
+    try:
+        validated = _TargetOnly.model_validate({"target": target}).target
+    except ValidationError as err:
+        raise SpecError(format_validation_error(err, _TargetOnly)) from None
+    if d is None:
+        return validated
+    try:
+        return build_target(validated.model_dump(), d)
+    except ValueError as err:
+        raise SpecError(_target_message(validated.kind, err, d)) from None
 
 
 def _check_methods(spec: ExperimentSpec) -> None:
@@ -447,7 +482,7 @@ def _check_kind(spec: ExperimentSpec) -> None:
                     f"scaling.d_by_method.{name}: must be a subset of d {spec.d}, got {extra}"
                 )
         for d in spec.d:
-            if _log_d(spec.scaling.n_stop, d) < _log_d(spec.scaling.n_start, d):
+            if _exponent(spec.scaling.n_stop, d) < _exponent(spec.scaling.n_start, d):
                 raise SpecError(
                     f"scaling.n_stop: must be ≥ n_start at every d, got "
                     f"{spec.scaling.n_stop!r} < {spec.scaling.n_start!r} at d={d}"
@@ -544,7 +579,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _format_errors(err: ValidationError, root: type[BaseModel]) -> str:
+def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
+    """A pydantic ValidationError of model ``root`` as one line: ``field.path: problem``."""
     errors = err.errors()
     error = errors[0]
     loc = tuple(error["loc"])

@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from replearn.experiments.analysis import log_d
+
 __all__ = ["Store", "DEFAULT_DB", "STATUSES", "canonical_json", "process_start_time"]
 
 DEFAULT_DB = Path("results") / "replearn.sqlite"
@@ -412,12 +414,6 @@ RUN_COLUMNS = (
 TAIL_COLUMNS = ("wall_time", "peak_rss_mb", "peak_gpu_mb", "host", "attempts", "finished_at")
 
 
-def _log_d(n: int, d: int) -> float | None:
-    import math
-
-    return round(math.log(n) / math.log(d), 6) if d > 1 else None
-
-
 def _target_label(target: dict) -> str:
     if target["kind"] == "expression":
         return f"expression:{target['expr']}"
@@ -445,7 +441,7 @@ def flat_rows(rows: list[dict]) -> list[dict]:
             "target": _target_label(config["target"]),
             "d": config["d"],
             "n": config["n"],
-            "log_d_n": _log_d(config["n"], config["d"]),
+            "log_d_n": round(log_d(config["n"], config["d"]), 6) if config["d"] > 1 else None,
             "N": transfer.get("N"),
             "seed": config["seed"],
             "noise": config["noise"],
@@ -474,41 +470,3 @@ def columns_of(rows: list[dict]) -> list[str]:
     tail = [c for c in rest if c in TAIL_COLUMNS or c == "error"]
     metrics = [c for c in rest if c not in tail]
     return [c for c in RUN_COLUMNS if c in seen] + params + metrics + tail
-
-
-def aggregate(flat: list[dict], value: str = "risk") -> list[dict]:
-    """Mean ± std over seeds of each cell (everything but seed), done runs only.
-
-    Columns: the cell's keys, ``seeds`` (runs averaged), ``failed``, and for ``value`` and
-    every other numeric metric ``<metric>_mean`` (``risk_std`` too: std over seeds, n−1).
-    """
-    import math
-    import statistics
-
-    skip = {"run_id", "seed", "status", "error", *TAIL_COLUMNS}
-    groups: dict[tuple, list[dict]] = {}
-    keys_of: dict[tuple, dict] = {}
-    metric_names: dict[str, None] = {}
-    for row in flat:
-        cell = {k: v for k, v in row.items() if k.startswith("param_") or k in RUN_COLUMNS}
-        cell = {k: v for k, v in cell.items() if k not in skip}
-        key = tuple(sorted((k, repr(v)) for k, v in cell.items()))
-        groups.setdefault(key, []).append(row)
-        keys_of[key] = cell
-        for k, v in row.items():
-            if k not in cell and k not in skip and isinstance(v, int | float):
-                metric_names[k] = None
-    out = []
-    for key, members in groups.items():
-        done = [m for m in members if m["status"] == "done"]
-        item = dict(keys_of[key])
-        item["seeds"] = len(done)
-        item["failed"] = sum(m["status"] == "failed" for m in members)
-        for name in [value, *[m for m in metric_names if m != value]]:
-            values = [m[name] for m in done if isinstance(m.get(name), int | float)]
-            values = [v for v in values if math.isfinite(v)]
-            item[f"{name}_mean"] = statistics.fmean(values) if values else None
-            if name == value:
-                item[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        out.append(item)
-    return out

@@ -1,9 +1,8 @@
-"""Grid expansion and executors: serial, local process pool, Ray — same numbers on each.
+"""Executors: run an experiment's registered, unfinished runs — serially, in a local process
+pool, or as Ray tasks — with the same numbers on each.
 
-A spec expands to run configs (method hyper-parameter sweeps × d × n × noise × seeds
-[× transfer N]); each config is plain JSON and its run id is the hash of its canonical
-text and ALGORITHM_VERSION. A run is a pure function of its config (data, init and test
-set all derive from its seed), so the executor only decides *where* it runs:
+A run is a pure function of its config (data, init and test set all derive from its
+seed), so the executor only decides *where* it runs:
 
 - ``serial``: in this process, one after another;
 - ``process``: a ``ProcessPoolExecutor`` with the spawn start method (``replearn run``'s
@@ -26,9 +25,6 @@ traceback and the grid goes on; ``retry_failed`` puts failed runs back in the qu
 from __future__ import annotations
 
 import functools
-import hashlib
-import itertools
-import math
 import os
 import platform
 import resource
@@ -43,93 +39,21 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from replearn.experiments.grid import ALGORITHM_VERSION
 from replearn.experiments.methods import METHODS
-from replearn.experiments.spec import ExperimentSpec
-from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store, canonical_json
+from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
 
-__all__ = [
-    "ALGORITHM_VERSION",
-    "EXECUTORS",
-    "RunSummary",
-    "expand_grid",
-    "run_id",
-    "execute_run",
-    "run_experiment",
-    "run_pending",
-]
+__all__ = ["EXECUTORS", "RunSummary", "check_executor", "execute_run", "run_pending"]
 
-# Bump when a method's numbers change for an unchanged config: every run id changes, so a
-# re-run recomputes instead of trusting results of the old algorithm.
-ALGORITHM_VERSION = "replearn-algorithms-3"
 EXECUTORS = ("serial", "process", "ray")
 
 
-# -- grid -----------------------------------------------------------------------------------
-def run_id(config: dict) -> str:
-    """Stable id of a run: sha256 of its canonical JSON config and ALGORITHM_VERSION."""
-    text = canonical_json({"algorithm_version": ALGORITHM_VERSION, "config": config})
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def expand_grid(spec: ExperimentSpec) -> list[dict]:
-    """Every run config of the spec, in grid order: d, n, method, sweep, noise, seed, N.
-
-    Consecutive transfer cells differ only in N, so they share a cached pretraining.
-    """
-    configs, seen = [], set()
-    for d in spec.d:
-        for n in spec.n_values(d):
-            for method in spec.methods:
-                info = METHODS[method.name]
-                sweep = method.sweep()
-                for combo in itertools.product(*sweep.values()):
-                    params = info.params.model_validate(dict(zip(sweep, combo))).model_dump()
-                    for noise in spec.noise:
-                        for seed in spec.seeds:
-                            config = cell_config(spec, method.name, params, d, n, noise, seed)
-                            for cell in _transfer_cells(spec, config, d):
-                                key = run_id(cell)
-                                if key not in seen:
-                                    seen.add(key)
-                                    configs.append(cell)
-    return configs
-
-
-def cell_config(
-    spec: ExperimentSpec, method: str, params: dict, d: int, n: int, noise: float, seed: int
-) -> dict:
-    """The config of one run (without transfer): what its run id hashes.
-
-    ``params`` are the method's validated hyper-parameters (``Params.model_dump()``).
-    """
-    target = spec.target.model_dump()
-    return {
-        "method": method,
-        "params": params,
-        "target": {**target, "seed": seed if target["seed"] == "run" else target["seed"]},
-        "d": d,
-        "n": n,
-        "seed": seed,
-        "noise": float(noise),
-        "noise_kind": spec.noise_kind,
-        "n_holdout": spec.n_holdout,
-        "n_test": spec.n_test,
-        "dtype": spec.dtype,
-        "device": spec.device,
-        "metrics": list(spec.metrics),
-    }
-
-
-def _transfer_cells(spec: ExperimentSpec, config: dict, d: int) -> list[dict]:
-    if spec.transfer is None:
-        return [config]
-    transfer = spec.transfer
-    base = {
-        "target": transfer.target.model_dump(),
-        "noise": float(config["noise"] if transfer.noise is None else transfer.noise),
-        "n_holdout": spec.n_holdout if transfer.n_holdout is None else transfer.n_holdout,
-    }
-    return [{**config, "transfer": {**base, "N": N}} for N in spec.transfer_n_values(d)]
+def check_executor(executor: str) -> None:
+    """Raise ValueError for an unknown executor name, RuntimeError for Ray not installed."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "ray":
+        _require_ray()
 
 
 # -- one run --------------------------------------------------------------------------------
@@ -138,10 +62,10 @@ def _versions() -> dict:
     import numpy
     import torch
 
-    import replearn
+    from replearn import __version__
 
     return {
-        "replearn": replearn.__version__,
+        "replearn": __version__,
         "algorithm": ALGORITHM_VERSION,
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -302,48 +226,6 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
-def run_experiment(
-    spec: ExperimentSpec,
-    db: str | Path = DEFAULT_DB,
-    executor: str = "serial",
-    workers: int | None = None,
-    address: str | None = None,
-    retry_failed: bool = False,
-    quiet: bool = False,
-    threads: int | None = None,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
-) -> RunSummary:
-    """Register the spec's grid in the store and run whatever is not finished yet.
-
-    A ``kind: scaling`` spec goes to the adaptive n*(d) search instead
-    (:func:`replearn.experiments.scaling.run_scaling`), which registers cells as it goes.
-    """
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if executor == "ray":
-        _require_ray()
-    if spec.kind == "scaling":
-        from replearn.experiments.scaling import run_scaling
-
-        return run_scaling(
-            spec,
-            db,
-            executor,
-            workers,
-            quiet=quiet,
-            threads=threads,
-            address=address,
-            retry_failed=retry_failed,
-            lease_seconds=lease_seconds,
-        )
-    configs = expand_grid(spec)
-    with Store(db, lease_seconds) as store:
-        store.register_experiment(spec.name, spec.to_json(), [(run_id(c), c) for c in configs])
-    return run_pending(
-        spec.name, db, executor, workers, address, retry_failed, quiet, threads, lease_seconds
-    )
-
-
 def run_pending(
     experiment: str,
     db: str | Path = DEFAULT_DB,
@@ -360,8 +242,7 @@ def run_pending(
     Usable by searches that add cells as they go (``Store.register_experiment(…,
     replace=False)`` then ``run_pending``).
     """
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    check_executor(executor)
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be ≥ 1, got {workers}")
     threads = threads or 1
@@ -443,8 +324,6 @@ def _run_serial(claims, record, threads: int) -> None:
 
 
 def _default_workers() -> int:
-    import os
-
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
@@ -555,25 +434,3 @@ def _run_ray(claims, record, workers, address, threads, quiet) -> None:
     finally:
         if started:
             ray.shutdown()
-
-
-def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
-    """{method: number of runs} without touching a database (for ``run --dry-run``).
-
-    For a ``kind: scaling`` spec: the most runs its searches can take (every grid n).
-    """
-    counts: dict[str, int] = {}
-    if spec.kind == "scaling":
-        from replearn.experiments.scaling import plan_searches
-
-        for search in plan_searches(spec):
-            runs = len(search.grid.values) * len(spec.seeds)
-            counts[search.method] = counts.get(search.method, 0) + runs
-        return counts
-    for config in expand_grid(spec):
-        counts[config["method"]] = counts.get(config["method"], 0) + 1
-    return counts
-
-
-def log_d(n: int, d: int) -> float:
-    return math.log(n) / math.log(d) if d > 1 else float("nan")

@@ -1,0 +1,127 @@
+"""The experiment engine's entry points: load a spec, run it, count its runs, report on it.
+
+This is the one place that tells the two kinds of spec apart: a ``kind: grid`` spec is
+expanded (:func:`~replearn.experiments.grid.expand_grid`), registered in the store and
+run (:func:`~replearn.experiments.executors.run_pending`); a ``kind: scaling`` spec goes to
+the adaptive n*(d) search (:func:`~replearn.experiments.scaling.run_scaling`). The layers
+below never branch on ``spec.kind``.
+
+    from replearn.experiments import load_spec, run_experiment
+    spec = load_spec("configs/demo.yaml")
+    summary = run_experiment(spec, db="results/replearn.sqlite", executor="process")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from replearn.experiments.executors import RunSummary, check_executor, run_pending
+from replearn.experiments.grid import expand_grid, run_id
+from replearn.experiments.report import grid_section, scaling_section, write_html
+from replearn.experiments.scaling import plan_searches, run_scaling
+from replearn.experiments.spec import ExperimentSpec, load_spec
+from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
+
+__all__ = ["load_spec", "run_experiment", "estimate_cells", "write_report"]
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    db: str | Path = DEFAULT_DB,
+    executor: str = "serial",
+    workers: int | None = None,
+    address: str | None = None,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    threads: int | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> RunSummary:
+    """Run whatever of the spec is not finished yet in the store ``db``; returns a summary.
+
+    Grid: every run config is registered, then the unfinished ones run on ``executor``
+    (``serial``, ``process`` or ``ray``). Scaling: the n*(d) searches register the cells
+    they need round by round (the summary is a ``ScalingSummary`` with the fits).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from replearn.experiments.spec import parse_spec
+    >>> spec = parse_spec('''
+    ... name: doc
+    ... target: {kind: paper}
+    ... methods: [{name: synthetic}]
+    ... d: [4]
+    ... n: [16, 64]
+    ... seeds: 2
+    ... n_holdout: 0
+    ... n_test: 10
+    ... ''')
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     first = run_experiment(spec, db=f"{tmp}/r.sqlite", quiet=True)
+    ...     again = run_experiment(spec, db=f"{tmp}/r.sqlite", quiet=True)
+    >>> first.ok, first.executed, again.executed  # the second call resumes: nothing left
+    (True, 4, 0)
+    """
+    check_executor(executor)
+    if spec.kind == "scaling":
+        return run_scaling(
+            spec,
+            db,
+            executor,
+            workers,
+            quiet=quiet,
+            threads=threads,
+            address=address,
+            retry_failed=retry_failed,
+            lease_seconds=lease_seconds,
+        )
+    configs = expand_grid(spec)
+    with Store(db, lease_seconds) as store:
+        store.register_experiment(spec.name, spec.to_json(), [(run_id(c), c) for c in configs])
+    return run_pending(
+        spec.name, db, executor, workers, address, retry_failed, quiet, threads, lease_seconds
+    )
+
+
+def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
+    """{method: number of runs} without touching a database (for ``run --dry-run``).
+
+    For a ``kind: scaling`` spec: the most runs its searches can take (every grid n).
+    """
+    counts: dict[str, int] = {}
+    if spec.kind == "scaling":
+        for search in plan_searches(spec):
+            runs = len(search.grid.values) * len(spec.seeds)
+            counts[search.method] = counts.get(search.method, 0) + runs
+        return counts
+    for config in expand_grid(spec):
+        counts[config["method"]] = counts.get(config["method"], 0) + 1
+    return counts
+
+
+def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | None = None) -> Path:
+    """Figures (PNG, PDF), tables (CSV, Markdown, LaTeX) and ``index.html`` for the
+    experiments in the store (all by default); returns the path of ``index.html``."""
+    db, out = Path(db), Path(out)
+    if not db.exists():
+        raise ValueError(
+            f"no results database at {db}: run an experiment first (replearn run SPEC)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    with Store(db) as store:
+        known = store.experiments()
+        names = list(experiments) if experiments else known
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown experiment(s) {', '.join(unknown)}; in {db}: {', '.join(known)}"
+            )
+        for name in names:
+            spec = store.experiment_spec(name) or {}
+            if spec.get("kind") == "scaling":
+                sections.append(scaling_section(db, name, out))
+            else:
+                sections.append(grid_section(store, name, out))
+    return write_html(sections, out / "index.html", title="replearn report")

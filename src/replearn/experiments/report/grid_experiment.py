@@ -1,0 +1,113 @@
+"""The report section of a grid experiment: its risk (or transfer) figures and tables.
+
+Rows come from the store (:func:`replearn.experiments.store.flat_rows` of the done runs);
+figures and tables aggregate them over seeds with the same
+:func:`replearn.experiments.analysis.aggregate`, so the plotted means are the tabulated ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from replearn.experiments.methods import build_target
+from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
+from replearn.experiments.report.tables import table_rows, write_tables
+from replearn.experiments.store import Store, flat_rows
+
+__all__ = ["grid_section"]
+
+
+def _varying_params(rows: Sequence[Mapping], method: str, skip: Sequence[str]) -> list[str]:
+    keys = {k for r in rows if r["method"] == method for k in r if k.startswith("param_")}
+    return sorted(
+        k
+        for k in keys
+        if k not in skip and len({repr(r.get(k)) for r in rows if r["method"] == method}) > 1
+    )
+
+
+def _labelled(rows: Sequence[Mapping], panel_key: str | None) -> list[dict]:
+    """Rows with ``method`` extended by the hyper-parameters that vary within a method."""
+    out = []
+    for method in sorted({r["method"] for r in rows}):
+        varying = _varying_params(rows, method, skip=[f"param_{panel_key}"] if panel_key else [])
+        for r in rows:
+            if r["method"] != method:
+                continue
+            label = method
+            if varying:
+                label += "[" + ", ".join(f"{k[6:]}={r.get(k)}" for k in varying) + "]"
+            row = dict(r, method=label)
+            if panel_key:
+                row[panel_key] = r.get(f"param_{panel_key}")
+            out.append(row)
+    return out
+
+
+def grid_section(store: Store, name: str, out_dir: Path) -> dict:
+    """Figures and tables of experiment ``name`` under ``out_dir``, as a section for
+    :func:`~replearn.experiments.report.page.write_html` (title, text, figures, tables, links).
+    """
+    raw = store.runs(name)
+    done_raw = [r for r in raw if r["status"] == "done"]
+    rows = [r for r in flat_rows(done_raw) if r.get("risk") is not None]
+    failed = sum(r["status"] == "failed" for r in raw)
+    pending = len(raw) - len(done_raw) - failed
+    spec = store.experiment_spec(name) or {}
+    section = {
+        "title": f"{name}: {spec.get('description', '')}".rstrip(": "),
+        "figures": [],
+        "tables": [],
+        "links": [],
+    }
+    section["text"] = (
+        f"{len(done_raw)} runs done, {failed} failed, {pending} pending. "
+        f"Target: {rows[0]['target'] if rows else '?'}; noise {spec.get('noise')}; "
+        f"λ tuned on {spec.get('n_holdout')} holdout samples; risk on {spec.get('n_test')} test samples."
+    )
+    if not rows:
+        return section
+    first_config = {r["run_id"]: r["config"] for r in done_raw}
+    for d in sorted({r["d"] for r in rows}):
+        at_d = [r for r in rows if r["d"] == d]
+        target = build_target(first_config[at_d[0]["run_id"]]["target"], d)
+        suffix = f"-d{d}" if len({r["d"] for r in rows}) > 1 else ""
+        if any(r.get("N") is not None for r in at_d):
+            transfer_rows = [r for r in at_d if r.get("N") is not None]
+            for method in sorted({r["method"] for r in transfer_rows}):
+                of_method = [r for r in transfer_rows if r["method"] == method]
+                widths = sorted({r.get("param_width") for r in of_method}, key=str)
+                for width in widths:  # one figure per width: Fig. 2 is one network
+                    subset = [r for r in of_method if r.get("param_width") == width]
+                    stem = f"{name}-transfer-{method}" + (f"-w{width}" if len(widths) > 1 else "")
+                    stem += suffix
+                    fig = figure_transfer(
+                        subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
+                    )
+                    paths = save_figure(fig, out_dir, stem)
+                    section["figures"].append(paths["png"])
+                    section["links"].append(paths["pdf"].name)
+                    table = table_rows(subset, by=["n", "N"])
+                    section["tables"].append(table)
+                    section["links"] += [
+                        p.name for p in write_tables(table, out_dir, stem).values()
+                    ]
+            continue
+        widths = {r.get("param_width") for r in at_d}
+        panel_key = "width" if len(widths) > 1 else None
+        labelled = _labelled(at_d, panel_key)
+        title = f"{name}: d = {d}" + (
+            f", width {widths.pop()}" if panel_key is None and widths != {None} else ""
+        )
+        fig = figure_risk_vs_n(labelled, target, title=title, panel_key=panel_key)
+        paths = save_figure(fig, out_dir, f"{name}-risk{suffix}")
+        section["figures"].append(paths["png"])
+        section["links"].append(paths["pdf"].name)
+        by = ["method"] + ([panel_key] if panel_key else []) + ["d", "n"]
+        table = table_rows(labelled, by=by)
+        section["tables"].append(table)
+        section["links"] += [
+            p.name for p in write_tables(table, out_dir, f"{name}-risk{suffix}").values()
+        ]
+    return section
