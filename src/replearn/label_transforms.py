@@ -117,7 +117,7 @@ class LabelTransform:
         needs_statistics: bool = False,
         polynomial_degree: int | None = None,
         breakpoints: tuple[float, ...] = (),
-        gaussian_smoothed: Callable[[torch.Tensor, float], torch.Tensor] | None = None,
+        gaussian_smoothed: Callable | None = None,
     ):
         self.name = name
         self._function = function
@@ -142,8 +142,9 @@ class LabelTransform:
         t = self._function(y, statistics)
         return check_transformed(self.name, y, t)
 
-    def gaussian_smoothed(self, g: torch.Tensor, noise_std: float) -> torch.Tensor | None:
-        """E_ε[T(g + ε)] for ε ~ N(0, ς²) in closed form, or None if T has none (theory)."""
+    def gaussian_smoothed(self, g: torch.Tensor, noise_std: float):
+        """(E_ε T(g + ε), E_ε T(g + ε)²) for ε ~ N(0, ς²), ς > 0, in closed form; None if T
+        has none (used by ``replearn.theory``: it makes E[T(y)|x] smooth in x)."""
         if self._gaussian_smoothed is None:
             return None
         return self._gaussian_smoothed(g, noise_std)
@@ -189,16 +190,17 @@ def _sign(y, statistics):
     return torch.sign(y)
 
 
-def _abs_smoothed(g: torch.Tensor, s: float) -> torch.Tensor:
-    """E|g + ε|, ε ~ N(0, s²): s·√(2/π)·exp(−g²/2s²) + g·erf(g/(s√2))."""
-    return s * math.sqrt(2 / math.pi) * torch.exp(-(g * g) / (2 * s * s)) + g * torch.erf(
+def _abs_smoothed(g: torch.Tensor, s: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """E|g + ε| = s·√(2/π)·exp(−g²/2s²) + g·erf(g/(s√2)) and E|g + ε|² = g² + s², ε ~ N(0, s²)."""
+    mean = s * math.sqrt(2 / math.pi) * torch.exp(-(g * g) / (2 * s * s)) + g * torch.erf(
         g / (s * math.sqrt(2))
     )
+    return mean, g * g + s * s
 
 
-def _sign_smoothed(g: torch.Tensor, s: float) -> torch.Tensor:
-    """E sign(g + ε), ε ~ N(0, s²): erf(g/(s√2))."""
-    return torch.erf(g / (s * math.sqrt(2)))
+def _sign_smoothed(g: torch.Tensor, s: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """E sign(g + ε) = erf(g/(s√2)) and E sign(g + ε)² = 1, ε ~ N(0, s²)."""
+    return torch.erf(g / (s * math.sqrt(2))), torch.ones_like(g)
 
 
 def _hermite(k: int) -> Callable:

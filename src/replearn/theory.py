@@ -29,6 +29,12 @@ __all__ = [
     "predicted_exponents",
     "population_step_direction",
     "summary",
+    "format_summary",
+    "population_label_statistics",
+    "transformed_latent_hessian",
+    "transformed_hessian",
+    "label_transform_report",
+    "format_label_transform_report",
 ]
 
 
@@ -142,4 +148,373 @@ def format_summary(info: dict) -> str:
     ]
     if not np.isfinite(info["kappa"]):
         lines.append("note              H is degenerate: one step cannot find S* from ~d^2 samples")
+    return "\n".join(lines)
+
+
+# -- label transforms: the population Hessian of E[T(y)|x] -------------------------------------
+#
+# With y = g(z) + ε, z = Ux ~ N(0, I_r), the step on labels T(y) follows
+#
+#     H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ·A_T·U,   A_T = E_z[∇²h(z)] = E_z[h(z)·(zzᵀ − I)]  (Stein),
+#     h(z) = E_ε[T(g(z) + ε)],
+#
+# computed by quadrature, never by sampling:
+#   - over ε: 2 points (±ς, exact) for Rademacher noise; for Gaussian noise a closed form of
+#     E_ε T(g + ε) when T has one (abs, sign: it makes h analytic), else Gauss–Hermite with
+#     q + 1 nodes for a degree-q polynomial T (exact, also for E_ε T²) or NOISE_NODES nodes (a callable);
+#   - over z: a tensor Gauss–Hermite grid when h is smooth: exact with p·q + 2 nodes per
+#     coordinate for a degree-q polynomial T and a degree-p target (h² has degree 2pq, times
+#     the degree-2 Stein factor); otherwise (T with breakpoints, Rademacher or no noise) the
+#     integrand jumps or kinks on the surfaces g(z) + ε = b. Then the coordinate z_k of lowest
+#     positive degree in g is integrated exactly: on each line (z_k free, the others at Gauss–Hermite
+#     nodes) the real roots of g + ε − b are found and each piece between them gets a
+#     Gauss–Legendre rule (h is smooth there), on [−LINE_HALF_WIDTH, LINE_HALF_WIDTH]. For
+#     r = 1 this is exact to rounding; for r > 1 the remaining integral over the other
+#     coordinates is of a continuous function, and its error is estimated by comparing n and
+#     n/2 outer nodes (reported as ``quadrature_error``).
+#
+# Population label statistics (for square, hermite:k): μ = E[f*], σ² = Var f* + ς².
+
+LINE_HALF_WIDTH = 10.0  # P(|z| > 10) = 1.5e-23
+LINE_NODES = 48  # Gauss–Legendre nodes per piece of a line
+NOISE_NODES = 40  # Gauss–Hermite nodes over Gaussian noise for a callable T
+DEFAULT_NODES = {1: 200, 2: 256, 3: 64}  # per-coordinate nodes for non-polynomial h
+RANK_TOLERANCE = 1e-6  # |eigenvalue| > RANK_TOLERANCE·sd(h) (and > 10× quadrature error)
+
+
+def _normal_gauss_hermite(n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights of E over N(0, 1): Σ_k w_k f(z_k) = E f(z), exact for deg f < 2n."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
+    return torch.from_numpy(nodes), torch.from_numpy(weights / math.sqrt(2 * math.pi))
+
+
+def _tensor_grid(r: int, n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All n^r points of the product Gauss–Hermite rule: Z (n^r, r), weights (n^r,)."""
+    nodes, weights = _normal_gauss_hermite(n_nodes)
+    Z = torch.cartesian_prod(*([nodes] * r)).reshape(-1, r)
+    W = torch.cartesian_prod(*([weights] * r)).reshape(-1, r).prod(dim=1)
+    return Z, W
+
+
+def _latent_g(target: MultiIndexTarget, Z: torch.Tensor) -> torch.Tensor:
+    """g(z) = Σ_α c_α Π_i He_{α_i}(z_i) on latent points Z (N, r)."""
+    from replearn.hermite import he_all
+
+    table = he_all(max(target.degree, 1), Z)  # (N, r, p+1)
+    out = torch.zeros(Z.shape[0], dtype=Z.dtype)
+    for alpha, c in target.terms.items():
+        term = torch.full_like(out, c)
+        for i, a in enumerate(alpha):
+            if a:
+                term = term * table[:, i, a]
+        out = out + term
+    return out
+
+
+def _line_polynomials(target: MultiIndexTarget, axis: int, outer: torch.Tensor) -> np.ndarray:
+    """Monomial coefficients (low → high) of z_axis ↦ g(z) at each outer point: (N, p+1)."""
+    from replearn.hermite import he_all, hermite_to_monomial
+
+    p = target.degree
+    others = [i for i in range(target.r) if i != axis]
+    table = he_all(max(p, 1), outer) if others else None
+    hermite = torch.zeros(outer.shape[0], p + 1, dtype=torch.float64)
+    for alpha, c in target.terms.items():
+        factor = torch.full((outer.shape[0],), c, dtype=torch.float64)
+        for column, i in enumerate(others):
+            if alpha[i]:
+                factor = factor * table[:, column, alpha[i]]
+        hermite[:, alpha[axis]] += factor
+    to_monomial = np.array(
+        [
+            [float(v) for v in hermite_to_monomial([0] * k + [1] + [0] * (p - k))]
+            for k in range(p + 1)
+        ]
+    )  # row k: He_k in monomials
+    return hermite.numpy() @ to_monomial
+
+
+def _split_grid(
+    target: MultiIndexTarget, levels: list[float], n_nodes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points and weights that integrate h exactly along the line of the highest-degree
+    coordinate, split at every real root of g(z) = level (levels = b − ε), Gauss–Hermite on
+    the other coordinates."""
+    r = target.r
+    # the line: a coordinate of lowest positive degree in g (degree 1 → one root per level,
+    # moving smoothly with the other coordinates, so the outer integrand has no tangencies)
+    degree_of = [max((alpha[i] for alpha in target.terms), default=0) for i in range(r)]
+    axis = min(range(r), key=lambda i: (degree_of[i] == 0, degree_of[i]))
+    if r > 1:
+        outer, outer_weights = _tensor_grid(r - 1, n_nodes)
+    else:
+        outer, outer_weights = (
+            torch.zeros(1, 0, dtype=torch.float64),
+            torch.ones(1, dtype=torch.float64),
+        )
+    coefficients = _line_polynomials(target, axis, outer)
+    L = LINE_HALF_WIDTH
+    cuts = []
+    for row in coefficients:
+        found = [-L, L]
+        for level in levels:
+            shifted = row.copy()
+            shifted[0] -= level
+            trimmed = np.trim_zeros(shifted, "b")
+            if len(trimmed) > 1:
+                roots = np.roots(trimmed[::-1])
+                real = roots[np.abs(roots.imag) <= 1e-7 * (1 + np.abs(roots.real))].real
+                found.extend(real[np.abs(real) < L].tolist())
+        cuts.append(sorted(found))
+    width = max(len(c) for c in cuts)
+    cuts = torch.tensor([c + [L] * (width - len(c)) for c in cuts], dtype=torch.float64)
+    left, right = cuts[:, :-1], cuts[:, 1:]  # (N_outer, K) pieces
+    gl_nodes, gl_weights = np.polynomial.legendre.leggauss(LINE_NODES)
+    gl_nodes, gl_weights = torch.from_numpy(gl_nodes), torch.from_numpy(gl_weights)
+    half, middle = (right - left) / 2, (right + left) / 2
+    line = middle[..., None] + half[..., None] * gl_nodes  # (N_outer, K, Q)
+    density = torch.exp(-line * line / 2) / math.sqrt(2 * math.pi)
+    weights = outer_weights[:, None, None] * half[..., None] * gl_weights * density
+    points = torch.empty(*line.shape, r, dtype=torch.float64)
+    points[..., axis] = line
+    others = [i for i in range(r) if i != axis]
+    for column, i in enumerate(others):
+        points[..., i] = outer[:, column][:, None, None]
+    return points.reshape(-1, r), weights.reshape(-1)
+
+
+def _noise_rule(noise: float, noise_kind: str, transform) -> tuple[torch.Tensor, torch.Tensor]:
+    """ε nodes and weights: ±ς (Rademacher), Gauss–Hermite (Gaussian), 0 (noiseless)."""
+    if noise == 0.0:
+        return torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    if noise_kind == "rademacher":
+        return torch.tensor([noise, -noise], dtype=torch.float64), torch.full(
+            (2,), 0.5, dtype=torch.float64
+        )
+    degree = transform.polynomial_degree
+    # degree q + 1 nodes: exact for E_ε T² (degree 2q in ε)
+    nodes, weights = _normal_gauss_hermite(degree + 1 if degree is not None else NOISE_NODES)
+    return nodes * noise, weights
+
+
+def population_label_statistics(target: MultiIndexTarget, noise: float):
+    """μ = E[y] = E[f*], σ² = Var y = E[f*²] − μ² + ς² (exact)."""
+    from replearn.label_transforms import LabelStatistics
+
+    mean = target.mean()
+    return LabelStatistics(mean, math.sqrt(max(target.norm2() - mean * mean, 0.0) + noise * noise))
+
+
+def _check_noise(noise: float, noise_kind: str) -> float:
+    from replearn.data import NOISE_KINDS
+
+    noise = float(noise)
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise}")
+    if noise_kind not in NOISE_KINDS:
+        raise ValueError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
+    return noise
+
+
+def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
+    """(method, nodes per coordinate) for h = E_ε T(g + ε)."""
+    if transform.polynomial_degree is not None:
+        return "tensor Gauss-Hermite (exact)", max(
+            target.degree, 1
+        ) * transform.polynomial_degree + 2
+    smooth = (
+        noise > 0
+        and noise_kind == "gaussian"
+        and transform.gaussian_smoothed(torch.zeros(1, dtype=torch.float64), noise) is not None
+    )
+    n = n_nodes or DEFAULT_NODES.get(target.r, 24)
+    if smooth or not transform.breakpoints:
+        return "tensor Gauss-Hermite", n
+    return "split lines", n
+
+
+def _transformed_moments(target, transform, noise, noise_kind, statistics, method, n_nodes):
+    """E h, E[h z], A = E[h (zzᵀ − I)], E h², E T(y)² by the chosen quadrature."""
+    noise_nodes, noise_weights = _noise_rule(noise, noise_kind, transform)
+    smoothed = None
+    if method == "split lines":
+        levels = [b - float(e) for b in transform.breakpoints for e in noise_nodes]
+        Z, weights = _split_grid(target, levels, n_nodes)
+    else:
+        Z, weights = _tensor_grid(target.r, n_nodes)
+    g = _latent_g(target, Z)
+    if noise > 0 and noise_kind == "gaussian" and transform.polynomial_degree is None:
+        smoothed = transform.gaussian_smoothed(g, noise)
+    if smoothed is not None:
+        h, t_square = smoothed
+    else:
+        h = torch.zeros_like(g)
+        t_square = torch.zeros_like(g)
+        for epsilon, nu in zip(noise_nodes.tolist(), noise_weights.tolist()):
+            t = transform(g + epsilon, statistics).to(torch.float64)
+            h += nu * t
+            t_square += nu * t * t
+    weighted = weights * h
+    stein = Z[:, :, None] * Z[:, None, :] - torch.eye(target.r, dtype=torch.float64)
+    return {
+        "mean": float(weighted.sum()),
+        "linear": weighted @ Z,  # E[h z] (r,)
+        "latent_hessian": torch.einsum("n,nij->ij", weighted, stein),  # E[h (zzᵀ − I)]
+        "h_square": float((weights * h * h).sum()),
+        "t_square": float((weights * t_square).sum()),
+    }
+
+
+def transformed_latent_hessian(
+    target: MultiIndexTarget,
+    transform=None,
+    noise: float = 0.0,
+    noise_kind: str = "rademacher",
+    n_nodes: int | None = None,
+) -> torch.Tensor:
+    """A_T = E_z[∇²_z E_ε T(g(z) + ε)] (r×r, float64), by quadrature (see the notes above)."""
+    from replearn.label_transforms import resolve_label_transform
+
+    transform = resolve_label_transform(transform)
+    noise = _check_noise(noise, noise_kind)
+    statistics = population_label_statistics(target, noise)
+    method, n = _quadrature_plan(target, transform, noise, noise_kind, n_nodes)
+    moments = _transformed_moments(target, transform, noise, noise_kind, statistics, method, n)
+    return moments["latent_hessian"]
+
+
+def transformed_hessian(
+    target: MultiIndexTarget,
+    transform=None,
+    noise: float = 0.0,
+    noise_kind: str = "rademacher",
+    n_nodes: int | None = None,
+) -> torch.Tensor:
+    """H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ A_T U (d×d, float64); T = None gives target.hessian()."""
+    A = transformed_latent_hessian(target, transform, noise, noise_kind, n_nodes)
+    return target.U.T @ A @ target.U
+
+
+def label_transform_report(
+    target: MultiIndexTarget,
+    transform=None,
+    noise: float = 1.0,
+    noise_kind: str = "rademacher",
+    n_nodes: int | None = None,
+) -> dict:
+    """Whether, and with which κ, a first step on T(y) can find S* = span(U).
+
+    Returned keys (all plain numbers/lists):
+      latent_hessian   A_T = E[∇²h] (r×r); H_T = Uᵀ A_T U
+      eigenvalues      of A_T (ascending); rank = #{|λ| > tol}, tol = max(RANK_TOLERANCE·sd(h),
+                       10·quadrature_error)
+      kappa            √r·sd(h)/min|λ|: the paper's κ = ‖H†‖√r for E[T(y)|x] scaled to unit
+                       variance (= target.kappa for T = None and Var f* = 1); ∞ if rank < r
+      kappa_step       √r·σ_s/min|λ|: the same for the step's labels s (noise of T(y) included),
+                       σ_s² = Var T(y) − ‖E[T(y)x]‖² the variance the step rescales away
+      direction_coverage  ‖P u_i‖² per latent direction, P the projector on range(H_T);
+      range_alignment  ‖P_U P‖²_F/‖P‖²_F (1 up to rounding: H_T lives in span U)
+      degree_energy    of h in the Hermite basis: 0: (E h)², 1: ‖E[h z]‖², 2: ‖A_T‖²_F/2,
+                       "above 2": the rest of E h², "noise": E T(y)² − E h²
+      quadrature       method, nodes per coordinate and the estimated error of A_T (max entry
+                       difference against half the nodes; 0 for the exact rules)
+    """
+    from replearn.label_transforms import resolve_label_transform
+
+    transform = resolve_label_transform(transform)
+    noise = _check_noise(noise, noise_kind)
+    statistics = population_label_statistics(target, noise)
+    method, n = _quadrature_plan(target, transform, noise, noise_kind, n_nodes)
+    moments = _transformed_moments(target, transform, noise, noise_kind, statistics, method, n)
+    if method.endswith("(exact)"):
+        error = 0.0
+    else:
+        coarse = _transformed_moments(
+            target, transform, noise, noise_kind, statistics, method, max(n // 2, 2)
+        )
+        error = float((coarse["latent_hessian"] - moments["latent_hessian"]).abs().max())
+    A = moments["latent_hessian"]
+    A = (A + A.T) / 2
+    eigenvalues, vectors = torch.linalg.eigh(A)
+    h_variance = max(moments["h_square"] - moments["mean"] ** 2, 0.0)
+    t_variance = max(moments["t_square"] - moments["mean"] ** 2, 0.0)
+    linear_energy = float(moments["linear"] @ moments["linear"])
+    step_std = math.sqrt(max(t_variance - linear_energy, 0.0))
+    tolerance = max(RANK_TOLERANCE * math.sqrt(h_variance), 10 * error, 1e-300)
+    kept = eigenvalues.abs() > tolerance
+    rank = int(kept.sum())
+    smallest = float(eigenvalues.abs().min()) if target.r else 0.0
+    full = rank == target.r
+    kappa = math.sqrt(target.r) * math.sqrt(h_variance) / smallest if full else math.inf
+    kappa_step = math.sqrt(target.r) * step_std / smallest if full else math.inf
+    latent_range = vectors[:, kept]  # (r, rank) orthonormal
+    coverage = (latent_range**2).sum(dim=1).tolist()
+    if rank:
+        range_d = target.U.T @ latent_range  # (d, rank), orthonormal columns
+        alignment = float((target.U @ range_d).pow(2).sum() / range_d.pow(2).sum())
+    else:
+        alignment = math.nan
+    hessian_energy = float(A.pow(2).sum()) / 2
+    return {
+        "target": target.name,
+        "transform": transform.name,
+        "noise": noise,
+        "noise_kind": noise_kind,
+        "d": target.d,
+        "r": target.r,
+        "label_mean": statistics.mean,
+        "label_std": statistics.std,
+        "latent_hessian": A.tolist(),
+        "eigenvalues": eigenvalues.tolist(),
+        "rank": rank,
+        "rank_tolerance": tolerance,
+        "kappa": kappa,
+        "kappa_step": kappa_step,
+        "step_label_std": step_std,
+        "signal_share": h_variance / t_variance if t_variance > 0 else math.nan,
+        "direction_coverage": coverage,
+        "range_alignment": alignment,
+        "degree_energy": {
+            "0": moments["mean"] ** 2,
+            "1": linear_energy,
+            "2": hessian_energy,
+            "above 2": max(
+                moments["h_square"] - moments["mean"] ** 2 - linear_energy - hessian_energy, 0.0
+            ),
+            "noise": max(moments["t_square"] - moments["h_square"], 0.0),
+        },
+        "quadrature": {"method": method, "nodes_per_coordinate": n, "error": error},
+    }
+
+
+def format_label_transform_report(info: dict) -> str:
+    """Human-readable lines of ``label_transform_report`` (for ``replearn theory``)."""
+    energy = ", ".join(f"{k}: {v:.4g}" for k, v in info["degree_energy"].items())
+    quadrature = info["quadrature"]
+    lines = [
+        f"label transform   {info['transform']} on {info['target']} "
+        f"(noise {info['noise']:g} {info['noise_kind']}; population mean {info['label_mean']:.4g}, "
+        f"std {info['label_std']:.4g})",
+        "eig(A_T)          " + ", ".join(f"{v:.4g}" for v in info["eigenvalues"]),
+        f"rank(H_T), r      {info['rank']}, {info['r']} (|eig| > {info['rank_tolerance']:.2g})",
+        f"kappa, kappa_step {info['kappa']:.4g}, {info['kappa_step']:.4g}",
+        "coverage of u_i   " + ", ".join(f"{v:.3g}" for v in info["direction_coverage"]),
+        f"E[T(y)|x] energy  {{{energy}}} (signal share of Var T(y): {info['signal_share']:.3g})",
+        f"quadrature        {quadrature['method']}, {quadrature['nodes_per_coordinate']} nodes per "
+        f"coordinate, error of A_T ~ {quadrature['error']:.2g}",
+    ]
+    if info["rank"] == info["r"]:
+        lines.append(
+            f"verdict           the step on T(y) sees all of S*: n ~ d^2 kappa_step^2 r = "
+            f"{info['d'] ** 2 * info['kappa_step'] ** 2 * info['r']:.4g}"
+        )
+    elif info["rank"] > 0:
+        lines.append(
+            f"verdict           the step on T(y) sees {info['rank']} of {info['r']} directions "
+            "(coverage above); the rest needs later steps or another T"
+        )
+    else:
+        lines.append(
+            "verdict           E[∇² E[T(y)|x]] = 0: a step on T(y) sees no direction of S*"
+        )
     return "\n".join(lines)
