@@ -334,10 +334,11 @@ class StepLabelMoments:
             + 2 * self.t_mean * float(beta @ self.x_sum) / n
             + float(beta @ (self.x_gram @ beta)) / n
         )
-        if not variance > 1e-24 * max(self.t_square_sum / n, 1e-300):
+        t_variance = self.t_square_sum / n - self.t_mean**2
+        if not (t_variance > 1e-12 * self.t_square_sum / n and variance > 0):
             raise ValueError(
-                f"label_transform {self.transform.name!r}: T(y) has no part beyond degree 1 in x "
-                f"on these samples (variance of t − m_T − β_T·x is {variance:.3g})"
+                f"label_transform {self.transform.name!r}: T(y) is constant on these samples "
+                "(the step would have no labels)"
             )
         self.t_beta = beta
         self.step_std = math.sqrt(variance)
