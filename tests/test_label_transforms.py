@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import replearn as rl
+from replearn.hermite import he
 from replearn.label_transforms import (
     LabelStatistics,
     StepLabelMoments,
@@ -13,7 +14,6 @@ from replearn.label_transforms import (
     step_label_moments,
     step_labels,
 )
-from replearn.hermite import he
 
 BUILT_INS = [None, "square", "abs", "sign", "hermite:1", "hermite:3"]
 
