@@ -178,7 +178,13 @@ def format_summary(info: dict) -> str:
 LINE_HALF_WIDTH = 10.0  # P(|z| > 10) = 1.5e-23
 LINE_NODES = 48  # Gauss–Legendre nodes per piece of a line
 NOISE_NODES = 40  # Gauss–Hermite nodes over Gaussian noise for a callable T
-DEFAULT_NODES = {1: 200, 2: 256, 3: 64}  # per-coordinate nodes for non-polynomial h
+DEFAULT_NODES = {
+    1: 200,
+    2: 256,
+    3: 64,
+}  # Gauss–Hermite nodes per coordinate, smooth non-polynomial h
+SPLIT_NODES = {2: 128, 3: 32}  # Gauss–Legendre nodes per piece of each outer axis (split lines)
+MAX_NODES = 256  # numpy's Gauss–Hermite weights underflow to NaN beyond ~300 nodes
 RANK_TOLERANCE = 1e-6  # |eigenvalue| > RANK_TOLERANCE·sd(h) (and > 10× quadrature error)
 
 
@@ -234,6 +240,39 @@ def _line_polynomials(target: MultiIndexTarget, axis: int, outer: torch.Tensor) 
     return hermite.numpy() @ to_monomial
 
 
+def _outer_grid(target: MultiIndexTarget, axis: int, n_nodes: int):
+    """The rule over the coordinates other than ``axis``.
+
+    Where the leading coefficient of g in z_axis vanishes, a root of g(z) = level runs off to
+    infinity and the line integral, though continuous, changes shape abruptly (e^{−c/x²}
+    layers) — Gauss–Hermite resolves that slowly. When that coefficient is one Hermite
+    product Π_i He_{α_i}(z_i) (e.g. He₃(z₁) for He₂(z₁) + He₃(z₁)z₂, z₂z₃ for z₁z₂z₃) its
+    zero set is the union of the roots of each He_{α_i} on each axis, so each axis is split
+    there and every piece gets n_nodes Gauss–Legendre nodes (clustered at the piece ends,
+    where the layers are). Otherwise: a tensor Gauss–Hermite rule with n_nodes per axis.
+    """
+    others = [i for i in range(target.r) if i != axis]
+    top = max(alpha[axis] for alpha in target.terms)
+    leading = [alpha for alpha in target.terms if alpha[axis] == top]
+    if len(leading) != 1:
+        return _tensor_grid(len(others), n_nodes)
+    L = LINE_HALF_WIDTH
+    gl_nodes, gl_weights = np.polynomial.legendre.leggauss(n_nodes)
+    axis_nodes, axis_weights = [], []
+    for i in others:
+        degree = leading[0][i]
+        roots = np.polynomial.hermite_e.hermeroots([0] * degree + [1]) if degree else []
+        cuts = np.concatenate([[-L], np.sort(np.asarray(roots, dtype=np.float64)), [L]])
+        half, middle = np.diff(cuts) / 2, (cuts[1:] + cuts[:-1]) / 2
+        nodes = (middle[:, None] + half[:, None] * gl_nodes).reshape(-1)
+        weights = (half[:, None] * gl_weights).reshape(-1) * np.exp(-nodes * nodes / 2)
+        axis_nodes.append(torch.from_numpy(nodes))
+        axis_weights.append(torch.from_numpy(weights / math.sqrt(2 * math.pi)))
+    outer = torch.cartesian_prod(*axis_nodes).reshape(-1, len(others))
+    weights = torch.cartesian_prod(*axis_weights).reshape(-1, len(others)).prod(dim=1)
+    return outer, weights
+
+
 def _split_grid(
     target: MultiIndexTarget, levels: list[float], n_nodes: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,7 +285,7 @@ def _split_grid(
     degree_of = [max((alpha[i] for alpha in target.terms), default=0) for i in range(r)]
     axis = min(range(r), key=lambda i: (degree_of[i] == 0, degree_of[i]))
     if r > 1:
-        outer, outer_weights = _tensor_grid(r - 1, n_nodes)
+        outer, outer_weights = _outer_grid(target, axis, n_nodes)
     else:
         outer, outer_weights = (
             torch.zeros(1, 0, dtype=torch.float64),
@@ -318,6 +357,10 @@ def _check_noise(noise: float, noise_kind: str) -> float:
 
 def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
     """(method, nodes per coordinate) for h = E_ε T(g + ε)."""
+    if n_nodes is not None and (
+        isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 2 <= n_nodes <= MAX_NODES
+    ):
+        raise ValueError(f"n_nodes must be an integer in [2, {MAX_NODES}] or None, got {n_nodes!r}")
     if transform.polynomial_degree is not None:
         return "tensor Gauss-Hermite (exact)", max(
             target.degree, 1
@@ -327,23 +370,28 @@ def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
         and noise_kind == "gaussian"
         and transform.gaussian_smoothed(torch.zeros(1, dtype=torch.float64), noise) is not None
     )
-    n = n_nodes or DEFAULT_NODES.get(target.r, 24)
-    if smooth or not transform.breakpoints:
-        return "tensor Gauss-Hermite", n
-    return "split lines", n
+    if not transform.breakpoints or (smooth and target.r == 1):
+        return "tensor Gauss-Hermite", n_nodes or DEFAULT_NODES.get(target.r, 24)
+    # a smoothed h (Gaussian noise) still turns sharply where g = b far out in z: split there too
+    return "split lines", n_nodes or SPLIT_NODES.get(target.r, 16)
 
 
 def _transformed_moments(target, transform, noise, noise_kind, statistics, method, n_nodes):
     """E h, E[h z], A = E[h (zzᵀ − I)], E h², E T(y)² by the chosen quadrature."""
     noise_nodes, noise_weights = _noise_rule(noise, noise_kind, transform)
     smoothed = None
+    smoothed_noise = noise > 0 and noise_kind == "gaussian" and transform.polynomial_degree is None
     if method == "split lines":
-        levels = [b - float(e) for b in transform.breakpoints for e in noise_nodes]
+        probe = torch.zeros(1, dtype=torch.float64)
+        if smoothed_noise and transform.gaussian_smoothed(probe, noise) is not None:
+            levels = list(transform.breakpoints)  # h is smooth: split where it turns
+        else:
+            levels = [b - float(e) for b in transform.breakpoints for e in noise_nodes]
         Z, weights = _split_grid(target, levels, n_nodes)
     else:
         Z, weights = _tensor_grid(target.r, n_nodes)
     g = _latent_g(target, Z)
-    if noise > 0 and noise_kind == "gaussian" and transform.polynomial_degree is None:
+    if smoothed_noise:
         smoothed = transform.gaussian_smoothed(g, noise)
     if smoothed is not None:
         h, t_square = smoothed
