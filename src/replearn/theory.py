@@ -184,6 +184,7 @@ DEFAULT_NODES = {
     3: 64,
 }  # Gauss–Hermite nodes per coordinate, smooth non-polynomial h
 SPLIT_NODES = {2: 128, 3: 32}  # Gauss–Legendre nodes per piece of each outer axis (split lines)
+MAX_POINTS = 2 * 10**7  # largest tensor grid (memory ~ 20 × 8 bytes per point)
 MAX_NODES = 256  # numpy's Gauss–Hermite weights underflow to NaN beyond ~300 nodes
 RANK_TOLERANCE = 1e-6  # |eigenvalue| > RANK_TOLERANCE·sd(h) (and > 10× quadrature error)
 
@@ -196,6 +197,11 @@ def _normal_gauss_hermite(n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _tensor_grid(r: int, n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All n^r points of the product Gauss–Hermite rule: Z (n^r, r), weights (n^r,)."""
+    if n_nodes**r > MAX_POINTS:
+        raise ValueError(
+            f"quadrature grid of {n_nodes}^{r} = {n_nodes**r:.3g} points exceeds {MAX_POINTS:.0e}: "
+            "pass a smaller n_nodes (or a target with fewer latent directions)"
+        )
     nodes, weights = _normal_gauss_hermite(n_nodes)
     Z = torch.cartesian_prod(*([nodes] * r)).reshape(-1, r)
     W = torch.cartesian_prod(*([weights] * r)).reshape(-1, r).prod(dim=1)
@@ -268,6 +274,12 @@ def _outer_grid(target: MultiIndexTarget, axis: int, n_nodes: int):
         weights = (half[:, None] * gl_weights).reshape(-1) * np.exp(-nodes * nodes / 2)
         axis_nodes.append(torch.from_numpy(nodes))
         axis_weights.append(torch.from_numpy(weights / math.sqrt(2 * math.pi)))
+    n_outer = math.prod(len(nodes) for nodes in axis_nodes)
+    if n_outer * LINE_NODES * 4 > MAX_POINTS:
+        raise ValueError(
+            f"split-line rule with {n_outer:.3g} outer points exceeds {MAX_POINTS:.0e} points: "
+            "pass a smaller n_nodes"
+        )
     outer = torch.cartesian_prod(*axis_nodes).reshape(-1, len(others))
     weights = torch.cartesian_prod(*axis_weights).reshape(-1, len(others)).prod(dim=1)
     return outer, weights
@@ -403,11 +415,12 @@ def _transformed_moments(target, transform, noise, noise_kind, statistics, metho
             h += nu * t
             t_square += nu * t * t
     weighted = weights * h
-    stein = Z[:, :, None] * Z[:, None, :] - torch.eye(target.r, dtype=torch.float64)
     return {
         "mean": float(weighted.sum()),
         "linear": weighted @ Z,  # E[h z] (r,)
-        "latent_hessian": torch.einsum("n,nij->ij", weighted, stein),  # E[h (zzᵀ − I)]
+        # E[h (zzᵀ − I)] = Σ_n w_n h_n z_n z_nᵀ − (Σ_n w_n h_n)·I, without an (N, r, r) array
+        "latent_hessian": (Z * weighted[:, None]).T @ Z
+        - weighted.sum() * torch.eye(target.r, dtype=torch.float64),
         "h_square": float((weights * h * h).sum()),
         "t_square": float((weights * t_square).sum()),
     }
@@ -416,7 +429,7 @@ def _transformed_moments(target, transform, noise, noise_kind, statistics, metho
 def transformed_latent_hessian(
     target: MultiIndexTarget,
     transform=None,
-    noise: float = 0.0,
+    noise: float = 1.0,
     noise_kind: str = "rademacher",
     n_nodes: int | None = None,
 ) -> torch.Tensor:
@@ -434,7 +447,7 @@ def transformed_latent_hessian(
 def transformed_hessian(
     target: MultiIndexTarget,
     transform=None,
-    noise: float = 0.0,
+    noise: float = 1.0,
     noise_kind: str = "rademacher",
     n_nodes: int | None = None,
 ) -> torch.Tensor:
