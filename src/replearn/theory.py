@@ -275,7 +275,7 @@ def _outer_grid(target: MultiIndexTarget, axis: int, n_nodes: int):
         axis_nodes.append(torch.from_numpy(nodes))
         axis_weights.append(torch.from_numpy(weights / math.sqrt(2 * math.pi)))
     n_outer = math.prod(len(nodes) for nodes in axis_nodes)
-    if n_outer * LINE_NODES * 4 > MAX_POINTS:
+    if n_outer * LINE_NODES * 4 > MAX_POINTS:  # ~4 pieces per line
         raise ValueError(
             f"split-line rule with {n_outer:.3g} outer points exceeds {MAX_POINTS:.0e} points: "
             "pass a smaller n_nodes"
@@ -286,11 +286,11 @@ def _outer_grid(target: MultiIndexTarget, axis: int, n_nodes: int):
 
 
 def _split_grid(
-    target: MultiIndexTarget, levels: list[float], n_nodes: int
+    target: MultiIndexTarget, levels: list[float], n_nodes: int, line_nodes: int = LINE_NODES
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Points and weights that integrate h exactly along the line of the highest-degree
-    coordinate, split at every real root of g(z) = level (levels = b − ε), Gauss–Hermite on
-    the other coordinates."""
+    """Points and weights that integrate h along the line of one coordinate split at every
+    real root of g(z) = level (levels = b − ε), line_nodes Gauss–Legendre nodes per piece;
+    the other coordinates by ``_outer_grid`` with n_nodes."""
     r = target.r
     # the line: a coordinate of lowest positive degree in g (degree 1 → one root per level,
     # moving smoothly with the other coordinates, so the outer integrand has no tangencies)
@@ -320,7 +320,7 @@ def _split_grid(
     width = max(len(c) for c in cuts)
     cuts = torch.tensor([c + [L] * (width - len(c)) for c in cuts], dtype=torch.float64)
     left, right = cuts[:, :-1], cuts[:, 1:]  # (N_outer, K) pieces
-    gl_nodes, gl_weights = np.polynomial.legendre.leggauss(LINE_NODES)
+    gl_nodes, gl_weights = np.polynomial.legendre.leggauss(line_nodes)
     gl_nodes, gl_weights = torch.from_numpy(gl_nodes), torch.from_numpy(gl_weights)
     half, middle = (right - left) / 2, (right + left) / 2
     line = middle[..., None] + half[..., None] * gl_nodes  # (N_outer, K, Q)
@@ -377,29 +377,29 @@ def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
         return "tensor Gauss-Hermite (exact)", max(
             target.degree, 1
         ) * transform.polynomial_degree + 2
-    smooth = (
-        noise > 0
-        and noise_kind == "gaussian"
-        and transform.gaussian_smoothed(torch.zeros(1, dtype=torch.float64), noise) is not None
-    )
-    if not transform.breakpoints or (smooth and target.r == 1):
+    if not transform.breakpoints:
         return "tensor Gauss-Hermite", n_nodes or DEFAULT_NODES.get(target.r, 24)
+    if target.r == 1:  # no outer coordinates: n_nodes is the line's nodes per piece
+        return "split lines", n_nodes or 2 * LINE_NODES
     # a smoothed h (Gaussian noise) still turns sharply where g = b far out in z: split there too
     return "split lines", n_nodes or SPLIT_NODES.get(target.r, 16)
 
 
-def _transformed_moments(target, transform, noise, noise_kind, statistics, method, n_nodes):
+def _transformed_moments(
+    target, transform, noise, noise_kind, statistics, method, n_nodes, coarse=False
+):
     """E h, E[h z], A = E[h (zzᵀ − I)], E h², E T(y)² by the chosen quadrature."""
     noise_nodes, noise_weights = _noise_rule(noise, noise_kind, transform)
     smoothed = None
     smoothed_noise = noise > 0 and noise_kind == "gaussian" and transform.polynomial_degree is None
-    if method == "split lines":
+    if method.startswith("split lines"):
         probe = torch.zeros(1, dtype=torch.float64)
         if smoothed_noise and transform.gaussian_smoothed(probe, noise) is not None:
             levels = list(transform.breakpoints)  # h is smooth: split where it turns
         else:
             levels = [b - float(e) for b in transform.breakpoints for e in noise_nodes]
-        Z, weights = _split_grid(target, levels, n_nodes)
+        line_nodes = n_nodes if target.r == 1 else LINE_NODES // (2 if coarse else 1)
+        Z, weights = _split_grid(target, levels, n_nodes, line_nodes)
     else:
         Z, weights = _tensor_grid(target.r, n_nodes)
     g = _latent_g(target, Z)
@@ -467,8 +467,8 @@ def label_transform_report(
 
     Returned keys (all plain numbers/lists):
       latent_hessian   A_T = E[∇²h] (r×r); H_T = Uᵀ A_T U
-      eigenvalues      of A_T (ascending); rank = #{|λ| > tol}, tol = max(RANK_TOLERANCE·sd(h),
-                       10·quadrature_error)
+      eigenvalues      of A_T (ascending); rank = #{|λ| > tol}, tol = max(RANK_TOLERANCE·√E[h²],
+                       10·quadrature_error, 1e-14)
       kappa            √r·sd(h)/min|λ|: the paper's κ = ‖H†‖√r for E[T(y)|x] scaled to unit
                        variance (= target.kappa for T = None and Var f* = 1); ∞ if rank < r
       kappa_step       √r·σ_s/min|λ|: the same for the step's labels s (noise of T(y) included),
@@ -477,8 +477,9 @@ def label_transform_report(
       range_alignment  ‖P_U P‖²_F/‖P‖²_F (1 up to rounding: H_T lives in span U)
       degree_energy    of h in the Hermite basis: 0: (E h)², 1: ‖E[h z]‖², 2: ‖A_T‖²_F/2,
                        "above 2": the rest of E h², "noise": E T(y)² − E h²
-      quadrature       method, nodes per coordinate and the estimated error of A_T (max entry
-                       difference against half the nodes; 0 for the exact rules)
+      quadrature       method, nodes per coordinate and the estimated error of A_T: the max
+                       entry difference against half the nodes (outer and line), a
+                       conservative bound; 0 for the exact polynomial rule
     """
     from replearn.label_transforms import resolve_label_transform
 
@@ -491,7 +492,7 @@ def label_transform_report(
         error = 0.0
     else:
         coarse = _transformed_moments(
-            target, transform, noise, noise_kind, statistics, method, max(n // 2, 2)
+            target, transform, noise, noise_kind, statistics, method, max(n // 2, 2), coarse=True
         )
         error = float((coarse["latent_hessian"] - moments["latent_hessian"]).abs().max())
     A = moments["latent_hessian"]
@@ -501,7 +502,7 @@ def label_transform_report(
     t_variance = max(moments["t_square"] - moments["mean"] ** 2, 0.0)
     linear_energy = float(moments["linear"] @ moments["linear"])
     step_std = math.sqrt(max(t_variance - linear_energy, 0.0))
-    tolerance = max(RANK_TOLERANCE * math.sqrt(h_variance), 10 * error, 1e-300)
+    tolerance = max(RANK_TOLERANCE * math.sqrt(moments["h_square"]), 10 * error, 1e-14)
     kept = eigenvalues.abs() > tolerance
     rank = int(kept.sum())
     smallest = float(eigenvalues.abs().min()) if target.r else 0.0
