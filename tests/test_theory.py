@@ -239,3 +239,5 @@ def test_too_large_grids_fail_with_one_line():
     target = rl.MultiIndexTarget.random(d=8, r=5, degree=3, seed=0)
     with pytest.raises(ValueError, match="exceeds"):
         theory.transformed_latent_hessian(target, torch.tanh, 1.0, n_nodes=64)
+    with pytest.raises(ValueError, match="'hermite:90' of a degree-3 target needs 272"):
+        theory.transformed_latent_hessian(target, "hermite:90", 1.0)

@@ -158,35 +158,30 @@ def format_summary(info: dict) -> str:
 #     H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ·A_T·U,   A_T = E_z[∇²h(z)] = E_z[h(z)·(zzᵀ − I)]  (Stein),
 #     h(z) = E_ε[T(g(z) + ε)],
 #
-# computed by quadrature, never by sampling:
-#   - over ε: 2 points (±ς, exact) for Rademacher noise; for Gaussian noise a closed form of
-#     E_ε T(g + ε) when T has one (abs, sign: it makes h analytic), else Gauss–Hermite with
-#     q + 1 nodes for a degree-q polynomial T (exact, also for E_ε T²) or NOISE_NODES nodes (a callable);
-#   - over z: a tensor Gauss–Hermite grid when h is smooth: exact with p·q + 2 nodes per
-#     coordinate for a degree-q polynomial T and a degree-p target (h² has degree 2pq, times
-#     the degree-2 Stein factor); otherwise (T with breakpoints, Rademacher or no noise) the
-#     integrand jumps or kinks on the surfaces g(z) + ε = b. Then the coordinate z_k of lowest
-#     positive degree in g is integrated exactly: on each line (z_k free, the others at Gauss–Hermite
-#     nodes) the real roots of g + ε − b are found and each piece between them gets a
-#     Gauss–Legendre rule (h is smooth there), on [−LINE_HALF_WIDTH, LINE_HALF_WIDTH]. For
-#     r = 1 this is exact to rounding; for r > 1 the remaining integral over the other
-#     coordinates is of a continuous function, and its error is estimated by comparing n and
-#     n/2 outer nodes (reported as ``quadrature_error``).
+# computed by quadrature, never by sampling (docs/label_transforms.md has the measured accuracy):
+#   - over ε: ±ς (2 points, exact) for Rademacher noise; for Gaussian noise the closed form
+#     of E_ε T(g + ε) when T has one (abs, sign), else Gauss–Hermite with q + 1 nodes for a
+#     degree-q polynomial T (exact, also for E_ε T²) or NOISE_NODES nodes (a callable);
+#   - over z, polynomial T (identity, square, hermite:k): a tensor Gauss–Hermite grid with
+#     p·q + 2 nodes per coordinate for a degree-p target — exact (h² has degree 2pq, times
+#     the degree-2 Stein factor); a callable: the same grid with DEFAULT_NODES;
+#   - over z, T with breakpoints b (abs, sign): h jumps or kinks on g(z) = b − ε (or turns
+#     sharply there, smoothed by Gaussian noise). The coordinate of lowest positive degree in
+#     g is integrated along lines, split at the real roots of g = b − ε, Gauss–Legendre on
+#     each piece of [−LINE_HALF_WIDTH, LINE_HALF_WIDTH]; the other coordinates by
+#     ``_outer_grid``. The report estimates the error by halving every node count.
 #
 # Population label statistics (for square, hermite:k): μ = E[f*], σ² = Var f* + ς².
 
 LINE_HALF_WIDTH = 10.0  # P(|z| > 10) = 1.5e-23
 LINE_NODES = 48  # Gauss–Legendre nodes per piece of a line
 NOISE_NODES = 40  # Gauss–Hermite nodes over Gaussian noise for a callable T
-DEFAULT_NODES = {
-    1: 200,
-    2: 256,
-    3: 64,
-}  # Gauss–Hermite nodes per coordinate, smooth non-polynomial h
+# Gauss–Hermite nodes per coordinate for a smooth non-polynomial h (callables), by r
+DEFAULT_NODES = {1: 200, 2: 256, 3: 64}
 SPLIT_NODES = {2: 128, 3: 32}  # Gauss–Legendre nodes per piece of each outer axis (split lines)
 MAX_POINTS = 2 * 10**7  # largest tensor grid (memory ~ 20 × 8 bytes per point)
 MAX_NODES = 256  # numpy's Gauss–Hermite weights underflow to NaN beyond ~300 nodes
-RANK_TOLERANCE = 1e-6  # |eigenvalue| > RANK_TOLERANCE·sd(h) (and > 10× quadrature error)
+RANK_TOLERANCE = 1e-6  # |eigenvalue| > RANK_TOLERANCE·√E[h²] (and > 10× quadrature error)
 
 
 def _normal_gauss_hermite(n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -374,9 +369,13 @@ def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
     ):
         raise ValueError(f"n_nodes must be an integer in [2, {MAX_NODES}] or None, got {n_nodes!r}")
     if transform.polynomial_degree is not None:
-        return "tensor Gauss-Hermite (exact)", max(
-            target.degree, 1
-        ) * transform.polynomial_degree + 2
+        exact = max(target.degree, 1) * transform.polynomial_degree + 2
+        if exact > MAX_NODES:
+            raise ValueError(
+                f"label_transform {transform.name!r} of a degree-{target.degree} target needs "
+                f"{exact} Gauss-Hermite nodes per coordinate, more than {MAX_NODES}"
+            )
+        return "tensor Gauss-Hermite (exact)", exact
     if not transform.breakpoints:
         return "tensor Gauss-Hermite", n_nodes or DEFAULT_NODES.get(target.r, 24)
     if target.r == 1:  # no outer coordinates: n_nodes is the line's nodes per piece
