@@ -146,3 +146,15 @@ def test_gaussian_smoothed_closed_forms():
         torch.testing.assert_close(mean, values @ weights, atol=1e-4, rtol=0)
         torch.testing.assert_close(square, values.pow(2) @ weights, atol=1e-4, rtol=0)
     assert resolve_label_transform("square").gaussian_smoothed(g, 1.0) is None
+
+
+def test_built_in_transforms_survive_pickling():
+    """Learners are sent to worker processes: a resolved transform must pickle."""
+    import pickle
+
+    y = torch.linspace(-2, 2, 7, dtype=torch.float64)
+    for spec in BUILT_INS + ["hermite:4", torch.tanh]:
+        transform = resolve_label_transform(spec)
+        clone = pickle.loads(pickle.dumps(transform))
+        assert clone.name == transform.name
+        torch.testing.assert_close(clone(y), transform(y))

@@ -54,6 +54,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -203,12 +204,13 @@ def _sign_smoothed(g: torch.Tensor, s: float) -> tuple[torch.Tensor, torch.Tenso
     return torch.erf(g / (s * math.sqrt(2))), torch.ones_like(g)
 
 
-def _hermite(k: int) -> Callable:
-    def function(y, statistics):
-        std = statistics.std if statistics.std > 0 else 1.0
-        return he(k, (y - statistics.mean) / std)
+def _hermite(k: int, y, statistics):
+    std = statistics.std if statistics.std > 0 else 1.0
+    return he(k, (y - statistics.mean) / std)
 
-    return function
+
+def _user(function: Callable, y, statistics):
+    return function(y)
 
 
 def resolve_label_transform(spec) -> LabelTransform:
@@ -239,14 +241,14 @@ def resolve_label_transform(spec) -> LabelTransform:
                 )
             k = int(k)
             return LabelTransform(
-                f"hermite:{k}", _hermite(k), needs_statistics=True, polynomial_degree=k
+                f"hermite:{k}", partial(_hermite, k), needs_statistics=True, polynomial_degree=k
             )
         raise ValueError(
             f"label_transform must be None, one of {BUILT_IN_TRANSFORMS} or a callable, got {spec!r}"
         )
     if callable(spec):
         name = getattr(spec, "__name__", type(spec).__name__)
-        transform = LabelTransform(name, lambda y, statistics: spec(y))
+        transform = LabelTransform(name, partial(_user, spec))  # partial: picklable
         transform(torch.linspace(-3.0, 3.0, 13, dtype=torch.float64))  # fail now, not mid-fit
         return transform
     raise TypeError(
