@@ -31,8 +31,8 @@ the head are fitted on the raw y. Why this order:
   removes α, β from y: the ReLU step's population gradient is E[s·x·1[w·x ≥ 0]], whose
   leading term is −2a_j·E[∇² E[s|x]]·w_j/√(2π) only when s has no linear part (a linear part
   adds a rank-one term along β_T that is not in the Hessian); the constant part adds
-  E[x·1[w·x ≥ 0]] ∝ w, a pure shrink/grow of w⁰ (which weight decay cancels for y).
-- Scaling to unit variance makes s a unit-scale label for every T, so η₁ = √d keeps its
+  m_T·E[x·1[w·x ≥ 0]] = m_T·w/(√(2π)‖w‖), a multiple of w⁰ that says nothing about S*.
+- Scaling to unit mean square makes s a unit-scale label for every T, so η₁ = √d keeps its
   meaning (pre-activations of the same order as for the paper's unit-variance targets):
   T(y) has another scale than y (y² or He_k grow like y^k, sign is bounded).
 
@@ -45,7 +45,7 @@ Streaming, in the learner's passes (``StepLabelMoments``):
     pass 1b (square, hermite:k only, since their shape depends on E y², μ, σ):
             Σt, Σt², Σt·x, Σx, Σx·xᵀ with T bound to the pass-1 statistics
     step pass: s = step_labels(X, y, moments) chunk by chunk.
-``step_label_moments(source, n, transform)`` runs these passes on any (X, y) chunk source.
+``step_label_moments(chunks, transform)`` runs these passes on any re-iterable (X, y) chunks.
 """
 
 from __future__ import annotations
