@@ -29,6 +29,12 @@ __all__ = [
     "predicted_exponents",
     "population_step_direction",
     "summary",
+    "format_summary",
+    "population_label_statistics",
+    "transformed_latent_hessian",
+    "transformed_hessian",
+    "label_transform_report",
+    "format_label_transform_report",
 ]
 
 
@@ -142,4 +148,434 @@ def format_summary(info: dict) -> str:
     ]
     if not np.isfinite(info["kappa"]):
         lines.append("note              H is degenerate: one step cannot find S* from ~d^2 samples")
+    return "\n".join(lines)
+
+
+# -- label transforms: the population Hessian of E[T(y)|x] -------------------------------------
+#
+# With y = g(z) + ε, z = Ux ~ N(0, I_r), the step on labels T(y) follows
+#
+#     H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ·A_T·U,   A_T = E_z[∇²h(z)] = E_z[h(z)·(zzᵀ − I)]  (Stein),
+#     h(z) = E_ε[T(g(z) + ε)],
+#
+# computed by quadrature, never by sampling (docs/label_transforms.md has the measured accuracy):
+#   - over ε: ±ς (2 points, exact) for Rademacher noise; for Gaussian noise the closed form
+#     of E_ε T(g + ε) when T has one (abs, sign), else Gauss–Hermite with q + 1 nodes for a
+#     degree-q polynomial T (exact, also for E_ε T²) or NOISE_NODES nodes (a callable);
+#   - over z, polynomial T (identity, square, hermite:k): a tensor Gauss–Hermite grid with
+#     p·q + 2 nodes per coordinate for a degree-p target — exact (h² has degree 2pq, times
+#     the degree-2 Stein factor); a callable: the same grid with DEFAULT_NODES;
+#   - over z, T with breakpoints b (abs, sign): h jumps or kinks on g(z) = b − ε (or turns
+#     sharply there, smoothed by Gaussian noise). The coordinate of lowest positive degree in
+#     g is integrated along lines, split at the real roots of g = b − ε, Gauss–Legendre on
+#     each piece of [−LINE_HALF_WIDTH, LINE_HALF_WIDTH]; the other coordinates by
+#     ``_outer_grid``. The report estimates the error by halving every node count.
+#
+# Population label statistics (for square, hermite:k): μ = E[f*], σ² = Var f* + ς².
+
+LINE_HALF_WIDTH = 10.0  # P(|z| > 10) = 1.5e-23
+LINE_NODES = 48  # Gauss–Legendre nodes per piece of a line
+NOISE_NODES = 40  # Gauss–Hermite nodes over Gaussian noise for a callable T
+# Gauss–Hermite nodes per coordinate for a smooth non-polynomial h (callables), by r
+DEFAULT_NODES = {1: 200, 2: 256, 3: 64}
+SPLIT_NODES = {2: 128, 3: 32}  # Gauss–Legendre nodes per piece of each outer axis (split lines)
+MAX_POINTS = 2 * 10**7  # largest tensor grid (memory ~ 20 × 8 bytes per point)
+MAX_NODES = 256  # numpy's Gauss–Hermite weights underflow to NaN beyond ~300 nodes
+RANK_TOLERANCE = 1e-6  # |eigenvalue| > RANK_TOLERANCE·√E[h²] (and > 10× quadrature error)
+
+
+def _normal_gauss_hermite(n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights of E over N(0, 1): Σ_k w_k f(z_k) = E f(z), exact for deg f < 2n."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
+    return torch.from_numpy(nodes), torch.from_numpy(weights / math.sqrt(2 * math.pi))
+
+
+def _tensor_grid(r: int, n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All n^r points of the product Gauss–Hermite rule: Z (n^r, r), weights (n^r,)."""
+    if n_nodes**r > MAX_POINTS:
+        raise ValueError(
+            f"quadrature grid of {n_nodes}^{r} = {n_nodes**r:.3g} points exceeds {MAX_POINTS:.0e}: "
+            "pass a smaller n_nodes (or a target with fewer latent directions)"
+        )
+    nodes, weights = _normal_gauss_hermite(n_nodes)
+    Z = torch.cartesian_prod(*([nodes] * r)).reshape(-1, r)
+    W = torch.cartesian_prod(*([weights] * r)).reshape(-1, r).prod(dim=1)
+    return Z, W
+
+
+def _latent_g(target: MultiIndexTarget, Z: torch.Tensor) -> torch.Tensor:
+    """g(z) = Σ_α c_α Π_i He_{α_i}(z_i) on latent points Z (N, r)."""
+    from replearn.hermite import he_all
+
+    table = he_all(max(target.degree, 1), Z)  # (N, r, p+1)
+    out = torch.zeros(Z.shape[0], dtype=Z.dtype)
+    for alpha, c in target.terms.items():
+        term = torch.full_like(out, c)
+        for i, a in enumerate(alpha):
+            if a:
+                term = term * table[:, i, a]
+        out = out + term
+    return out
+
+
+def _line_polynomials(target: MultiIndexTarget, axis: int, outer: torch.Tensor) -> np.ndarray:
+    """Monomial coefficients (low → high) of z_axis ↦ g(z) at each outer point: (N, p+1)."""
+    from replearn.hermite import he_all, hermite_to_monomial
+
+    p = target.degree
+    others = [i for i in range(target.r) if i != axis]
+    table = he_all(max(p, 1), outer) if others else None
+    hermite = torch.zeros(outer.shape[0], p + 1, dtype=torch.float64)
+    for alpha, c in target.terms.items():
+        factor = torch.full((outer.shape[0],), c, dtype=torch.float64)
+        for column, i in enumerate(others):
+            if alpha[i]:
+                factor = factor * table[:, column, alpha[i]]
+        hermite[:, alpha[axis]] += factor
+    to_monomial = np.array(
+        [
+            [float(v) for v in hermite_to_monomial([0] * k + [1] + [0] * (p - k))]
+            for k in range(p + 1)
+        ]
+    )  # row k: He_k in monomials
+    return hermite.numpy() @ to_monomial
+
+
+def _outer_grid(target: MultiIndexTarget, axis: int, n_nodes: int):
+    """The rule over the coordinates other than ``axis``.
+
+    Where the leading coefficient of g in z_axis vanishes, a root of g(z) = level runs off to
+    infinity and the line integral, though continuous, changes shape abruptly (e^{−c/x²}
+    layers) — Gauss–Hermite resolves that slowly. When that coefficient is one Hermite
+    product Π_i He_{α_i}(z_i) (e.g. He₃(z₁) for He₂(z₁) + He₃(z₁)z₂, z₂z₃ for z₁z₂z₃) its
+    zero set is the union of the roots of each He_{α_i} on each axis, so each axis is split
+    there and every piece gets n_nodes Gauss–Legendre nodes (clustered at the piece ends,
+    where the layers are). Otherwise: a tensor Gauss–Hermite rule with n_nodes per axis.
+    """
+    others = [i for i in range(target.r) if i != axis]
+    top = max(alpha[axis] for alpha in target.terms)
+    leading = [alpha for alpha in target.terms if alpha[axis] == top]
+    if len(leading) != 1:
+        return _tensor_grid(len(others), n_nodes)
+    L = LINE_HALF_WIDTH
+    gl_nodes, gl_weights = np.polynomial.legendre.leggauss(n_nodes)
+    axis_nodes, axis_weights = [], []
+    for i in others:
+        degree = leading[0][i]
+        roots = np.polynomial.hermite_e.hermeroots([0] * degree + [1]) if degree else []
+        cuts = np.concatenate([[-L], np.sort(np.asarray(roots, dtype=np.float64)), [L]])
+        half, middle = np.diff(cuts) / 2, (cuts[1:] + cuts[:-1]) / 2
+        nodes = (middle[:, None] + half[:, None] * gl_nodes).reshape(-1)
+        weights = (half[:, None] * gl_weights).reshape(-1) * np.exp(-nodes * nodes / 2)
+        axis_nodes.append(torch.from_numpy(nodes))
+        axis_weights.append(torch.from_numpy(weights / math.sqrt(2 * math.pi)))
+    n_outer = math.prod(len(nodes) for nodes in axis_nodes)
+    if n_outer * LINE_NODES * 4 > MAX_POINTS:  # ~4 pieces per line
+        raise ValueError(
+            f"split-line rule with {n_outer:.3g} outer points exceeds {MAX_POINTS:.0e} points: "
+            "pass a smaller n_nodes"
+        )
+    outer = torch.cartesian_prod(*axis_nodes).reshape(-1, len(others))
+    weights = torch.cartesian_prod(*axis_weights).reshape(-1, len(others)).prod(dim=1)
+    return outer, weights
+
+
+def _split_grid(
+    target: MultiIndexTarget, levels: list[float], n_nodes: int, line_nodes: int = LINE_NODES
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points and weights that integrate h along the line of one coordinate split at every
+    real root of g(z) = level (levels = b − ε), line_nodes Gauss–Legendre nodes per piece;
+    the other coordinates by ``_outer_grid`` with n_nodes."""
+    r = target.r
+    # the line: a coordinate of lowest positive degree in g (degree 1 → one root per level,
+    # moving smoothly with the other coordinates, so the outer integrand has no tangencies)
+    degree_of = [max((alpha[i] for alpha in target.terms), default=0) for i in range(r)]
+    axis = min(range(r), key=lambda i: (degree_of[i] == 0, degree_of[i]))
+    if r > 1:
+        outer, outer_weights = _outer_grid(target, axis, n_nodes)
+    else:
+        outer, outer_weights = (
+            torch.zeros(1, 0, dtype=torch.float64),
+            torch.ones(1, dtype=torch.float64),
+        )
+    coefficients = _line_polynomials(target, axis, outer)
+    L = LINE_HALF_WIDTH
+    cuts = []
+    for row in coefficients:
+        found = [-L, L]
+        for level in levels:
+            shifted = row.copy()
+            shifted[0] -= level
+            trimmed = np.trim_zeros(shifted, "b")
+            if len(trimmed) > 1:
+                roots = np.roots(trimmed[::-1])
+                real = roots[np.abs(roots.imag) <= 1e-7 * (1 + np.abs(roots.real))].real
+                found.extend(real[np.abs(real) < L].tolist())
+        cuts.append(sorted(found))
+    width = max(len(c) for c in cuts)
+    cuts = torch.tensor([c + [L] * (width - len(c)) for c in cuts], dtype=torch.float64)
+    left, right = cuts[:, :-1], cuts[:, 1:]  # (N_outer, K) pieces
+    gl_nodes, gl_weights = np.polynomial.legendre.leggauss(line_nodes)
+    gl_nodes, gl_weights = torch.from_numpy(gl_nodes), torch.from_numpy(gl_weights)
+    half, middle = (right - left) / 2, (right + left) / 2
+    line = middle[..., None] + half[..., None] * gl_nodes  # (N_outer, K, Q)
+    density = torch.exp(-line * line / 2) / math.sqrt(2 * math.pi)
+    weights = outer_weights[:, None, None] * half[..., None] * gl_weights * density
+    points = torch.empty(*line.shape, r, dtype=torch.float64)
+    points[..., axis] = line
+    others = [i for i in range(r) if i != axis]
+    for column, i in enumerate(others):
+        points[..., i] = outer[:, column][:, None, None]
+    return points.reshape(-1, r), weights.reshape(-1)
+
+
+def _noise_rule(noise: float, noise_kind: str, transform) -> tuple[torch.Tensor, torch.Tensor]:
+    """ε nodes and weights: ±ς (Rademacher), Gauss–Hermite (Gaussian), 0 (noiseless)."""
+    if noise == 0.0:
+        return torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    if noise_kind == "rademacher":
+        return torch.tensor([noise, -noise], dtype=torch.float64), torch.full(
+            (2,), 0.5, dtype=torch.float64
+        )
+    degree = transform.polynomial_degree
+    # degree q + 1 nodes: exact for E_ε T² (degree 2q in ε)
+    nodes, weights = _normal_gauss_hermite(degree + 1 if degree is not None else NOISE_NODES)
+    return nodes * noise, weights
+
+
+def population_label_statistics(target: MultiIndexTarget, noise: float):
+    """μ = E[y] = E[f*], σ² = Var y = E[f*²] − μ² + ς² (exact)."""
+    from replearn.label_transforms import LabelStatistics
+
+    mean = target.mean()
+    return LabelStatistics(mean, math.sqrt(max(target.norm2() - mean * mean, 0.0) + noise * noise))
+
+
+def _check_noise(noise: float, noise_kind: str) -> float:
+    from replearn.data import NOISE_KINDS
+
+    noise = float(noise)
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise}")
+    if noise_kind not in NOISE_KINDS:
+        raise ValueError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
+    return noise
+
+
+def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
+    """(method, nodes per coordinate) for h = E_ε T(g + ε)."""
+    if n_nodes is not None and (
+        isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 2 <= n_nodes <= MAX_NODES
+    ):
+        raise ValueError(f"n_nodes must be an integer in [2, {MAX_NODES}] or None, got {n_nodes!r}")
+    if transform.polynomial_degree is not None:
+        exact = max(target.degree, 1) * transform.polynomial_degree + 2
+        if exact > MAX_NODES:
+            raise ValueError(
+                f"label_transform {transform.name!r} of a degree-{target.degree} target needs "
+                f"{exact} Gauss-Hermite nodes per coordinate, more than {MAX_NODES}"
+            )
+        return "tensor Gauss-Hermite (exact)", exact
+    if not transform.breakpoints:
+        return "tensor Gauss-Hermite", n_nodes or DEFAULT_NODES.get(target.r, 24)
+    if target.r == 1:  # no outer coordinates: n_nodes is the line's nodes per piece
+        return "split lines", n_nodes or 2 * LINE_NODES
+    # a smoothed h (Gaussian noise) still turns sharply where g = b far out in z: split there too
+    return "split lines", n_nodes or SPLIT_NODES.get(target.r, 16)
+
+
+def _transformed_moments(
+    target, transform, noise, noise_kind, statistics, method, n_nodes, coarse=False
+):
+    """E h, E[h z], A = E[h (zzᵀ − I)], E h², E T(y)² by the chosen quadrature."""
+    noise_nodes, noise_weights = _noise_rule(noise, noise_kind, transform)
+    smoothed = None
+    smoothed_noise = noise > 0 and noise_kind == "gaussian" and transform.polynomial_degree is None
+    if method.startswith("split lines"):
+        probe = torch.zeros(1, dtype=torch.float64)
+        if smoothed_noise and transform.gaussian_smoothed(probe, noise) is not None:
+            levels = list(transform.breakpoints)  # h is smooth: split where it turns
+        else:
+            levels = [b - float(e) for b in transform.breakpoints for e in noise_nodes]
+        line_nodes = n_nodes if target.r == 1 else LINE_NODES // (2 if coarse else 1)
+        Z, weights = _split_grid(target, levels, n_nodes, line_nodes)
+    else:
+        Z, weights = _tensor_grid(target.r, n_nodes)
+    g = _latent_g(target, Z)
+    if smoothed_noise:
+        smoothed = transform.gaussian_smoothed(g, noise)
+    if smoothed is not None:
+        h, t_square = smoothed
+    else:
+        h = torch.zeros_like(g)
+        t_square = torch.zeros_like(g)
+        for epsilon, nu in zip(noise_nodes.tolist(), noise_weights.tolist()):
+            t = transform(g + epsilon, statistics).to(torch.float64)
+            h += nu * t
+            t_square += nu * t * t
+    weighted = weights * h
+    return {
+        "mean": float(weighted.sum()),
+        "linear": weighted @ Z,  # E[h z] (r,)
+        # E[h (zzᵀ − I)] = Σ_n w_n h_n z_n z_nᵀ − (Σ_n w_n h_n)·I, without an (N, r, r) array
+        "latent_hessian": (Z * weighted[:, None]).T @ Z
+        - weighted.sum() * torch.eye(target.r, dtype=torch.float64),
+        "h_square": float((weights * h * h).sum()),
+        "t_square": float((weights * t_square).sum()),
+    }
+
+
+def transformed_latent_hessian(
+    target: MultiIndexTarget,
+    transform=None,
+    noise: float = 1.0,
+    noise_kind: str = "rademacher",
+    n_nodes: int | None = None,
+) -> torch.Tensor:
+    """A_T = E_z[∇²_z E_ε T(g(z) + ε)] (r×r, float64), by quadrature (see the notes above)."""
+    from replearn.label_transforms import resolve_label_transform
+
+    transform = resolve_label_transform(transform)
+    noise = _check_noise(noise, noise_kind)
+    statistics = population_label_statistics(target, noise)
+    method, n = _quadrature_plan(target, transform, noise, noise_kind, n_nodes)
+    moments = _transformed_moments(target, transform, noise, noise_kind, statistics, method, n)
+    return moments["latent_hessian"]
+
+
+def transformed_hessian(
+    target: MultiIndexTarget,
+    transform=None,
+    noise: float = 1.0,
+    noise_kind: str = "rademacher",
+    n_nodes: int | None = None,
+) -> torch.Tensor:
+    """H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ A_T U (d×d, float64); T = None gives target.hessian()."""
+    A = transformed_latent_hessian(target, transform, noise, noise_kind, n_nodes)
+    return target.U.T @ A @ target.U
+
+
+def label_transform_report(
+    target: MultiIndexTarget,
+    transform=None,
+    noise: float = 1.0,
+    noise_kind: str = "rademacher",
+    n_nodes: int | None = None,
+) -> dict:
+    """Whether, and with which κ, a first step on T(y) can find S* = span(U).
+
+    Returned keys (all plain numbers/lists):
+      latent_hessian   A_T = E[∇²h] (r×r); H_T = Uᵀ A_T U
+      eigenvalues      of A_T (ascending); rank = #{|λ| > tol}, tol = max(RANK_TOLERANCE·√E[h²],
+                       10·quadrature_error, 1e-14)
+      kappa            √r·sd(h)/min|λ|: the paper's κ = ‖H†‖√r for E[T(y)|x] scaled to unit
+                       variance (= target.kappa for T = None and Var f* = 1); ∞ if rank < r
+      kappa_step       √r·σ_s/min|λ|: the same for the step's labels s (noise of T(y) included),
+                       σ_s² = Var T(y) − ‖E[T(y)x]‖² the variance the step rescales away
+      direction_coverage  ‖P u_i‖² per latent direction, P the projector on range(H_T);
+      range_alignment  ‖P_U P‖²_F/‖P‖²_F (1 up to rounding: H_T lives in span U)
+      degree_energy    of h in the Hermite basis: 0: (E h)², 1: ‖E[h z]‖², 2: ‖A_T‖²_F/2,
+                       "above 2": the rest of E h², "noise": E T(y)² − E h²
+      quadrature       method, nodes per coordinate and the estimated error of A_T: the max
+                       entry difference against half the nodes (outer and line), a
+                       conservative bound; 0 for the exact polynomial rule
+    """
+    from replearn.label_transforms import resolve_label_transform
+
+    transform = resolve_label_transform(transform)
+    noise = _check_noise(noise, noise_kind)
+    statistics = population_label_statistics(target, noise)
+    method, n = _quadrature_plan(target, transform, noise, noise_kind, n_nodes)
+    moments = _transformed_moments(target, transform, noise, noise_kind, statistics, method, n)
+    if method.endswith("(exact)"):
+        error = 0.0
+    else:
+        coarse = _transformed_moments(
+            target, transform, noise, noise_kind, statistics, method, max(n // 2, 2), coarse=True
+        )
+        error = float((coarse["latent_hessian"] - moments["latent_hessian"]).abs().max())
+    A = moments["latent_hessian"]
+    A = (A + A.T) / 2
+    eigenvalues, vectors = torch.linalg.eigh(A)
+    h_variance = max(moments["h_square"] - moments["mean"] ** 2, 0.0)
+    t_variance = max(moments["t_square"] - moments["mean"] ** 2, 0.0)
+    linear_energy = float(moments["linear"] @ moments["linear"])
+    step_std = math.sqrt(max(t_variance - linear_energy, 0.0))
+    tolerance = max(RANK_TOLERANCE * math.sqrt(moments["h_square"]), 10 * error, 1e-14)
+    kept = eigenvalues.abs() > tolerance
+    rank = int(kept.sum())
+    smallest = float(eigenvalues.abs().min()) if target.r else 0.0
+    full = rank == target.r
+    kappa = math.sqrt(target.r) * math.sqrt(h_variance) / smallest if full else math.inf
+    kappa_step = math.sqrt(target.r) * step_std / smallest if full else math.inf
+    latent_range = vectors[:, kept]  # (r, rank) orthonormal
+    coverage = (latent_range**2).sum(dim=1).tolist()
+    if rank:
+        range_d = target.U.T @ latent_range  # (d, rank), orthonormal columns
+        alignment = float((target.U @ range_d).pow(2).sum() / range_d.pow(2).sum())
+    else:
+        alignment = math.nan
+    hessian_energy = float(A.pow(2).sum()) / 2
+    return {
+        "target": target.name,
+        "transform": transform.name,
+        "noise": noise,
+        "noise_kind": noise_kind,
+        "d": target.d,
+        "r": target.r,
+        "label_mean": statistics.mean,
+        "label_std": statistics.std,
+        "latent_hessian": A.tolist(),
+        "eigenvalues": eigenvalues.tolist(),
+        "rank": rank,
+        "rank_tolerance": tolerance,
+        "kappa": kappa,
+        "kappa_step": kappa_step,
+        "step_label_std": step_std,
+        "signal_share": h_variance / t_variance if t_variance > 0 else math.nan,
+        "direction_coverage": coverage,
+        "range_alignment": alignment,
+        "degree_energy": {
+            "0": moments["mean"] ** 2,
+            "1": linear_energy,
+            "2": hessian_energy,
+            "above 2": max(
+                moments["h_square"] - moments["mean"] ** 2 - linear_energy - hessian_energy, 0.0
+            ),
+            "noise": max(moments["t_square"] - moments["h_square"], 0.0),
+        },
+        "quadrature": {"method": method, "nodes_per_coordinate": n, "error": error},
+    }
+
+
+def format_label_transform_report(info: dict) -> str:
+    """Human-readable lines of ``label_transform_report`` (for ``replearn theory``)."""
+    energy = ", ".join(f"{k}: {v:.4g}" for k, v in info["degree_energy"].items())
+    quadrature = info["quadrature"]
+    lines = [
+        f"label transform   {info['transform']} on {info['target']} "
+        f"(noise {info['noise']:g} {info['noise_kind']}; population mean {info['label_mean']:.4g}, "
+        f"std {info['label_std']:.4g})",
+        "eig(A_T)          " + ", ".join(f"{v:.4g}" for v in info["eigenvalues"]),
+        f"rank(H_T), r      {info['rank']}, {info['r']} (|eig| > {info['rank_tolerance']:.2g})",
+        f"kappa, kappa_step {info['kappa']:.4g}, {info['kappa_step']:.4g}",
+        "coverage of u_i   " + ", ".join(f"{v:.3g}" for v in info["direction_coverage"]),
+        f"E[T(y)|x] energy  {{{energy}}} (signal share of Var T(y): {info['signal_share']:.3g})",
+        f"quadrature        {quadrature['method']}, {quadrature['nodes_per_coordinate']} nodes per "
+        f"coordinate, error of A_T ~ {quadrature['error']:.2g}",
+    ]
+    if info["rank"] == info["r"]:
+        lines.append(
+            f"verdict           the step on T(y) sees all of S*: n ~ d^2 kappa_step^2 r = "
+            f"{info['d'] ** 2 * info['kappa_step'] ** 2 * info['r']:.4g}"
+        )
+    elif info["rank"] > 0:
+        lines.append(
+            f"verdict           the step on T(y) sees {info['rank']} of {info['r']} directions "
+            "(coverage above); the rest needs later steps or another T"
+        )
+    else:
+        lines.append(
+            "verdict           E[∇² E[T(y)|x]] = 0: a step on T(y) sees no direction of S*"
+        )
     return "\n".join(lines)
