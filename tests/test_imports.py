@@ -56,12 +56,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "replearn.linalg",
             "replearn.linalg.*",
-            "replearn.ridge",
             "replearn.network",
-            "replearn.kernels_closed_form",
+            "replearn.kernels",
         ),
     ),  # fmt: skip
-    ("data", ("replearn.data",)),
+    ("data", ("replearn.data", "replearn.label_transforms")),
     ("targets", ("replearn.targets", "replearn.expression", "replearn.hermite")),
     ("validation", ("replearn.validation",)),
 ]

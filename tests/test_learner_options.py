@@ -319,27 +319,6 @@ def test_docstring_examples(module):
 
 
 # -- layout --------------------------------------------------------------------------------------
-@pytest.mark.slow  # 16 interpreters, each importing torch and scikit-learn
-def test_every_learner_and_linalg_module_imports_alone_in_a_fresh_interpreter():
-    """Each module imports on its own (no cycle hidden by an earlier import in this process)."""
-    import subprocess
-    import sys
-
-    modules = [
-        "replearn.validation", "replearn.network", "replearn.kernels", "replearn.metrics",
-        "replearn.linalg.ridge", "replearn.linalg.dense", "replearn.linalg.falkon",
-        "replearn.learners.sources", "replearn.learners.ridge_head", "replearn.learners.base",
-        "replearn.learners.one_step", "replearn.learners.random_features",
-        "replearn.learners.ntk", "replearn.learners.kernel_ridge",
-        "replearn.learners.full_training", "replearn.experiments.methods",
-    ]  # fmt: skip
-    for module in modules:
-        done = subprocess.run(
-            [sys.executable, "-c", f"import {module}"], capture_output=True, text=True
-        )
-        assert done.returncode == 0, f"{module}: {done.stderr.strip().splitlines()[-1:]}"
-
-
 def test_linalg_imports_no_learner_and_no_data():
     """linalg sits below the learners: importing it must not pull them (or the data) in."""
     import subprocess
