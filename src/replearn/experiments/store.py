@@ -27,12 +27,20 @@ import os
 import socket
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Store", "DEFAULT_DB", "STATUSES", "canonical_json", "process_start_time"]
+__all__ = [
+    "Store",
+    "StoreError",
+    "DEFAULT_DB",
+    "STATUSES",
+    "canonical_json",
+    "process_start_time",
+]
 
 DEFAULT_DB = Path("results") / "replearn.sqlite"
 STATUSES = ("pending", "running", "done", "failed")
@@ -129,17 +137,146 @@ def _alive(pid: int, started: float | None) -> bool:
     return now_started is None or abs(now_started - started) < 1.0
 
 
-class Store:
-    """The results database. Not thread-safe: use one Store per thread or process."""
+class StoreError(ValueError):
+    """A results database that cannot be used as asked, as one line naming the path."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, lease_seconds: float = DEFAULT_LEASE_SECONDS):
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_WRITE_NEEDED = (
+    "`replearn run` needs write access to the file and its directory "
+    "(status, results and report read it read-only)"
+)
+
+
+def _wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _file_stamp(path: Path) -> tuple:
+    """What changes when anybody writes the database: inode, size, mtime, a -wal file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ("gone",)
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, _wal_path(path).exists())
+
+
+def _inspect(path: Path, readonly: bool) -> bool:
+    """Check the path before SQLite sees it; True if it holds a database, False if new.
+
+    One :class:`StoreError` line for: a directory, a path under a regular file, a missing
+    or empty file opened read-only, an unreadable file, a file that is not SQLite (garbage,
+    damaged header), a database shorter than its header says (truncated; checked only when
+    no -wal file exists, i.e. no writer is between checkpoints).
+    """
+    if path.is_dir():
+        raise StoreError(
+            f"{path}: is a directory, not a results database; "
+            f"give a file path such as {path / DEFAULT_DB.name}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreError(f"{path}: {parent} is a file, not a directory")
+            break
+    if not path.exists():
+        if readonly:
+            raise StoreError(f"{path}: no such results database (`replearn run` creates it)")
+        return False
+    if not path.is_file():
+        raise StoreError(f"{path}: not a regular file, cannot be a results database")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+        size = path.stat().st_size
+    except PermissionError:
+        raise StoreError(f"{path}: cannot read the results database (permission denied)") from None
+    except OSError as err:
+        raise StoreError(f"{path}: cannot read the results database ({err.strerror})") from None
+    if size == 0:
+        if readonly:
+            raise StoreError(
+                f"{path}: is an empty file, not a results database (nothing was run into it)"
+            )
+        return False  # SQLite makes a new database of an empty file; `run` may start one
+    if len(header) < 100 or header[:16] != _SQLITE_MAGIC:
+        raise StoreError(
+            f"{path}: not an SQLite database (garbage or a damaged header); "
+            "is this the results file?"
+        )
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65_536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        raise StoreError(f"{path}: damaged SQLite header (page size {page_size})")
+    pages = int.from_bytes(header[28:32], "big")
+    header_valid = header[24:28] == header[92:96]  # the in-header size is current
+    if not _wal_path(path).exists() and header_valid and pages * page_size > size:
+        raise StoreError(
+            f"{path}: truncated: its header says {pages * page_size:,} bytes, the file has "
+            f"{size:,}; restore it from a copy"
+        )
+    return True
+
+
+def _damaged(path: Path, err: sqlite3.DatabaseError) -> StoreError:
+    text = " ".join(str(err).split())
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"{path}: cannot write the results database ({text}): {_WRITE_NEEDED}")
+    return StoreError(f"{path}: the results database cannot be read ({text}); is it damaged?")
+
+
+class Store:
+    """The results database. Not thread-safe: use one Store per thread or process.
+
+    ``Store(path)`` opens (or creates) it for writing. ``Store(path, readonly=True)`` —
+    or :meth:`open_readonly` — reads it without writing anything: the file and its
+    directory may be read-only, and no -wal/-shm file is left behind. A quiescent database
+    (no -wal file: no writer connected) is opened with SQLite's ``mode=ro&immutable=1``;
+    every read checks that the file did not change meanwhile (inode, size, mtime, no -wal)
+    and otherwise reads again through ``mode=ro``, which follows a live writer's WAL.
+    """
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        readonly: bool = False,
+    ):
         self.path = Path(path)
         self.lease_seconds = float(lease_seconds)
+        self.readonly = bool(readonly)
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._pid_started = process_start_time(self.pid)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._stamp: tuple | None = None
+        exists = _inspect(self.path, self.readonly)
+        if self.readonly:
+            self._open_readonly(immutable=not _wal_path(self.path).exists())
+            return
+        if not exists and self.path.parent and not self.path.parent.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(
+                    f"{self.path}: cannot create its directory ({err.strerror}): {_WRITE_NEEDED}"
+                ) from None
+        try:
+            self._open_writable()
+        except sqlite3.DatabaseError as err:
+            if getattr(self, "_conn", None) is not None:
+                self._conn.close()
+            if "unable to open" in str(err):
+                raise StoreError(
+                    f"{self.path}: cannot open the results database for writing: {_WRITE_NEEDED}"
+                ) from None
+            raise _damaged(self.path, err) from None
+
+    @classmethod
+    def open_readonly(cls, path: str | Path = DEFAULT_DB) -> Store:
+        """``Store(path, readonly=True)``: read a store nobody may write to, leave nothing."""
+        return cls(path, readonly=True)
+
+    def _open_writable(self) -> None:
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 60000")
@@ -154,6 +291,39 @@ class Store:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (SCHEMA_VERSION,),
             )
+
+    def _open_readonly(self, immutable: bool) -> None:
+        """Connect with ``mode=ro`` (and ``immutable=1`` when no writer is connected)."""
+        location = urllib.parse.quote(str(self.path.resolve()))
+        uri = f"file:{location}?mode=ro" + ("&immutable=1" if immutable else "")
+        self._stamp = _file_stamp(self.path) if immutable else None
+        try:
+            self._conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+            tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as err:
+            raise _damaged(self.path, err) from None
+        missing = {"meta", "runs", "experiments", "experiment_runs"} - tables
+        if missing:
+            self._conn.close()
+            raise StoreError(
+                f"{self.path}: an SQLite database but not a replearn results database "
+                f"(no table {', '.join(sorted(missing))})"
+            )
+
+    def _read(self, query: str, args: Iterable = ()) -> list[sqlite3.Row]:
+        """Run a read query; on an immutable snapshot, again through mode=ro if it changed."""
+        args = tuple(args)
+        try:
+            rows = self._conn.execute(query, args).fetchall()
+            if self._stamp is None or _file_stamp(self.path) == self._stamp:
+                return rows
+            self._conn.close()  # a writer appeared: follow it through its WAL
+            self._open_readonly(immutable=False)
+            return self._conn.execute(query, args).fetchall()
+        except sqlite3.DatabaseError as err:
+            raise _damaged(self.path, err) from None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _enable_wal(self, patience: float = 60.0) -> None:
@@ -177,13 +347,27 @@ class Store:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only: {_WRITE_NEEDED}")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            if "readonly" in str(err) or "read-only" in str(err):
+                raise _damaged(self.path, err) from None
+            raise
         try:
             yield self._conn
-        except BaseException:
+        except BaseException as err:
             self._conn.execute("ROLLBACK")
+            if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err):
+                raise _damaged(self.path, err) from None
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            if "readonly" in str(err) or "read-only" in str(err):
+                raise _damaged(self.path, err) from None
+            raise
 
     def close(self) -> None:
         self._conn.close()
@@ -247,11 +431,11 @@ class Store:
         return len(runs)
 
     def experiments(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT name FROM experiments ORDER BY name")]
+        return [r[0] for r in self._read("SELECT name FROM experiments ORDER BY name")]
 
     def experiment_spec(self, name: str) -> dict | None:
-        row = self._conn.execute("SELECT spec FROM experiments WHERE name = ?", (name,)).fetchone()
-        return json.loads(row[0]) if row else None
+        rows = self._read("SELECT spec FROM experiments WHERE name = ?", (name,))
+        return json.loads(rows[0][0]) if rows else None
 
     def reset_failed(self, experiment: str) -> int:
         """Failed runs of the experiment back to 'pending' (for --retry-failed)."""
@@ -366,7 +550,7 @@ class Store:
         out: dict[str, dict[str, int]] = {}
         for name in names:
             counts = dict.fromkeys(("total", "done", "failed", "running", "stale", "pending"), 0)
-            for row in self._conn.execute(
+            for row in self._read(
                 "SELECT r.status, r.lease_expires, r.claim_host, r.claim_pid,"
                 " r.claim_pid_started FROM experiment_runs e JOIN runs r USING (run_id)"
                 " WHERE e.experiment = ?",
@@ -396,7 +580,7 @@ class Store:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY e.experiment, e.position"
         rows = []
-        for row in self._conn.execute(query, args):
+        for row in self._read(query, args):
             item = dict(row)
             for key in ("config", "metrics", "versions"):
                 item[key] = json.loads(item[key]) if item[key] else None
