@@ -96,6 +96,8 @@ def nesting_depth(tree: ast.AST) -> int:
         node, depth = stack.pop()
         deepest = max(deepest, depth)
         for child in ast.iter_child_nodes(node):
+            if not isinstance(child, ast.expr):  # operators and load contexts: no level
+                continue
             same_chain = (
                 isinstance(node, ast.BinOp)
                 and child is node.left
