@@ -326,3 +326,9 @@ def test_error_messages_quote_a_short_excerpt():
         parse_polynomial(expr, 1)
     message = str(info.value)
     assert f"{expr[:80]!r}…" in message and len(message) < 200
+
+
+def test_hermite_of_zero_and_degree_zero():
+    # found by tests/test_fuzz_expression.py: He0 of the zero polynomial (no terms)
+    assert parse_polynomial("He0(0)", 1) == {(0,): 1.0}
+    assert parse_polynomial("He2(0) + (z1 - z1)**0", 1) == {}

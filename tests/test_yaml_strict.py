@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from replearn import limits
 from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
@@ -139,3 +142,24 @@ def test_not_a_string_is_a_type_error():
 def test_nan_and_inf_keep_their_yaml_meaning():
     data = load_yaml("a: .nan\nb: -.inf\n")
     assert math.isnan(data["a"]) and data["b"] == -math.inf
+
+
+plain = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet="abcxyz_ -", max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(alphabet="abcdef_", min_size=1, max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=timedelta(seconds=5), derandomize=True)
+@given(data=plain, flow=st.booleans())
+def test_dumped_plain_data_loads_as_safe_load_reads_it(data, flow):
+    text = yaml.safe_dump({"root": data}, default_flow_style=flow)
+    assert load_yaml(text) == yaml.safe_load(text)

@@ -290,7 +290,7 @@ class _Interpreter:
         """Bound p^exponent before computing it: degree, then terms."""
         degree = self.degree(p) * exponent
         self.check_degree(degree)
-        by_terms = math.comb(len(p) + exponent - 1, exponent)  # multisets of p's terms
+        by_terms = math.comb(max(len(p), 1) + exponent - 1, exponent)  # multisets of terms
         bound = min(by_terms, monomial_bound(p.variables.bit_count(), degree))
         self.check_terms(bound, what)
 
