@@ -104,7 +104,7 @@ _LIMITS = (
     ),
     Limit(
         "expression_work",
-        4_000_000,
+        1_000_000,
         "coefficient multiplications of one product of two expanded polynomials, "
         "terms(p)·terms(q), checked before multiplying",
         "parse_polynomial(max_work=…)",
