@@ -303,3 +303,51 @@ def test_readonly_open_does_not_depend_on_the_current_directory(db, monkeypatch)
     with Store(Path(db.name), readonly=True) as store:
         assert store.experiments() == ["e", "f"]
     assert os.listdir(db.parent) == ["results.sqlite"]
+
+
+def test_an_empty_leftover_wal_is_read_as_a_snapshot(db):
+    (db.parent / "results.sqlite-wal").touch()  # what a writer leaves after a clean reset
+    with Store(db) as writable:
+        expected = snapshot(writable)
+    (db.parent / "results.sqlite-wal").touch()
+    before = fingerprint(db)
+    with Store(db, readonly=True) as readonly:
+        assert snapshot(readonly) == expected
+    assert listing(db.parent) == ["results.sqlite", "results.sqlite-wal"]
+    assert fingerprint(db) == before
+
+
+def crashed_copy(db: Path, target: Path) -> None:
+    """The database and the -wal of a writer that died before checkpointing (no -shm)."""
+    target.mkdir()
+    with Store(db) as writer:
+        writer.register_experiment("uncheckpointed", "{}", [("r6", config(6))])
+        for suffix in ("", "-wal"):
+            shutil.copyfile(f"{db}{suffix}", target / f"results.sqlite{suffix}")
+
+
+def test_a_crashed_writers_wal_is_read(db, tmp_path):
+    copy = tmp_path / "crashed"
+    crashed_copy(db, copy)
+    with Store(copy / "results.sqlite", readonly=True) as readonly:
+        assert "uncheckpointed" in readonly.experiments()
+
+
+def test_a_crashed_writers_wal_in_an_unwritable_directory_is_one_line(db, tmp_path):
+    copy = tmp_path / "crashed"
+    crashed_copy(db, copy)
+    with immutable(copy):
+        # SQLite cannot read a WAL with frames without a -shm it may create
+        with pytest.raises(StoreError, match=r"has a -wal file but its -shm cannot be") as err:
+            Store(copy / "results.sqlite", readonly=True)
+    one_line(err)
+    assert listing(copy) == ["results.sqlite", "results.sqlite-wal"]
+
+
+def test_snapshot_notices_commits_that_only_reached_the_wal(db):
+    (db.parent / "results.sqlite-wal").touch()
+    with Store(db, readonly=True) as reader:
+        assert "walonly" not in reader.experiments()
+        with Store(db) as writer:
+            writer.register_experiment("walonly", "{}", [("r5", config(5))])
+            assert "walonly" in reader.experiments()

@@ -153,12 +153,33 @@ def _wal_path(path: Path) -> Path:
 
 
 def _file_stamp(path: Path) -> tuple:
-    """What changes when anybody writes the database: inode, size, mtime, a -wal file."""
+    """What changes when anybody writes the database: inode, size and mtime of the file and
+    of its -wal, and whether a -shm exists (a connected writer)."""
+
+    def stamp(file: Path) -> tuple | None:
+        try:
+            stat = file.stat()
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    return (stamp(path), stamp(_wal_path(path)), _shm_path(path).exists())
+
+
+def _quiescent(path: Path) -> bool:
+    """No writer connected and nothing uncheckpointed: no -wal file, or an empty one.
+
+    A connected writer in WAL mode holds a -wal and a -shm file; a -wal with frames but no
+    -shm is what a crashed writer leaves (read through mode=ro, which recovers it)."""
+    wal = _wal_path(path)
     try:
-        stat = path.stat()
+        return not wal.exists() or (wal.stat().st_size == 0 and not _shm_path(path).exists())
     except OSError:
-        return ("gone",)
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, _wal_path(path).exists())
+        return False
+
+
+def _shm_path(path: Path) -> Path:
+    return path.with_name(path.name + "-shm")
 
 
 def _inspect(path: Path, readonly: bool) -> bool:
@@ -251,7 +272,7 @@ class Store:
         self._stamp: tuple | None = None
         exists = _inspect(self.path, self.readonly)
         if self.readonly:
-            self._open_readonly(immutable=not _wal_path(self.path).exists())
+            self._open_readonly(immutable=_quiescent(self.path))
             return
         if not exists and self.path.parent and not self.path.parent.exists():
             try:
@@ -303,6 +324,12 @@ class Store:
             self._conn.execute("PRAGMA busy_timeout = 60000")
             tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master")}
         except sqlite3.DatabaseError as err:
+            if not immutable and "unable to open" in str(err):
+                raise StoreError(
+                    f"{self.path}: has a -wal file but its -shm cannot be created here (a "
+                    "writer is running or crashed, and the directory is read-only): read it "
+                    "where it is writable, or open it once for writing to checkpoint it"
+                ) from None
             raise _damaged(self.path, err) from None
         missing = {"meta", "runs", "experiments", "experiment_runs"} - tables
         if missing:
