@@ -351,3 +351,22 @@ def test_snapshot_notices_commits_that_only_reached_the_wal(db):
         with Store(db) as writer:
             writer.register_experiment("walonly", "{}", [("r5", config(5))])
             assert "walonly" in reader.experiments()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "pattern"),
+    [
+        ("seed", 2**63, r"seed = 9223372036854775808 does not fit a 64-bit integer"),
+        ("n", 10**400, r"n = 1000000000.*\.\.\..*0 does not fit a 64-bit integer"),
+        ("d", "10", r"d must be an integer, got '10'"),
+    ],
+    ids=["seed", "n", "d"],
+)
+def test_values_sqlite_cannot_hold_are_one_line_and_write_nothing(tmp_path, key, value, pattern):
+    path = tmp_path / "results.sqlite"
+    with Store(path) as store:
+        bad = {**config(1), key: value}
+        with pytest.raises(ValueError, match=pattern) as err:
+            store.register_experiment("e", "{}", [("r0", config(0)), ("r1", bad)])
+        assert len(one_line(err)) < 200
+        assert store.experiments() == [] and store.runs() == []

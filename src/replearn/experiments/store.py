@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from replearn.limits import excerpt
+
 __all__ = [
     "Store",
     "StoreError",
@@ -246,6 +248,22 @@ def _damaged(path: Path, err: sqlite3.DatabaseError) -> StoreError:
     return StoreError(f"{path}: the results database cannot be read ({text}); is it damaged?")
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_columns(run_id: str, config: dict) -> None:
+    """d, n and seed are SQLite INTEGER columns: Python ints within int64, else one line."""
+    for key in ("d", "n", "seed"):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"run {run_id}: {key} must be an integer, got {excerpt(value)}")
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ValueError(
+                f"run {run_id}: {key} = {excerpt(value)} does not fit a 64-bit integer "
+                f"(the store's {key} column); allowed: |{key}| < 2^63"
+            )
+
+
 class Store:
     """The results database. Not thread-safe: use one Store per thread or process.
 
@@ -417,6 +435,8 @@ class Store:
         """
         now = time.time()
         runs = list(runs)
+        for run_id, config in runs:
+            _check_columns(run_id, config)
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO experiments (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)"
