@@ -184,6 +184,11 @@ def _shm_path(path: Path) -> Path:
     return path.with_name(path.name + "-shm")
 
 
+def _writer_files(path: Path) -> bool:
+    """A -wal or rollback -journal exists: a writer may be between writes of the file."""
+    return _wal_path(path).exists() or path.with_name(path.name + "-journal").exists()
+
+
 def _inspect(path: Path, readonly: bool) -> bool:
     """Check the path before SQLite sees it; True if it holds a database, False if new.
 
@@ -208,37 +213,52 @@ def _inspect(path: Path, readonly: bool) -> bool:
         return False
     if not path.is_file():
         raise StoreError(f"{path}: not a regular file, cannot be a results database")
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-        size = path.stat().st_size
-    except PermissionError:
-        raise StoreError(f"{path}: cannot read the results database (permission denied)") from None
-    except OSError as err:
-        raise StoreError(f"{path}: cannot read the results database ({err.strerror})") from None
-    if size == 0:
-        if readonly:
+    verdict: StoreError | None = None
+    for attempt in range(4):  # a header seen mid-write by another process settles quickly
+        if attempt:
+            time.sleep(0.05 * attempt)
+        writer_seen = _writer_files(path)
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(100)
+            size = path.stat().st_size
+        except PermissionError:
             raise StoreError(
-                f"{path}: is an empty file, not a results database (nothing was run into it)"
-            )
-        return False  # SQLite makes a new database of an empty file; `run` may start one
+                f"{path}: cannot read the results database (permission denied)"
+            ) from None
+        except OSError as err:
+            raise StoreError(f"{path}: cannot read the results database ({err.strerror})") from None
+        if size == 0:
+            if readonly:
+                raise StoreError(
+                    f"{path}: is an empty file, not a results database (nothing was run into it)"
+                )
+            return False  # SQLite makes a new database of an empty file; `run` may start one
+        verdict = _header_fault(path, header, size, writer_seen or _writer_files(path))
+        if verdict is None:
+            return True
+    raise verdict
+
+
+def _header_fault(path: Path, header: bytes, size: int, writer_seen: bool) -> StoreError | None:
+    """What is wrong with the first 100 bytes of an SQLite file of ``size`` bytes, or None."""
     if len(header) < 100 or header[:16] != _SQLITE_MAGIC:
-        raise StoreError(
+        return StoreError(
             f"{path}: not an SQLite database (garbage or a damaged header); "
             "is this the results file?"
         )
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65_536 if page_size == 1 else page_size
     if page_size < 512 or page_size & (page_size - 1):
-        raise StoreError(f"{path}: damaged SQLite header (page size {page_size})")
+        return StoreError(f"{path}: damaged SQLite header (page size {page_size})")
     pages = int.from_bytes(header[28:32], "big")
     header_valid = header[24:28] == header[92:96]  # the in-header size is current
-    if not _wal_path(path).exists() and header_valid and pages * page_size > size:
-        raise StoreError(
+    if not writer_seen and header_valid and pages * page_size > size:
+        return StoreError(
             f"{path}: truncated: its header says {pages * page_size:,} bytes, the file has "
             f"{size:,}; restore it from a copy"
         )
-    return True
+    return None
 
 
 def _damaged(path: Path, err: sqlite3.DatabaseError) -> StoreError:
