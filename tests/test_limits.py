@@ -178,3 +178,16 @@ def test_format_bytes():
     assert limits.format_bytes(1_500) == "1.5 kB"
     assert limits.format_bytes(12) == "12 B"
     assert limits.format_bytes(3e12) == "3.0 TB"
+
+
+def test_check_fit_memory_names_the_fit():
+    with limits.raised(memory_bytes=10**9):
+        assert limits.check_fit_memory("one_step", 100, 10, 1000, "float64", 256) == (
+            256 * 100 * 8 + 256 * 10 * 8 + 3 * 100 * 100 * 8
+        )
+        with pytest.raises(LimitError) as info:
+            limits.check_fit_memory("kernel_ridge", None, 10, 10**6, "torch.float64")
+    assert str(info.value).startswith(
+        "kernel_ridge at d = 10, n = 1,000,000 (float64) needs 24.0 TB, "
+        "more than the 1.0 GB of the memory_bytes limit"
+    )

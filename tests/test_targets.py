@@ -544,3 +544,14 @@ def test_multi_indices_in_the_former_order():
     for r, k in [(1, 3), (2, 3), (3, 4), (4, 2)]:
         former = [a for a in itertools.product(range(k + 1), repeat=r) if sum(a) == k]
         assert _multi_indices(r, k) == former
+
+
+def test_U_is_checked_against_the_memory_before_it_is_drawn():
+    from replearn import limits
+
+    # U for r = 3, d = 1000: three 1000 × 3 float64 matrices = 72 kB
+    with limits.raised(memory_bytes=72_000):
+        assert haar_orthonormal_rows(3, 1000, seed=0).shape == (3, 1000)
+    with limits.raised(memory_bytes=71_999):
+        with pytest.raises(LimitError, match=r"U \(3×1000 float64\) and its QR .* needs 72.0 kB"):
+            MultiIndexTarget.from_expression("z1*z2*z3", d=1000)

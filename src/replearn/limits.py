@@ -36,6 +36,7 @@ __all__ = [
     "LimitError",
     "available_memory_bytes",
     "check",
+    "check_fit_memory",
     "check_memory",
     "dense_kernel_bytes",
     "excerpt",
@@ -386,3 +387,27 @@ def fit_memory_bytes(
         f"method must be one of one_step, random_features, ntk, kernel_ridge, "
         f"full_training, got {excerpt(method)}"
     )
+
+
+def check_fit_memory(
+    method: str,
+    width: int | None,
+    d: int,
+    n_samples: int,
+    dtype: object = "float32",
+    chunk_size: int = 32_768,
+    device: str = "cpu",
+    form: str = "primal",
+) -> int:
+    """:func:`fit_memory_bytes` checked against the memory of ``device``; returns the bytes.
+
+    The message names the fit, e.g. "one_step with width 100000 at d = 10, n = 1,000,000
+    (float32, chunks of 32,768) needs 241.3 GB, more than …".
+    """
+    needed = fit_memory_bytes(method, width, d, n_samples, dtype, chunk_size, form)
+    size = f" with width {width}" if width is not None else ""
+    dense = method == "kernel_ridge" or (method == "ntk" and form == "dual")
+    chunks = "" if dense else f", chunks of {min(chunk_size, n_samples):,}"
+    what = f"{method}{size} at d = {d}, n = {n_samples:,} ({str(dtype).removeprefix('torch.')}{chunks})"
+    check_memory(needed, what, device)
+    return needed

@@ -36,6 +36,8 @@ ORTHONORMAL_TOLERANCE = 1e-8
 
 def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
     """U ∈ R^{r×d} with orthonormal rows, Haar-distributed, a pure function of (r, d, seed)."""
+    # the Gaussian matrix, Q and QR's workspace: three d × r float64 matrices
+    limits.check_memory(3 * 8 * d * r, f"U ({r}×{d} float64) and its QR factorisation")
     generator = torch.Generator().manual_seed(int(seed))
     gaussian = torch.randn(d, r, generator=generator, dtype=torch.float64)
     q, upper = torch.linalg.qr(gaussian)
