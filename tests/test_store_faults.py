@@ -203,7 +203,9 @@ def test_truncated_database(db, readonly):
     data = db.read_bytes()
     assert len(data) >= 4 * 4096  # several pages, so that half of it loses whole pages
     db.write_bytes(data[: len(data) // 2])
-    with pytest.raises(StoreError, match=r"truncated: its header says .* bytes, the file has") as e:
+    # SQLite notices the missing pages itself, or _check_pages does (page_count·page_size)
+    truncated = r"damaged or truncated \(SQLite: .*the file has|truncated: its header says"
+    with pytest.raises(StoreError, match=truncated) as e:
         Store(db, readonly=readonly)
     one_line(e)
     assert listing(db.parent) == ["results.sqlite"]
@@ -274,18 +276,59 @@ def test_path_under_a_regular_file(tmp_path, readonly):
 
 @pytest.mark.parametrize("readonly", [True, False])
 def test_unreadable_file(db, monkeypatch, readonly):
-    # root reads a chmod-000 file anyway: inject the PermissionError an ordinary user gets
-    real_open = open
-
-    def refusing_open(file, *args, **kwargs):
-        if Path(file) == db:
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.open", refusing_open)
+    # root reads a chmod-000 file anyway: answer os.access as for an ordinary user
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == db else real_access(p, mode)
+    )
     with pytest.raises(StoreError, match=r"cannot read the results database \(permission") as e:
         Store(db, readonly=readonly)
     one_line(e)
+
+
+def test_the_database_file_is_never_opened_outside_sqlite(db, monkeypatch):
+    """Closing any descriptor of the file drops the POSIX locks SQLite holds in this process
+    (a driver's commits then stayed invisible to other processes until it closed)."""
+    real_open = open
+
+    def guarded_open(file, *args, **kwargs):
+        assert not str(file).startswith(str(db)), f"Store opened {file} itself"
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", guarded_open)
+    monkeypatch.setattr(os, "open", lambda *a, **k: pytest.fail("os.open of the database"))
+    with Store(db) as writer, Store(db) as second, Store(db, readonly=True) as reader:
+        writer.register_experiment("g", "{}", [("r9", config(9))])
+        assert "g" in second.experiments() and "g" in reader.experiments()
+
+
+def test_a_second_store_in_the_same_process_keeps_the_first_ones_commits_visible(db):
+    """What a driver and its heartbeat thread do, while other processes read the store.
+
+    Had the second Store dropped the driver's locks, a reader process closing its
+    connection would count itself the last one, checkpoint and delete the WAL the driver
+    still writes to: the driver's later commits would stay invisible until it closed.
+    """
+    import sys
+
+    reader = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute(\"SELECT status FROM runs WHERE run_id = 'r3'\").fetchone()[0]); "
+        "c.close()"
+    )
+
+    def status_seen_elsewhere() -> str:
+        command = [sys.executable, "-c", reader, str(db)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+    with Store(db) as driver:
+        with Store(db) as heartbeat:
+            heartbeat.renew("nobody")
+        assert status_seen_elsewhere() == "pending"
+        run_id, _ = driver.claim_next("e", "t2")
+        assert run_id == "r3"
+        driver.finish(run_id, "t2", {"status": "done", "metrics": {"risk": 0.5}})
+        assert status_seen_elsewhere() == "done"
 
 
 def test_sqlite_database_of_something_else(tmp_path):

@@ -143,7 +143,6 @@ class StoreError(ValueError):
     """A results database that cannot be used as asked, as one line naming the path."""
 
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _WRITE_NEEDED = (
     "`replearn run` needs write access to the file and its directory "
     "(status, results and report read it read-only)"
@@ -190,12 +189,13 @@ def _writer_files(path: Path) -> bool:
 
 
 def _inspect(path: Path, readonly: bool) -> bool:
-    """Check the path before SQLite sees it; True if it holds a database, False if new.
+    """Check the path before SQLite opens it; True if it holds data, False if new or empty.
 
     One :class:`StoreError` line for: a directory, a path under a regular file, a missing
-    or empty file opened read-only, an unreadable file, a file that is not SQLite (garbage,
-    damaged header), a database shorter than its header says (truncated; checked only when
-    no -wal file exists, i.e. no writer is between checkpoints).
+    or empty file opened read-only, an unreadable file. Only ``stat`` and ``access`` are
+    used, never ``open``: closing any descriptor of the database file would drop the POSIX
+    locks that SQLite connections of this process hold on it (see :func:`_check_pages`
+    for the damage checks, done through SQLite).
     """
     if path.is_dir():
         raise StoreError(
@@ -213,58 +213,57 @@ def _inspect(path: Path, readonly: bool) -> bool:
         return False
     if not path.is_file():
         raise StoreError(f"{path}: not a regular file, cannot be a results database")
-    verdict: StoreError | None = None
-    for attempt in range(4):  # a header seen mid-write by another process settles quickly
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"{path}: cannot read the results database (permission denied)")
+    if path.stat().st_size == 0:
+        if readonly:
+            raise StoreError(
+                f"{path}: is an empty file, not a results database (nothing was run into it)"
+            )
+        return False  # SQLite makes a new database of an empty file; `run` may start one
+    return True
+
+
+def _check_pages(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database file shorter than its pages: page_count · page_size > file size.
+
+    Checked only while no writer is between writes (no -wal or -journal before and after),
+    and again after a short wait before refusing: a checkpoint writes page 1, which holds
+    the new size, before it extends the file.
+    """
+    for attempt in range(4):
         if attempt:
             time.sleep(0.05 * attempt)
         writer_seen = _writer_files(path)
-        try:
-            with open(path, "rb") as handle:
-                header = handle.read(100)
-            size = path.stat().st_size
-        except PermissionError:
-            raise StoreError(
-                f"{path}: cannot read the results database (permission denied)"
-            ) from None
-        except OSError as err:
-            raise StoreError(f"{path}: cannot read the results database ({err.strerror})") from None
-        if size == 0:
-            if readonly:
-                raise StoreError(
-                    f"{path}: is an empty file, not a results database (nothing was run into it)"
-                )
-            return False  # SQLite makes a new database of an empty file; `run` may start one
-        verdict = _header_fault(path, header, size, writer_seen or _writer_files(path))
-        if verdict is None:
-            return True
-    raise verdict
-
-
-def _header_fault(path: Path, header: bytes, size: int, writer_seen: bool) -> StoreError | None:
-    """What is wrong with the first 100 bytes of an SQLite file of ``size`` bytes, or None."""
-    if len(header) < 100 or header[:16] != _SQLITE_MAGIC:
-        return StoreError(
-            f"{path}: not an SQLite database (garbage or a damaged header); "
-            "is this the results file?"
-        )
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65_536 if page_size == 1 else page_size
-    if page_size < 512 or page_size & (page_size - 1):
-        return StoreError(f"{path}: damaged SQLite header (page size {page_size})")
-    pages = int.from_bytes(header[28:32], "big")
-    header_valid = header[24:28] == header[92:96]  # the in-header size is current
-    if not writer_seen and header_valid and pages * page_size > size:
-        return StoreError(
-            f"{path}: truncated: its header says {pages * page_size:,} bytes, the file has "
-            f"{size:,}; restore it from a copy"
-        )
-    return None
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        size = path.stat().st_size
+        if writer_seen or _writer_files(path) or pages * page_size <= size:
+            return
+    raise StoreError(
+        f"{path}: truncated: its header says {pages * page_size:,} bytes, the file has "
+        f"{size:,}; restore it from a copy"
+    )
 
 
 def _damaged(path: Path, err: sqlite3.DatabaseError) -> StoreError:
     text = " ".join(str(err).split())
     if "readonly" in text or "read-only" in text:
         return StoreError(f"{path}: cannot write the results database ({text}): {_WRITE_NEEDED}")
+    if "file is not a database" in text:
+        return StoreError(
+            f"{path}: not an SQLite database (garbage or a damaged header); "
+            "is this the results file?"
+        )
+    if "malformed" in text:
+        try:
+            size = f"; the file has {path.stat().st_size:,} bytes"
+        except OSError:
+            size = ""
+        return StoreError(
+            f"{path}: the results database is damaged or truncated (SQLite: {text}{size}); "
+            "restore it from a copy"
+        )
     return StoreError(f"{path}: the results database cannot be read ({text}); is it damaged?")
 
 
@@ -320,7 +319,10 @@ class Store:
                     f"{self.path}: cannot create its directory ({err.strerror}): {_WRITE_NEEDED}"
                 ) from None
         try:
-            self._open_writable()
+            self._open_writable(exists)
+        except StoreError:
+            self._conn.close()
+            raise
         except sqlite3.DatabaseError as err:
             if getattr(self, "_conn", None) is not None:
                 self._conn.close()
@@ -335,10 +337,12 @@ class Store:
         """``Store(path, readonly=True)``: read a store nobody may write to, leave nothing."""
         return cls(path, readonly=True)
 
-    def _open_writable(self) -> None:
+    def _open_writable(self, exists: bool) -> None:
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 60000")
+        if exists:
+            _check_pages(self._conn, self.path)
         self._enable_wal()
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
@@ -360,8 +364,13 @@ class Store:
             self._conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA busy_timeout = 60000")
+            _check_pages(self._conn, self.path)
             tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master")}
+        except StoreError:
+            self._conn.close()
+            raise
         except sqlite3.DatabaseError as err:
+            self._conn.close()
             if not immutable and "unable to open" in str(err):
                 raise StoreError(
                     f"{self.path}: has a -wal file but its -shm cannot be created here (a "
