@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("executors", ("replearn.experiments.executors",)),
     ("grid", ("replearn.experiments.grid",)),
     ("store", ("replearn.experiments.store",)),
-    ("spec", ("replearn.experiments.spec",)),
+    ("spec", ("replearn.experiments.spec", "replearn.experiments.yaml_strict")),
     ("analysis", ("replearn.experiments.analysis",)),
     ("methods", ("replearn.experiments.methods",)),
     (
@@ -62,7 +62,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),  # fmt: skip
     ("data", ("replearn.data", "replearn.label_transforms")),
     ("targets", ("replearn.targets", "replearn.expression", "replearn.hermite")),
-    ("validation", ("replearn.validation",)),
+    ("validation", ("replearn.validation", "replearn.limits")),
 ]
 
 

@@ -9,9 +9,12 @@ import pytest
 import torch
 from numpy.polynomial import hermite_e
 
+from replearn.limits import LimitError
 from replearn.targets import (
     MultiIndexTarget,
+    _multi_indices,
     haar_orthonormal_rows,
+    monomials_to_hermite,
     paper_target,
     paper_transfer_target,
 )
@@ -385,8 +388,8 @@ def test_random_bad_input(kwargs, pattern):
         (dict(expr="z3", d=5, r=2), r"expression uses z3 but r=2"),
         (dict(expr="__import__('os')", d=3), r"unknown function '__import__'"),
         (dict(expr="z1.real", d=3), r"Attribute is not allowed"),
-        (dict(expr="z1**1000", d=3), r"degree exceeds the maximum 30"),
-        (dict(expr="(z1+1)**99", d=3), r"degree exceeds the maximum 30"),
+        (dict(expr="z1**1000", d=3), r"exceeds the limit expression_degree = 30"),
+        (dict(expr="(z1+1)**99", d=3), r"exceeds the limit expression_degree = 30"),
         (dict(expr="lambda: z1", d=3), r"Lambda is not allowed"),
         (dict(expr="[z1]", d=3), r"List is not allowed"),
         (dict(expr="He2(z1, k=2)", d=3), r"only He<k>\(…\) and sqrt\(…\) with one argument"),
@@ -452,3 +455,103 @@ def test_haar_orthonormal_rows():
     torch.testing.assert_close(U @ U.T, torch.eye(3, dtype=torch.float64))
     assert torch.equal(U, haar_orthonormal_rows(3, 7, seed=5))
     assert not torch.equal(U, haar_orthonormal_rows(3, 7, seed=6))
+
+
+# -- bounded work -------------------------------------------------------------------------------
+def _hermite_reference(polynomial: dict, r: int) -> dict:
+    """The former conversion: every monomial expanded as a product over its variables."""
+    import itertools
+
+    from replearn.hermite import monomial_to_hermite
+
+    terms: dict = {}
+    for exponents, coefficient in polynomial.items():
+        factors = []
+        for a in exponents:
+            hermite = monomial_to_hermite([0] * a + [1])
+            factors.append([(k, float(w)) for k, w in enumerate(hermite) if w != 0])
+        for combo in itertools.product(*factors):
+            alpha = tuple(k for k, _ in combo)
+            terms[alpha] = terms.get(alpha, 0.0) + coefficient * math.prod(w for _, w in combo)
+    return terms
+
+
+def test_monomials_to_hermite_matches_the_product_expansion():
+    rng = np.random.default_rng(3)
+    polynomial = {
+        tuple(int(e) for e in rng.integers(0, 7, size=3)): float(rng.normal()) for _ in range(40)
+    }
+    got = monomials_to_hermite(polynomial, 3)
+    expected = _hermite_reference(polynomial, 3)
+    assert set(got) == set(expected)
+    # each coefficient is a sum of ≤ 40 products of exact small integers and one float:
+    # relative rounding error ≤ 40·2⁻⁵² ≈ 10⁻¹⁴ of the largest summand (|c|·He weights ≤ 10⁴)
+    for alpha, value in expected.items():
+        assert got[alpha] == pytest.approx(value, rel=1e-12, abs=1e-10)
+
+
+def test_monomials_to_hermite_is_bounded_before_each_stage():
+    # z1^6 z2^6 z3^6 z4^6: 4⁴ = 256 Hermite terms; after z1 and z2 the stages hold 4 and 16
+    monomial = {(6, 6, 6, 6): 1.0}
+    assert len(monomials_to_hermite(monomial, 4)) == 256
+    with pytest.raises(LimitError, match=r"at most 256 terms, more than the limit"):
+        monomials_to_hermite(monomial, 4, max_terms=255)
+
+
+def test_headline_expression_is_refused_by_from_expression():
+    expr = "(1+z1+z2+z3+z4+z5)**15*(1+z1+z2+z3+z4+z5)**15"
+    with pytest.raises(LimitError, match=r"up to 324,632 terms, more than the limit"):
+        MultiIndexTarget.from_expression(expr, d=10)
+
+
+def test_from_expression_limits_are_raisable():
+    expr = "(1+z1+z2)**12"  # 91 monomials, and 91 Hermite terms
+    with pytest.raises(LimitError):
+        MultiIndexTarget.from_expression(expr, d=5, max_terms=90)
+    raw = MultiIndexTarget.from_expression(expr, d=5, normalize=False, max_terms=91)
+    assert len(raw.terms) == 91
+    with pytest.raises(LimitError, match=r"expression_degree = 11"):
+        MultiIndexTarget.from_expression(expr, d=5, max_degree=11)
+
+
+@pytest.mark.parametrize("expr", ["ｚ1", "ｚ2*z1"])
+def test_from_expression_refuses_non_ascii_before_guessing_r(expr):
+    # formerly "ｚ1" read as z1 while "ｚ2*z1" failed with "z2 exceeds the latent dimension r=1"
+    with pytest.raises(ValueError, match=r"non-ASCII character 'ｚ' \(U\+FF5A\) at position 0"):
+        MultiIndexTarget.from_expression(expr, d=5)
+
+
+def test_input_dimension_limit_is_checked_before_U_is_drawn():
+    with pytest.raises(LimitError, match=r"input dimension d: 1,000,000,000 exceeds the limit d"):
+        MultiIndexTarget.from_expression("z1", d=10**9)
+    with pytest.raises(LimitError, match=r"exceeds the limit d = 1,000,000"):
+        MultiIndexTarget.random(d=10**9, r=2, degree=3)
+
+
+def test_random_targets_count_their_terms_before_enumerating():
+    # r = 30, degree 4: C(32, 3) + C(33, 4) = 4 960 + 40 920 terms (the former enumeration
+    # walked all 5³⁰ ≈ 9·10²⁰ tuples of range(5)^30)
+    with pytest.raises(LimitError, match=r"terms: 45,880 exceeds the limit expression_terms"):
+        MultiIndexTarget.random(d=40, r=30, degree=4)
+    target = MultiIndexTarget.random(d=25, r=20, degree=4, seed=1)
+    assert len(target.terms) == 20 + math.comb(22, 3) + math.comb(23, 4)
+    assert target.norm2() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_multi_indices_in_the_former_order():
+    import itertools
+
+    for r, k in [(1, 3), (2, 3), (3, 4), (4, 2)]:
+        former = [a for a in itertools.product(range(k + 1), repeat=r) if sum(a) == k]
+        assert _multi_indices(r, k) == former
+
+
+def test_U_is_checked_against_the_memory_before_it_is_drawn():
+    from replearn import limits
+
+    # U for r = 3, d = 1000: three 1000 × 3 float64 matrices = 72 kB
+    with limits.raised(memory_bytes=72_000):
+        assert haar_orthonormal_rows(3, 1000, seed=0).shape == (3, 1000)
+    with limits.raised(memory_bytes=71_999):
+        with pytest.raises(LimitError, match=r"U \(3×1000 float64\) and its QR .* needs 72.0 kB"):
+            MultiIndexTarget.from_expression("z1*z2*z3", d=1000)

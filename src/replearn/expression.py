@@ -7,8 +7,21 @@ node; only these constructs are accepted, anything else is a one-line ``ValueErr
 - ``+ - * /`` and integer powers ``**`` (or ``^``), unary ``+``/``-``
 - ``He<k>(poly)`` (probabilists' Hermite polynomial) and ``sqrt(number)``
 
-Division and ``sqrt`` take constants only. Nothing is ever passed to ``eval``.
+Division and ``sqrt`` take constants only. Nothing is ever passed to ``eval``. Expressions
+are ASCII only (a look-alike such as the full-width ``ｚ1`` is refused, never half-read).
 The result is a polynomial in the monomial basis: ``{exponents: coefficient}``.
+
+Bounded work. Every size is checked against a limit of :mod:`replearn.limits` *before* the
+work that would produce it: the text's length, its nesting depth, the latent dimension,
+and for each product p·q (and each power, and He_k(p)) the degree deg p + deg q and the
+number of terms of the result, bounded without multiplying by
+
+    terms(p·q) ≤ min(terms(p)·terms(q), C(v + deg, v)),
+
+v the number of variables p and q use (monomials of degree ≤ deg in v variables), and the
+work terms(p)·terms(q). A power p^k is bounded by min(C(terms(p) + k − 1, k), C(v + k·deg p,
+v)) before its first multiplication. Each limit is raised with a parameter of
+:func:`parse_polynomial`, with ``replearn.limits.raised(…)`` or an environment variable.
 """
 
 from __future__ import annotations
@@ -17,104 +30,319 @@ import ast
 import math
 import re
 
-from replearn.hermite import hermite_to_monomial
+import numpy as np
 
-MAX_EXPRESSION_LENGTH = 5_000
-MAX_DEGREE = 30
-MAX_TERMS = 20_000
+from replearn import limits
+from replearn.hermite import hermite_to_monomial
+from replearn.limits import LimitError, excerpt
+
+MAX_EXPRESSION_LENGTH = limits.LIMITS["expression_length"].default
+MAX_DEGREE = limits.LIMITS["expression_degree"].default
+MAX_TERMS = limits.LIMITS["expression_terms"].default
 
 Poly = dict[tuple[int, ...], float]
 
 _VAR = re.compile(r"z([1-9][0-9]*)\Z")
 _HERMITE = re.compile(r"He([0-9]+)\Z")
+_VAR_IN_TEXT = re.compile(r"\bz([1-9][0-9]*)\b")
+_MAX_INDEX_DIGITS = 9  # an index with more digits is refused before int() reads it
 
 
 def _fail(expr: str, why: str) -> ValueError:
-    return ValueError(f"bad target expression {expr!r}: {why}")
+    return ValueError(f"bad target expression {excerpt(expr)}: {why}")
+
+
+def _limit_fail(expr: str, why: str) -> LimitError:
+    return LimitError(f"bad target expression {excerpt(expr)}: {why}")
+
+
+def check_ascii(expr: str) -> None:
+    """Refuse any non-ASCII character (one line naming the first and its position)."""
+    if expr.isascii():
+        return
+    position, char = next((i, c) for i, c in enumerate(expr) if not c.isascii())
+    raise _fail(
+        expr,
+        f"non-ASCII character {char!r} (U+{ord(char):04X}) at position {position}: write "
+        "expressions in ASCII (z1…zr, He<k>, sqrt, pi, digits, + - * / ** ^ and parentheses)",
+    )
 
 
 def latent_dimension(expr: str) -> int:
-    """Largest i such that z_i appears in the expression (0 if none)."""
-    return max((int(m) for m in re.findall(r"\bz([1-9][0-9]*)\b", expr)), default=0)
+    """Largest i such that z_i appears in the expression (0 if none); ASCII text only."""
+    check_ascii(expr)
+    largest = 0
+    for match in _VAR_IN_TEXT.finditer(expr):
+        digits = match.group(1)
+        if len(digits) > _MAX_INDEX_DIGITS:
+            raise _limit_fail(expr, f"variable z{digits[:12]}… has an absurd index")
+        largest = max(largest, int(digits))
+    return largest
 
 
-def parse_polynomial(expr: str, r: int) -> Poly:
-    """Parse ``expr`` into a polynomial in z1…zr (monomial basis)."""
+def monomial_bound(n_variables: int, degree: int) -> int:
+    """C(v + deg, v): the number of monomials of degree ≤ deg in v variables."""
+    return math.comb(n_variables + degree, n_variables)
+
+
+def nesting_depth(tree: ast.AST) -> int:
+    """Depth of the syntax tree, where a chain ``a + b − c + …`` (or ``a·b/c·…``) is one level.
+
+    Computed with an explicit stack (no recursion), so any tree ``ast.parse`` returns is
+    measured safely; the interpreter then recurses at most this deep.
+    """
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, ast.expr):  # operators and load contexts: no level
+                continue
+            same_chain = (
+                isinstance(node, ast.BinOp)
+                and child is node.left
+                and isinstance(child, ast.BinOp)
+                and _chain_kind(child.op) == _chain_kind(node.op) is not None
+            )
+            stack.append((child, depth if same_chain else depth + 1))
+    return deepest
+
+
+def _chain_kind(op: ast.operator) -> str | None:
+    if isinstance(op, ast.Add | ast.Sub):
+        return "sum"
+    if isinstance(op, ast.Mult | ast.Div):
+        return "product"
+    return None
+
+
+def parse_polynomial(
+    expr: str,
+    r: int,
+    *,
+    max_length: int | None = None,
+    max_depth: int | None = None,
+    max_degree: int | None = None,
+    max_terms: int | None = None,
+    max_work: int | None = None,
+    max_latent_dimension: int | None = None,
+) -> Poly:
+    """Parse ``expr`` into a polynomial in z1…zr (monomial basis).
+
+    Each ``max_*`` parameter raises (or lowers) one limit for this call; None uses
+    :func:`replearn.limits.get` (see docs/limits.md). A size over a limit is a
+    :class:`replearn.limits.LimitError` (a ``ValueError``), raised before the work.
+    """
     if not isinstance(expr, str) or not expr.strip():
         raise ValueError("target expression must be a non-empty string")
-    if len(expr) > MAX_EXPRESSION_LENGTH:
-        raise _fail(expr[:40] + "…", f"longer than {MAX_EXPRESSION_LENGTH} characters")
+    bounds = _Bounds(
+        depth=limits.resolve("expression_depth", max_depth),
+        degree=limits.resolve("expression_degree", max_degree),
+        terms=limits.resolve("expression_terms", max_terms),
+        work=limits.resolve("expression_work", max_work),
+    )
+    length_limit = limits.resolve("expression_length", max_length)
+    if len(expr) > length_limit:
+        raise _limit_fail(
+            expr,
+            f"{len(expr):,} characters exceed the limit expression_length = {length_limit:,}; "
+            + limits.LIMITS["expression_length"].how_to_raise(),
+        )
+    check_ascii(expr)
+    r_limit = limits.resolve("latent_dimension", max_latent_dimension)
+    used = latent_dimension(expr)
+    for what, value in (("r", r), (f"z{used}", used)):
+        if value > r_limit:
+            raise _limit_fail(
+                expr,
+                f"latent dimension {what} = {value:,} exceeds the limit latent_dimension = "
+                f"{r_limit}; " + limits.LIMITS["latent_dimension"].how_to_raise(),
+            )
     try:
         # "^" means power: rewrite it so it gets the precedence of "**", not of Python's XOR
         tree = ast.parse(expr.strip().replace("^", "**"), mode="eval")
-    except (SyntaxError, RecursionError, MemoryError) as err:
+    except SyntaxError as err:
+        raise _fail(expr, f"not a valid expression (SyntaxError: {excerpt(err.msg, 60)})") from None
+    except (RecursionError, MemoryError, ValueError) as err:
         raise _fail(expr, f"not a valid expression ({type(err).__name__})") from None
+    depth = nesting_depth(tree.body)
+    if depth > bounds.depth:
+        raise _limit_fail(
+            expr,
+            f"nested {depth} levels deep, more than the limit expression_depth = "
+            f"{bounds.depth}; " + limits.LIMITS["expression_depth"].how_to_raise(),
+        )
+    interpreter = _Interpreter(expr, r, bounds)
     try:
-        poly = _Interpreter(expr, r).visit(tree.body)
-    except RecursionError:
+        poly = interpreter.visit(tree.body)
+    except RecursionError:  # not reached while max_depth is moderate; kept as a safety net
         raise _fail(expr, "nested too deeply") from None
-    return {k: v for k, v in poly.items() if v != 0.0}
+    return {k: v for k, v in interpreter.to_dict(poly).items() if v != 0.0}
+
+
+class _Bounds:
+    def __init__(self, depth: int, degree: int, terms: int, work: int):
+        self.depth, self.degree, self.terms, self.work = depth, degree, terms, work
+
+
+class _Poly:
+    """Σ values[j]·z^{e(keys[j])}, exponents packed in one integer per term.
+
+    key = |e|·B^r + Σ_i e_i·B^i with B = max_degree + 1: every exponent and the total
+    degree fit in a digit (degrees are checked before a product forms them), so the key
+    of a product of two monomials is the sum of their keys and the degree is key // B^r.
+    Keys are int64 while B^(r+1) fits, Python ints (object arrays) beyond.
+    ``variables`` is a bit mask of the variables that may appear (a superset).
+    """
+
+    __slots__ = ("keys", "values", "variables")
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray, variables: int):
+        self.keys, self.values, self.variables = keys, values, variables
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 class _Interpreter:
-    def __init__(self, expr: str, r: int):
-        self.expr, self.r = expr, r
+    def __init__(self, expr: str, r: int, bounds: _Bounds):
+        self.expr, self.r, self.bounds = expr, r, bounds
+        self.base = bounds.degree + 1
+        self.top = self.base**r  # the digit that holds the total degree
+        self.key_dtype = np.int64 if self.base ** (r + 1) < 2**62 else object
+
+    # -- limits, checked before the work ------------------------------------------------------
+    def over(self, name: str, what: str, size: int, limit: int) -> LimitError:
+        shown = f"{size:,}" if size < 10**15 else f"about 10^{math.log10(size):.0f}"
+        return _limit_fail(
+            self.expr,
+            f"{what} {shown} exceeds the limit {name} = {limit:,}; "
+            + limits.LIMITS[name].how_to_raise(),
+        )
+
+    def check_degree(self, degree: int) -> None:
+        if degree > self.bounds.degree:
+            raise self.over("expression_degree", "degree", degree, self.bounds.degree)
+
+    def check_terms(self, bound: int, what: str) -> None:
+        if bound > self.bounds.terms:
+            raise _limit_fail(
+                self.expr,
+                f"{what} up to {bound:,} terms, more than the limit expression_terms = "
+                f"{self.bounds.terms:,}; " + limits.LIMITS["expression_terms"].how_to_raise(),
+            )
 
     # -- polynomial arithmetic -------------------------------------------------------------
-    def const(self, value: float) -> Poly:
+    def make(self, keys, values, variables: int) -> _Poly:
+        keys = np.asarray(keys, dtype=self.key_dtype)
+        values = np.asarray(values, dtype=np.float64)
+        return _Poly(keys, values, variables)
+
+    def combine(self, keys: np.ndarray, values: np.ndarray, variables: int) -> _Poly:
+        """Sum the coefficients of equal keys (in order of appearance), drop exact zeros."""
+        unique, inverse = np.unique(keys, return_inverse=True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            summed = np.bincount(inverse.ravel(), weights=values, minlength=len(unique))
+        keep = summed != 0.0
+        return _Poly(unique[keep], summed[keep], variables)
+
+    def const(self, value: float) -> _Poly:
         if not math.isfinite(value):
             raise _fail(self.expr, f"non-finite number {value}")
-        return {(0,) * self.r: float(value)}
+        return self.make([0] if value != 0.0 else [], [value] if value != 0.0 else [], 0)
 
-    def add(self, p: Poly, q: Poly, sign: float = 1.0) -> Poly:
-        out = dict(p)
-        for k, v in q.items():
-            out[k] = out.get(k, 0.0) + sign * v
+    def variable(self, i: int) -> _Poly:
+        return self.make([self.top + self.base ** (i - 1)], [1.0], 1 << (i - 1))
+
+    def scale(self, p: _Poly, factor: float) -> _Poly:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _Poly(p.keys, p.values * factor, p.variables)
+
+    def add(self, p: _Poly, q: _Poly, sign: float = 1.0) -> _Poly:
+        if len(p) + len(q) > 2 * self.bounds.terms:  # both ≤ terms: never reached
+            self.check_terms(len(p) + len(q), "a sum has")
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.concatenate([p.values, sign * q.values])
+        out = self.combine(np.concatenate([p.keys, q.keys]), values, p.variables | q.variables)
+        if len(out) > self.bounds.terms:
+            self.check_terms(len(out), "a sum has")
         return out
 
-    def mul(self, p: Poly, q: Poly) -> Poly:
-        if self.degree(p) + self.degree(q) > MAX_DEGREE:
-            raise _fail(self.expr, f"degree exceeds the maximum {MAX_DEGREE}")
-        out: Poly = {}
-        for kp, vp in p.items():
-            for kq, vq in q.items():
-                k = tuple(a + b for a, b in zip(kp, kq, strict=True))
-                out[k] = out.get(k, 0.0) + vp * vq
-        if len(out) > MAX_TERMS:
-            raise _fail(self.expr, f"more than {MAX_TERMS} terms")
-        return out
+    def mul(self, p: _Poly, q: _Poly) -> _Poly:
+        degree = self.degree(p) + self.degree(q)
+        self.check_degree(degree)
+        n_variables = (p.variables | q.variables).bit_count()
+        bound = min(len(p) * len(q), monomial_bound(n_variables, degree))
+        self.check_terms(bound, f"a product of {len(p):,} and {len(q):,} terms has")
+        if len(p) * len(q) > self.bounds.work:
+            raise self.over(
+                "expression_work",
+                f"a product of {len(p):,} and {len(q):,} terms needs",
+                len(p) * len(q),
+                self.bounds.work,
+            )
+        keys = np.add.outer(p.keys, q.keys).ravel()
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.multiply.outer(p.values, q.values).ravel()
+        return self.combine(keys, values, p.variables | q.variables)
 
-    @staticmethod
-    def degree(p: Poly) -> int:
-        return max((sum(k) for k, v in p.items() if v != 0.0), default=0)
+    def check_power(self, p: _Poly, exponent: int, what: str) -> None:
+        """Bound p^exponent before computing it: degree, then terms."""
+        degree = self.degree(p) * exponent
+        self.check_degree(degree)
+        by_terms = math.comb(max(len(p), 1) + exponent - 1, exponent)  # multisets of terms
+        bound = min(by_terms, monomial_bound(p.variables.bit_count(), degree))
+        self.check_terms(bound, what)
 
-    def as_constant(self, p: Poly, what: str) -> float:
-        if any(sum(k) > 0 and v != 0.0 for k, v in p.items()):
+    def degree(self, p: _Poly) -> int:
+        return int((p.keys // self.top).max()) if len(p) else 0
+
+    def as_constant(self, p: _Poly, what: str) -> float:
+        if np.any(p.keys != 0):
             raise _fail(self.expr, f"{what} must be a constant")
-        return p.get((0,) * self.r, 0.0)
+        return float(p.values.sum()) if len(p) else 0.0
 
-    def power(self, p: Poly, exponent: float) -> Poly:
+    def to_dict(self, p: _Poly) -> Poly:
+        """{(e_1, …, e_r): coefficient}, the public form."""
+        out: Poly = {}
+        for key, value in zip(p.keys.tolist(), p.values.tolist(), strict=True):
+            exponents = []
+            rest = int(key) % self.top
+            for _ in range(self.r):
+                rest, e = divmod(rest, self.base)
+                exponents.append(e)
+            out[tuple(exponents)] = value
+        return out
+
+    def power(self, p: _Poly, exponent: float) -> _Poly:
         if exponent != int(exponent) or exponent < 0:
             raise _fail(self.expr, f"powers must be integers >= 0, got {exponent}")
-        exponent = int(exponent)
         if self.degree(p) == 0:
             if exponent > 1000:
-                raise _fail(self.expr, f"power {exponent} too large")
+                raise _fail(self.expr, f"power {exponent:g} too large for a constant (max 1000)")
             try:
-                value = self.as_constant(p, "base") ** exponent
+                value = self.as_constant(p, "base") ** int(exponent)
             except OverflowError:
-                raise _fail(self.expr, f"power {exponent} overflows") from None
+                raise _fail(self.expr, f"power {int(exponent)} overflows") from None
             return self.const(value)
-        if self.degree(p) * exponent > MAX_DEGREE:
-            raise _fail(self.expr, f"degree exceeds the maximum {MAX_DEGREE}")
+        if self.degree(p) * exponent > self.bounds.degree:  # before int(): exponent may be 1e300
+            shown = f"{self.degree(p)}·{exponent:g}"
+            raise _limit_fail(
+                self.expr,
+                f"degree {shown} of a power exceeds the limit expression_degree = "
+                f"{self.bounds.degree}; " + limits.LIMITS["expression_degree"].how_to_raise(),
+            )
+        exponent = int(exponent)
+        self.check_power(p, exponent, f"a power ({len(p):,} terms)^{exponent} has")
         out = self.const(1.0)
         for _ in range(exponent):
             out = self.mul(out, p)
         return out
 
-    def hermite(self, k: int, p: Poly) -> Poly:
-        if k > MAX_DEGREE or self.degree(p) * k > MAX_DEGREE:
-            raise _fail(self.expr, f"degree exceeds the maximum {MAX_DEGREE}")
+    def hermite(self, k: int, p: _Poly) -> _Poly:
+        if k > self.bounds.degree or self.degree(p) * k > self.bounds.degree:
+            self.check_degree(max(k, self.degree(p) * k))
+        self.check_power(p, k, f"He{k} of {len(p):,} terms has")
         monomial = hermite_to_monomial([0] * k + [1])
         out = self.const(0.0)
         p_power = self.const(1.0)
@@ -122,58 +350,86 @@ class _Interpreter:
             if n > 0:
                 p_power = self.mul(p_power, p)
             if c != 0:
-                out = self.add(out, {kk: float(c) * v for kk, v in p_power.items()})
+                out = self.add(out, self.scale(p_power, float(c)))
         return out
 
     # -- AST walk -------------------------------------------------------------------------
-    def visit(self, node: ast.AST) -> Poly:
+    def visit(self, node: ast.AST) -> _Poly:
         poly = self._visit(node)
-        if not all(math.isfinite(v) for v in poly.values()):
+        if not np.isfinite(poly.values).all():
             raise _fail(self.expr, "a coefficient overflows to a non-finite value")
         return poly
 
-    def _visit(self, node: ast.AST) -> Poly:
+    def _chain(self, node: ast.BinOp) -> _Poly:
+        """a ∘ b ∘ c … of one kind (sum or product), folded left to right without recursion."""
+        kind = _chain_kind(node.op)
+        links = []
+        while isinstance(node, ast.BinOp) and _chain_kind(node.op) == kind:
+            links.append((node.op, node.right))
+            node = node.left
+        result = self.visit(node)
+        for op, right in reversed(links):
+            result = self._binary(op, result, self.visit(right))
+        return result
+
+    def _binary(self, op: ast.operator, left: _Poly, right: _Poly) -> _Poly:
+        if isinstance(op, ast.Add):
+            return self.add(left, right)
+        if isinstance(op, ast.Sub):
+            return self.add(left, right, sign=-1.0)
+        if isinstance(op, ast.Mult):
+            return self.mul(left, right)
+        if isinstance(op, ast.Div):
+            denominator = self.as_constant(right, "a divisor")
+            if denominator == 0.0:
+                raise _fail(self.expr, "division by zero")
+            return self.scale(left, 1.0 / denominator)
+        if isinstance(op, ast.Pow | ast.BitXor):
+            return self.power(left, self.as_constant(right, "an exponent"))
+        raise _fail(self.expr, f"operator {type(op).__name__} is not allowed")
+
+    def _visit(self, node: ast.AST) -> _Poly:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-                raise _fail(self.expr, f"unsupported literal {node.value!r}")
-            return self.const(float(node.value))
+                raise _fail(self.expr, f"unsupported literal {excerpt(node.value, 40)}")
+            try:
+                return self.const(float(node.value))
+            except OverflowError:
+                raise _fail(self.expr, "a number is too large for a float") from None
         if isinstance(node, ast.Name):
             if node.id == "pi":
                 return self.const(math.pi)
             match = _VAR.match(node.id)
             if not match:
-                raise _fail(self.expr, f"unknown name {node.id!r} (allowed: z1…z{self.r}, pi)")
-            i = int(match.group(1))
+                raise _fail(
+                    self.expr,
+                    f"unknown name {excerpt(node.id, 40)} (allowed: z1…z{self.r}, pi)",
+                )
+            i = int(match.group(1))  # digits bounded by latent_dimension's check
             if i > self.r:
                 raise _fail(self.expr, f"variable z{i} exceeds the latent dimension r={self.r}")
-            exps = [0] * self.r
-            exps[i - 1] = 1
-            return {tuple(exps): 1.0}
+            return self.variable(i)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             p = self.visit(node.operand)
-            return {k: -v for k, v in p.items()} if isinstance(node.op, ast.USub) else p
+            return self.scale(p, -1.0) if isinstance(node.op, ast.USub) else p
         if isinstance(node, ast.BinOp):
-            left, right = self.visit(node.left), self.visit(node.right)
-            if isinstance(node.op, ast.Add):
-                return self.add(left, right)
-            if isinstance(node.op, ast.Sub):
-                return self.add(left, right, sign=-1.0)
-            if isinstance(node.op, ast.Mult):
-                return self.mul(left, right)
-            if isinstance(node.op, ast.Div):
-                denominator = self.as_constant(right, "a divisor")
-                if denominator == 0.0:
-                    raise _fail(self.expr, "division by zero")
-                return {k: v / denominator for k, v in left.items()}
-            if isinstance(node.op, ast.Pow | ast.BitXor):
-                return self.power(left, self.as_constant(right, "an exponent"))
-            raise _fail(self.expr, f"operator {type(node.op).__name__} is not allowed")
+            if _chain_kind(node.op) is not None:
+                return self._chain(node)
+            return self._binary(node.op, self.visit(node.left), self.visit(node.right))
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.keywords or len(node.args) != 1:
                 raise _fail(self.expr, "only He<k>(…) and sqrt(…) with one argument are allowed")
             name = node.func.id
             if name != "sqrt" and not _HERMITE.match(name):
-                raise _fail(self.expr, f"unknown function {name!r} (allowed: He<k>, sqrt)")
+                raise _fail(
+                    self.expr, f"unknown function {excerpt(name, 40)} (allowed: He<k>, sqrt)"
+                )
+            if name != "sqrt" and len(name) - 2 > _MAX_INDEX_DIGITS:
+                raise _limit_fail(
+                    self.expr,
+                    f"Hermite degree {name[2:14]}… exceeds the limit expression_degree = "
+                    f"{self.bounds.degree}; " + limits.LIMITS["expression_degree"].how_to_raise(),
+                )
             argument = self.visit(node.args[0])
             if name == "sqrt":
                 value = self.as_constant(argument, "the argument of sqrt")

@@ -23,8 +23,10 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from replearn.expression import latent_dimension, parse_polynomial
+from replearn import limits
+from replearn.expression import latent_dimension, monomial_bound, parse_polynomial
 from replearn.hermite import he_all, monomial_to_hermite
+from replearn.limits import excerpt
 
 __all__ = ["MultiIndexTarget", "paper_target", "paper_transfer_target", "haar_orthonormal_rows"]
 
@@ -34,6 +36,8 @@ ORTHONORMAL_TOLERANCE = 1e-8
 
 def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
     """U ∈ R^{r×d} with orthonormal rows, Haar-distributed, a pure function of (r, d, seed)."""
+    # the Gaussian matrix, Q and QR's workspace: three d × r float64 matrices
+    limits.check_memory(3 * 8 * d * r, f"U ({r}×{d} float64) and its QR factorisation")
     generator = torch.Generator().manual_seed(int(seed))
     gaussian = torch.randn(d, r, generator=generator, dtype=torch.float64)
     q, upper = torch.linalg.qr(gaussian)
@@ -51,8 +55,58 @@ def _check_dims(d: int, r: int) -> None:
         raise ValueError(f"r must be <= d, got r={r} > d={d}")
 
 
+def _multi_indices(r: int, k: int) -> list[tuple[int, ...]]:
+    """All α ∈ N^r with |α| = k, in lexicographic order (C(k + r − 1, r − 1) of them)."""
+    if r == 1:
+        return [(k,)]
+    return [(a, *rest) for a in range(k + 1) for rest in _multi_indices(r - 1, k - a)]
+
+
 def _multi_factorial(alpha: tuple[int, ...]) -> int:
     return math.prod(math.factorial(a) for a in alpha)
+
+
+def monomials_to_hermite(
+    polynomial: Mapping[tuple[int, ...], float], r: int, max_terms: int | None = None
+) -> Terms:
+    """Σ_a c_a z^a (monomials) → Σ_α c_α He_α(z) (tensor Hermite basis), one coordinate at a time.
+
+    z_i^a = Σ_k w_{a,k} He_k(z_i) (k ≤ a, k ≡ a mod 2) is substituted for coordinate i in
+    every term, then for the next coordinate: each stage holds multi-indices of degree ≤ the
+    polynomial's degree D in the v variables used, so at most C(v + D, v) terms. Before each
+    stage its size is bounded by min(Σ_terms (a_i//2 + 1), C(v + D, v)) and checked against
+    the limit ``expression_terms`` (``max_terms`` raises it for this call).
+    """
+    bound_limit = limits.resolve("expression_terms", max_terms)
+    terms: Terms = dict(polynomial)
+    degree = max((sum(a) for a in terms), default=0)
+    used = sorted({i for a in terms for i, e in enumerate(a) if e})
+    ceiling = monomial_bound(len(used), degree)
+    table: dict[int, list[tuple[int, float]]] = {}
+    for i in used:
+        if all(a[i] < 2 for a in terms):
+            continue  # z^0 = He_0 and z^1 = He_1: nothing to substitute
+        stage_bound = min(sum(a[i] // 2 + 1 for a in terms), ceiling)
+        if stage_bound > bound_limit:
+            raise limits.LimitError(
+                f"the Hermite expansion has at most {stage_bound:,} terms, more than the limit "
+                f"expression_terms = {bound_limit:,}; "
+                + limits.LIMITS["expression_terms"].how_to_raise()
+            )
+        out: Terms = {}
+        for alpha, coefficient in terms.items():
+            a = alpha[i]
+            if a < 2:
+                out[alpha] = out.get(alpha, 0.0) + coefficient
+                continue
+            if a not in table:
+                hermite = monomial_to_hermite([0] * a + [1])
+                table[a] = [(k, float(w)) for k, w in enumerate(hermite) if w != 0]
+            for k, weight in table[a]:
+                beta = alpha[:i] + (k,) + alpha[i + 1 :]
+                out[beta] = out.get(beta, 0.0) + coefficient * weight
+        terms = out
+    return terms
 
 
 class MultiIndexTarget:
@@ -216,32 +270,28 @@ class MultiIndexTarget:
         normalize: bool = True,
         r: int | None = None,
         U=None,
+        max_terms: int | None = None,
+        max_degree: int | None = None,
     ) -> MultiIndexTarget:
         """Parse g from text in z1…zr (whitelist parser); U Haar-random from seed unless given.
 
         Example: ``MultiIndexTarget.from_expression("He2(z1)/2 + He4(z1)/(4*sqrt(3))", d=10)``.
+        The work is bounded before it is done (see :mod:`replearn.expression` and
+        docs/limits.md); ``max_terms`` and ``max_degree`` raise those limits for this call,
+        and d is checked against the limit ``d`` before U (r × d) is drawn.
         """
         used = latent_dimension(expr) if isinstance(expr, str) else 0
         if U is not None:
             r = torch.as_tensor(U).shape[0]
         r = r if r is not None else max(used, 1)
+        if not isinstance(r, bool) and isinstance(r, int | np.integer):
+            limits.check("latent_dimension", int(r), f"target {excerpt(expr)}: latent dimension r")
         _check_dims(d, r)
+        limits.check("d", int(d), "input dimension d")
         if used > r:
             raise ValueError(f"expression uses z{used} but r={r}")
-        polynomial = parse_polynomial(expr, r)
-        per_variable = {}  # (variable exponent) → its He expansion, cached
-        terms: Terms = {}
-        for exponents, coefficient in polynomial.items():
-            factors = []
-            for a in exponents:
-                if a not in per_variable:
-                    hermite = monomial_to_hermite([0] * a + [1])
-                    per_variable[a] = [(k, float(w)) for k, w in enumerate(hermite) if w != 0]
-                factors.append(per_variable[a])
-            for combo in itertools.product(*factors):
-                alpha = tuple(k for k, _ in combo)
-                weight = coefficient * math.prod(w for _, w in combo)
-                terms[alpha] = terms.get(alpha, 0.0) + weight
+        polynomial = parse_polynomial(expr, r, max_terms=max_terms, max_degree=max_degree)
+        terms = monomials_to_hermite(polynomial, r, max_terms=max_terms)
         # drop round-off residues; keep non-finite values so that the constructor rejects them
         terms = {a: c for a, c in terms.items() if not math.isfinite(c) or abs(c) > 1e-15}
         if U is None:
@@ -273,6 +323,8 @@ class MultiIndexTarget:
         (used when kappa is None). For r = 1, κ fixes λ = 1/κ and the energy is 1/(2κ²).
         """
         _check_dims(d, r)
+        limits.check("latent_dimension", int(r), "random target: latent dimension r")
+        limits.check("d", int(d), "input dimension d")
         if isinstance(degree, bool) or not isinstance(degree, int | np.integer) or degree < 0:
             raise ValueError(f"degree must be an integer >= 0, got {degree!r}")
         if degree < 2:
@@ -295,9 +347,12 @@ class MultiIndexTarget:
             alpha = [0] * r
             alpha[i] = 2
             terms[tuple(alpha)] = signs[i] * eigenvalues[i] / 2
+        limits.check("expression_degree", int(degree), "random target: degree p")
         higher = list(range(3, degree + 1))
+        n_terms = sum(math.comb(k + r - 1, r - 1) for k in higher)  # multi-indices |α| = k
+        limits.check("expression_terms", n_terms, f"random target (r={r}, degree={degree}): terms")
         for k in higher:
-            indices = [a for a in itertools.product(range(k + 1), repeat=r) if sum(a) == k]
+            indices = _multi_indices(r, k)
             coefficients = generator.standard_normal(len(indices))
             energy = sum(c * c * _multi_factorial(a) for a, c in zip(indices, coefficients))
             scale = math.sqrt((1.0 - hessian_energy) / len(higher) / energy)

@@ -27,14 +27,23 @@ import os
 import socket
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from replearn.experiments.analysis import log_d
+from replearn.limits import excerpt
 
-__all__ = ["Store", "DEFAULT_DB", "STATUSES", "canonical_json", "process_start_time"]
+__all__ = [
+    "Store",
+    "StoreError",
+    "DEFAULT_DB",
+    "STATUSES",
+    "canonical_json",
+    "process_start_time",
+]
 
 DEFAULT_DB = Path("results") / "replearn.sqlite"
 STATUSES = ("pending", "running", "done", "failed")
@@ -131,20 +140,210 @@ def _alive(pid: int, started: float | None) -> bool:
     return now_started is None or abs(now_started - started) < 1.0
 
 
-class Store:
-    """The results database. Not thread-safe: use one Store per thread or process."""
+class StoreError(ValueError):
+    """A results database that cannot be used as asked, as one line naming the path."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, lease_seconds: float = DEFAULT_LEASE_SECONDS):
+
+_WRITE_NEEDED = (
+    "`replearn run` needs write access to the file and its directory "
+    "(status, results and report read it read-only)"
+)
+
+
+def _wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _file_stamp(path: Path) -> tuple:
+    """What changes when anybody writes the database: inode, size and mtime of the file and
+    of its -wal, and whether a -shm exists (a connected writer)."""
+
+    def stamp(file: Path) -> tuple | None:
+        try:
+            stat = file.stat()
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    return (stamp(path), stamp(_wal_path(path)), _shm_path(path).exists())
+
+
+def _quiescent(path: Path) -> bool:
+    """No writer connected and nothing uncheckpointed: no -wal file, or an empty one.
+
+    A connected writer in WAL mode holds a -wal and a -shm file; a -wal with frames but no
+    -shm is what a crashed writer leaves (read through mode=ro, which recovers it)."""
+    wal = _wal_path(path)
+    try:
+        return not wal.exists() or (wal.stat().st_size == 0 and not _shm_path(path).exists())
+    except OSError:
+        return False
+
+
+def _shm_path(path: Path) -> Path:
+    return path.with_name(path.name + "-shm")
+
+
+def _writer_files(path: Path) -> bool:
+    """A -wal or rollback -journal exists: a writer may be between writes of the file."""
+    return _wal_path(path).exists() or path.with_name(path.name + "-journal").exists()
+
+
+def _inspect(path: Path, readonly: bool) -> bool:
+    """Check the path before SQLite opens it; True if it holds data, False if new or empty.
+
+    One :class:`StoreError` line for: a directory, a path under a regular file, a missing
+    or empty file opened read-only, an unreadable file. Only ``stat`` and ``access`` are
+    used, never ``open``: closing any descriptor of the database file would drop the POSIX
+    locks that SQLite connections of this process hold on it (see :func:`_check_pages`
+    for the damage checks, done through SQLite).
+    """
+    if path.is_dir():
+        raise StoreError(
+            f"{path}: is a directory, not a results database; "
+            f"give a file path such as {path / DEFAULT_DB.name}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreError(f"{path}: {parent} is a file, not a directory")
+            break
+    if not path.exists():
+        if readonly:
+            raise StoreError(f"{path}: no such results database (`replearn run` creates it)")
+        return False
+    if not path.is_file():
+        raise StoreError(f"{path}: not a regular file, cannot be a results database")
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"{path}: cannot read the results database (permission denied)")
+    if path.stat().st_size == 0:
+        if readonly:
+            raise StoreError(
+                f"{path}: is an empty file, not a results database (nothing was run into it)"
+            )
+        return False  # SQLite makes a new database of an empty file; `run` may start one
+    return True
+
+
+def _check_pages(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database file shorter than its pages: page_count · page_size > file size.
+
+    Checked only while no writer is between writes (no -wal or -journal before and after),
+    and again after a short wait before refusing: a checkpoint writes page 1, which holds
+    the new size, before it extends the file.
+    """
+    for attempt in range(4):
+        if attempt:
+            time.sleep(0.05 * attempt)
+        writer_seen = _writer_files(path)
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        size = path.stat().st_size
+        if writer_seen or _writer_files(path) or pages * page_size <= size:
+            return
+    raise StoreError(
+        f"{path}: truncated: its header says {pages * page_size:,} bytes, the file has "
+        f"{size:,}; restore it from a copy"
+    )
+
+
+def _damaged(path: Path, err: sqlite3.DatabaseError) -> StoreError:
+    text = " ".join(str(err).split())
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"{path}: cannot write the results database ({text}): {_WRITE_NEEDED}")
+    if "file is not a database" in text:
+        return StoreError(
+            f"{path}: not an SQLite database (garbage or a damaged header); "
+            "is this the results file?"
+        )
+    if "malformed" in text:
+        try:
+            size = f"; the file has {path.stat().st_size:,} bytes"
+        except OSError:
+            size = ""
+        return StoreError(
+            f"{path}: the results database is damaged or truncated (SQLite: {text}{size}); "
+            "restore it from a copy"
+        )
+    return StoreError(f"{path}: the results database cannot be read ({text}); is it damaged?")
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_columns(run_id: str, config: dict) -> None:
+    """d, n and seed are SQLite INTEGER columns: Python ints within int64, else one line."""
+    for key in ("d", "n", "seed"):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"run {run_id}: {key} must be an integer, got {excerpt(value)}")
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ValueError(
+                f"run {run_id}: {key} = {excerpt(value)} does not fit a 64-bit integer "
+                f"(the store's {key} column); allowed: |{key}| < 2^63"
+            )
+
+
+class Store:
+    """The results database. Not thread-safe: use one Store per thread or process.
+
+    ``Store(path)`` opens (or creates) it for writing. ``Store(path, readonly=True)`` —
+    or :meth:`open_readonly` — reads it without writing anything: the file and its
+    directory may be read-only, and no -wal/-shm file is left behind. A quiescent database
+    (no -wal file: no writer connected) is opened with SQLite's ``mode=ro&immutable=1``;
+    every read checks that the file did not change meanwhile (inode, size, mtime, no -wal)
+    and otherwise reads again through ``mode=ro``, which follows a live writer's WAL.
+    """
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        readonly: bool = False,
+    ):
         self.path = Path(path)
         self.lease_seconds = float(lease_seconds)
+        self.readonly = bool(readonly)
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._pid_started = process_start_time(self.pid)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._stamp: tuple | None = None
+        exists = _inspect(self.path, self.readonly)
+        if self.readonly:
+            self._open_readonly(immutable=_quiescent(self.path))
+            return
+        if not exists and self.path.parent and not self.path.parent.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(
+                    f"{self.path}: cannot create its directory ({err.strerror}): {_WRITE_NEEDED}"
+                ) from None
+        try:
+            self._open_writable(exists)
+        except StoreError:
+            self._conn.close()
+            raise
+        except sqlite3.DatabaseError as err:
+            if getattr(self, "_conn", None) is not None:
+                self._conn.close()
+            if "unable to open" in str(err):
+                raise StoreError(
+                    f"{self.path}: cannot open the results database for writing: {_WRITE_NEEDED}"
+                ) from None
+            raise _damaged(self.path, err) from None
+
+    @classmethod
+    def open_readonly(cls, path: str | Path = DEFAULT_DB) -> Store:
+        """``Store(path, readonly=True)``: read a store nobody may write to, leave nothing."""
+        return cls(path, readonly=True)
+
+    def _open_writable(self, exists: bool) -> None:
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 60000")
+        if exists:
+            _check_pages(self._conn, self.path)
         self._enable_wal()
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
@@ -156,6 +355,50 @@ class Store:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (SCHEMA_VERSION,),
             )
+
+    def _open_readonly(self, immutable: bool) -> None:
+        """Connect with ``mode=ro`` (and ``immutable=1`` when no writer is connected)."""
+        location = urllib.parse.quote(str(self.path.resolve()))
+        uri = f"file:{location}?mode=ro" + ("&immutable=1" if immutable else "")
+        self._stamp = _file_stamp(self.path) if immutable else None
+        try:
+            self._conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+            _check_pages(self._conn, self.path)
+            tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master")}
+        except StoreError:
+            self._conn.close()
+            raise
+        except sqlite3.DatabaseError as err:
+            self._conn.close()
+            if not immutable and "unable to open" in str(err):
+                raise StoreError(
+                    f"{self.path}: has a -wal file but its -shm cannot be created here (a "
+                    "writer is running or crashed, and the directory is read-only): read it "
+                    "where it is writable, or open it once for writing to checkpoint it"
+                ) from None
+            raise _damaged(self.path, err) from None
+        missing = {"meta", "runs", "experiments", "experiment_runs"} - tables
+        if missing:
+            self._conn.close()
+            raise StoreError(
+                f"{self.path}: an SQLite database but not a replearn results database "
+                f"(no table {', '.join(sorted(missing))})"
+            )
+
+    def _read(self, query: str, args: Iterable = ()) -> list[sqlite3.Row]:
+        """Run a read query; on an immutable snapshot, again through mode=ro if it changed."""
+        args = tuple(args)
+        try:
+            rows = self._conn.execute(query, args).fetchall()
+            if self._stamp is None or _file_stamp(self.path) == self._stamp:
+                return rows
+            self._conn.close()  # a writer appeared: follow it through its WAL
+            self._open_readonly(immutable=False)
+            return self._conn.execute(query, args).fetchall()
+        except sqlite3.DatabaseError as err:
+            raise _damaged(self.path, err) from None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _enable_wal(self, patience: float = 60.0) -> None:
@@ -179,13 +422,27 @@ class Store:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only: {_WRITE_NEEDED}")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            if "readonly" in str(err) or "read-only" in str(err):
+                raise _damaged(self.path, err) from None
+            raise
         try:
             yield self._conn
-        except BaseException:
+        except BaseException as err:
             self._conn.execute("ROLLBACK")
+            if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err):
+                raise _damaged(self.path, err) from None
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            if "readonly" in str(err) or "read-only" in str(err):
+                raise _damaged(self.path, err) from None
+            raise
 
     def close(self) -> None:
         self._conn.close()
@@ -208,6 +465,8 @@ class Store:
         """
         now = time.time()
         runs = list(runs)
+        for run_id, config in runs:
+            _check_columns(run_id, config)
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO experiments (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)"
@@ -249,11 +508,11 @@ class Store:
         return len(runs)
 
     def experiments(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT name FROM experiments ORDER BY name")]
+        return [r[0] for r in self._read("SELECT name FROM experiments ORDER BY name")]
 
     def experiment_spec(self, name: str) -> dict | None:
-        row = self._conn.execute("SELECT spec FROM experiments WHERE name = ?", (name,)).fetchone()
-        return json.loads(row[0]) if row else None
+        rows = self._read("SELECT spec FROM experiments WHERE name = ?", (name,))
+        return json.loads(rows[0][0]) if rows else None
 
     def reset_failed(self, experiment: str) -> int:
         """Failed runs of the experiment back to 'pending' (for --retry-failed)."""
@@ -368,7 +627,7 @@ class Store:
         out: dict[str, dict[str, int]] = {}
         for name in names:
             counts = dict.fromkeys(("total", "done", "failed", "running", "stale", "pending"), 0)
-            for row in self._conn.execute(
+            for row in self._read(
                 "SELECT r.status, r.lease_expires, r.claim_host, r.claim_pid,"
                 " r.claim_pid_started FROM experiment_runs e JOIN runs r USING (run_id)"
                 " WHERE e.experiment = ?",
@@ -398,7 +657,7 @@ class Store:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY e.experiment, e.position"
         rows = []
-        for row in self._conn.execute(query, args):
+        for row in self._read(query, args):
             item = dict(row)
             for key in ("config", "metrics", "versions"):
                 item[key] = json.loads(item[key]) if item[key] else None
