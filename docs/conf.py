@@ -87,6 +87,9 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
+html_favicon = "_static/favicon.svg"  # else browsers ask for /favicon.ico and log a 404
+# the theme's light/dark switch starts from this mode; left empty its script logs an error
+html_context = {"default_mode": "auto"}
 
 
 # -- the project's docstrings are plain text with Unicode math (docs: DESIGN.md, "Docstrings"):
