@@ -175,7 +175,7 @@ def test_docs_build_without_warnings(built_site):
     examples = sorted(p.stem for p in (ROOT / "examples").glob("plot_*.py"))
     assert examples and all((gallery / f"{name}.html").is_file() for name in examples)
     # an executed example embeds the figure it made
-    assert "sphx_glr_plot_first_step_001.png" in (gallery / "plot_first_step.html").read_text()
+    assert "sphx_glr_plot_first_step_001.png" in (gallery / "plot_01_first_step.html").read_text()
     assert "--executor" in (built_site / "cli.html").read_text()  # rendered from the parser
 
 
@@ -238,7 +238,7 @@ def test_pages_load_in_chromium_without_errors(built_site, tmp_path):
     report_server, report_url = _serve(report)
     pages = {
         "index": (f"{docs_url}/index.html", 0),
-        "gallery": (f"{docs_url}/auto_examples/plot_first_step.html", 1),
+        "gallery": (f"{docs_url}/auto_examples/plot_01_first_step.html", 1),
         "report": (f"{report_url}/index.html", 1),
     }
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

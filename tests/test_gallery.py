@@ -18,8 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
-SLOW = {"plot_separation", "plot_d2_law", "plot_transfer", "plot_degenerate_target",
-        "plot_full_training"}  # fmt: skip
+SLOW = {"plot_02_separation", "plot_03_d2_law", "plot_04_transfer", "plot_05_degenerate_target",
+        "plot_08_full_training"}  # fmt: skip
 
 RUN_AND_COUNT_FIGURES = """
 import runpy, sys

@@ -3,7 +3,7 @@ A degenerate target: why one step fails
 =======================================
 
 The first step moves neuron j along ``a_j·H·w⁰_j`` with ``H = E[∇²f*]`` (see
-:ref:`sphx_glr_auto_examples_plot_first_step.py`). If the target has **no degree-2 part**,
+:ref:`sphx_glr_auto_examples_plot_01_first_step.py`). If the target has **no degree-2 part**,
 H = 0: the population step is zero, what remains of the empirical step is noise of size
 about ``√(d/n)``, and the first layer learns no direction. ``He3(u·x)/√6`` is such a
 target; the paper's target (H ∝ u uᵀ) is not.
