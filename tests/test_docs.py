@@ -175,7 +175,9 @@ def test_docs_build_without_warnings(built_site):
     examples = sorted(p.stem for p in (ROOT / "examples").glob("plot_*.py"))
     assert examples and all((gallery / f"{name}.html").is_file() for name in examples)
     # an executed example embeds the figure it made
-    assert "sphx_glr_plot_first_step_001.png" in (gallery / "plot_01_first_step.html").read_text()
+    assert (
+        "sphx_glr_plot_01_first_step_001.png" in (gallery / "plot_01_first_step.html").read_text()
+    )
     assert "--executor" in (built_site / "cli.html").read_text()  # rendered from the parser
 
 
