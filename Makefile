@@ -7,6 +7,7 @@ PY      = $(VENV)/bin/python
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo "torch>=2.2" || echo "torch==2.13.0")
 
 .PHONY: install demo test test-fast lint format bench clean
+.PHONY: docs
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +37,15 @@ format: install
 
 bench: install
 	$(PY) benchmarks/bench_one_step.py
+
+# The docs extras (Sphinx, the theme, sphinx-gallery, MyST, sphinx-argparse) have their own
+# stamp: `make docs` builds docs/_build/html with warnings as errors, executing the gallery.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev,ray,docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	MPLBACKEND=Agg $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

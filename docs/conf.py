@@ -1,0 +1,137 @@
+"""Sphinx configuration of the replearn docs site: `make docs` builds it into docs/_build/html.
+
+The API reference is generated from the docstrings of the public names (``import replearn as
+rl``: ``replearn.__all__``, and ``replearn.experiments``' public names) by autosummary; the
+gallery (examples/plot_*.py) is executed by sphinx-gallery at every build; the CLI reference
+is rendered from ``replearn.cli.build_parser`` by sphinx-argparse, so none of them can drift.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT / "src"))  # build against this checkout's source, installed or not
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import replearn  # noqa: E402
+
+project = "replearn"
+author = "the replearn authors"
+copyright = "the replearn authors"
+version = release = replearn.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+    "sphinxarg.ext",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "figures/README*", "**/sg_execution_times.rst"]
+templates_path = ["_templates"]
+html_static_path = ["_static"]
+
+# -- MyST: the results pages (results.md, performance.md, architecture.md) are included as
+#    they are. Their links to files of the repository outside docs/ (configs/…, src/…,
+#    benchmarks/…) are not documents of the site; MyST reports each as 'myst.xref_missing'.
+myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+myst_ref_domains = ["std", "py"]  # sphinx-argparse's domain cannot resolve MyST links
+
+# -- autodoc / autosummary / napoleon -------------------------------------------------------
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"members": True, "member-order": "bysource", "show-inheritance": False}
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"
+napoleon_numpy_docstring = True
+napoleon_google_docstring = False
+napoleon_use_rtype = False
+napoleon_preprocess_types = False
+napoleon_custom_sections = ["Fitted attributes"]
+
+# -- sphinx-gallery: every examples/plot_*.py runs at build; a failing example fails the build
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": str(DOCS / "auto_examples"),
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "matplotlib_animations": False,
+    "image_scrapers": ("matplotlib",),
+    "reset_modules": ("matplotlib",),
+    "capture_repr": (),
+    "write_computation_times": False,
+}
+
+# -- HTML ------------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"replearn {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 7,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_show_sourcelink = False
+html_favicon = "_static/favicon.svg"  # else browsers ask for /favicon.ico and log a 404
+# the theme's light/dark switch starts from this mode; left empty its script logs an error
+html_context = {"default_mode": "auto"}
+
+
+# -- the project's docstrings are plain text with Unicode math (docs: DESIGN.md, "Docstrings"):
+#    a fitted attribute is written W_ (scikit-learn's convention) and a norm |λ_i|, which
+#    reStructuredText would read as a hyperlink reference and a substitution. They are
+#    literal text in this project, so escape exactly those two before napoleon and docutils
+#    parse the docstring; everything else (``literal``, :func: roles, sections) is untouched.
+_FITTED_NAME = re.compile(r"(?<![`\\\w])([A-Za-z][A-Za-z0-9_]*?)_(?=[\s,.;:)\]]|$)")
+_BAR = re.compile(r"(?<![`\\])\|")
+
+
+def _escape_plain_text(app, what, name, obj, options, lines):
+    in_literal_block = False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.endswith("::"):
+            in_literal_block = True
+            continue
+        if in_literal_block and stripped and not line.startswith((" ", "\t")):
+            in_literal_block = False
+        if in_literal_block or stripped.startswith(">>>"):
+            continue
+        parts = line.split("``")  # leave ``inline literals`` alone: even parts are prose
+        for j in range(0, len(parts), 2):
+            parts[j] = _BAR.sub(r"\\|", _FITTED_NAME.sub(r"\1\\_", parts[j]))
+        lines[index] = "``".join(parts)
+
+
+def _fitted_section(app, what, name, obj, options, lines):
+    """'Fitted: W_, b_, …' (the estimators' list of learned state) → a 'Fitted attributes' section.
+
+    Runs before napoleon, which would otherwise read the line as one more parameter.
+    """
+    for index, line in enumerate(lines):
+        if line.startswith("Fitted: "):
+            lines[index : index + 1] = ["", "Fitted attributes", "-----------------", line[8:]]
+            return
+
+
+def setup(app):
+    # REPLEARN_DOCS_RAW_DOCSTRINGS=1 turns both off, to see what docutils makes of the
+    # docstrings as written (`make docs` then lists every docstring that needs markup).
+    if os.environ.get("REPLEARN_DOCS_RAW_DOCSTRINGS"):
+        return
+    app.connect("autodoc-process-docstring", _fitted_section, priority=400)  # before napoleon
+    app.connect("autodoc-process-docstring", _escape_plain_text, priority=600)  # after it
