@@ -43,14 +43,14 @@ store = Store(db)
 rows = flat_rows(store.runs(experiment="gallery-demo"))
 store.close()
 print(f"{len(rows)} runs stored; one of them: run_id={rows[0]['run_id'][:12]}…")
-cells = aggregate(rows, value="risk")
+cells = aggregate(rows, by=["method", "d", "n"], value="risk")
 
 # %%
-# ``aggregate`` averages the seeds of each cell (method, d, n, …). A table of the means:
+# ``aggregate`` averages the seeds of each cell (method, d, n). A table of the means:
 
 print(f"{'method':>16} {'n':>5} {'risk (mean)':>11} {'seeds':>5}")
 for cell in sorted(cells, key=lambda c: (c["method"], c["n"])):
-    print(f"{cell['method']:>16} {cell['n']:>5} {cell['risk_mean']:>11.3f} {cell['seeds']:>5}")
+    print(f"{cell['method']:>16} {cell['n']:>5} {cell['mean']:>11.3f} {cell['count']:>5}")
 
 # %%
 # The same store is what ``replearn report --db …`` turns into figures and tables, and what
@@ -59,7 +59,7 @@ for cell in sorted(cells, key=lambda c: (c["method"], c["n"])):
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
 for method in sorted({c["method"] for c in cells}):
     mine = sorted((c for c in cells if c["method"] == method), key=lambda c: c["n"])
-    ax.loglog([c["n"] for c in mine], [c["risk_mean"] for c in mine], "o-", label=method)
+    ax.loglog([c["n"] for c in mine], [c["mean"] for c in mine], "o-", label=method)
 ax.set_xlabel("n")
 ax.set_ylabel("excess risk (mean over seeds)")
 ax.set_title("gallery-demo, read back from the store")
