@@ -108,7 +108,7 @@ def test_memory_is_flat_in_n_at_a_tiny_budget(target):
     for n in (20 * BLOCK_SIZE, 80 * BLOCK_SIZE):
         stream = DataStream(target, noise=0.5, seed=3, dtype=torch.float64, cache_bytes=budget)
 
-        def chunk_sums(source):
+        def chunk_sums(source, n=n):
             return torch.stack(
                 [
                     torch.stack([X.sum(), y.sum(), f.sum()])
