@@ -56,6 +56,7 @@ SAMPLE_DTYPES = ("float64", "float32")
 SPLITS_NOTE = "any name; 'train', 'holdout', 'test' and 'head' are used by replearn"
 CACHE_CAP_BYTES = 2 * 2**30  # the default budget never exceeds 2 GiB …
 CACHE_SHARE_OF_AVAILABLE = 0.25  # … nor a quarter of the memory available when first asked
+PREFETCH = True  # draw the next chunk's blocks in a background thread (False: in the caller's)
 
 _cache_bytes_setting: int | None = None  # None: default_cache_bytes()
 _default_cache_bytes: int | None = None
@@ -348,7 +349,7 @@ class DataStream:
         def block_range(begin: int, stop: int) -> range:
             return range(begin // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE + 1)
 
-        if self.sampler == "torch":  # drawn on the device, asynchronously there
+        if self.sampler == "torch" or not PREFETCH:  # torch: drawn on the device, async there
             for begin, stop in bounds:
                 yield self._assemble(begin, stop, clean, {})
             return
