@@ -4,8 +4,9 @@
    float32 (``sample_dtype="float32"``), torch on the CPU (``sampler="torch"``), in M numbers/s.
 2. ``OneStepNetwork(width=m).fit_stream(stream, n, n_holdout)`` end to end, with the stream
    (a) keeping every block (the default budget), (b) drawing every pass again with the next
-   chunk drawn in a background thread (``cache_bytes=0``), (c) the same without the thread
-   (``replearn.data.PREFETCH = False``), (d) like (b) with ``sample_dtype="float32"``.
+   chunk drawn in DRAW_THREADS background threads (``cache_bytes=0``), (c) the same with one
+   thread, (d) without the threads (``replearn.data.PREFETCH = False``), (e) like (b) with
+   ``sample_dtype="float32"``.
    Each the median of ``--repeats`` runs.
 3. ``--forms``: the two forms a kept block could take, per pass over n samples in float32:
    the stream's native float64 X and ε (each later pass casts X to float32 and evaluates f*
@@ -30,6 +31,7 @@ import replearn.data as data
 MODES = {
     "kept (default budget)": dict(),
     "drawn each pass, overlapped": dict(cache_bytes=0),
+    "drawn each pass, overlapped, 1 draw thread": dict(cache_bytes=0, draw_threads=1),
     "drawn each pass, no overlap": dict(cache_bytes=0, prefetch=False),
     "drawn each pass, overlapped, float32 draws": dict(cache_bytes=0, sample_dtype="float32"),
 }
@@ -48,12 +50,13 @@ def draw_rate(d: int, options: dict, blocks: int = 16) -> float:
 def fit_time(d: int, n: int, width: int, n_holdout: int, options: dict) -> float:
     options = dict(options)
     data.PREFETCH = options.pop("prefetch", True)
+    threads, data.DRAW_THREADS = data.DRAW_THREADS, options.pop("draw_threads", data.DRAW_THREADS)
     target = rl.MultiIndexTarget.random(d=d, r=2, degree=4, seed=0)
     stream = rl.DataStream(target, noise=1.0, seed=0, **options)
     start = time.perf_counter()
     rl.OneStepNetwork(width=width).fit_stream(stream, n, n_holdout)
     seconds = time.perf_counter() - start
-    data.PREFETCH = True
+    data.PREFETCH, data.DRAW_THREADS = True, threads
     return seconds
 
 

@@ -14,8 +14,9 @@ its device, exactly what ``get`` would compute again — while they fit its memo
 2 GiB; ``set_cache_bytes`` changes it for every stream that was not given its own). Blocks that
 do not fit are drawn again on every pass, so memory stays flat in n; the numbers are the same
 either way. ``split()`` and ``with_()`` copies with the same target and seed share the store.
-When blocks must be drawn, ``chunks`` draws the next chunk's blocks in a background thread
-while the current chunk is used (numpy's generators release the GIL).
+When blocks must be drawn, ``chunks`` draws the next chunk's blocks in DRAW_THREADS background
+threads while the current chunk is used (numpy's generators release the GIL; every block has
+its own generator, so the numbers do not depend on which thread drew it).
 
 Two opt-in samplers change the numbers (each is chunk-invariant within itself):
 ``sample_dtype="float32"`` draws X (and Gaussian ε) directly in float32 with numpy;
@@ -56,7 +57,8 @@ SAMPLE_DTYPES = ("float64", "float32")
 SPLITS_NOTE = "any name; 'train', 'holdout', 'test' and 'head' are used by replearn"
 CACHE_CAP_BYTES = 2 * 2**30  # the default budget never exceeds 2 GiB …
 CACHE_SHARE_OF_AVAILABLE = 0.25  # … nor a quarter of the memory available when first asked
-PREFETCH = True  # draw the next chunk's blocks in a background thread (False: in the caller's)
+PREFETCH = True  # draw the next chunk's blocks in background threads (False: in the caller's)
+DRAW_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads drawing blocks ahead (each its own)
 
 _cache_bytes_setting: int | None = None  # None: default_cache_bytes()
 _default_cache_bytes: int | None = None
@@ -354,19 +356,25 @@ class DataStream:
                 yield self._assemble(begin, stop, clean, {})
             return
         drawn: dict = {}
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replearn-draw") as pool:
-            pending: Future | None = None
+        threads = DRAW_THREADS
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="replearn-draw") as pool:
+
+            def submit(blocks: list[int]) -> list[Future]:
+                """Missing blocks drawn by ``threads`` workers (block b by worker b mod threads)."""
+                missing = [b for b in blocks if self._store.get(self._key(b)) is None]
+                groups = [missing[j::threads] for j in range(threads)]
+                return [pool.submit(self._draw, group) for group in groups if group]
+
+            pending: list[Future] = []
             for i, (begin, stop) in enumerate(bounds):
                 current = block_range(begin, stop)
-                if pending is not None:
-                    drawn.update(pending.result())
-                else:
-                    drawn.update(self._draw(b for b in current if b not in drawn))
-                pending = None
+                if not pending:
+                    pending = submit([b for b in current if b not in drawn])
+                for future in pending:
+                    drawn.update(future.result())
+                pending = []
                 if i + 1 < len(bounds):
-                    ahead = [b for b in block_range(*bounds[i + 1]) if b not in current]
-                    if any(self._store.get(self._key(b)) is None for b in ahead):
-                        pending = pool.submit(self._draw, ahead)
+                    pending = submit([b for b in block_range(*bounds[i + 1]) if b not in current])
                 chunk = self._assemble(begin, stop, clean, drawn)
                 # keep only a block the next chunk shares (chunk_size not a multiple of blocks)
                 drawn = {b: v for b, v in drawn.items() if b == current[-1]}
