@@ -244,7 +244,9 @@ def test_opt_in_samplers_are_chunk_invariant(target, options):
     # another sampler draws other numbers for the same (seed, split, block)
     default = DataStream(target, noise=0.8, seed=7, dtype=stream.dtype).get(0, n)[0]
     assert not torch.equal(X, default)
-    # splits and seeds are independent streams
+    # blocks, splits and seeds are independent streams (a generator seeded without the block
+    # would repeat block 0 and still be chunk-invariant)
+    assert not torch.equal(X[:BLOCK_SIZE], X[BLOCK_SIZE : 2 * BLOCK_SIZE])
     assert not torch.equal(stream.split("holdout").get(0, 100)[0], X[:100])
     assert not torch.equal(stream.with_(seed=8).get(0, 100)[0], X[:100])
     # labels: ε = y − f*(x) is ±noise (Rademacher) or continuous (Gaussian)
