@@ -62,7 +62,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),  # fmt: skip
     ("data", ("replearn.data", "replearn.label_transforms")),
     ("targets", ("replearn.targets", "replearn.expression", "replearn.hermite")),
-    ("validation", ("replearn.validation", "replearn.limits")),
+    ("validation", ("replearn.validation", "replearn.limits", "replearn._threads")),
 ]
 
 

@@ -35,3 +35,22 @@ def test_says_whether_torch_has_read_the_policy_already():
 def test_the_test_suite_runs_with_a_chosen_policy():
     # pyproject's `-p replearn._threads` sets it before any test module imports torch
     assert os.environ.get(POLICY_VARIABLE) in ("PASSIVE", "ACTIVE", "passive", "active")
+
+
+def test_import_replearn_sets_the_passive_policy_unless_the_user_chose_one():
+    """The CLI, the engine's workers and scripts all start with ``import replearn``."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, replearn; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    chosen = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+        capture_output=True,
+        text=True,
+    )
+    assert plain.stdout.strip() == "PASSIVE", plain.stderr
+    assert chosen.stdout.strip() == "ACTIVE", chosen.stderr

@@ -13,6 +13,13 @@ from __future__ import annotations
 
 import importlib
 
+from replearn._threads import passive_openmp_wait as _passive_openmp_wait
+
+# OpenMP threads sleep instead of spinning while they wait (set before torch loads; a policy
+# the user chose is kept): several processes sharing the cores then do not slow each other
+# down by orders of magnitude (docs/performance.md, "Shared cores").
+_passive_openmp_wait()
+
 __version__ = "0.1.0"
 
 # public name → module that defines it (imported on first use, so `import replearn` is cheap)
