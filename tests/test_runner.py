@@ -264,10 +264,11 @@ def test_engine_risk_is_measured_on_samples_the_model_never_saw(entry, learner, 
     phase = {"fitting": False}
     drawn = {"fit": [], "after": []}
     predicted = []
-    get, fit_stream, predict = DataStream.get, cls.fit_stream, cls.predict
+    # every row a stream hands out (get, or chunks: kept or drawn) is assembled here
+    assemble, fit_stream, predict = DataStream._assemble, cls.fit_stream, cls.predict
 
-    def recording_get(self, start, stop, clean=False):
-        out = get(self, start, stop, clean=clean)
+    def recording_assemble(self, start, stop, clean, drawn_blocks):
+        out = assemble(self, start, stop, clean, drawn_blocks)
         where = "fit" if phase["fitting"] else "after"
         drawn[where].append(((self.seed, self.split_name), out[0].double().clone()))
         return out
@@ -285,7 +286,7 @@ def test_engine_risk_is_measured_on_samples_the_model_never_saw(entry, learner, 
             predicted.append((torch.as_tensor(X).double().clone(), torch.as_tensor(out).double()))
         return out
 
-    monkeypatch.setattr(DataStream, "get", recording_get)
+    monkeypatch.setattr(DataStream, "_assemble", recording_assemble)
     monkeypatch.setattr(cls, "fit_stream", recording_fit_stream)
     monkeypatch.setattr(cls, "predict", recording_predict)
     (config,) = expand_grid(parse_spec(UNSEEN.replace("ENTRY", entry)))
