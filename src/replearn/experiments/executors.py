@@ -399,7 +399,9 @@ def _run_ray(claims, record, workers, address, threads, quiet) -> None:
             if address:
                 ray.init(address=address, **options)
             else:
-                ray.init(num_cpus=workers or _default_workers(), **options)
+                # address="local": a new local instance even when another Ray cluster runs on
+                # this machine (plain ray.init() would attach to it and refuse num_cpus)
+                ray.init(address="local", num_cpus=workers or _default_workers(), **options)
         except Exception as err:
             where = f"the Ray cluster at {address}" if address else "local Ray"
             raise RuntimeError(f"cannot start {where}: {type(err).__name__}: {err}") from None
