@@ -207,3 +207,12 @@ def test_two_steps_find_the_staircase_direction_one_step_misses(batch):
     )
     assert cos_one[1] < 0.25 < 0.30 < cos_two[1]
     assert two["alignment"] > one["alignment"]
+
+
+def test_a_diverging_step_is_a_one_line_error():
+    """η = 1e300: W¹ ≈ 1e300 is still finite, f(x) at step 2 overflows to inf."""
+    X, y = rl.sample(rl.paper_target(4, seed=0), n=60, seed=0, dtype=torch.float64)
+    model = GiantStepNetwork(width=4, steps=2, step_size=1e300, dtype="float64")
+    with pytest.raises(ValueError, match="diverged at step 2") as error:
+        model.fit(X, y)
+    assert "\n" not in str(error.value)

@@ -362,6 +362,11 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                 W_new = W - eta * (gradient + decay * W)
                 paired = state == "opposite"
                 state = "free"
+            if not bool(torch.isfinite(W_new).all()):
+                raise ValueError(
+                    f"the first layer diverged at step {t + 1} (non-finite weights with "
+                    f"η = {eta:g}): use a smaller step_size or output_scale='1/m'"
+                )
             entry = {
                 "step": t + 1,
                 "batch_start": start,
