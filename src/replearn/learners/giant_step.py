@@ -420,12 +420,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         total = torch.zeros(rows.shape, dtype=torch.float64, device=self._device)
         linear = torch.zeros(rows.shape[1], dtype=torch.float64, device=self._device)
         moments = _ResidualMoments(rows.shape[1], self._device) if record else None
+        v = rows.T @ a_rows if opposite else None  # f(x) = c·v·x while partners are opposite
         for X, y, *_ in source.chunks(n, self.chunk_size, start=start):
             X = X.to(device=self._device, dtype=self._dtype)
             s = labels(X, y.to(device=self._device, dtype=self._dtype))
             Z = X @ rows.T  # (c, m/2) or (c, m); the masks below are written into Z in place
             if opposite:
-                r = scale * (Z @ a_rows) - s  # Σ_j a_j (ReLU(z_j) − ReLU(−z_j)) = Σ_j a_j z_j
+                r = scale * (X @ v) - s  # Σ_j a_j (ReLU(z_j) − ReLU(−z_j)) = Σ_j a_j z_j = v·x
                 total += (Z.ge_(0).mul_(r[:, None]).T @ X).to(torch.float64)  # 1[z ≥ 0]
                 linear += (r @ X).to(torch.float64)
             else:
