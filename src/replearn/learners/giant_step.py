@@ -189,6 +189,8 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         terms); the higher even degrees enter through contractions with ŵ^{⊗(k−1)}, whose
         exact shares would need the O(d^k) degree-k coefficients, so they are not split).
         Plug-in estimates: the degree-2 share has a bias of about (d² / 2n)·E r⁴/E r².
+        Cost with a target: O(d²) more work per sample in each pass and one extra pass at
+        step 1 (whose pass is Algorithm 1's shared one).
     """
 
     _parameter_checks = {
