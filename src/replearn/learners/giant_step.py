@@ -188,7 +188,8 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         (−2c·a_j·E[r·1[w·x ≥ 0]·x] = −c·a_j(E[r·x] + 2·E[r(xxᵀ − I)]ŵ/√(2π) + degree ≥ 4
         terms); the higher even degrees enter through contractions with ŵ^{⊗(k−1)}, whose
         exact shares would need the O(d^k) degree-k coefficients, so they are not split).
-        Plug-in estimates: the degree-2 share has a bias of about (d² / 2n)·E r⁴/E r².
+        Plug-in estimates: the degree-2 share is biased up by about d²/(2n) (the sampling
+        noise of its d² entries, each of variance ≈ E r²/n).
         Cost with a target: O(d²) more work per sample in each pass and one extra pass at
         step 1 (whose pass is Algorithm 1's shared one).
     """
