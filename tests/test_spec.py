@@ -103,7 +103,7 @@ def test_malformed_spec_is_one_line_naming_the_field(case, text, message):
         (("{kind: paper}", "{kind: expression, expr: 'He2(z11)'}"), "target.expr: must have r"),
         (("d: [10]", "d: [10, 0]"), "d[1]: must be an integer ≥ 1, got 0"),
         (("seeds: 2", "seeds: [0, -1]"), "seeds: must be a count ≥ 1 or a list"),
-        (("name: t", "name: 'a b'"), "name: must be letters, digits"),
+        (("name: t", "name: 'a b'"), "name: must be ASCII letters, digits"),
         (("name: t", "name: t\ndevice: tpu"), "device: must be 'cpu', 'cuda'"),
         (("name: t", "name: t\nkind: scaling"), "scaling: required for kind 'scaling'"),
     ],
