@@ -158,9 +158,17 @@ def _non_empty_unique(values: list) -> list:
 SEEDS_ALLOWED = "a count ≥ 1 or a list of integers in [0, 2^63)"
 
 
+def _whole(value: Any) -> Any:
+    """A float that is a whole number (``1e4`` in YAML) as an int, for integer fields."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _seeds(value: Any) -> list[int]:
     """A count k (seeds 0…k−1) or a list of seeds; at most the limit ``seeds`` of them,
     checked before the list is built."""
+    value = _whole(value)
     if is_int(value):
         if value < 1:
             raise ValueError(f"must be {SEEDS_ALLOWED}, got {excerpt(value)}")
@@ -195,7 +203,7 @@ def _text(value: Any) -> str:
 
 def _dimension(value: Any) -> int:
     """An input dimension d: an integer ≥ 1, at most the limit ``d``."""
-    d = integer_at_least(1)(value)
+    d = integer_at_least(1)(_whole(value))
     limits.check("d", d, "input dimension")
     return d
 
@@ -363,8 +371,10 @@ class ExperimentSpec(_Strict):
     d: _list_of(_dimension)
     n: _list_of(_n_value) | None = None
     seeds: Annotated[Any, AfterValidator(_seeds)] = Field(default=1, validate_default=True)
-    n_holdout: Annotated[Any, AfterValidator(integer_at_least(0))] = 100_000
-    n_test: Annotated[Any, AfterValidator(integer_at_least(2))] = 100_000
+    n_holdout: Annotated[Any, BeforeValidator(_whole), AfterValidator(integer_at_least(0))] = (
+        100_000
+    )
+    n_test: Annotated[Any, BeforeValidator(_whole), AfterValidator(integer_at_least(2))] = 100_000
     dtype: Annotated[Any, AfterValidator(choice("float32", "float64"))] = "float32"
     device: Annotated[Any, AfterValidator(_device)] = "cpu"
     metrics: _list_of(choice("excess_risk", "alignment")) = ["excess_risk", "alignment"]
