@@ -42,6 +42,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from replearn import limits
 from replearn.experiments.grid import ALGORITHM_VERSION
 from replearn.experiments.methods import METHODS
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
@@ -112,6 +113,7 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
         method = METHODS.get(config["method"])
         if method is None:
             raise ValueError(f"unknown method {config['method']!r}")
+        check_run_memory(config)
         metrics = method.run(config)
         status = "done"
     except Exception:
@@ -130,6 +132,42 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
         "host": socket.gethostname(),
         "versions": versions,
     }
+
+
+_MEMORY_ESTIMATED = ("one_step", "random_features", "ntk", "full_training")
+
+
+def check_run_memory(config: dict) -> None:
+    """Refuse a run whose fit would need more memory than this machine (or device) has,
+    before it allocates: :func:`replearn.limits.check_fit_memory` on the run's method,
+    width, d, n, dtype, chunk size and device (a one-line LimitError with the numbers).
+
+    Checked where the run executes (a Ray worker has its own memory). Methods whose peak
+    depends on a solver chosen at run time (kernel ridge: dense or Falkon) are left to it;
+    the NTK's ``form: auto`` is resolved as the learner does (primal when m(d+1) ≤ n).
+    """
+    method = config.get("method")
+    params = config.get("params") or {}
+    width = params.get("width")
+    if method not in _MEMORY_ESTIMATED or isinstance(width, bool) or not isinstance(width, int):
+        return
+    device = str(config.get("device", "cpu"))
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return  # the run itself says that CUDA is missing
+    elif device != "cpu":
+        return
+    d, n_samples = int(config["d"]), int(config["n"])
+    chunk = params.get("chunk_size")
+    chunk = chunk if isinstance(chunk, int) and chunk > 0 else 32_768
+    form = params.get("form", "primal")
+    if method == "ntk" and form not in ("primal", "dual"):
+        form = "primal" if width * (d + 1) <= n_samples else "dual"
+    limits.check_fit_memory(
+        method, width, d, n_samples, config.get("dtype", "float32"), chunk, device, form
+    )
 
 
 def _crash_result(what: str) -> dict:
