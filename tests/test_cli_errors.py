@@ -281,7 +281,12 @@ def test_bad_spec(case, text, message, dry_run, tmp_path, capsys):
 
 def test_a_limit_is_raised_on_purpose_by_flag_or_environment(tmp_path, capsys, monkeypatch):
     spec = write(tmp_path / "spec.yaml", GOOD.replace("seeds: 2", "seeds: 20000"))
-    fails_in_one_line(capsys, ["run", str(spec), "--dry-run"], "REPLEARN_MAX_SEEDS")
+    fails_in_one_line(
+        capsys,
+        ["run", str(spec), "--dry-run"],
+        "REPLEARN_MAX_SEEDS",
+        "(here: --raise-limit seeds=…)",
+    )
     assert main(["run", str(spec), "--dry-run", "--raise-limit", "seeds=1e5"]) == 0
     assert "40000 runs" in capsys.readouterr().out
     assert main(["--raise-limit", "seeds=20_000", "run", str(spec), "--dry-run"]) == 0

@@ -29,6 +29,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -590,6 +591,16 @@ def _message(err: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _cli_hint(text: str) -> str:
+    """A limit's message says how to raise it in Python and the environment; add the flag."""
+    import replearn.limits as limits
+
+    for name in re.findall(r"\blimit ([a-z_]+)\b", text):
+        if name in limits.LIMITS:
+            return f"{text} (here: --raise-limit {name}=…)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``replearn`` command; returns the exit status."""
     from replearn import limits
@@ -609,12 +620,12 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as err:
         if debug:
             traceback.print_exc()
-        print(f"replearn {args.command}: {err}", file=sys.stderr)
+        print(f"replearn {args.command}: {_cli_hint(str(err))}", file=sys.stderr)
         return err.code
     except _USER_ERRORS as err:
         if debug:
             traceback.print_exc()
-        print(f"replearn {args.command}: {_message(err)}", file=sys.stderr)
+        print(f"replearn {args.command}: {_cli_hint(_message(err))}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as err:  # a bug: still one line, the traceback with --debug
         if debug:
