@@ -182,9 +182,9 @@ def test_status(finished_db, capsys):
     assert lines[0].split() == ["experiment", "total", "done", "failed", "running", "stale",
                                 "pending"]  # fmt: skip
     assert lines[1].split() == ["sleepy", "12", "6", "6", "0", "0", "0"]
-    assert main(["status", "--db", str(finished_db), "--experiment", "nope"]) == 1
+    assert main(["status", "--db", str(finished_db), "--experiment", "nope"]) == 2
     assert "no experiment 'nope'" in capsys.readouterr().err
-    assert main(["status", "--db", str(finished_db.parent / "missing.sqlite")]) == 1
+    assert main(["status", "--db", str(finished_db.parent / "missing.sqlite")]) == 2
 
 
 def test_results_csv_and_json(finished_db, capsys, tmp_path):
@@ -204,7 +204,7 @@ def test_results_parquet(finished_db, tmp_path, capsys):
     try:
         import pyarrow.parquet as parquet
     except ImportError:
-        assert code == 1
+        assert code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "needs pyarrow" in err
     else:

@@ -103,7 +103,7 @@ def test_malformed_spec_is_one_line_naming_the_field(case, text, message):
         (("{kind: paper}", "{kind: expression, expr: 'He2(z11)'}"), "target.expr: must have r"),
         (("d: [10]", "d: [10, 0]"), "d[1]: must be an integer ≥ 1, got 0"),
         (("seeds: 2", "seeds: [0, -1]"), "seeds: must be a count ≥ 1 or a list"),
-        (("name: t", "name: 'a b'"), "name: must be letters, digits"),
+        (("name: t", "name: 'a b'"), "name: must be ASCII letters, digits"),
         (("name: t", "name: t\ndevice: tpu"), "device: must be 'cpu', 'cuda'"),
         (("name: t", "name: t\nkind: scaling"), "scaling: required for kind 'scaling'"),
     ],
@@ -318,3 +318,55 @@ def test_invalid_field_gives_one_line_naming_it(data, bad):
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"{path or field}: "), message
+
+
+# -- bounded work: linear de-duplication, limits checked before expanding ------------------------
+class _Counted:
+    """A value that counts the comparisons made with it (equal when ``key`` is)."""
+
+    comparisons = 0
+
+    def __init__(self, key: int):
+        self.key = key
+
+    def __eq__(self, other) -> bool:
+        _Counted.comparisons += 1
+        return isinstance(other, _Counted) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+def test_deduplication_is_linear_and_keeps_the_first_occurrence():
+    from replearn.experiments.spec import _non_empty_unique
+
+    values = [_Counted(i % 1500) for i in range(3000)]
+    _Counted.comparisons = 0
+    unique = _non_empty_unique(values)
+    assert [v.key for v in unique] == list(range(1500))
+    assert unique[0] is values[0]  # the first occurrence is kept
+    # a hash table compares each value with the few in its bucket: ~1 per repeat; the
+    # quadratic scan compares each with every value kept so far, ~1500²·1.5 ≈ 3.4e6
+    assert _Counted.comparisons <= 2 * len(values)
+
+
+def test_limits_are_checked_in_the_spec_and_raised_on_purpose():
+    from replearn import limits
+
+    base = "name: t\ntarget: {kind: paper}\nmethods: [{name: synthetic}]\nn_holdout: 0\n"
+    huge_grid = base + "d: [4, 5]\nn: [10, 20, 30]\nseeds: 10000\n"
+    with pytest.raises(
+        SpecError,
+        match=r"the grid \(2 d × 1 method configs × 1 noise × "
+        r"10,000 seeds × 3 n\): 60,000 exceeds the limit grid_cells = 50,000",
+    ):
+        with limits.raised(grid_cells=50_000):
+            parse_spec(huge_grid)
+    assert len(expand_grid(parse_spec(huge_grid))) == 60_000  # within the default 100 000
+    with pytest.raises(SpecError, match=r"^n: n = d\^11 at d = 10: 100,000,000,000 exceeds"):
+        parse_spec(base + "d: [10]\nn: ['d^11']\n")
+    with limits.raised(n=10**11):
+        assert parse_spec(base + "d: [10]\nn: ['d^11']\n").n_values(10) == [10**11]
+    with pytest.raises(SpecError, match=r"^scaling.n_stop: n = d\^40 at d = 4: about 10\^24.1"):
+        parse_spec(base.replace("name: t", "name: t\nkind: scaling") + "d: [4]\n"
+                   "scaling: {threshold: 0.1, n_stop: 'd^40'}\n")  # fmt: skip

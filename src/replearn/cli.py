@@ -7,8 +7,18 @@
     replearn demo
     replearn theory --target paper --d 10
 
-Exit codes: 0 success; 1 runs failed or a runtime error; 2 a bad spec or bad arguments;
+Every command takes ``--debug`` (show the traceback of an error) and ``--raise-limit
+NAME=VALUE`` (repeatable; raise a limit of :mod:`replearn.limits` for this command, like
+``REPLEARN_MAX_<NAME>=VALUE``; see docs/limits.md).
+
+Exit codes: 0 success; 1 runs failed (or an internal error: please report it); 2 a user
+error or an environment fault — a bad spec or argument, a limit, a results database that
+is missing, damaged or not writable, an output that cannot be written, a Ray cluster that
+cannot be reached — always one line on stderr, a traceback only with ``--debug``;
 130 interrupted (finished runs are kept, re-running resumes).
+
+The status, results and report commands open the results database read-only: they work
+on a store nobody may write to and leave nothing behind.
 """
 
 from __future__ import annotations
@@ -17,8 +27,13 @@ import argparse
 import csv
 import io
 import json
+import math
+import os
+import re
 import signal
+import sqlite3
 import sys
+import traceback
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -37,8 +52,70 @@ class CommandError(Exception):
 
 
 # -- parser ---------------------------------------------------------------------------------
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (exit 2), not usage + error."""
+
+    def error(self, message: str):
+        message = " ".join(message.split())
+        if len(message) > 300:
+            message = message[:300] + "…"
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _limit_setting(text: str) -> tuple[str, int]:
+    """``NAME=VALUE`` of ``--raise-limit``: a known limit and an integer ≥ 1 (1e6, 10_000 ok)."""
+    from replearn import limits
+
+    name, sep, value = text.partition("=")
+    name = name.strip().lower()
+    if not sep or name not in limits.LIMITS:
+        raise argparse.ArgumentTypeError(
+            f"must be NAME=VALUE with NAME a limit of docs/limits.md (seeds, d, width, n, "
+            f"grid_cells, …), got {limits.excerpt(text, 40)}"
+        )
+    number = _integer(value.strip())
+    if number is None or number < 1:
+        raise argparse.ArgumentTypeError(
+            f"{name}: must be an integer ≥ 1, got {limits.excerpt(value.strip(), 40)}"
+        )
+    return name, number
+
+
+def _integer(text: str) -> int | None:
+    """'100000', '100_000' or '1e5' as an int; None if it is not a whole number."""
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) and value.is_integer() else None
+
+
+def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """--debug and --raise-limit, accepted before or after the command name."""
+    default = None if top else argparse.SUPPRESS  # a subcommand's default must not hide the top's
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="on an error, show the traceback as well as the one-line message",
+    )
+    parser.add_argument(
+        "--raise-limit",
+        type=_limit_setting,
+        action="append",
+        default=default,
+        metavar="NAME=VALUE",
+        help="raise a limit (see docs/limits.md) for this command, e.g. seeds=100000; "
+        "repeatable; the environment variable REPLEARN_MAX_<NAME> does the same",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="replearn",
         description="Neural networks can learn representations with gradient descent "
         "(Damian, Lee & Soltanolkotabi, COLT 2022): experiments, results and theory.",
@@ -173,16 +250,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--epsilon", type=float, default=0.1, help="risk threshold for n*(d) (default 0.1)"
     )
     theory.set_defaults(handler=cmd_theory)
+    _common_options(parser, top=True)
+    for sub in commands.choices.values():
+        _common_options(sub, top=False)
     return parser
 
 
 def _positive_int(text: str) -> int:
+    from replearn.limits import excerpt
+
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer, got {excerpt(text, 40)}"
+        ) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {excerpt(text, 40)}")
     return value
 
 
@@ -205,8 +289,8 @@ def _load(path: Path):
 def _run_spec(spec, args, default_executor: str = "process"):
     try:
         summary = _execute(spec, args, default_executor)
-    except RuntimeError as err:  # e.g. the ray executor without Ray installed
-        raise CommandError(" ".join(str(err).split())) from None
+    except RuntimeError as err:  # e.g. Ray not installed or its cluster not reachable
+        raise CommandError(_one_line(err), EXIT_USAGE) from None
     if not args.quiet:
         print(summary)
     return summary
@@ -249,19 +333,26 @@ def cmd_run(args) -> int:
 
 
 def _open_store(db: Path):
-    from replearn.experiments.store import Store
+    """The results database, read-only: a missing, empty, damaged or unreadable file (or a
+    directory) is one StoreError line; nothing is created or written."""
+    from replearn.experiments.store import Store, StoreError
 
-    if not db.exists():
-        raise CommandError(f"no results database at {db} (run `replearn run SPEC --db {db}`)")
-    return Store(db)
+    try:
+        return Store(db, readonly=True)
+    except StoreError as err:
+        raise CommandError(_one_line(err), EXIT_USAGE) from None
 
 
 def _experiments(store, names: list[str] | None) -> list[str]:
+    from replearn.limits import excerpt
+
     known = store.experiments()
     for name in names or []:
         if name not in known:
             raise CommandError(
-                f"no experiment {name!r} in {store.path}; known: {', '.join(known) or 'none'}"
+                f"no experiment {excerpt(name)} in {store.path}; known: "
+                f"{', '.join(known) or 'none'}",
+                EXIT_USAGE,
             )
     return names or known
 
@@ -307,10 +398,13 @@ def cmd_results(args) -> int:
             import pyarrow.parquet as parquet
         except ImportError:
             raise CommandError(
-                "--format parquet needs pyarrow (pip install pyarrow); use csv or json"
+                "--format parquet needs pyarrow (pip install pyarrow); use csv or json",
+                EXIT_USAGE,
             ) from None
         if args.out is None:
             raise CommandError("--format parquet needs --out FILE", EXIT_USAGE)
+    if args.out is not None:
+        _check_output_file(args.out)
     rows = _flat_results(args.db, args.experiment, args.status)
     if args.format == "csv":
         text = _csv_text(rows)
@@ -323,17 +417,42 @@ def cmd_results(args) -> int:
         table = pyarrow.Table.from_pylist(
             [{c: _parquet_value(row.get(c)) for c in columns} for row in rows]
         )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        parquet.write_table(table, args.out)
+        sink = pyarrow.BufferOutputStream()
+        parquet.write_table(table, sink)
+        _write_output(args.out, sink.getvalue().to_pybytes())
         print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
         return 0
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        _write_output(args.out, text.encode("utf-8"))
         print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
     return 0
+
+
+def _check_output_file(out: Path) -> None:
+    """``results --out``: a regular file (replaced) or a new file in a writable directory;
+    anything else is one line before any work is done."""
+    if out.is_dir():
+        raise CommandError(f"--out {out}: is a directory; give a file name", EXIT_USAGE)
+    if out.exists() and not out.is_file():
+        raise CommandError(
+            f"--out {out}: not a regular file (a device or a pipe); give a file name", EXIT_USAGE
+        )
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CommandError(f"--out {out}: {parent} is a file, not a directory", EXIT_USAGE)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise CommandError(f"--out {out}: {parent} is not writable", EXIT_USAGE)
+            return
+
+
+def _write_output(out: Path, data: bytes) -> None:
+    """Atomic write (temporary file, then rename) with the user's normal file mode."""
+    from replearn.experiments.report.files import atomic_write_bytes
+
+    atomic_write_bytes(out, data)
 
 
 def _parquet_value(value):
@@ -345,8 +464,8 @@ def _write_report(db: Path, out: Path, experiments: list[str] | None) -> Path:
 
     try:
         return write_report(db, out, experiments)
-    except ValueError as err:  # no database, or an unknown experiment
-        raise CommandError(" ".join(str(err).split())) from None
+    except ValueError as err:  # no database, an unknown experiment, an unusable --out
+        raise CommandError(_one_line(err), EXIT_USAGE) from None
 
 
 def cmd_report(args) -> int:
@@ -385,24 +504,22 @@ def cmd_demo(args) -> int:
 
 
 def _theory_target(args):
-    import yaml
-
     from replearn.experiments.spec import SpecError, validate_target
+    from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
 
+    _check_theory_numbers(args)
     text = args.target.strip()
     if text.startswith("{"):
         try:
-            target = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise CommandError(
-                f"--target: not a valid YAML mapping: {text!r}", EXIT_USAGE
-            ) from None
+            target = load_yaml(text, "--target")
+        except YAMLSpecError as err:
+            raise CommandError(_one_line(err), EXIT_USAGE) from None
     elif text in ("paper", "paper_transfer", "random"):
         target = {"kind": text}
     else:
         target = {"kind": "expression", "expr": text}
     if not isinstance(target, dict):
-        raise CommandError(f"--target: must be a mapping, got {text!r}", EXIT_USAGE)
+        raise CommandError(f"--target: must be a mapping, got {_excerpt(text)}", EXIT_USAGE)
     for option in ("r", "degree", "kappa"):
         value = getattr(args, option)
         if value is not None:
@@ -412,6 +529,38 @@ def _theory_target(args):
         return validate_target(target, args.d)
     except SpecError as err:
         raise CommandError(f"--{err}", EXIT_USAGE) from None
+
+
+def _check_theory_numbers(args) -> None:
+    """Numbers of ``theory`` checked before any work: d within the limit d, ε in (0, 1),
+    κ finite and ≥ 1, seed in [0, 2^63)."""
+    from replearn import limits
+
+    try:
+        limits.check("d", args.d, "--d")
+    except limits.LimitError as err:
+        raise CommandError(str(err), EXIT_USAGE) from None
+    epsilon = getattr(args, "epsilon", 0.1)
+    if not (math.isfinite(epsilon) and 0 < epsilon < 1):
+        raise CommandError(
+            f"--epsilon: must be a risk threshold in (0, 1), got {epsilon!r}", EXIT_USAGE
+        )
+    kappa = getattr(args, "kappa", None)
+    if kappa is not None and not (math.isfinite(kappa) and kappa >= 1):
+        raise CommandError(f"--kappa: must be a finite number ≥ 1, got {kappa!r}", EXIT_USAGE)
+    seed = getattr(args, "seed", 0)
+    if not 0 <= seed < 2**63:
+        raise CommandError(f"--seed: must be an integer in [0, 2^63), got {seed}", EXIT_USAGE)
+
+
+def _excerpt(value) -> str:
+    from replearn.limits import excerpt
+
+    return excerpt(value)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 def cmd_theory(args) -> int:
@@ -427,20 +576,66 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+# Errors that are the user's input or the environment, not a bug of replearn: one line, exit 2.
+# ValueError covers SpecError, StoreError, LimitError and YAMLSpecError.
+_USER_ERRORS = (ValueError, TypeError, OSError, sqlite3.Error, RecursionError, OverflowError,
+                MemoryError)  # fmt: skip
+
+
+def _message(err: BaseException, limit: int = 600) -> str:
+    text = _one_line(err) or type(err).__name__
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        text = f"{err.filename}: {err.strerror}"
+    elif isinstance(err, RecursionError | MemoryError | OverflowError | sqlite3.Error):
+        text = f"{type(err).__name__}: {text}"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _cli_hint(text: str) -> str:
+    """A limit's message says how to raise it in Python and the environment; add the flag."""
+    import replearn.limits as limits
+
+    for name in re.findall(r"\blimit ([a-z_]+)\b", text):
+        if name in limits.LIMITS:
+            return f"{text} (here: --raise-limit {name}=…)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``replearn`` command; returns the exit status."""
+    from replearn import limits
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    raise_limits = dict(getattr(args, "raise_limit", None) or [])
     previous = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM: release claims, exit
     except ValueError:  # not the main thread
         previous = None
     try:
-        return int(args.handler(args) or 0)
+        with limits.raised(**raise_limits):
+            return int(args.handler(args) or 0)
     except CommandError as err:
-        print(f"replearn {args.command}: {err}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"replearn {args.command}: {_cli_hint(str(err))}", file=sys.stderr)
         return err.code
+    except _USER_ERRORS as err:
+        if debug:
+            traceback.print_exc()
+        print(f"replearn {args.command}: {_cli_hint(_message(err))}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:  # a bug: still one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        print(
+            f"replearn {args.command}: internal error {type(err).__name__}: {_message(err, 300)}"
+            " (please report it; --debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(
             f"replearn {args.command}: interrupted; finished runs are saved, re-run to resume",

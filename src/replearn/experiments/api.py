@@ -13,6 +13,7 @@ below never branch on ``spec.kind``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from replearn.experiments.report import grid_section, scaling_section, write_htm
 from replearn.experiments.scaling import plan_searches, run_scaling
 from replearn.experiments.spec import ExperimentSpec, load_spec
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
+from replearn.limits import excerpt
 
-__all__ = ["load_spec", "run_experiment", "estimate_cells", "write_report"]
+__all__ = ["load_spec", "run_experiment", "estimate_cells", "write_report", "check_output_dir"]
 
 
 def run_experiment(
@@ -102,22 +104,26 @@ def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
 
 def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | None = None) -> Path:
     """Figures (PNG, PDF), tables (CSV, Markdown, LaTeX) and ``index.html`` for the
-    experiments in the store (all by default); returns the path of ``index.html``."""
+    experiments in the store (all by default); returns the path of ``index.html``.
+
+    The store is opened read-only (it may be a file or directory nobody may write to);
+    the experiments and ``out`` are checked before anything is written, so a bad name or
+    an unusable ``out`` leaves nothing behind. Files get the user's normal mode
+    (``0o666 & ~umask``).
+    """
     db, out = Path(db), Path(out)
-    if not db.exists():
-        raise ValueError(
-            f"no results database at {db}: run an experiment first (replearn run SPEC)"
-        )
-    out.mkdir(parents=True, exist_ok=True)
     sections = []
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         known = store.experiments()
-        names = list(experiments) if experiments else known
+        names = list(dict.fromkeys(experiments)) if experiments else known
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ValueError(
-                f"unknown experiment(s) {', '.join(unknown)}; in {db}: {', '.join(known)}"
+                f"{db}: no experiment {', '.join(map(excerpt, unknown))}; "
+                f"known: {', '.join(known) or 'none'}"
             )
+        check_output_dir(out)
+        out.mkdir(parents=True, exist_ok=True)
         for name in names:
             spec = store.experiment_spec(name) or {}
             if spec.get("kind") == "scaling":
@@ -125,3 +131,23 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
             else:
                 sections.append(grid_section(store, name, out))
     return write_html(sections, out / "index.html", title="replearn report")
+
+
+def check_output_dir(out: Path) -> None:
+    """Raise one ValueError line unless ``out`` is, or can be made, a writable directory."""
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise ValueError(
+                f"{out}: exists and is not a directory; give a directory for the report"
+            )
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ValueError(f"{out}: cannot write into this directory (permission denied)")
+        return
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{out}: {parent} is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(f"{out}: cannot create it, {parent} is not writable")
+            return

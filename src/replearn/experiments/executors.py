@@ -8,7 +8,10 @@ seed), so the executor only decides *where* it runs:
 - ``process``: a ``ProcessPoolExecutor`` with the spawn start method (``replearn run``'s
   default); on Linux its workers die with the driver, so a killed driver leaves no orphans;
 - ``ray``: Ray tasks (``ray.init(address=…)`` for a cluster, local Ray otherwise), one
-  CPU each, plus one GPU for runs whose device is CUDA.
+  CPU each, plus one GPU for runs whose device is CUDA. A cluster with token
+  authentication (Ray's default for ``ray start --head`` once a token exists) is joined
+  with the token Ray documents: ``RAY_AUTH_TOKEN``, else the file ``RAY_AUTH_TOKEN_PATH``,
+  else ``~/.ray/auth_token`` (see :func:`ray_auth_token_source`).
 
 Every executor runs each run with the same number of torch intra-op threads
 (``threads``, default 1): reductions split over threads add in a different order, so
@@ -39,11 +42,19 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from replearn import limits
 from replearn.experiments.grid import ALGORITHM_VERSION
 from replearn.experiments.methods import METHODS
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
 
-__all__ = ["EXECUTORS", "RunSummary", "check_executor", "execute_run", "run_pending"]
+__all__ = [
+    "EXECUTORS",
+    "RunSummary",
+    "check_executor",
+    "execute_run",
+    "ray_auth_token_source",
+    "run_pending",
+]
 
 EXECUTORS = ("serial", "process", "ray")
 
@@ -102,6 +113,7 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
         method = METHODS.get(config["method"])
         if method is None:
             raise ValueError(f"unknown method {config['method']!r}")
+        check_run_memory(config)
         metrics = method.run(config)
         status = "done"
     except Exception:
@@ -120,6 +132,42 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
         "host": socket.gethostname(),
         "versions": versions,
     }
+
+
+_MEMORY_ESTIMATED = ("one_step", "random_features", "ntk", "full_training")
+
+
+def check_run_memory(config: dict) -> None:
+    """Refuse a run whose fit would need more memory than this machine (or device) has,
+    before it allocates: :func:`replearn.limits.check_fit_memory` on the run's method,
+    width, d, n, dtype, chunk size and device (a one-line LimitError with the numbers).
+
+    Checked where the run executes (a Ray worker has its own memory). Methods whose peak
+    depends on a solver chosen at run time (kernel ridge: dense or Falkon) are left to it;
+    the NTK's ``form: auto`` is resolved as the learner does (primal when m(d+1) ≤ n).
+    """
+    method = config.get("method")
+    params = config.get("params") or {}
+    width = params.get("width")
+    if method not in _MEMORY_ESTIMATED or isinstance(width, bool) or not isinstance(width, int):
+        return
+    device = str(config.get("device", "cpu"))
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return  # the run itself says that CUDA is missing
+    elif device != "cpu":
+        return
+    d, n_samples = int(config["d"]), int(config["n"])
+    chunk = params.get("chunk_size")
+    chunk = chunk if isinstance(chunk, int) and chunk > 0 else 32_768
+    form = params.get("form", "primal")
+    if method == "ntk" and form not in ("primal", "dual"):
+        form = "primal" if width * (d + 1) <= n_samples else "dual"
+    limits.check_fit_memory(
+        method, width, d, n_samples, config.get("dtype", "float32"), chunk, device, form
+    )
 
 
 def _crash_result(what: str) -> dict:
@@ -388,23 +436,83 @@ def _require_ray():
     return ray
 
 
+RAY_TOKEN_HELP = (
+    "if the cluster uses token authentication, give this machine the head node's token: "
+    "RAY_AUTH_TOKEN=…, RAY_AUTH_TOKEN_PATH=FILE or the file ~/.ray/auth_token (Ray's "
+    "`ray get-auth-token` prints it on the head node)"
+)
+
+
+def ray_auth_token_source(environ: dict | None = None) -> str | None:
+    """Where Ray would read an authentication token from, in Ray's documented order, or None.
+
+    ``RAY_AUTH_TOKEN`` (the token itself), else ``RAY_AUTH_TOKEN_PATH`` (a file holding it),
+    else ``~/.ray/auth_token`` — the file ``ray start --head`` / ``ray get-auth-token
+    --generate`` writes. An empty variable or a missing or empty file does not count.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("RAY_AUTH_TOKEN", "").strip():
+        return "RAY_AUTH_TOKEN"
+    candidates = []
+    if environ.get("RAY_AUTH_TOKEN_PATH", "").strip():
+        candidates.append(Path(environ["RAY_AUTH_TOKEN_PATH"]).expanduser())
+    home = environ.get("HOME") or os.path.expanduser("~")
+    candidates.append(Path(home) / ".ray" / "auth_token")
+    for candidate in candidates:
+        try:
+            if candidate.is_file() and candidate.stat().st_size > 0:
+                return str(candidate)
+        except OSError:
+            continue
+    return None
+
+
+def _ray_auth_mode_for(address: str | None) -> str | None:
+    """``RAY_AUTH_MODE`` to set before joining ``address``, or None to leave it alone.
+
+    ``ray.init(address="auto")`` turns token authentication on by itself when a token is
+    found; an explicit ``HOST:PORT`` does not (Ray 2.5x), so a plain ``ray start --head``
+    cluster refuses the driver ("InvalidAuthToken"). Here a token found where Ray looks
+    turns token mode on for an explicit address too; ``RAY_AUTH_MODE`` set by the user
+    (``disabled`` or ``token``) always wins.
+    """
+    if not address or address == "auto" or os.environ.get("RAY_AUTH_MODE"):
+        return None
+    return "token" if ray_auth_token_source() is not None else None
+
+
 def _run_ray(claims, record, workers, address, threads, quiet) -> None:
     import logging
 
     ray = _require_ray()
     started = False
+    auth_mode = None
     if not ray.is_initialized():
         options = {"include_dashboard": False, "logging_level": logging.ERROR}
+        auth_mode = _ray_auth_mode_for(address)
+        if auth_mode is not None:
+            os.environ["RAY_AUTH_MODE"] = auth_mode
+            _refresh_ray_config()
+        core_log = _CoreLog(enabled=bool(address))
         try:
-            if address:
-                ray.init(address=address, **options)
-            else:
-                # address="local": a new local instance even when another Ray cluster runs on
-                # this machine (plain ray.init() would attach to it and refuse num_cpus)
-                ray.init(address="local", num_cpus=workers or _default_workers(), **options)
+            with core_log:  # Ray's C++ core logs every refused retry on fd 2
+                if address:
+                    ray.init(address=address, **options)
+                else:
+                    # "local": a new cluster, never one that happens to run on this machine
+                    ray.init(address="local", num_cpus=workers or _default_workers(), **options)
         except Exception as err:
+            if auth_mode is not None:
+                os.environ.pop("RAY_AUTH_MODE", None)
+                _refresh_ray_config()
             where = f"the Ray cluster at {address}" if address else "local Ray"
-            raise RuntimeError(f"cannot start {where}: {type(err).__name__}: {err}") from None
+            text = " ".join(str(err).split())[:500]
+            if "InvalidAuthToken" in core_log.text:
+                text += "; the cluster refused this machine's token (InvalidAuthToken)"
+            hint = f" ({RAY_TOKEN_HELP})" if address else ""
+            raise RuntimeError(
+                f"cannot start {where}: {type(err).__name__}: {text}{hint}"
+            ) from None
         started = True
     try:
         resources = ray.cluster_resources()
@@ -436,3 +544,48 @@ def _run_ray(claims, record, workers, address, threads, quiet) -> None:
     finally:
         if started:
             ray.shutdown()
+        if auth_mode is not None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+            _refresh_ray_config()
+
+
+class _CoreLog:
+    """Capture file descriptor 2 for a block (``enabled``), keeping the text: Ray's C++ core
+    writes there directly, one warning per refused connection attempt, which would bury the
+    one line that says what went wrong."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.text = enabled, ""
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        import tempfile
+
+        sys.stderr.flush()
+        self._sink = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._sink.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.enabled:
+            return
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._sink.seek(0)
+        self.text = self._sink.read(1 << 20).decode("utf-8", "replace")
+        self._sink.close()
+
+
+def _refresh_ray_config() -> None:
+    """Have Ray re-read RAY_AUTH_MODE (its config is cached per process), as Ray itself
+    does when it turns token authentication on; harmless where the API is absent."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except Exception:  # another Ray version: the environment variable alone must do
+        pass

@@ -26,6 +26,14 @@ the smallest n with mean risk ≤ ``threshold``, by an adaptive search on a log 
 Every problem is one :class:`SpecError` line naming the field path and what is allowed,
 e.g. ``methods[1].width: must be an even integer ≥ 2, got 101``; targets are built at
 load time, so an expression the whitelist parser rejects or r > d fails here.
+
+Bounded before it is done (:mod:`replearn.limits`): the YAML is read by
+:func:`~replearn.experiments.yaml_strict.load_yaml` (size, depth, alias expansion,
+duplicate keys refused); the seeds count, every d, width and n (``d^x`` via x·log d, never
+by computing d^x) are checked against their limits, and the grid's size is computed as a
+product of its sweep sizes before anything is expanded. Values quoted in errors are cut
+to a short excerpt. Identifiers (names, kinds, keys) and expressions are ASCII: a
+look-alike such as the full-width ``ｏne_step`` is refused, never half-read.
 """
 
 from __future__ import annotations
@@ -38,7 +46,6 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -48,8 +55,11 @@ from pydantic import (
     ValidationError,
 )
 
+from replearn import limits
 from replearn.experiments.analysis import log_d
 from replearn.experiments.methods import METHODS, build_target, build_transfer_target
+from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
+from replearn.limits import LimitError, excerpt
 from replearn.validation import boolean, choice, integer_at_least, is_int, number
 
 __all__ = [
@@ -70,33 +80,60 @@ class SpecError(ValueError):
 
 
 # -- field checks -----------------------------------------------------------------------------
-_POWER = re.compile(r"\s*d\s*\^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*\Z")
-_NUMBER = re.compile(r"\s*[0-9]+(?:\.[0-9]*)?(?:[eE]\+?[0-9]+)?\s*\Z")
+_POWER = re.compile(r"\s*d\s*\^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*\Z", re.ASCII)
+_NUMBER = re.compile(r"\s*[0-9]+(?:\.[0-9]*)?(?:[eE]\+?[0-9]+)?\s*\Z", re.ASCII)
+INT64_MAX = 2**63 - 1  # seeds, d and n are stored as SQLite 64-bit integers
 N_ALLOWED = "a positive integer (1000, '1e4') or a power of d ('d^2.5')"
 
 
 def _n_value(value: Any) -> int | str:
-    """A sample size: positive int, or 'd^x' (x ≥ 0), normalised to int or 'd^x'."""
-    if is_int(value) and value >= 1:
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value >= 1 and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    """A sample size: positive int, or 'd^x' (x ≥ 0), normalised to int or 'd^x'.
+
+    An absolute n is checked against the limit ``n`` here; ``d^x`` at each d by
+    :func:`resolve_n`.
+    """
+    if isinstance(value, str) and len(value) <= 100:
         power = _POWER.match(value)
         if power:
             return f"d^{float(power.group(1)):g}"
         if _NUMBER.match(value):
-            number = float(value)
-            if number >= 1 and number.is_integer():
-                return int(number)
-    raise ValueError(f"must be {N_ALLOWED}, got {value!r}")
+            value = float(value)
+    if isinstance(value, float) and math.isfinite(value) and value >= 1 and value.is_integer():
+        value = int(value)
+    if is_int(value) and value >= 1:
+        limits.check("n", int(value), "sample size")
+        return int(value)
+    raise ValueError(f"must be {N_ALLOWED}, got {excerpt(value)}")
 
 
 def resolve_n(value: int | str, d: int) -> int:
-    """Absolute sample size of an n value at dimension d (``'d^x'`` → round(d**x))."""
-    if isinstance(value, str):
-        return max(1, round(d ** float(value[2:])))
-    return int(value)
+    """Absolute sample size of an n value at dimension d (``'d^x'`` → round(d**x)).
+
+    ``d^x`` is checked against the limit ``n`` through log n = x·log d before d^x is
+    computed, so ``d^400`` is one :class:`~replearn.limits.LimitError` line, not an
+    OverflowError.
+    """
+    if not isinstance(value, str):
+        return int(value)
+    exponent = float(value[2:])
+    log10_n = exponent * math.log10(d) if d > 1 else 0.0
+    bound = limits.get("n")
+    if bound is not None and log10_n > math.log10(bound) + 1e-9:
+        limits.check("n", _power_of_ten(log10_n), f"n = {value} at d = {d}")
+    try:
+        n = max(1, round(d**exponent))
+    except OverflowError:
+        raise LimitError(
+            f"n = {value} at d = {d}: about 10^{log10_n:.1f} does not fit a float"
+        ) from None
+    limits.check("n", n, f"n = {value} at d = {d}")
+    return n
+
+
+def _power_of_ten(log10_value: float) -> int:
+    """An int ≈ 10^log10_value (7 significant digits) without float overflow."""
+    whole = int(log10_value)
+    return round(10 ** (log10_value - whole) * 1e6) * 10**whole // 10**6
 
 
 def _as_list(value: Any) -> Any:
@@ -104,49 +141,85 @@ def _as_list(value: Any) -> Any:
 
 
 def _non_empty_unique(values: list) -> list:
+    """The values without repeats, first occurrence kept, in linear time (``dict.fromkeys``;
+    equal values such as 1 and 1.0 count as one, as ``==`` says)."""
     if not values:
         raise ValueError("must not be empty")
-    seen: list = []
-    for value in values:
-        if value not in seen:
-            seen.append(value)
-    return seen
+    try:
+        return list(dict.fromkeys(values))
+    except TypeError:  # an unhashable value: validated values never are; be safe anyway
+        seen: list = []
+        for value in values:
+            if value not in seen:
+                seen.append(value)
+        return seen
+
+
+SEEDS_ALLOWED = "a count ≥ 1 or a list of integers in [0, 2^63)"
+
+
+def _whole(value: Any) -> Any:
+    """A float that is a whole number (``1e4`` in YAML) as an int, for integer fields."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _seeds(value: Any) -> list[int]:
+    """A count k (seeds 0…k−1) or a list of seeds; at most the limit ``seeds`` of them,
+    checked before the list is built."""
+    value = _whole(value)
     if is_int(value):
         if value < 1:
-            raise ValueError(f"must be a count ≥ 1 or a list of integers ≥ 0, got {value!r}")
+            raise ValueError(f"must be {SEEDS_ALLOWED}, got {excerpt(value)}")
+        limits.check("seeds", int(value), "the number of seeds")
         return list(range(value))
-    if isinstance(value, list) and value and all(is_int(s) and s >= 0 for s in value):
-        return _non_empty_unique(value)
-    raise ValueError(f"must be a count ≥ 1 or a list of integers ≥ 0, got {value!r}")
+    if isinstance(value, list) and value:
+        limits.check("seeds", len(value), "the number of seeds in the list")
+        for seed in value:
+            if not is_int(seed) or not 0 <= seed <= INT64_MAX:
+                raise ValueError(f"must be {SEEDS_ALLOWED}, got {excerpt(seed)} in the list")
+        return _non_empty_unique([int(seed) for seed in value])
+    raise ValueError(f"must be {SEEDS_ALLOWED}, got {excerpt(value)}")
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", re.ASCII)
 
 
 def _name(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise ValueError(
-            f"must be letters, digits, '_', '.', '-' (at most 100, no spaces), got {value!r}"
+            "must be ASCII letters, digits, '_', '.', '-' (at most 100, no spaces), "
+            f"got {excerpt(value)}"
         )
     return value
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {value!r}")
+        raise ValueError(f"must be a string, got {excerpt(value)}")
     return value
 
 
+def _dimension(value: Any) -> int:
+    """An input dimension d: an integer ≥ 1, at most the limit ``d``."""
+    d = integer_at_least(1)(_whole(value))
+    limits.check("d", d, "input dimension")
+    return d
+
+
 def _device(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", value):
-        raise ValueError(f"must be 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {value!r}")
+    if not isinstance(value, str) or not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", value, re.ASCII):
+        raise ValueError(f"must be 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {excerpt(value)}")
     return value
 
 
 def _target_seed(value: Any) -> int | str:
-    if value == "run" or (is_int(value) and value >= 0):
+    if value == "run" or (is_int(value) and 0 <= value <= INT64_MAX):
         return value
-    raise ValueError(f"must be an integer ≥ 0 or 'run' (the run's seed), got {value!r}")
+    raise ValueError(
+        f"must be an integer in [0, 2^63) or 'run' (the run's seed), got {excerpt(value)}"
+    )
 
 
 def _list_of(check) -> Any:
@@ -295,11 +368,13 @@ class ExperimentSpec(_Strict):
     noise: _list_of(number(0.0)) = [1.0]
     noise_kind: Annotated[Any, AfterValidator(choice("rademacher", "gaussian"))] = "rademacher"
     methods: list[MethodSpec]
-    d: _list_of(integer_at_least(1))
+    d: _list_of(_dimension)
     n: _list_of(_n_value) | None = None
     seeds: Annotated[Any, AfterValidator(_seeds)] = Field(default=1, validate_default=True)
-    n_holdout: Annotated[Any, AfterValidator(integer_at_least(0))] = 100_000
-    n_test: Annotated[Any, AfterValidator(integer_at_least(2))] = 100_000
+    n_holdout: Annotated[Any, BeforeValidator(_whole), AfterValidator(integer_at_least(0))] = (
+        100_000
+    )
+    n_test: Annotated[Any, BeforeValidator(_whole), AfterValidator(integer_at_least(2))] = 100_000
     dtype: Annotated[Any, AfterValidator(choice("float32", "float64"))] = "float32"
     device: Annotated[Any, AfterValidator(_device)] = "cpu"
     metrics: _list_of(choice("excess_risk", "alignment")) = ["excess_risk", "alignment"]
@@ -348,31 +423,13 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 
 def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
-    """Parse YAML text with ``yaml.safe_load`` (plain data only) and validate it."""
+    """Parse YAML text with :func:`~replearn.experiments.yaml_strict.load_yaml` (plain data
+    only, bounded, duplicate keys refused, ``1e-9`` a number) and validate it."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as err:
-        raise SpecError(f"{source}: {_yaml_tag_message(err)}") from None
-    except yaml.YAMLError as err:
-        raise SpecError(f"{source}: not valid YAML: {_yaml_message(err)}") from None
+        data = load_yaml(text, source)
+    except YAMLSpecError as err:
+        raise SpecError(str(err)) from None
     return validate_spec(data)
-
-
-def _yaml_tag_message(err: yaml.constructor.ConstructorError) -> str:
-    problem = str(err.problem or err)
-    tag = re.search(r"tag '([^']*)'", problem)
-    shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "?"
-    line = f"line {err.problem_mark.line + 1}: " if err.problem_mark else ""
-    return (
-        f"{line}YAML tag {shown!r} is not allowed: specs are plain data "
-        "(mappings, lists, strings, numbers, booleans), nothing is constructed or executed"
-    )
-
-
-def _yaml_message(err: yaml.YAMLError) -> str:
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    mark = getattr(err, "problem_mark", None)
-    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def validate_spec(data: Any) -> ExperimentSpec:
@@ -388,6 +445,7 @@ def validate_spec(data: Any) -> ExperimentSpec:
         raise SpecError(format_validation_error(err, ExperimentSpec)) from None
     _check_methods(spec)
     _check_kind(spec)
+    _check_sizes(spec)
     _check_targets(spec)
     return spec
 
@@ -443,11 +501,16 @@ def _check_methods(spec: ExperimentSpec) -> None:
             if not values:
                 raise SpecError(f"{path}.{key}: empty list; give a value or a list to sweep")
             for j, value in enumerate(values):
+                where = f"{path}.{key}" + (f"[{j}]" if isinstance(raw, list) else "")
                 try:
                     info.params.model_validate({key: value})
                 except ValidationError as err:
-                    where = f"{path}.{key}" + (f"[{j}]" if isinstance(raw, list) else "")
                     raise SpecError(f"{where}: {_message(err.errors()[0])}") from None
+                if key == "width" and is_int(value):
+                    try:
+                        limits.check("width", int(value), "network width")
+                    except LimitError as err:
+                        raise SpecError(f"{where}: {err}") from None
         if spec.transfer is not None and not info.supports_transfer:
             names = ", ".join(sorted(k for k, v in METHODS.items() if v.supports_transfer))
             raise SpecError(
@@ -489,11 +552,67 @@ def _check_kind(spec: ExperimentSpec) -> None:
                 )
 
 
+def _check_sizes(spec: ExperimentSpec) -> None:
+    """Every n within the limit ``n`` at every d, and the grid's size within ``grid_cells``,
+    computed as a product of the sweep sizes before anything is expanded.
+
+    The count is an upper bound: n values that coincide at some d (``d^2`` and 100 at
+    d = 10) are counted before they are merged.
+    """
+    configs = sum(math.prod(len(v) for v in m.sweep().values()) for m in spec.methods)
+    sizes = {"d": len(spec.d), "method configs": configs, "noise": len(spec.noise),
+             "seeds": len(spec.seeds)}  # fmt: skip
+    if spec.kind == "grid":
+        sizes["n"] = len(spec.n)
+        if spec.transfer is not None:
+            sizes["N"] = len(spec.transfer.N)
+    else:
+        sizes["n (search grid)"] = max(_scaling_points(spec, d) for d in spec.d)
+    cells = limits.grid_cells(sizes)
+    shown = " × ".join(f"{size:,} {name}" for name, size in sizes.items())
+    try:
+        limits.check("grid_cells", cells, f"the grid ({shown})")
+        for field in ("n_holdout", "n_test"):
+            limits.check("n", getattr(spec, field), f"{field} = {getattr(spec, field):,}")
+        if spec.transfer is not None and spec.transfer.n_holdout is not None:
+            holdout = spec.transfer.n_holdout
+            limits.check("n", holdout, f"transfer.n_holdout = {holdout:,}")
+    except LimitError as err:
+        raise SpecError(str(err)) from None
+    if spec.kind == "grid":
+        fields = [("n", spec.n)]
+        if spec.transfer is not None:
+            fields.append(("transfer.N", spec.transfer.N))
+    else:
+        fields = [("scaling.n_stop", [spec.scaling.n_stop])]
+    for path, values in fields:
+        for d in spec.d:
+            for value in values:
+                try:
+                    resolve_n(value, d)
+                except LimitError as err:
+                    raise SpecError(f"{path}: {err}") from None
+
+
+def _scaling_points(spec: ExperimentSpec, d: int) -> int:
+    """Points of the scaling search's log grid at d: ⌊(x_stop − x_start)/log_step⌋ + 1."""
+    span = _exponent(spec.scaling.n_stop, d) - _exponent(spec.scaling.n_start, d)
+    steps = span / spec.scaling.log_step + 1e-9
+    if not math.isfinite(steps) or steps > 1e18:
+        return 10**18  # log_step so small that the count is absurd: far beyond any limit
+    return int(math.floor(steps)) + 1
+
+
 def _check_targets(spec: ExperimentSpec) -> None:
-    """Build every target (and transfer target) the grid needs: bad ones fail here."""
+    """Build the targets (and transfer targets) the grid needs: bad ones fail here.
+
+    Only d enters a target through its U (d × r): r ≤ d fails first at the smallest d, the
+    memory of U at the largest, and the expression does not depend on d. So the target is
+    built at those two, not at each of possibly thousands of d values.
+    """
     target = spec.target
     explicit_r = getattr(target, "r", None)
-    for d in spec.d:
+    for d in sorted({min(spec.d), max(spec.d)}):
         if explicit_r is not None and explicit_r > d:
             raise SpecError(f"target.r: must be ≤ every d, got r={explicit_r} > d={d}")
         seed = 0 if target.seed == "run" else target.seed
@@ -569,14 +688,15 @@ def _message(error: dict) -> str:
         message = "must be " + message[len("Input should be ") :]
     if kind == "missing":
         return "required field is missing"
-    if "got" not in message:
+    if "got" not in message and "exceeds the limit" not in message:
         message += f", got {_short(error.get('input'))}"
+    elif len(message) > 300 and ", got " in message:  # a long value quoted whole: cut it
+        message = message[: message.rindex(", got ")] + f", got {_short(error.get('input'))}"
     return message
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return excerpt(value, 60)
 
 
 def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:

@@ -13,6 +13,7 @@ from replearn.experiments.report.figures import (
     figure_scaling_curves,
     save_figure,
 )
+from replearn.experiments.report.files import atomic_write_bytes
 from replearn.experiments.scaling import scaling_fits
 from replearn.experiments.spec import ExperimentSpec, validate_spec
 from replearn.experiments.store import Store
@@ -37,7 +38,7 @@ def scaling_section(db: str | Path, experiment: str, out_dir: str | Path) -> dic
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         spec = _spec_from_store(store, experiment)
         rows = store.runs(experiment)
         counts = store.counts(experiment)[experiment]
@@ -65,7 +66,7 @@ def scaling_section(db: str | Path, experiment: str, out_dir: str | Path) -> dic
         figures.append(paths["png"])
         links.append(paths["pdf"].name)
     json_path = out_dir / f"{experiment}-scaling.json"
-    json_path.write_text(json.dumps(_jsonable(result), indent=1) + "\n", encoding="utf-8")
+    atomic_write_bytes(json_path, (json.dumps(_jsonable(result), indent=1) + "\n").encode())
     links.append(json_path.name)
     fit_rows, star_rows = [], []
     for label, fit in fits.items():
