@@ -105,10 +105,23 @@ class LabelTransform:
 
     Attributes
     ----------
-    name : the spec it was made from ("square", "hermite:3", the callable's name).
-    needs_statistics : T's shape depends on label statistics (square, hermite:k).
-    polynomial_degree : q when T is a polynomial of degree q in y, else None.
-    breakpoints : the y where T is not smooth (abs, sign: (0.0,)), for exact quadrature.
+    name : str
+        The spec it was made from ("square", "hermite:3", the callable's name).
+    needs_statistics : bool
+        T's shape depends on label statistics (square, hermite:k).
+    polynomial_degree : int or None
+        q when T is a polynomial of degree q in y, else None.
+    breakpoints : tuple of float
+        The y where T is not smooth (abs, sign: (0.0,)), for exact quadrature.
+
+    Examples
+    --------
+    >>> import torch
+    >>> square = resolve_label_transform("square")
+    >>> square.needs_statistics, square.polynomial_degree
+    (True, 2)
+    >>> square(torch.tensor([-1.0, 0.0, 2.0]), LabelStatistics(mean=0.0, std=1.0))  # y² − E y²
+    tensor([ 0., -1.,  3.])
     """
 
     def __init__(
@@ -218,6 +231,36 @@ def resolve_label_transform(spec) -> LabelTransform:
 
     A callable is checked now on a probe tensor (and at every call): it must return a
     floating tensor of the input's shape with finite values.
+
+    Parameters
+    ----------
+    spec : None, str, callable or LabelTransform
+        None or ``"identity"`` (T(y) = y), ``"square"`` (y² − E[y²]), ``"abs"``, ``"sign"``,
+        ``"hermite:k"`` (He_k((y − μ)/σ), k ≥ 1), a torch function of a 1-D label tensor,
+        or a ``LabelTransform`` (returned as it is).
+
+    Returns
+    -------
+    LabelTransform
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a callable whose output is not a finite tensor of y's shape.
+    TypeError
+        Anything else.
+
+    Examples
+    --------
+    >>> import torch
+    >>> resolve_label_transform(None), resolve_label_transform("hermite:3")
+    (LabelTransform('identity'), LabelTransform('hermite:3'))
+    >>> resolve_label_transform(torch.tanh)
+    LabelTransform('tanh')
+    >>> resolve_label_transform("cube")
+    Traceback (most recent call last):
+    ...
+    ValueError: label_transform must be None, one of ('identity', 'square', 'abs', 'sign', 'hermite:k') or a callable, got 'cube'
     """
     if isinstance(spec, LabelTransform):
         return spec
