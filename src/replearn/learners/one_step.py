@@ -90,7 +90,7 @@ class OneStepNetwork(BaseLearner):
     initial_network_ : TwoLayerReLU
         θ⁰, the symmetric initialisation.
     network_ : TwoLayerReLU
-        (W_, b_, a_): x ↦ aᵀReLU(W¹x + b).
+        (``W_``, ``b_``, ``a_``): x ↦ aᵀReLU(W¹x + b).
     ridge_lambda_, lambda_path_, lambda_criterion_, lambda_criterion_name_
         The λ used; the path and its criterion ("holdout_mse" or "gcv") when λ was chosen.
     n_features_in_, n_samples_ : int
