@@ -91,7 +91,7 @@ class FullTraining(BaseLearner):
     Attributes
     ----------
     W_, b_, a_ : tensors (m, d), (m,), (m,)
-        The trained parameters (a_ without the mean-field 1/m).
+        The trained parameters (``a_`` without the mean-field 1/m).
     network_ : TwoLayerReLU
         f, the 1/m of mean-field folded into its a.
     alpha_, beta_ : tensor (), tensor (d,)
