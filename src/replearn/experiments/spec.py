@@ -336,7 +336,34 @@ def _exponent(value: int | str, d: int) -> float:
 
 # -- loading ------------------------------------------------------------------------------------
 def load_spec(path: str | Path) -> ExperimentSpec:
-    """Read, parse and validate a YAML spec file; raises :class:`SpecError`."""
+    """Read, parse and validate a YAML spec file; raises :class:`SpecError`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A YAML file (see the module docstring for its fields).
+
+    Returns
+    -------
+    ExperimentSpec
+        Validated; its targets are already built.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "spec.yaml"
+    ...     _ = path.write_text("name: mini\\ntarget: {kind: paper}\\n"
+    ...                         "methods: [{name: one_step, width: 100}]\\nd: [10]\\nn: [d^2]\\n")
+    ...     spec = load_spec(path)
+    >>> spec.name, spec.kind, [m.name for m in spec.methods], spec.n, spec.seeds
+    ('mini', 'grid', ['one_step'], ['d^2'], [0])
+    >>> load_spec("no/such/spec.yaml")
+    Traceback (most recent call last):
+    ...
+    replearn.experiments.spec.SpecError: no/such/spec.yaml: no such file
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -348,7 +375,34 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 
 def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
-    """Parse YAML text with ``yaml.safe_load`` (plain data only) and validate it."""
+    """Parse YAML text with ``yaml.safe_load`` (plain data only) and validate it.
+
+    Parameters
+    ----------
+    text : str
+        The YAML of a spec.
+    source : str
+        Names the text in error messages (``load_spec`` passes the file's path).
+
+    Returns
+    -------
+    ExperimentSpec
+
+    Examples
+    --------
+    >>> spec = parse_spec("name: x\\ntarget: {kind: paper}\\n"
+    ...                   "methods: [{name: one_step, width: 100}]\\nd: [10]\\nn: [d^1, d^2]\\n")
+    >>> spec.n, spec.seeds, spec.n_holdout
+    (['d^1', 'd^2'], [0], 100000)
+
+    Every problem is one line naming the field:
+
+    >>> parse_spec("name: x\\ntarget: {kind: paper}\\n"
+    ...            "methods: [{name: one_step, width: 101}]\\nd: [10]\\nn: [100]\\n")
+    Traceback (most recent call last):
+    ...
+    replearn.experiments.spec.SpecError: methods[0].width: must be an even integer ≥ 2, got 101
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.constructor.ConstructorError as err:
