@@ -1,6 +1,6 @@
 """Label transforms T for Algorithm 1's first step: the step runs on T(y), the head on y.
 
-Built-in transforms (``resolve_label_transform(spec)``):
+Built-in transforms (``resolve_label_transform(spec)``)::
 
     None, "identity"   T(y) = y                         (the paper)
     "square"           T(y) = y² − E[y²]
@@ -39,12 +39,14 @@ the head are fitted on the raw y. Why this order:
 So the step follows H_T/σ_s with H_T = E[∇²_x E[T(y)|x]] (``replearn.theory``).
 For T = None nothing changes: the step labels are the paper's y − α − β·x, not rescaled.
 
-Streaming, in the learner's passes (``StepLabelMoments``):
+Streaming, in the learner's passes (``StepLabelMoments``)::
+
     pass 1: label statistics Σ1, Σy, Σy² (plus Σt, Σt², Σt·x, Σx, Σx·xᵀ in the same pass
             when T needs no statistics: identity, abs, sign, callables)
     pass 1b (square, hermite:k only, since their shape depends on E y², μ, σ):
             Σt, Σt², Σt·x, Σx, Σx·xᵀ with T bound to the pass-1 statistics
     step pass: s = step_labels(X, y, moments) chunk by chunk.
+
 ``step_label_moments(chunks, transform)`` runs these passes on any re-iterable (X, y) chunks.
 """
 
