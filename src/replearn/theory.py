@@ -103,6 +103,13 @@ def kernel_learnable_degree(n: float, d: int) -> int:
 def best_degree_risk(target: MultiIndexTarget, k: int) -> float:
     """E[(f* − P_{≤k} f*)²]: the risk of the best degree-≤k predictor (energy above k).
 
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    k : int
+        The highest degree the predictor may use.
+
     Examples
     --------
     >>> import replearn as rl
@@ -114,6 +121,13 @@ def best_degree_risk(target: MultiIndexTarget, k: int) -> float:
 
 def kernel_plateau(target: MultiIndexTarget, n: float) -> float:
     """Predicted kernel risk at n samples: the energy of f* above degree ⌊log_d n⌋.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    n : float
+        Number of samples, ≥ 1.
 
     Examples
     --------
@@ -161,6 +175,13 @@ def kernel_staircase(
 
 def kernel_threshold(target: MultiIndexTarget, epsilon: float) -> float:
     """Smallest n = d^k at which the staircase risk is ≤ ε (∞ if never).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    epsilon : float
+        The risk to reach.
 
     Examples
     --------
@@ -500,6 +521,17 @@ def _noise_rule(noise: float, noise_kind: str, transform) -> tuple[torch.Tensor,
 def population_label_statistics(target: MultiIndexTarget, noise: float):
     """μ = E[y] = E[f*], σ² = Var y = E[f*²] − μ² + ς² (exact).
 
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    noise : float
+        Standard deviation ς of the label noise.
+
+    Returns
+    -------
+    replearn.label_transforms.LabelStatistics
+
     Examples
     --------
     >>> import replearn as rl
@@ -640,7 +672,15 @@ def transformed_hessian(
 ) -> torch.Tensor:
     """H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ A_T U (d×d, float64); T = None gives target.hessian().
 
-    Parameters are those of :func:`transformed_latent_hessian`.
+    Parameters
+    ----------
+    target, transform, noise, noise_kind, n_nodes
+        As :func:`transformed_latent_hessian`.
+
+    Returns
+    -------
+    torch.Tensor
+        (d, d), float64.
 
     Examples
     --------
