@@ -105,6 +105,23 @@ class LabelStatistics:
 class LabelTransform:
     """A label transform T: ``T(y, statistics=None)`` on a 1-D tensor, output checked.
 
+    Made by :func:`resolve_label_transform`; the constructor is for new built-ins.
+
+    Parameters
+    ----------
+    name : str
+        The spec it is made from.
+    function : callable
+        ``function(y, statistics)`` → T(y), a tensor of y's shape.
+    needs_statistics : bool
+        T's shape depends on label statistics (they default to y's own).
+    polynomial_degree : int, optional
+        q when T is a polynomial of degree q (the theory then integrates exactly).
+    breakpoints : tuple of float
+        The y where T is not smooth.
+    gaussian_smoothed : callable, optional
+        ``(g, ς) → (E_ε T(g + ε), E_ε T(g + ε)²)`` for ε ~ N(0, ς²), in closed form.
+
     Attributes
     ----------
     name : str
