@@ -43,6 +43,33 @@ def run_experiment(
     (``serial``, ``process`` or ``ray``). Scaling: the n*(d) searches register the cells
     they need round by round (the summary is a ``ScalingSummary`` with the fits).
 
+    Parameters
+    ----------
+    spec : ExperimentSpec
+        From :func:`load_spec` or :func:`parse_spec`.
+    db : str or pathlib.Path
+        The SQLite results store; finished runs in it are not run again (resume).
+    executor : {"serial", "process", "ray"}
+        Where the runs execute.
+    workers : int, optional
+        Runs side by side (process and Ray executors).
+    address : str, optional
+        A Ray cluster's address (``executor="ray"``).
+    retry_failed : bool
+        Run failed runs again.
+    quiet : bool
+        No progress lines.
+    threads : int, optional
+        torch intra-op threads per run (default 1; recorded, not part of the run id).
+    lease_seconds : float
+        How long a claim lives without a heartbeat.
+
+    Returns
+    -------
+    RunSummary
+        Runs executed and failed by this call, the experiment's counts at the end; ``ok``
+        when every run is done.
+
     Examples
     --------
     >>> import tempfile
