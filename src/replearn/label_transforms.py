@@ -78,7 +78,22 @@ _HERMITE = re.compile(r"^hermite:(.*)$")
 
 @dataclass(frozen=True)
 class LabelStatistics:
-    """Label mean μ and standard deviation σ (σ > 0), empirical or population."""
+    """Label mean μ and standard deviation σ (σ > 0), empirical or population.
+
+    Parameters
+    ----------
+    mean : float
+        μ.
+    std : float
+        σ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> statistics = LabelStatistics.of(torch.tensor([1.0, 3.0]))   # 1/n variance
+    >>> statistics, statistics.second_moment
+    (LabelStatistics(mean=2.0, std=1.0), 5.0)
+    """
 
     mean: float
     std: float
@@ -410,7 +425,22 @@ class StepLabelMoments:
 
 
 def step_labels(X: torch.Tensor, y: torch.Tensor, moments: StepLabelMoments) -> torch.Tensor:
-    """s = (T(y) − m_T − β_T·x)/σ_s for one chunk, in X's dtype (moments from ``finish``)."""
+    """s = (T(y) − m_T − β_T·x)/σ_s for one chunk, in X's dtype (moments from ``finish``).
+
+    Parameters
+    ----------
+    X : torch.Tensor, shape (n, d)
+        The chunk's inputs.
+    y : torch.Tensor, shape (n,)
+        Its raw labels.
+    moments : StepLabelMoments
+        Finished (:func:`step_label_moments`), over all the step's samples.
+
+    Returns
+    -------
+    torch.Tensor
+        (n,): the labels the first step averages.
+    """
     if moments.t_beta is None:
         raise ValueError("step_labels needs finished moments (StepLabelMoments.finish())")
     t = moments.transform(y, moments.statistics).to(torch.float64)
@@ -426,6 +456,30 @@ def step_label_moments(
     ``chunks()`` must yield (X, y, …) chunks of the step's samples, the same ones each time
     (e.g. ``lambda: stream.chunks(n, chunk_size)``). One pass when T needs no label
     statistics, two otherwise (statistics, then moments of T(y)).
+
+    Parameters
+    ----------
+    chunks : callable
+        No arguments → an iterable of (X, y, …) chunks; called once or twice.
+    transform : str, callable, LabelTransform or None
+        T, as :func:`resolve_label_transform` accepts.
+
+    Returns
+    -------
+    StepLabelMoments
+        Finished: ``statistics``, ``t_mean`` (m_T), ``t_beta`` (β_T), ``step_std`` (σ_s).
+
+    Examples
+    --------
+    The step labels of a streamed data set have mean square 1 over the step's samples:
+
+    >>> import replearn as rl
+    >>> stream = rl.DataStream(rl.paper_transfer_target(d=5), noise=0.5, seed=0)
+    >>> moments = step_label_moments(lambda: stream.chunks(4096, chunk_size=1024), "square")
+    >>> X, y = stream.get(0, 4096)
+    >>> s = step_labels(X, y, moments)
+    >>> s.shape, round(float((s.double() ** 2).mean()), 4)
+    (torch.Size([4096]), 1.0)
     """
     transform = resolve_label_transform(transform)
     moments = StepLabelMoments(transform)
