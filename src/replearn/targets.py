@@ -247,6 +247,13 @@ class MultiIndexTarget:
     def energy_above(self, k: int, normalized: bool = False) -> float:
         """Σ of the degree energies above k: the risk of the best degree-≤k predictor.
 
+        Parameters
+        ----------
+        k : int
+            The highest degree kept.
+        normalized : bool
+            As a share of E[f*²].
+
         Examples
         --------
         >>> round(paper_target(d=10).energy_above(2), 6)   # what a kernel below d⁴ keeps missing
