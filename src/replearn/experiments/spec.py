@@ -286,7 +286,42 @@ class MethodSpec(BaseModel):
 
 
 class ExperimentSpec(_Strict):
-    """One experiment: a grid of runs (or a scaling search) over methods × d × n × seeds."""
+    """One experiment: a grid of runs (or a scaling search) over methods × d × n × seeds.
+
+    Built by :func:`load_spec` / :func:`parse_spec` from the YAML fields of the same names.
+
+    Parameters
+    ----------
+    name : str
+        The experiment's name in the store and the report.
+    description : str
+        One line for the report.
+    kind : {"grid", "scaling"}
+        Every cell of the grid, or the adaptive n*(d) search of ``scaling``.
+    target : mapping
+        ``{kind: paper | paper_transfer | random | expression, …}``.
+    noise : float or list of float
+        Label-noise standard deviations (a list sweeps them).
+    noise_kind : {"rademacher", "gaussian"}
+    methods : list of mapping
+        ``{name: <registered method>, <hyper-parameter>: value or list, …}``.
+    d : list of int
+        Input dimensions.
+    n : list of int or str
+        Sample sizes: absolute, or powers of d (``"d^2"``, round(d^x)); not with ``scaling``.
+    seeds : int or list of int
+        A count (0 … k − 1) or the seeds themselves.
+    n_holdout, n_test : int
+        Holdout samples for λ and test samples for the excess risk.
+    dtype : {"float32", "float64"}
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:k"``.
+    metrics : list of {"excess_risk", "alignment"}
+    transfer : mapping, optional
+        Fig. 2: ``{target: …, N: [...], noise, n_holdout}``, the head refitted on N samples.
+    scaling : mapping, optional
+        ``{threshold, n_start, n_stop, log_step, d_by_method}`` for ``kind: scaling``.
+    """
 
     name: Annotated[Any, AfterValidator(_name)]
     description: Annotated[Any, AfterValidator(_text)] = ""
