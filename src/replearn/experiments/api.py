@@ -129,7 +129,22 @@ def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
 
 def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | None = None) -> Path:
     """Figures (PNG, PDF), tables (CSV, Markdown, LaTeX) and ``index.html`` for the
-    experiments in the store (all by default); returns the path of ``index.html``."""
+    experiments in the store (all by default); returns the path of ``index.html``.
+
+    Parameters
+    ----------
+    db : str or pathlib.Path
+        The results store.
+    out : str or pathlib.Path
+        The report's folder (created).
+    experiments : sequence of str, optional
+        Names of experiments in the store; default all.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out/index.html``.
+    """
     db, out = Path(db), Path(out)
     if not db.exists():
         raise ValueError(
