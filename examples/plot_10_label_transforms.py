@@ -95,6 +95,7 @@ for ax, (target_name, target) in zip(axes, targets.items()):
                     ha="center", va="bottom", fontsize=8)  # fmt: skip
     ax.set_title(f"{target_name} (r = {target.r}), noise ±1")
     ax.set_ylabel("κ_step of H_T")
+    ax.set_ylim(0, 1.2 * max(finite))  # room for the labels above the bars
     ax.tick_params(axis="x", labelrotation=30)
 fig.tight_layout()
 plt.show()
