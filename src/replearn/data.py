@@ -40,10 +40,6 @@ def _block_generator(seed: int, split: str, block: int) -> np.random.Generator:
 class DataStream:
     """An endless, seeded stream of (x_i, y_i) for one target; a pure function of its arguments.
 
-    ``stream.chunks(n, chunk_size)`` yields (X, y) pieces of samples 0…n−1 (or
-    ``(X, y, f*(X))`` with ``clean=True``); ``stream.split("holdout")`` is an independent
-    stream from the same seed (train / holdout / test never share a sample).
-
     Parameters
     ----------
     target : MultiIndexTarget
@@ -73,6 +69,12 @@ class DataStream:
     True
     >>> bool(torch.equal(stream.get(0, 5)[0], stream.split("test").get(0, 5)[0]))
     False
+
+    Notes
+    -----
+    ``stream.chunks(n, chunk_size)`` yields (X, y) pieces of samples 0…n−1 (or
+    ``(X, y, f*(X))`` with ``clean=True``); ``stream.split("holdout")`` is an independent
+    stream from the same seed (train / holdout / test never share a sample).
     """
 
     def __init__(
