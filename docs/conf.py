@@ -9,7 +9,6 @@ is rendered from ``replearn.cli.build_parser`` by sphinx-argparse, so none of th
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -52,14 +51,21 @@ myst_ref_domains = ["std", "py"]  # sphinx-argparse's domain cannot resolve MyST
 # -- autodoc / autosummary / napoleon -------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "member-order": "bysource", "show-inheritance": False}
+# set_fit_request / set_score_request: scikit-learn's metadata-routing setters, generated on
+# every estimator whose fit takes more than (X, y); their docstrings cite scikit-learn's own
+# glossary, which is not part of this site. They are scikit-learn's API, not replearn's.
+autodoc_default_options = {
+    "members": True,
+    "member-order": "bysource",
+    "show-inheritance": False,
+    "exclude-members": "set_fit_request,set_score_request,set_predict_request",
+}
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented"
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_rtype = False
 napoleon_preprocess_types = False
-napoleon_custom_sections = ["Fitted attributes"]
 
 # -- sphinx-gallery: every examples/plot_*.py runs at build; a failing example fails the build
 sphinx_gallery_conf = {
@@ -90,48 +96,3 @@ html_favicon = "_static/favicon.svg"  # else browsers ask for /favicon.ico and l
 # the theme's light/dark switch starts from this mode; left empty its script logs an error
 html_context = {"default_mode": "auto"}
 
-
-# -- the project's docstrings are plain text with Unicode math (docs: DESIGN.md, "Docstrings"):
-#    a fitted attribute is written W_ (scikit-learn's convention) and a norm |λ_i|, which
-#    reStructuredText would read as a hyperlink reference and a substitution. They are
-#    literal text in this project, so escape exactly those two before napoleon and docutils
-#    parse the docstring; everything else (``literal``, :func: roles, sections) is untouched.
-_FITTED_NAME = re.compile(r"(?<![`\\\w])([A-Za-z][A-Za-z0-9_]*?)_(?=[\s,.;:)\]]|$)")
-_BAR = re.compile(r"(?<![`\\])\|")
-
-
-def _escape_plain_text(app, what, name, obj, options, lines):
-    in_literal_block = False
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.endswith("::"):
-            in_literal_block = True
-            continue
-        if in_literal_block and stripped and not line.startswith((" ", "\t")):
-            in_literal_block = False
-        if in_literal_block or stripped.startswith(">>>"):
-            continue
-        parts = line.split("``")  # leave ``inline literals`` alone: even parts are prose
-        for j in range(0, len(parts), 2):
-            parts[j] = _BAR.sub(r"\\|", _FITTED_NAME.sub(r"\1\\_", parts[j]))
-        lines[index] = "``".join(parts)
-
-
-def _fitted_section(app, what, name, obj, options, lines):
-    """'Fitted: W_, b_, …' (the estimators' list of learned state) → a 'Fitted attributes' section.
-
-    Runs before napoleon, which would otherwise read the line as one more parameter.
-    """
-    for index, line in enumerate(lines):
-        if line.startswith("Fitted: "):
-            lines[index : index + 1] = ["", "Fitted attributes", "-----------------", line[8:]]
-            return
-
-
-def setup(app):
-    # REPLEARN_DOCS_RAW_DOCSTRINGS=1 turns both off, to see what docutils makes of the
-    # docstrings as written (`make docs` then lists every docstring that needs markup).
-    if os.environ.get("REPLEARN_DOCS_RAW_DOCSTRINGS"):
-        return
-    app.connect("autodoc-process-docstring", _fitted_section, priority=400)  # before napoleon
-    app.connect("autodoc-process-docstring", _escape_plain_text, priority=600)  # after it

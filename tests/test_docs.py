@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,20 @@ def _replearn_modules() -> list[str]:
     return sorted(names)
 
 
+def _docstring_tests(module) -> dict[str, doctest.DocTest]:
+    """The doctests the finder collects from a module, by qualified name (empty ones too)."""
+    finder = doctest.DocTestFinder(exclude_empty=False)
+    return {test.name: test for test in finder.find(module, module.__name__)}
+
+
+def _run_docstring_examples(module, out=None) -> doctest.TestResults:
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in _docstring_tests(module).values():
+        if test.examples:
+            runner.run(test, out=out)
+    return runner.summarize(verbose=False)
+
+
 @pytest.mark.parametrize("module_name", _replearn_modules())
 def test_docstring_examples(module_name):
     """Every ``>>>`` example in replearn's docstrings runs and prints what it says."""
@@ -129,11 +144,133 @@ def test_docstring_examples(module_name):
         module = importlib.import_module(module_name)
     except ImportError as err:  # an optional dependency (ray) that is not installed
         pytest.skip(f"{module_name} needs {err.name}")
-    finder = doctest.DocTestFinder(exclude_empty=True)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in finder.find(module, module_name):
-        runner.run(test)
-    assert runner.failures == 0, f"{module_name}: {runner.failures} docstring example(s) failed"
+    failed, _ = _run_docstring_examples(module)
+    assert failed == 0, f"{module_name}: {failed} docstring example(s) failed (see above)"
+
+
+WRONG_OUTPUTS = '''
+def f():
+    """
+    >>> 1 + 1
+    3
+    """
+
+class C:
+    @property
+    def p(self):
+        """
+        >>> 2 * 2
+        4
+        >>> "right"
+        'wrong'
+        """
+'''
+
+
+def test_docstring_runner_catches_a_wrong_output():
+    # the runner above counts a wrong expected output, in a function and in a property
+    module = types.ModuleType("fake_module")
+    exec(WRONG_OUTPUTS, module.__dict__)
+    failed, attempted = _run_docstring_examples(module, out=lambda _: None)
+    assert (failed, attempted) == (2, 3)
+
+
+# Names whose docstrings must carry a doctested Examples section, beyond every class and
+# function of replearn.__all__ and every learner (issue 14): the calls users make first.
+EXAMPLES_REQUIRED = {
+    "replearn.targets": ["MultiIndexTarget.random", "MultiIndexTarget.from_expression",
+                         "MultiIndexTarget.hessian", "MultiIndexTarget.kappa",
+                         "MultiIndexTarget.degree_energy", "haar_orthonormal_rows"],
+    "replearn.data": ["DataStream.chunks", "DataStream.get"],
+    "replearn.hermite": ["he"],
+    "replearn.network": ["symmetric_init"],
+    "replearn.theory": ["one_step_threshold", "one_step_width", "kernel_learnable_degree",
+                        "best_degree_risk", "kernel_plateau", "kernel_staircase",
+                        "kernel_threshold", "predicted_exponents", "population_step_direction",
+                        "summary", "population_label_statistics", "transformed_latent_hessian",
+                        "transformed_hessian", "label_transform_report"],
+    "replearn.label_transforms": ["resolve_label_transform", "LabelTransform"],
+    "replearn.experiments.spec": ["load_spec", "parse_spec"],
+    "replearn.experiments.store": ["Store"],
+    "replearn.experiments.api": ["run_experiment"],
+}  # fmt: skip
+
+
+def _required_examples() -> list[tuple[str, str]]:
+    """(module, qualified name in it) of every object that must have a doctested example."""
+    names = [(module, name) for module, names in EXAMPLES_REQUIRED.items() for name in names]
+    for public in replearn.__all__:
+        value = getattr(replearn, public)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            names.append((value.__module__, value.__qualname__))
+    names += [(cls.__module__, cls.__qualname__) for cls in _learner_classes()]
+    return sorted(set(names))
+
+
+def _lookup(module_name: str, qualname: str):
+    value = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        value = inspect.getattr_static(value, part)
+    return value.__func__ if isinstance(value, classmethod | staticmethod) else value
+
+
+@pytest.mark.parametrize("module_name, qualname", _required_examples(), ids=lambda v: v)
+def test_public_name_has_a_doctested_example(module_name, qualname):
+    """The doctest finder that test_docstring_examples runs collects examples from it."""
+    tests = _docstring_tests(importlib.import_module(module_name))
+    test = tests.get(f"{module_name}.{qualname}")
+    assert test is not None and test.examples, f"{qualname}: no >>> example the finder collects"
+
+
+_PARAMETERS = re.compile(r"^Parameters\n-{10}$", re.M)
+# the modules whose public names the API reference renders (docs/api/*.rst)
+API_MODULES = ("replearn.experiments", "replearn.hermite", "replearn.theory",
+               "replearn.label_transforms")  # fmt: skip
+NOT_NUMPYDOC = {"StepLabelMoments"}  # running sums of the streamed step, fields in comments
+
+
+def _api_callables() -> list[tuple[str, str]]:
+    """(module, qualname) of every function and class the API reference renders, and the
+    public methods of the learners and of DataStream and MultiIndexTarget."""
+    names = set(_required_examples())
+    for module_name in API_MODULES:
+        module = importlib.import_module(module_name)
+        for public in module.__all__:
+            value = getattr(module, public)
+            if (inspect.isclass(value) or inspect.isfunction(value)) and public not in NOT_NUMPYDOC:
+                names.add((value.__module__, value.__qualname__))
+    classes = [*_learner_classes(), replearn.DataStream, replearn.MultiIndexTarget]
+    for cls in classes:
+        for name, value in vars(cls).items():
+            if not name.startswith("_") and inspect.isfunction(value):
+                names.add((cls.__module__, f"{cls.__qualname__}.{name}"))
+    return sorted(names)
+
+
+@pytest.mark.parametrize("module_name, qualname", _api_callables(), ids=lambda v: v)
+def test_public_name_documents_its_parameters(module_name, qualname):
+    """numpydoc: a public callable of two or more arguments has a Parameters section."""
+    value = _lookup(module_name, qualname)
+    if isinstance(value, property) or (inspect.isclass(value) and issubclass(value, Exception)):
+        return  # a property takes no arguments, an exception its one-line message
+    arguments = [p for p in inspect.signature(value).parameters if p not in ("self", "cls")]
+    if len(arguments) >= 2:
+        assert _PARAMETERS.search(inspect.getdoc(value) or ""), f"{qualname}: no Parameters"
+
+
+def test_parameters_check_catches_a_missing_section():
+    def documented(width, seed):
+        """One line.
+
+        Parameters
+        ----------
+        width : int
+            m, even.
+        seed : int
+        """
+
+    assert _PARAMETERS.search(inspect.getdoc(documented))
+    assert not _PARAMETERS.search("One line.\n\nwidth : m, even\nseed : int")
 
 
 # -- the build and the browser -----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Each runs in a fresh interpreter, as a reader would run it (``python examples/plot_….py``),
 with the Agg backend; ``plt.show()`` then leaves the figures open, so the wrapper can check
-that the script made one and printed its numbers. The five that take more than about ten
+that the script made one and printed its numbers. The six that take more than about ten
 seconds on two cores are marked slow (``make test-fast`` skips them; ``make test`` runs all).
 """
 
@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
 SLOW = {"plot_02_separation", "plot_03_d2_law", "plot_04_transfer", "plot_05_degenerate_target",
-        "plot_08_full_training"}  # fmt: skip
+        "plot_08_full_training", "plot_10_label_transforms"}  # fmt: skip
 
 RUN_AND_COUNT_FIGURES = """
 import runpy, sys

@@ -160,6 +160,38 @@ class _BlockStore:
 class DataStream:
     """An endless, seeded stream of (x_i, y_i) for one target; a pure function of its arguments.
 
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*; labels are y_i = f*(x_i) + ε_i with x_i ~ N(0, I_d).
+    noise : float
+        Standard deviation ς ≥ 0 of the label noise ε.
+    seed : int
+        ≥ 0; with ``split`` it fixes every sample.
+    noise_kind : {"rademacher", "gaussian"}
+        ε = ±ς with equal probability (the paper's) or ε ~ N(0, ς²).
+    split : str
+        Any name; ``"train"``, ``"holdout"``, ``"test"`` and ``"head"`` are used by replearn.
+    dtype : torch.float32 or torch.float64
+        Of the returned tensors (samples are drawn in float64, then cast).
+    device : str or torch.device
+        Where the returned tensors live.
+
+    Examples
+    --------
+    >>> import torch, replearn as rl
+    >>> stream = rl.DataStream(rl.paper_target(d=10), noise=1.0, seed=0)
+    >>> [X.shape[0] for X, y in stream.chunks(n=10, chunk_size=4)]
+    [4, 4, 2]
+    >>> by_3000 = torch.cat([y for _, y in stream.chunks(10_000, chunk_size=3000)])
+    >>> by_4096 = torch.cat([y for _, y in stream.chunks(10_000, chunk_size=4096)])
+    >>> bool(torch.equal(by_3000, by_4096))                  # chunk-invariant
+    True
+    >>> bool(torch.equal(stream.get(0, 5)[0], stream.split("test").get(0, 5)[0]))
+    False
+
+    Notes
+    -----
     ``stream.chunks(n, chunk_size)`` yields (X, y) pieces of samples 0…n−1 (or
     ``(X, y, f*(X))`` with ``clean=True``); ``stream.split("holdout")`` is an independent
     stream from the same seed (train / holdout / test never share a sample).
@@ -329,7 +361,28 @@ class DataStream:
         return (X, y, f_star) if clean else (X, y)
 
     def get(self, start: int, stop: int, clean: bool = False):
-        """Samples start…stop−1 as (X, y) or (X, y, f*(X)), in self.dtype on self.device."""
+        """Samples start…stop−1 as (X, y) or (X, y, f*(X)), in self.dtype on self.device.
+
+        Parameters
+        ----------
+        start, stop : int
+            0 ≤ start < stop: the half-open range of sample indices.
+        clean : bool
+            Also return f*(X), the labels without noise.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            X (stop − start, d), y (stop − start,) and, with ``clean``, f*(X).
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> stream = rl.DataStream(rl.paper_target(d=10), noise=1.0, seed=0)
+        >>> X, y, f_star = stream.get(3, 5, clean=True)
+        >>> X.shape, y - f_star                     # Rademacher noise: ±1
+        (torch.Size([2, 10]), tensor([ 1., -1.]))
+        """
         start = _check_count("start", start, minimum=0)
         stop = _check_count("stop", stop, minimum=start + 1)
         return self._assemble(start, stop, clean, {})
@@ -337,7 +390,31 @@ class DataStream:
     def chunks(
         self, n: int, chunk_size: int = 65_536, start: int = 0, clean: bool = False
     ) -> Iterator[tuple[torch.Tensor, ...]]:
-        """Yield samples start…start+n−1 in pieces of at most chunk_size rows (validated now)."""
+        """Yield samples start…start+n−1 in pieces of at most chunk_size rows (validated now).
+
+        Parameters
+        ----------
+        n : int
+            Number of samples, ≥ 1.
+        chunk_size : int
+            Most rows per piece; sample i is the same whatever it is.
+        start : int
+            Index of the first sample.
+        clean : bool
+            Yield (X, y, f*(X)) instead of (X, y).
+
+        Returns
+        -------
+        iterator of tuple of torch.Tensor
+            Arguments are checked when ``chunks`` is called, not when iteration starts.
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> stream = rl.DataStream(rl.paper_target(d=10), noise=1.0, seed=0)
+        >>> [tuple(X.shape) for X, y in stream.chunks(n=10, chunk_size=4, start=100)]
+        [(4, 10), (4, 10), (2, 10)]
+        """
         n = _check_count("n", n)
         chunk_size = _check_count("chunk_size", chunk_size)
         start = _check_count("start", start, minimum=0)
@@ -401,6 +478,33 @@ def sample(
     split: str = "train",
     return_clean: bool = False,
 ):
-    """n samples (X, y) — or (X, y, f*(X)) — the first n of DataStream(target, …, seed)."""
+    """n samples (X, y) — or (X, y, f*(X)) — the first n of DataStream(target, …, seed).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    n : int
+        Number of samples, ≥ 1.
+    noise, seed, noise_kind, dtype, device, split
+        As :class:`DataStream`.
+    return_clean : bool
+        Also return f*(X).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        X (n, d) and y (n,), plus f*(X) (n,) with ``return_clean``.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> X, y = rl.sample(rl.paper_target(d=10), n=1000, noise=1.0, seed=0)
+    >>> X.shape, y.shape, X.dtype
+    (torch.Size([1000, 10]), torch.Size([1000]), torch.float32)
+    >>> X5, y5 = rl.sample(rl.paper_target(d=10), n=5, noise=1.0, seed=0)
+    >>> bool(torch.equal(y5, y[:5]))            # the first n of the same stream
+    True
+    """
     stream = DataStream(target, noise, seed, noise_kind, split, dtype, device, cache_bytes=0)
     return stream.get(0, _check_count("n", n), clean=return_clean)

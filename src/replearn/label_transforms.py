@@ -1,6 +1,6 @@
 """Label transforms T for Algorithm 1's first step: the step runs on T(y), the head on y.
 
-Built-in transforms (``resolve_label_transform(spec)``):
+Built-in transforms (``resolve_label_transform(spec)``)::
 
     None, "identity"   T(y) = y                         (the paper)
     "square"           T(y) = y² − E[y²]
@@ -39,12 +39,14 @@ the head are fitted on the raw y. Why this order:
 So the step follows H_T/σ_s with H_T = E[∇²_x E[T(y)|x]] (``replearn.theory``).
 For T = None nothing changes: the step labels are the paper's y − α − β·x, not rescaled.
 
-Streaming, in the learner's passes (``StepLabelMoments``):
+Streaming, in the learner's passes (``StepLabelMoments``)::
+
     pass 1: label statistics Σ1, Σy, Σy² (plus Σt, Σt², Σt·x, Σx, Σx·xᵀ in the same pass
             when T needs no statistics: identity, abs, sign, callables)
     pass 1b (square, hermite:k only, since their shape depends on E y², μ, σ):
             Σt, Σt², Σt·x, Σx, Σx·xᵀ with T bound to the pass-1 statistics
     step pass: s = step_labels(X, y, moments) chunk by chunk.
+
 ``step_label_moments(chunks, transform)`` runs these passes on any re-iterable (X, y) chunks.
 """
 
@@ -77,7 +79,22 @@ _HERMITE = re.compile(r"^hermite:(.*)$")
 
 @dataclass(frozen=True)
 class LabelStatistics:
-    """Label mean μ and standard deviation σ (σ > 0), empirical or population."""
+    """Label mean μ and standard deviation σ (σ > 0), empirical or population.
+
+    Parameters
+    ----------
+    mean : float
+        μ.
+    std : float
+        σ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> statistics = LabelStatistics.of(torch.tensor([1.0, 3.0]))   # 1/n variance
+    >>> statistics, statistics.second_moment
+    (LabelStatistics(mean=2.0, std=1.0), 5.0)
+    """
 
     mean: float
     std: float
@@ -104,12 +121,42 @@ class LabelStatistics:
 class LabelTransform:
     """A label transform T: ``T(y, statistics=None)`` on a 1-D tensor, output checked.
 
+    Made by :func:`resolve_label_transform`; the constructor is for new built-ins.
+
+    Parameters
+    ----------
+    name : str
+        The spec it is made from.
+    function : callable
+        ``function(y, statistics)`` → T(y), a tensor of y's shape.
+    needs_statistics : bool
+        T's shape depends on label statistics (they default to y's own).
+    polynomial_degree : int, optional
+        q when T is a polynomial of degree q (the theory then integrates exactly).
+    breakpoints : tuple of float
+        The y where T is not smooth.
+    gaussian_smoothed : callable, optional
+        ``(g, ς) → (E_ε T(g + ε), E_ε T(g + ε)²)`` for ε ~ N(0, ς²), in closed form.
+
     Attributes
     ----------
-    name : the spec it was made from ("square", "hermite:3", the callable's name).
-    needs_statistics : T's shape depends on label statistics (square, hermite:k).
-    polynomial_degree : q when T is a polynomial of degree q in y, else None.
-    breakpoints : the y where T is not smooth (abs, sign: (0.0,)), for exact quadrature.
+    name : str
+        The spec it was made from ("square", "hermite:3", the callable's name).
+    needs_statistics : bool
+        T's shape depends on label statistics (square, hermite:k).
+    polynomial_degree : int or None
+        q when T is a polynomial of degree q in y, else None.
+    breakpoints : tuple of float
+        The y where T is not smooth (abs, sign: (0.0,)), for exact quadrature.
+
+    Examples
+    --------
+    >>> import torch
+    >>> square = resolve_label_transform("square")
+    >>> square.needs_statistics, square.polynomial_degree
+    (True, 2)
+    >>> square(torch.tensor([-1.0, 0.0, 2.0]), LabelStatistics(mean=0.0, std=1.0))  # y² − E y²
+    tensor([ 0., -1.,  3.])
     """
 
     def __init__(
@@ -219,6 +266,36 @@ def resolve_label_transform(spec) -> LabelTransform:
 
     A callable is checked now on a probe tensor (and at every call): it must return a
     floating tensor of the input's shape with finite values.
+
+    Parameters
+    ----------
+    spec : None, str, callable or LabelTransform
+        None or ``"identity"`` (T(y) = y), ``"square"`` (y² − E[y²]), ``"abs"``, ``"sign"``,
+        ``"hermite:k"`` (He_k((y − μ)/σ), k ≥ 1), a torch function of a 1-D label tensor,
+        or a ``LabelTransform`` (returned as it is).
+
+    Returns
+    -------
+    LabelTransform
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a callable whose output is not a finite tensor of y's shape.
+    TypeError
+        Anything else.
+
+    Examples
+    --------
+    >>> import torch
+    >>> resolve_label_transform(None), resolve_label_transform("hermite:3")
+    (LabelTransform('identity'), LabelTransform('hermite:3'))
+    >>> resolve_label_transform(torch.tanh)
+    LabelTransform('tanh')
+    >>> resolve_label_transform("cube")
+    Traceback (most recent call last):
+    ...
+    ValueError: label_transform must be None, one of ('identity', 'square', 'abs', 'sign', 'hermite:k') or a callable, got 'cube'
     """
     if isinstance(spec, LabelTransform):
         return spec
@@ -362,7 +439,22 @@ class StepLabelMoments:
 
 
 def step_labels(X: torch.Tensor, y: torch.Tensor, moments: StepLabelMoments) -> torch.Tensor:
-    """s = (T(y) − m_T − β_T·x)/σ_s for one chunk, in X's dtype (moments from ``finish``)."""
+    """s = (T(y) − m_T − β_T·x)/σ_s for one chunk, in X's dtype (moments from ``finish``).
+
+    Parameters
+    ----------
+    X : torch.Tensor, shape (n, d)
+        The chunk's inputs.
+    y : torch.Tensor, shape (n,)
+        Its raw labels.
+    moments : StepLabelMoments
+        Finished (:func:`step_label_moments`), over all the step's samples.
+
+    Returns
+    -------
+    torch.Tensor
+        (n,): the labels the first step averages.
+    """
     if moments.t_beta is None:
         raise ValueError("step_labels needs finished moments (StepLabelMoments.finish())")
     t = moments.transform(y, moments.statistics).to(torch.float64)
@@ -378,6 +470,30 @@ def step_label_moments(
     ``chunks()`` must yield (X, y, …) chunks of the step's samples, the same ones each time
     (e.g. ``lambda: stream.chunks(n, chunk_size)``). One pass when T needs no label
     statistics, two otherwise (statistics, then moments of T(y)).
+
+    Parameters
+    ----------
+    chunks : callable
+        No arguments → an iterable of (X, y, …) chunks; called once or twice.
+    transform : str, callable, LabelTransform or None
+        T, as :func:`resolve_label_transform` accepts.
+
+    Returns
+    -------
+    StepLabelMoments
+        Finished: ``statistics``, ``t_mean`` (m_T), ``t_beta`` (β_T), ``step_std`` (σ_s).
+
+    Examples
+    --------
+    The step labels of a streamed data set have mean square 1 over the step's samples:
+
+    >>> import replearn as rl
+    >>> stream = rl.DataStream(rl.paper_transfer_target(d=5), noise=0.5, seed=0)
+    >>> moments = step_label_moments(lambda: stream.chunks(4096, chunk_size=1024), "square")
+    >>> X, y = stream.get(0, 4096)
+    >>> s = step_labels(X, y, moments)
+    >>> s.shape, round(float((s.double() ** 2).mean()), 4)
+    (torch.Size([4096]), 1.0)
     """
     transform = resolve_label_transform(transform)
     moments = StepLabelMoments(transform)

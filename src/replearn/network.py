@@ -21,7 +21,27 @@ BIAS_SEED_OFFSET = 1_000_003
 
 @dataclass
 class TwoLayerReLU:
-    """Parameters of f(x) = Σ_j a_j·ReLU(w_j·x + b_j): W (m, d), b (m,), a (m,)."""
+    """Parameters of f(x) = Σ_j a_j·ReLU(w_j·x + b_j): W (m, d), b (m,), a (m,).
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (m, d)
+        First layer, neurons as rows.
+    b : torch.Tensor, shape (m,)
+        Biases.
+    a : torch.Tensor, shape (m,)
+        Second layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = symmetric_init(width=4, d=3, seed=0)     # partners j, j + 2 cancel: f ≡ 0
+    >>> net.width, round(net(torch.randn(5, 3)).abs().max().item(), 6)
+    (4, 0.0)
+    >>> net = TwoLayerReLU(W=torch.eye(2), b=torch.zeros(2), a=torch.tensor([1.0, -1.0]))
+    >>> net(torch.tensor([[3.0, 1.0], [-1.0, 2.0]]))   # ReLU(x_1) − ReLU(x_2)
+    tensor([ 2., -2.])
+    """
 
     W: torch.Tensor
     b: torch.Tensor
@@ -59,6 +79,32 @@ def symmetric_init(
 
     Drawn on the CPU in float64 from ``torch.Generator().manual_seed(seed)``, then cast and
     moved, so the same seed gives the same network on every device.
+
+    Parameters
+    ----------
+    width : int
+        m, even: neuron j and j + m/2 are partners (a opposite, w and b equal).
+    d : int
+        Input dimension; w_j ~ N(0, I_d/d).
+    seed : int
+        Seeds W and a.
+    dtype : torch.dtype
+        Of the returned tensors.
+    device : str or torch.device
+        Where they live.
+
+    Returns
+    -------
+    TwoLayerReLU
+        With b = 0 and a_j uniform on {−1, +1}.
+
+    Examples
+    --------
+    >>> net = symmetric_init(width=6, d=4, seed=0)
+    >>> bool(torch.equal(net.W[:3], net.W[3:])), bool(torch.equal(net.a[:3], -net.a[3:]))
+    (True, True)
+    >>> sorted(set(net.a.tolist())), float(net.b.abs().sum())
+    ([-1.0, 1.0], 0.0)
     """
     width = check_width(width)
     half = width // 2

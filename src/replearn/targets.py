@@ -35,7 +35,30 @@ ORTHONORMAL_TOLERANCE = 1e-8
 
 
 def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
-    """U ∈ R^{r×d} with orthonormal rows, Haar-distributed, a pure function of (r, d, seed)."""
+    """U ∈ R^{r×d} with orthonormal rows, Haar-distributed, a pure function of (r, d, seed).
+
+    Parameters
+    ----------
+    r : int
+        Number of rows (latent directions), 1 ≤ r ≤ d.
+    d : int
+        Input dimension.
+    seed : int
+        Seeds the Gaussian d×r matrix whose QR factor (signs fixed by diag R > 0) is Uᵀ.
+
+    Returns
+    -------
+    torch.Tensor
+        (r, d), float64, U Uᵀ = I.
+
+    Examples
+    --------
+    >>> U = haar_orthonormal_rows(2, 5, seed=0)
+    >>> U.shape, U.dtype
+    (torch.Size([2, 5]), torch.float64)
+    >>> bool(torch.allclose(U @ U.T, torch.eye(2, dtype=torch.float64)))
+    True
+    """
     # the Gaussian matrix, Q and QR's workspace: three d × r float64 matrices
     limits.check_memory(3 * 8 * d * r, f"U ({r}×{d} float64) and its QR factorisation")
     generator = torch.Generator().manual_seed(int(seed))
@@ -112,11 +135,36 @@ def monomials_to_hermite(
 class MultiIndexTarget:
     """f*(x) = Σ_α c_α Π_i He_{α_i}((Ux)_i), with U (r×d) orthonormal rows.
 
+    Every population quantity is exact (computed from the coefficients, never sampled):
+    E[f*²] = Σ_α c_α²·α!, H = E[∇²f*] = Uᵀ A U, κ = ‖H†‖·√r, the energy per degree.
+
     Parameters
     ----------
-    U : (r, d) array with orthonormal rows (the principal subspace S* = rowspan U).
-    terms : mapping multi-index α (length r) → coefficient c_α.
-    name : a label for reports.
+    U : array_like, shape (r, d)
+        Orthonormal rows (U Uᵀ = I to 1e-8): the principal subspace S* = rowspan U.
+    terms : mapping of tuple of int to float
+        Multi-index α (length r, entries ≥ 0) → coefficient c_α; zeros are dropped.
+    name : str, optional
+        A label for reports.
+
+    Attributes
+    ----------
+    U : torch.Tensor
+        (r, d), float64, on the CPU.
+    terms : dict
+        α → c_α, sorted by degree then α.
+    d, r, degree : int
+        Input dimension, number of latent directions, degree p of g.
+
+    Examples
+    --------
+    >>> import torch
+    >>> U = torch.eye(2, 4, dtype=torch.float64)          # S* = span(e_1, e_2)
+    >>> target = MultiIndexTarget(U, {(1, 1): 1.0})        # f*(x) = x_1·x_2
+    >>> target.d, target.r, target.degree, target.norm2()
+    (4, 2, 2, 1.0)
+    >>> target(torch.tensor([[2.0, 3.0, 0.0, 1.0]]))
+    tensor([6.])
     """
 
     def __init__(self, U, terms: Mapping[tuple[int, ...], float], name: str | None = None):
@@ -169,7 +217,24 @@ class MultiIndexTarget:
         return sum(c * c * _multi_factorial(a) for a, c in self.terms.items())
 
     def degree_energy(self, normalized: bool = True) -> dict[int, float]:
-        """{k: Σ_{|α|=k} c_α²·α!}, as a share of E[f*²] when normalized (degrees present only)."""
+        """The Hermite energy of f* per degree: k ↦ Σ c_α²·α! over the α of total degree k.
+
+        Parameters
+        ----------
+        normalized : bool
+            Divide by E[f*²], so that the values sum to 1.
+
+        Returns
+        -------
+        dict of int to float
+            Only the degrees present in f*, ascending.
+
+        Examples
+        --------
+        >>> target = paper_target(d=10)          # He2/2 + He4/(4√3): half the energy each
+        >>> {k: round(v, 6) for k, v in target.degree_energy().items()}
+        {2: 0.5, 4: 0.5}
+        """
         energy: dict[int, float] = {}
         for alpha, c in self.terms.items():
             k = sum(alpha)
@@ -180,7 +245,20 @@ class MultiIndexTarget:
         return {k: v / total for k, v in sorted(energy.items())}
 
     def energy_above(self, k: int, normalized: bool = False) -> float:
-        """Σ of the degree energies above k: the risk of the best degree-≤k predictor."""
+        """Σ of the degree energies above k: the risk of the best degree-≤k predictor.
+
+        Parameters
+        ----------
+        k : int
+            The highest degree kept.
+        normalized : bool
+            As a share of E[f*²].
+
+        Examples
+        --------
+        >>> round(paper_target(d=10).energy_above(2), 6)   # what a kernel below d⁴ keeps missing
+        0.5
+        """
         return sum(v for j, v in self.degree_energy(normalized=normalized).items() if j > k)
 
     def latent_hessian(self) -> torch.Tensor:
@@ -194,12 +272,30 @@ class MultiIndexTarget:
         return A
 
     def hessian(self) -> torch.Tensor:
-        """H = E[∇²f*(x)] = Uᵀ A U (d×d, float64)."""
+        """H = E[∇²f*(x)] = Uᵀ A U (d×d, float64), exact (Stein's lemma on the coefficients).
+
+        Examples
+        --------
+        >>> target = paper_target(d=10)     # A = 2·c_(2) = 1, so H = u uᵀ
+        >>> H = target.hessian()
+        >>> H.shape, round(float(torch.linalg.matrix_rank(H)), 0)
+        (torch.Size([10, 10]), 1.0)
+        >>> bool(torch.allclose(H, target.U.T @ target.U))
+        True
+        """
         return self.U.T @ self.latent_hessian() @ self.U
 
     @property
     def kappa(self) -> float:
-        """κ = ‖H†‖₂·√r (∞ when H has rank < r)."""
+        """κ = ‖H†‖₂·√r (∞ when H has rank < r).
+
+        Examples
+        --------
+        >>> paper_target(d=10).kappa
+        1.0
+        >>> MultiIndexTarget.from_expression("He3(z1)", d=10).kappa   # degenerate H = 0
+        inf
+        """
         eigenvalues = torch.linalg.eigvalsh(self.latent_hessian()).abs()
         scale = max(eigenvalues.max().item(), 1e-300)
         if eigenvalues.min().item() <= 1e-12 * scale or eigenvalues.max().item() == 0.0:
@@ -214,7 +310,13 @@ class MultiIndexTarget:
 
     # -- derived targets --------------------------------------------------------------------
     def project(self, k: int) -> MultiIndexTarget:
-        """The degree-≤k part Σ_{|α|≤k} c_α He_α — the best degree-≤k L2 approximation."""
+        """The degree-≤k part: Σ c_α He_α over the α of total degree ≤ k (best L2 approximation).
+
+        Examples
+        --------
+        >>> paper_target(d=10).project(2).terms
+        {(2,): 0.5}
+        """
         kept = {a: c for a, c in self.terms.items() if sum(a) <= k}
         return MultiIndexTarget(self.U, kept, name=f"{self.name} (degree ≤ {k})")
 
@@ -275,10 +377,38 @@ class MultiIndexTarget:
     ) -> MultiIndexTarget:
         """Parse g from text in z1…zr (whitelist parser); U Haar-random from seed unless given.
 
-        Example: ``MultiIndexTarget.from_expression("He2(z1)/2 + He4(z1)/(4*sqrt(3))", d=10)``.
         The work is bounded before it is done (see :mod:`replearn.expression` and
         docs/limits.md); ``max_terms`` and ``max_degree`` raise those limits for this call,
         and d is checked against the limit ``d`` before U (r × d) is drawn.
+
+        Parameters
+        ----------
+        expr : str
+            A polynomial in z1…zr: numbers, ``+ - * / **``, ``sqrt``, ``He<k>(·)``.
+        d : int
+            Input dimension.
+        seed : int
+            Seeds the Haar-random U (ignored when ``U`` is given).
+        normalize : bool
+            Remove the constant and scale so that E[f*²] = 1.
+        r : int, optional
+            Latent dimension; default: the largest zi the expression uses (1 if none).
+        U : array_like, shape (r, d), optional
+            The principal subspace, instead of a random one.
+        max_terms, max_degree : int, optional
+            Raise the limits ``expression_terms`` and ``expression_degree`` for this call.
+
+        Returns
+        -------
+        MultiIndexTarget
+
+        Examples
+        --------
+        >>> target = MultiIndexTarget.from_expression("z1*z2 + z3**2", d=20, seed=0)
+        >>> target.r, target.degree, round(target.norm2(), 12)
+        (3, 2, 1.0)
+        >>> MultiIndexTarget.from_expression("z1*z2", d=5).terms   # already E[f*²] = 1
+        {(1, 1): 1.0}
         """
         used = latent_dimension(expr) if isinstance(expr, str) else 0
         if U is not None:
@@ -318,9 +448,39 @@ class MultiIndexTarget:
         The degree-2 part is Σ_i λ_i He_2(z_i)/2, so A = diag(λ) in the latent basis and
         H = Uᵀ diag(λ) U has rank r. Its energy Σ λ_i²/2 is ``hessian_energy`` (the rest is
         spread evenly over degrees 3…p with random Gaussian coefficients). With ``kappa``
-        the |λ_i| are geometric between √r/κ and the largest value the energy allows, so
-        ‖H†‖√r = κ exactly; κ must be ≥ r/√(2·hessian_energy), the equal-eigenvalue case
-        (used when kappa is None). For r = 1, κ fixes λ = 1/κ and the energy is 1/(2κ²).
+        the magnitudes of the λ_i are geometric between √r/κ and the largest value the
+        energy allows, so ‖H†‖√r = κ exactly; κ must be ≥ r/√(2·hessian_energy), the
+        equal-eigenvalue case (used when kappa is None). For r = 1, κ fixes λ = 1/κ and the
+        energy is 1/(2κ²).
+
+        Parameters
+        ----------
+        d : int
+            Input dimension.
+        r : int
+            Number of latent directions, 1 ≤ r ≤ d.
+        degree : int
+            p ≥ 2.
+        seed : int
+            Seeds U and the coefficients.
+        kappa : float, optional
+            The condition number κ = ‖H†‖·√r to build in.
+        hessian_energy : float
+            Share of E[f*²] in degree 2, in (0, 1] (1 when degree = 2).
+
+        Returns
+        -------
+        MultiIndexTarget
+
+        Examples
+        --------
+        >>> target = MultiIndexTarget.random(d=20, r=3, degree=4, seed=0)
+        >>> target.hessian_rank(), target.kappa
+        (3, 3.0)
+        >>> {k: round(v, 6) for k, v in target.degree_energy().items()}
+        {2: 0.5, 3: 0.25, 4: 0.25}
+        >>> round(MultiIndexTarget.random(d=20, r=3, degree=4, seed=0, kappa=6.0).kappa, 9)
+        6.0
         """
         _check_dims(d, r)
         limits.check("latent_dimension", int(r), "random target: latent dimension r")
@@ -395,7 +555,30 @@ class MultiIndexTarget:
 
 
 def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
-    """The paper's Fig. 1 target f*(x) = He₂(u·x)/2 + He₄(u·x)/(4√3), u random unit."""
+    """The paper's Fig. 1 target f*(x) = He₂(u·x)/2 + He₄(u·x)/(4√3), u random unit.
+
+    E[f*²] = 1/4·2! + 1/48·4! = 1, half of it in degree 2; H = u uᵀ, so κ = 1.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    seed : int
+        Seeds the direction u (Haar-random on the sphere).
+
+    Returns
+    -------
+    MultiIndexTarget
+        r = 1, degree 4.
+
+    Examples
+    --------
+    >>> target = paper_target(d=10, seed=0)
+    >>> target
+    MultiIndexTarget(d=10, r=1, degree=4, name='paper: He2/2 + He4/(4√3)')
+    >>> round(target.norm2(), 12), target.kappa
+    (1.0, 1.0)
+    """
     target = MultiIndexTarget.from_expression(
         "He2(z1)/2 + He4(z1)/(4*sqrt(3))", d=d, seed=seed, normalize=False
     )
@@ -404,7 +587,30 @@ def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
 
 
 def paper_transfer_target(d: int, seed: int = 0, u=None) -> MultiIndexTarget:
-    """The paper's Fig. 2 target He₃(u·x)/√6, u the direction of paper_target(d, seed)."""
+    """The paper's Fig. 2 target He₃(u·x)/√6, u the direction of paper_target(d, seed).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    seed : int
+        The seed of the ``paper_target`` whose direction is reused.
+    u : array_like, shape (d,) or (1, d), optional
+        Another unit direction.
+
+    Returns
+    -------
+    MultiIndexTarget
+        r = 1, degree 3, E[f*²] = 1; its Hessian is 0 (one step alone cannot find u).
+
+    Examples
+    --------
+    >>> transfer = paper_transfer_target(d=10, seed=0)
+    >>> bool(torch.equal(transfer.U, paper_target(d=10, seed=0).U))   # same direction u
+    True
+    >>> round(transfer.norm2(), 12), transfer.hessian_rank()
+    (1.0, 0)
+    """
     if u is None:
         u = paper_target(d, seed).U
     u = torch.as_tensor(u, dtype=torch.float64).reshape(1, -1)

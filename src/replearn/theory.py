@@ -39,17 +39,59 @@ __all__ = [
 
 
 def one_step_threshold(target: MultiIndexTarget) -> float:
-    """n ≈ d²·κ²·r (Theorem 1, constants dropped); ∞ for a degenerate Hessian."""
+    """n ≈ d²·κ²·r (Theorem 1, constants dropped); ∞ for a degenerate Hessian.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> one_step_threshold(rl.paper_target(d=10))      # κ = 1, r = 1: d²
+    100.0
+    >>> one_step_threshold(rl.MultiIndexTarget.from_expression("He3(z1)", d=10))
+    inf
+    """
     return float(target.d**2 * target.kappa**2 * target.r)
 
 
 def one_step_width(target: MultiIndexTarget) -> float:
-    """m ≈ r^p neurons (Theorem 1, constants dropped)."""
+    """m ≈ r^p neurons (Theorem 1, constants dropped).
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> one_step_width(rl.MultiIndexTarget.random(d=20, r=3, degree=4, seed=0))   # 3⁴
+    81.0
+    """
     return float(target.r**target.degree)
 
 
 def kernel_learnable_degree(n: float, d: int) -> int:
-    """k with d^k ≤ n < d^{k+1}: the highest Hermite degree a kernel learns from n samples."""
+    """k with d^k ≤ n < d^{k+1}: the highest Hermite degree a kernel learns from n samples.
+
+    Parameters
+    ----------
+    n : float
+        Number of samples, ≥ 1.
+    d : int
+        Input dimension, ≥ 2.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> kernel_learnable_degree(1000, 10), kernel_learnable_degree(999, 10)
+    (3, 2)
+    """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if d < 2:
@@ -59,19 +101,71 @@ def kernel_learnable_degree(n: float, d: int) -> int:
 
 
 def best_degree_risk(target: MultiIndexTarget, k: int) -> float:
-    """E[(f* − P_{≤k} f*)²]: the risk of the best degree-≤k predictor (energy above k)."""
+    """E[(f* − P_{≤k} f*)²]: the risk of the best degree-≤k predictor (energy above k).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    k : int
+        The highest degree the predictor may use.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> round(best_degree_risk(rl.paper_target(d=10), 3), 6)   # He4/(4√3) is left
+    0.5
+    """
     return target.energy_above(k, normalized=False)
 
 
 def kernel_plateau(target: MultiIndexTarget, n: float) -> float:
-    """Predicted kernel risk at n samples: the energy of f* above degree ⌊log_d n⌋."""
+    """Predicted kernel risk at n samples: the energy of f* above degree ⌊log_d n⌋.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    n : float
+        Number of samples, ≥ 1.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> target = rl.paper_target(d=10)
+    >>> round(kernel_plateau(target, 1e3), 6), kernel_plateau(target, 1e4)
+    (0.5, 0)
+    """
     return best_degree_risk(target, kernel_learnable_degree(n, target.d))
 
 
 def kernel_staircase(
     target: MultiIndexTarget, max_log_d_n: float | None = None
 ) -> list[tuple[float, float, float]]:
-    """[(log_d n from, log_d n to, predicted risk)] steps of the kernel staircase."""
+    """[(log_d n from, log_d n to, predicted risk)] steps of the kernel staircase.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    max_log_d_n : float, optional
+        Where the last step ends (default: degree + 1).
+
+    Returns
+    -------
+    list of tuple of float
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> for start, stop, risk in kernel_staircase(rl.paper_target(d=10)):
+    ...     print(f"d^{start:g} ≤ n < d^{stop:g}: {risk:.3f}")
+    d^0 ≤ n < d^1: 1.000
+    d^1 ≤ n < d^2: 1.000
+    d^2 ≤ n < d^3: 0.500
+    d^3 ≤ n < d^4: 0.500
+    d^4 ≤ n < d^5: 0.000
+    """
     top = target.degree + 1 if max_log_d_n is None else max_log_d_n
     steps = []
     for k in range(0, int(math.ceil(top))):
@@ -80,7 +174,21 @@ def kernel_staircase(
 
 
 def kernel_threshold(target: MultiIndexTarget, epsilon: float) -> float:
-    """Smallest n = d^k at which the staircase risk is ≤ ε (∞ if never)."""
+    """Smallest n = d^k at which the staircase risk is ≤ ε (∞ if never).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    epsilon : float
+        The risk to reach.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> kernel_threshold(rl.paper_target(d=10), epsilon=0.1)   # d⁴: all of He4 is needed
+    10000.0
+    """
     for k in range(0, target.degree + 1):
         if best_degree_risk(target, k) <= epsilon:
             return float(target.d**k)
@@ -88,7 +196,26 @@ def kernel_threshold(target: MultiIndexTarget, epsilon: float) -> float:
 
 
 def predicted_exponents(target: MultiIndexTarget, epsilon: float) -> dict[str, float]:
-    """Exponent s in n*(d) ∝ d^s: 2 for Algorithm 1, the kernel's needed degree for kernels."""
+    """Exponent s in n*(d) ∝ d^s: 2 for Algorithm 1, the kernel's needed degree for kernels.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    epsilon : float
+        The risk threshold that defines n*(d).
+
+    Returns
+    -------
+    dict
+        ``{"one_step": s, "kernel": s}`` (∞ where the method never reaches ε).
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> predicted_exponents(rl.paper_target(d=10), epsilon=0.1)
+    {'one_step': 2.0, 'kernel': 4.0}
+    """
     needed = next(
         (k for k in range(target.degree + 1) if best_degree_risk(target, k) <= epsilon),
         math.inf,
@@ -100,13 +227,61 @@ def predicted_exponents(target: MultiIndexTarget, epsilon: float) -> dict[str, f
 def population_step_direction(
     target: MultiIndexTarget, W: torch.Tensor, a: torch.Tensor
 ) -> torch.Tensor:
-    """The leading term of the population first-step gradient, −2·a_j·H·w_j/√(2π), per row."""
+    """The leading term of the population first-step gradient, −2·a_j·H·w_j/√(2π), per row.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*, which gives H = E[∇²f*].
+    W : torch.Tensor, shape (m, d)
+        First-layer weights w_j at initialisation.
+    a : torch.Tensor, shape (m,)
+        Second-layer signs a_j.
+
+    Returns
+    -------
+    torch.Tensor
+        (m, d), in W's dtype: every row lies in span(H) = S*.
+
+    Examples
+    --------
+    >>> import torch, replearn as rl
+    >>> target = rl.paper_target(d=10)
+    >>> W = torch.randn(4, 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> step = population_step_direction(target, W, torch.tensor([1.0, -1, 1, -1]).double())
+    >>> round(rl.subspace_alignment(step, target.U), 9)   # all of it along u
+    1.0
+    """
     H = target.hessian().to(W.dtype)
     return -2.0 * a[:, None] * (W @ H.T) / math.sqrt(2 * math.pi)
 
 
 def summary(target: MultiIndexTarget, epsilon: float = 0.1) -> dict:
-    """Everything the theory says about a target, as plain numbers (for reports and the CLI)."""
+    """Everything the theory says about a target, as plain numbers (for reports and the CLI).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    epsilon : float
+        The risk threshold of ``kernel_threshold_n`` and ``predicted_exponents``.
+
+    Returns
+    -------
+    dict
+        target, d, r, degree, norm2, degree_energy, hessian_eigenvalues, hessian_rank, kappa,
+        one_step_threshold_n, one_step_width_m, kernel_staircase, epsilon,
+        kernel_threshold_n, predicted_exponents; ``format_summary`` prints it.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> info = summary(rl.paper_target(d=10))
+    >>> info["kappa"], info["one_step_threshold_n"], info["kernel_threshold_n"]
+    (1.0, 100.0, 10000.0)
+    >>> print(format_summary(info).splitlines()[5])
+    rank(H), kappa    1, 1
+    """
     eigenvalues = torch.linalg.eigvalsh(target.latent_hessian()).tolist()
     return {
         "target": target.name,
@@ -344,7 +519,25 @@ def _noise_rule(noise: float, noise_kind: str, transform) -> tuple[torch.Tensor,
 
 
 def population_label_statistics(target: MultiIndexTarget, noise: float):
-    """μ = E[y] = E[f*], σ² = Var y = E[f*²] − μ² + ς² (exact)."""
+    """μ = E[y] = E[f*], σ² = Var y = E[f*²] − μ² + ς² (exact).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*.
+    noise : float
+        Standard deviation ς of the label noise.
+
+    Returns
+    -------
+    replearn.label_transforms.LabelStatistics
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> population_label_statistics(rl.paper_target(d=10), noise=1.0)   # σ² = 1 + 1
+    LabelStatistics(mean=0.0, std=1.4142135623730951)
+    """
     from replearn.label_transforms import LabelStatistics
 
     mean = target.mean()
@@ -432,7 +625,34 @@ def transformed_latent_hessian(
     noise_kind: str = "rademacher",
     n_nodes: int | None = None,
 ) -> torch.Tensor:
-    """A_T = E_z[∇²_z E_ε T(g(z) + ε)] (r×r, float64), by quadrature (see the notes above)."""
+    """A_T = E_z[∇²_z E_ε T(g(z) + ε)] (r×r, float64), by quadrature (see the module source).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*(x) = g(Ux); labels y = g(z) + ε.
+    transform : str, callable or None
+        T, anything :func:`replearn.label_transforms.resolve_label_transform` accepts;
+        None is the identity.
+    noise : float
+        Standard deviation ς of ε.
+    noise_kind : {"rademacher", "gaussian"}
+    n_nodes : int, optional
+        Quadrature nodes per coordinate (ignored by the exact rule of a polynomial T).
+
+    Returns
+    -------
+    torch.Tensor
+        (r, r), float64.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> he3 = rl.MultiIndexTarget.from_expression("He3(z1)", d=10)
+    >>> A = transformed_latent_hessian(he3, "square", noise=1.0)  # E[∇²f*] = 0; not for y²
+    >>> A.shape, round(float(A[0, 0]), 9)
+    (torch.Size([1, 1]), 6.0)
+    """
     from replearn.label_transforms import resolve_label_transform
 
     transform = resolve_label_transform(transform)
@@ -450,7 +670,26 @@ def transformed_hessian(
     noise_kind: str = "rademacher",
     n_nodes: int | None = None,
 ) -> torch.Tensor:
-    """H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ A_T U (d×d, float64); T = None gives target.hessian()."""
+    """H_T = E_x[∇²_x E[T(y)|x]] = Uᵀ A_T U (d×d, float64); T = None gives target.hessian().
+
+    Parameters
+    ----------
+    target, transform, noise, noise_kind, n_nodes
+        As :func:`transformed_latent_hessian`.
+
+    Returns
+    -------
+    torch.Tensor
+        (d, d), float64.
+
+    Examples
+    --------
+    >>> import torch, replearn as rl
+    >>> he3 = rl.MultiIndexTarget.from_expression("He3(z1)", d=10)
+    >>> H = transformed_hessian(he3, "square", noise=1.0)
+    >>> H.shape, bool(torch.allclose(H, 6 * he3.U.T @ he3.U))   # 6·u uᵀ
+    (torch.Size([10, 10]), True)
+    """
     A = transformed_latent_hessian(target, transform, noise, noise_kind, n_nodes)
     return target.U.T @ A @ target.U
 
@@ -464,21 +703,58 @@ def label_transform_report(
 ) -> dict:
     """Whether, and with which κ, a first step on T(y) can find S* = span(U).
 
-    Returned keys (all plain numbers/lists):
-      latent_hessian   A_T = E[∇²h] (r×r); H_T = Uᵀ A_T U
-      eigenvalues      of A_T (ascending); rank = #{|λ| > tol}, tol = max(RANK_TOLERANCE·√E[h²],
-                       10·quadrature_error, 1e-14)
-      kappa            √r·sd(h)/min|λ|: the paper's κ = ‖H†‖√r for E[T(y)|x] scaled to unit
-                       variance (= target.kappa for T = None and Var f* = 1); ∞ if rank < r
-      kappa_step       √r·σ_s/min|λ|: the same for the step's labels s (noise of T(y) included),
-                       σ_s² = Var T(y) − ‖E[T(y)x]‖² the variance the step rescales away
-      direction_coverage  ‖P u_i‖² per latent direction, P the projector on range(H_T);
-      range_alignment  ‖P_U P‖²_F/‖P‖²_F (1 up to rounding: H_T lives in span U)
-      degree_energy    of h in the Hermite basis: 0: (E h)², 1: ‖E[h z]‖², 2: ‖A_T‖²_F/2,
-                       "above 2": the rest of E h², "noise": E T(y)² − E h²
-      quadrature       method, nodes per coordinate and the estimated error of A_T: the max
-                       entry difference against half the nodes (outer and line), a
-                       conservative bound; 0 for the exact polynomial rule
+    h(z) = E_ε T(g(z) + ε) is the function the step on T(y) sees; its Hessian in x is
+    H_T = Uᵀ A_T U with A_T = E[∇²h] (Stein: E[h·(zzᵀ − I)]), computed by quadrature.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*(x) = g(Ux).
+    transform : str, callable or None
+        T: None or ``"identity"``, ``"square"``, ``"abs"``, ``"sign"``, ``"hermite:k"``, or
+        a torch function of a 1-D label tensor
+        (:func:`replearn.label_transforms.resolve_label_transform`).
+    noise : float
+        Standard deviation ς of the label noise.
+    noise_kind : {"rademacher", "gaussian"}
+    n_nodes : int, optional
+        Quadrature nodes per coordinate (ignored by the exact rule of a polynomial T).
+
+    Returns
+    -------
+    dict
+        Plain numbers and lists, among them:
+
+        - ``latent_hessian``: A_T (r×r); H_T = Uᵀ A_T U.
+        - ``eigenvalues``: of A_T, ascending. ``rank`` counts those whose magnitude exceeds
+          ``rank_tolerance`` = max(RANK_TOLERANCE·√E[h²], 10·quadrature error, 1e-14).
+        - ``kappa``: √r·sd(h) / (smallest eigenvalue magnitude): the paper's κ = ‖H†‖√r for
+          E[T(y)|x] scaled to unit variance (= target.kappa for T = None and Var f* = 1);
+          ∞ when rank < r.
+        - ``kappa_step``: the same for the step's labels s (the noise of T(y) included):
+          √r·σ_s / (smallest eigenvalue magnitude), σ_s² = Var T(y) − ‖E[T(y)x]‖², the
+          variance the step rescales away.
+        - ``direction_coverage``: ‖P u_i‖² per latent direction, P the projector on range(H_T).
+        - ``range_alignment``: ‖P_U P‖²_F / ‖P‖²_F (1 up to rounding: H_T lives in span U).
+        - ``degree_energy``: of h in the Hermite basis: "0": (E h)², "1": ‖E[h z]‖²,
+          "2": ‖A_T‖²_F/2, "above 2": the rest of E h², "noise": E T(y)² − E h².
+        - ``quadrature``: method, nodes per coordinate and the estimated error of A_T (the
+          largest entry difference against half the nodes, a conservative bound; 0 for the
+          exact polynomial rule).
+
+    Examples
+    --------
+    He₃(u·x) has E[∇²f*] = 0: a step on y sees nothing, a step on y² sees u.
+
+    >>> import replearn as rl
+    >>> he3 = rl.MultiIndexTarget.from_expression("He3(z1)", d=10)
+    >>> for transform in (None, "square", "abs", "sign"):
+    ...     info = label_transform_report(he3, transform, noise=1.0)
+    ...     print(f"{info['transform']:8} rank {info['rank']}  kappa {info['kappa']:.3f}")
+    identity rank 0  kappa inf
+    square   rank 1  kappa 1.599
+    abs      rank 1  kappa 1.096
+    sign     rank 0  kappa inf
     """
     from replearn.label_transforms import resolve_label_transform
 

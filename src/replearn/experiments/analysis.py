@@ -38,6 +38,17 @@ def log_d(n: float, d: int) -> float:
 
     The one helper for "n as a power of d" (spec grids, results columns, figures' x axes).
 
+    Parameters
+    ----------
+    n : float
+        A sample size.
+    d : int
+        The dimension.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> log_d(100, 10), log_d(8, 4)
@@ -53,6 +64,20 @@ def aggregate(records: Iterable[Mapping], by: Sequence[str], value: str = "risk"
 
     Records whose ``value`` is None (failed runs) are left out; rows are sorted by ``by``.
     This is the one aggregation over seeds: report tables and figures both use it.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Rows, e.g. :func:`flat_rows` of a store's runs.
+    by : sequence of str
+        The keys that define a group.
+    value : str
+        The key averaged.
+
+    Returns
+    -------
+    list of dict
+        One per group: the ``by`` keys, mean, sd, min, max, count.
 
     Examples
     --------

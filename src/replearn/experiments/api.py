@@ -45,6 +45,33 @@ def run_experiment(
     (``serial``, ``process`` or ``ray``). Scaling: the n*(d) searches register the cells
     they need round by round (the summary is a ``ScalingSummary`` with the fits).
 
+    Parameters
+    ----------
+    spec : ExperimentSpec
+        From :func:`load_spec` or :func:`parse_spec`.
+    db : str or pathlib.Path
+        The SQLite results store; finished runs in it are not run again (resume).
+    executor : {"serial", "process", "ray"}
+        Where the runs execute.
+    workers : int, optional
+        Runs side by side (process and Ray executors).
+    address : str, optional
+        A Ray cluster's address (``executor="ray"``).
+    retry_failed : bool
+        Run failed runs again.
+    quiet : bool
+        No progress lines.
+    threads : int, optional
+        torch intra-op threads per run (default 1; recorded, not part of the run id).
+    lease_seconds : float
+        How long a claim lives without a heartbeat.
+
+    Returns
+    -------
+    RunSummary
+        Runs executed and failed by this call, the experiment's counts at the end; ``ok``
+        when every run is done.
+
     Examples
     --------
     >>> import tempfile
@@ -110,6 +137,20 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
     the experiments and ``out`` are checked before anything is written, so a bad name or
     an unusable ``out`` leaves nothing behind. Files get the user's normal mode
     (``0o666 & ~umask``).
+
+    Parameters
+    ----------
+    db : str or pathlib.Path
+        The results store.
+    out : str or pathlib.Path
+        The report's folder (created).
+    experiments : sequence of str, optional
+        Names of experiments in the store; default all.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out/index.html``.
     """
     db, out = Path(db), Path(out)
     sections = []

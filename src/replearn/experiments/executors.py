@@ -99,6 +99,28 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
     ``peak_rss_mb`` is the worker process's memory high-water mark at the end of the run
     (it includes earlier runs of the same process); ``peak_gpu_mb`` is this run's own peak
     CUDA allocation.
+
+    Parameters
+    ----------
+    config : dict
+        One run's config (:func:`expand_grid`); its ``method`` names a registered method.
+    threads : int or None
+        torch intra-op threads for the run.
+
+    Returns
+    -------
+    dict
+        status (``"done"`` or ``"failed"``), metrics, error, wall_time, peak_rss_mb,
+        peak_gpu_mb, host, versions.
+
+    Examples
+    --------
+    >>> from replearn.experiments import expand_grid, parse_spec
+    >>> spec = parse_spec("name: doc\\ntarget: {kind: paper}\\nmethods: [{name: synthetic}]\\n"
+    ...                   "d: [4]\\nn: [16]\\nn_holdout: 0\\nn_test: 10\\n")
+    >>> result = execute_run(expand_grid(spec)[0])
+    >>> result["status"], sorted(result["metrics"])
+    ('done', ['risk', 'stderr'])
     """
     import torch
 
@@ -219,7 +241,23 @@ def _ray_execute(config: dict, threads: int) -> dict:
 # -- driving ----------------------------------------------------------------------------------
 @dataclass
 class RunSummary:
-    """What one ``run`` call did; ``counts`` is the experiment's state at the end."""
+    """What one ``run`` call did; ``counts`` is the experiment's state at the end.
+
+    Parameters
+    ----------
+    experiment : str
+        Its name.
+    db : str
+        The store's path.
+    counts : dict
+        ``{total, done, failed, running, stale, pending}`` at the end.
+    executed : int
+        Runs this call finished.
+    failed_now : int
+        Of those, the ones that failed.
+    wall_time : float
+        Seconds.
+    """
 
     experiment: str
     db: str
@@ -289,6 +327,17 @@ def run_pending(
 
     Usable by searches that add cells as they go (``Store.register_experiment(…,
     replace=False)`` then ``run_pending``).
+
+    Parameters
+    ----------
+    experiment : str
+        Its name in the store.
+    db, executor, workers, address, retry_failed, quiet, threads, lease_seconds
+        As :func:`run_experiment`.
+
+    Returns
+    -------
+    RunSummary
     """
     check_executor(executor)
     if workers is not None and workers < 1:

@@ -147,7 +147,36 @@ METHODS: dict[str, MethodInfo] = {}
 def register_method(
     name: str, params: type[Params], supports_transfer: bool = False, description: str = ""
 ):
-    """Decorator: ``@register_method("mine", MyParams)`` on ``def run(config) -> dict``."""
+    """Decorator: ``@register_method("mine", MyParams)`` on ``def run(config) -> dict``.
+
+    Parameters
+    ----------
+    name : str
+        The name specs use (``methods: [{name: mine}]``); an existing name is replaced.
+    params : type
+        A ``Params`` (pydantic) model of the hyper-parameters: unknown names are errors.
+    supports_transfer : bool
+        Whether ``run`` handles ``config["transfer"]`` (a spec's ``transfer`` block).
+    description : str
+        One line that says what it runs.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns ``run`` unchanged.
+
+    Examples
+    --------
+    >>> from replearn.experiments.methods import METHODS, Params
+    >>> class ConstantParams(Params):
+    ...     value: float = 1.0
+    >>> @register_method("constant", ConstantParams, description="risk = value")
+    ... def run_constant(config):
+    ...     return {"risk": config["params"]["value"]}
+    >>> METHODS["constant"].run({"params": {"value": 0.5}})
+    {'risk': 0.5}
+    >>> del METHODS["constant"]
+    """
 
     def decorate(run: Callable[[dict], dict]) -> Callable[[dict], dict]:
         METHODS[name] = MethodInfo(name, params, run, supports_transfer, description)

@@ -359,7 +359,42 @@ class MethodSpec(BaseModel):
 
 
 class ExperimentSpec(_Strict):
-    """One experiment: a grid of runs (or a scaling search) over methods × d × n × seeds."""
+    """One experiment: a grid of runs (or a scaling search) over methods × d × n × seeds.
+
+    Built by :func:`load_spec` / :func:`parse_spec` from the YAML fields of the same names.
+
+    Parameters
+    ----------
+    name : str
+        The experiment's name in the store and the report.
+    description : str
+        One line for the report.
+    kind : {"grid", "scaling"}
+        Every cell of the grid, or the adaptive n*(d) search of ``scaling``.
+    target : mapping
+        ``{kind: paper | paper_transfer | random | expression, …}``.
+    noise : float or list of float
+        Label-noise standard deviations (a list sweeps them).
+    noise_kind : {"rademacher", "gaussian"}
+    methods : list of mapping
+        ``{name: <registered method>, <hyper-parameter>: value or list, …}``.
+    d : list of int
+        Input dimensions.
+    n : list of int or str
+        Sample sizes: absolute, or powers of d (``"d^2"``, round(d^x)); not with ``scaling``.
+    seeds : int or list of int
+        A count (0 … k − 1) or the seeds themselves.
+    n_holdout, n_test : int
+        Holdout samples for λ and test samples for the excess risk.
+    dtype : {"float32", "float64"}
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:k"``.
+    metrics : list of {"excess_risk", "alignment"}
+    transfer : mapping, optional
+        Fig. 2: ``{target: …, N: [...], noise, n_holdout}``, the head refitted on N samples.
+    scaling : mapping, optional
+        ``{threshold, n_start, n_stop, log_step, d_by_method}`` for ``kind: scaling``.
+    """
 
     name: Annotated[Any, AfterValidator(_name)]
     description: Annotated[Any, AfterValidator(_text)] = ""
@@ -411,7 +446,34 @@ def _exponent(value: int | str, d: int) -> float:
 
 # -- loading ------------------------------------------------------------------------------------
 def load_spec(path: str | Path) -> ExperimentSpec:
-    """Read, parse and validate a YAML spec file; raises :class:`SpecError`."""
+    """Read, parse and validate a YAML spec file; raises :class:`SpecError`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A YAML file (see the module docstring for its fields).
+
+    Returns
+    -------
+    ExperimentSpec
+        Validated; its targets are already built.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "spec.yaml"
+    ...     _ = path.write_text("name: mini\\ntarget: {kind: paper}\\n"
+    ...                         "methods: [{name: one_step, width: 100}]\\nd: [10]\\nn: [d^2]\\n")
+    ...     spec = load_spec(path)
+    >>> spec.name, spec.kind, [m.name for m in spec.methods], spec.n, spec.seeds
+    ('mini', 'grid', ['one_step'], ['d^2'], [0])
+    >>> load_spec("no/such/spec.yaml")
+    Traceback (most recent call last):
+    ...
+    replearn.experiments.spec.SpecError: no/such/spec.yaml: no such file
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -424,7 +486,34 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
     """Parse YAML text with :func:`~replearn.experiments.yaml_strict.load_yaml` (plain data
-    only, bounded, duplicate keys refused, ``1e-9`` a number) and validate it."""
+    only, bounded, duplicate keys refused, ``1e-9`` a number) and validate it.
+
+    Parameters
+    ----------
+    text : str
+        The YAML of a spec.
+    source : str
+        Names the text in error messages (``load_spec`` passes the file's path).
+
+    Returns
+    -------
+    ExperimentSpec
+
+    Examples
+    --------
+    >>> spec = parse_spec("name: x\\ntarget: {kind: paper}\\n"
+    ...                   "methods: [{name: one_step, width: 100}]\\nd: [10]\\nn: [d^1, d^2]\\n")
+    >>> spec.n, spec.seeds, spec.n_holdout
+    (['d^1', 'd^2'], [0], 100000)
+
+    Every problem is one line naming the field:
+
+    >>> parse_spec("name: x\\ntarget: {kind: paper}\\n"
+    ...            "methods: [{name: one_step, width: 101}]\\nd: [10]\\nn: [100]\\n")
+    Traceback (most recent call last):
+    ...
+    replearn.experiments.spec.SpecError: methods[0].width: must be an even integer ≥ 2, got 101
+    """
     try:
         data = load_yaml(text, source)
     except YAMLSpecError as err:

@@ -293,6 +293,35 @@ class Store:
     (no -wal file: no writer connected) is opened with SQLite's ``mode=ro&immutable=1``;
     every read checks that the file did not change meanwhile (inode, size, mtime, no -wal)
     and otherwise reads again through ``mode=ro``, which follows a live writer's WAL.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The SQLite file (default ``results/replearn.sqlite``).
+    lease_seconds : float
+        How long a claimed run stays claimed without a heartbeat before it counts as stale.
+    readonly : bool
+        Read without writing anything.
+
+    Examples
+    --------
+    Run a small grid of the engine's deterministic ``synthetic`` method, then read the store:
+
+    >>> import tempfile
+    >>> from replearn.experiments import parse_spec, run_experiment
+    >>> spec = parse_spec("name: doc\\ntarget: {kind: paper}\\nmethods: [{name: synthetic}]\\n"
+    ...                   "d: [4]\\nn: [16, 64]\\nseeds: 2\\nn_holdout: 0\\nn_test: 10\\n")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = run_experiment(spec, db=f"{tmp}/runs.sqlite", quiet=True)
+    ...     with Store(f"{tmp}/runs.sqlite", readonly=True) as store:
+    ...         counts = store.counts("doc")["doc"]
+    ...         runs = store.runs("doc")
+    >>> counts["done"], counts["total"]
+    (4, 4)
+    >>> [(run["n"], run["seed"], run["status"]) for run in runs]
+    [(16, 0, 'done'), (16, 1, 'done'), (64, 0, 'done'), (64, 1, 'done')]
+    >>> sorted(runs[0]["metrics"])
+    ['risk', 'stderr']
     """
 
     def __init__(

@@ -91,7 +91,7 @@ class FullTraining(BaseLearner):
     Attributes
     ----------
     W_, b_, a_ : tensors (m, d), (m,), (m,)
-        The trained parameters (a_ without the mean-field 1/m).
+        The trained parameters (``a_`` without the mean-field 1/m).
     network_ : TwoLayerReLU
         f, the 1/m of mean-field folded into its a.
     alpha_, beta_ : tensor (), tensor (d,)
@@ -177,7 +177,23 @@ class FullTraining(BaseLearner):
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, X, y, X_holdout=None, y_holdout=None) -> FullTraining:
-        """Train on in-memory data; early stopping on (X_holdout, y_holdout) when given."""
+        """Train on in-memory data; early stopping on (X_holdout, y_holdout) when given.
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
+            ``validate_data`` (then ``predict`` returns numpy).
+        y : tensor or array_like, shape (n,)
+            Labels.
+        X_holdout, y_holdout : tensor or array_like, optional
+            Both or neither: early stopping (``patience``) watches the loss on them.
+
+        Returns
+        -------
+        FullTraining
+            self, fitted.
+        """
         self._check_params()
         source = self._training_data(X, y)
         holdout, _ = self._holdout_data(X_holdout, y_holdout)
@@ -185,7 +201,23 @@ class FullTraining(BaseLearner):
 
     def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> FullTraining:
         """Train on samples 0…n−1 of a stream (regenerated each epoch); early stopping on
-        n_holdout samples of its 'holdout' split (kept in memory: n_holdout × d)."""
+        n_holdout samples of its 'holdout' split (kept in memory: n_holdout × d).
+
+        Parameters
+        ----------
+        stream : DataStream
+            Samples 0…n−1 of it (regenerated, never all in memory; it is regenerated each epoch).
+        n : int
+            Number of samples, ≥ 1.
+        n_holdout : int
+            Samples of ``stream.split("holdout")``, ≥ 0: early stopping watches the loss on
+            them (kept in memory: n_holdout × d).
+
+        Returns
+        -------
+        FullTraining
+            self, fitted.
+        """
         self._check_params()
         n, n_holdout = self._stream_args(stream, n, n_holdout)
         self._reset_features(stream.d)

@@ -85,10 +85,14 @@ def checked_kernel(kernel: Callable) -> Callable:
 class KernelRidge(BaseLearner):
     """Kernel ridge regression with the networks' infinite-width kernels, exact or at scale.
 
-    kernel : "ntk" (``ntk_kernel``, b = 0: the limit of ``NTKRegression``), "rf"
+    Parameters
+    ----------
+    kernel : {"ntk", "rf"} or callable
+        "ntk" (``ntk_kernel``, b = 0: the limit of ``NTKRegression``), "rf"
         (``rf_kernel``, b ~ N(0, 1): the limit of ``RandomFeatures``), or a callable
         k(X1, X2) → (n1, n2) tensor (checked: shape and finiteness, before the solve).
-    solver : "exact" — the n×n kernel matrix in row blocks on ``device``, Cholesky of
+    solver : {"auto", "exact", "falkon"}
+        "exact" — the n×n kernel matrix in row blocks on ``device``, Cholesky of
         K + (nλ/2)I (``dtype=float64``: in float64; ``float32``: factored in float32 and
         refined to the float64 solution, falling back to float64 — see ``_exact_solve``);
         with ``ridge_lambda="auto"`` one float64 eigendecomposition gives every λ (O(n³):
@@ -96,12 +100,13 @@ class KernelRidge(BaseLearner):
         "falkon" — Nyström centres (``n_centers``, drawn uniformly) and preconditioned
         conjugate gradient, all λ of the path solved together; memory O(rows·M + M²).
         "auto" — exact when its matrices take at most half the device's memory, else falkon.
-    n_centers : M for falkon; "auto" = min(n, 16·⌈√n⌉) (Falkon's theory asks for
+    n_centers : int or "auto"
+        M for falkon; "auto" = min(n, 16·⌈√n⌉) (Falkon's theory asks for
         M ≈ √n·log n; 16√n came within 1 % of the exact risk at n = 4000 and 20 000 on the
         paper's target, 8√n within 3–6 %).
-    dtype : precision of the kernel blocks streamed for predictions, the holdout and Falkon,
+    dtype : {"float32", "float64"} or torch dtype
+        Precision of the kernel blocks streamed for predictions, the holdout and Falkon,
         and of the exact solver's factorisation (the solution is float64 either way).
-
     tol, max_iter : float, int
         Falkon's conjugate gradient: relative residual to reach, and the most iterations.
     ridge_lambda, preprocess, device, chunk_size, seed
@@ -189,14 +194,46 @@ class KernelRidge(BaseLearner):
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, X, y, X_holdout=None, y_holdout=None) -> KernelRidge:
-        """Fit on in-memory data; λ chosen on (X_holdout, y_holdout) when given, else GCV."""
+        """Fit on in-memory data; λ chosen on (X_holdout, y_holdout) when given, else GCV.
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
+            ``validate_data`` (then ``predict`` returns numpy).
+        y : tensor or array_like, shape (n,)
+            Labels.
+        X_holdout, y_holdout : tensor or array_like, optional
+            Both or neither: with ``ridge_lambda="auto"`` λ is chosen on them (else by GCV).
+
+        Returns
+        -------
+        KernelRidge
+            self, fitted.
+        """
         self._check_params()
         source = self._training_data(X, y)
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
         return self._fit(source, len(source), holdout, n_holdout)
 
     def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> KernelRidge:
-        """Fit on samples 0…n−1 of a stream (materialised: X is n×d); λ on its 'holdout' split."""
+        """Fit on samples 0…n−1 of a stream (materialised: X is n×d); λ on its 'holdout' split.
+
+        Parameters
+        ----------
+        stream : DataStream
+            Samples 0…n−1 of it (regenerated, never all in memory except here: the exact solver needs X, n×d).
+        n : int
+            Number of samples, ≥ 1.
+        n_holdout : int
+            Samples of ``stream.split("holdout")``, ≥ 0: with ``ridge_lambda="auto"`` λ is
+            chosen on them (0: by GCV).
+
+        Returns
+        -------
+        KernelRidge
+            self, fitted.
+        """
         self._check_params()
         n, n_holdout = self._stream_args(stream, n, n_holdout)
         self._reset_features(stream.d)

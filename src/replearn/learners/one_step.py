@@ -95,14 +95,45 @@ class FrozenFirstLayerHead:
     """
 
     def transfer(self, X, y, X_holdout=None, y_holdout=None):
-        """A copy with W, b kept and α, β, a refitted on a new task (the paper's Theorem 3)."""
+        """A copy with W, b kept and α, β, a refitted on a new task (the paper's Theorem 3).
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
+            ``validate_data`` (then ``predict`` returns numpy).
+        y : tensor or array_like, shape (n,)
+            Labels.
+        X_holdout, y_holdout : tensor or array_like, optional
+            Both or neither: λ of the new head is chosen on them.
+
+        Returns
+        -------
+        estimator
+            A new estimator of the same class; self is unchanged.
+        """
         self._check_fitted()
         source = self._training_data(X, y, reset=False)
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
         return self._transferred(source, len(source), holdout, n_holdout)
 
     def transfer_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000):
-        """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split)."""
+        """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split).
+
+        Parameters
+        ----------
+        stream : DataStream
+            Samples 0…n−1 of it (regenerated, never all in memory).
+        n : int
+            Number of samples, ≥ 1.
+        n_holdout : int
+            Samples of ``stream.split("holdout")``, ≥ 0: λ of the new head is chosen on them.
+
+        Returns
+        -------
+        estimator
+            A new estimator of the same class; self is unchanged.
+        """
         self._check_fitted()
         n, n_holdout = self._stream_args(stream, n, n_holdout)
         return self._transferred(stream, n, stream.split("holdout"), n_holdout)
@@ -211,7 +242,7 @@ class OneStepNetwork(FrozenFirstLayerHead, BaseLearner):
     initial_network_ : TwoLayerReLU
         θ⁰, the symmetric initialisation.
     network_ : TwoLayerReLU
-        (W_, b_, a_): x ↦ aᵀReLU(W¹x + b).
+        (``W_``, ``b_``, ``a_``): x ↦ aᵀReLU(W¹x + b).
     ridge_lambda_, lambda_path_, lambda_criterion_, lambda_criterion_name_
         The λ used; the path and its criterion ("holdout_mse" or "gcv") when λ was chosen.
     n_features_in_, n_samples_ : int
@@ -280,14 +311,46 @@ class OneStepNetwork(FrozenFirstLayerHead, BaseLearner):
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, X, y, X_holdout=None, y_holdout=None) -> OneStepNetwork:
-        """Algorithm 1 on in-memory data; λ chosen on (X_holdout, y_holdout) when given."""
+        """Algorithm 1 on in-memory data; λ chosen on (X_holdout, y_holdout) when given.
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
+            ``validate_data`` (then ``predict`` returns numpy).
+        y : tensor or array_like, shape (n,)
+            Labels.
+        X_holdout, y_holdout : tensor or array_like, optional
+            Both or neither: with ``ridge_lambda="auto"`` λ is chosen on them (else by GCV).
+
+        Returns
+        -------
+        OneStepNetwork
+            self, fitted.
+        """
         self._check_params()
         source = self._training_data(X, y)
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
         return self._fit(source, len(source), holdout, n_holdout)
 
     def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> OneStepNetwork:
-        """Algorithm 1 on samples 0…n−1 of a regenerated stream; holdout from its 'holdout' split."""
+        """Algorithm 1 on samples 0…n−1 of a regenerated stream; holdout from its 'holdout' split.
+
+        Parameters
+        ----------
+        stream : DataStream
+            Samples 0…n−1 of it (regenerated, never all in memory).
+        n : int
+            Number of samples, ≥ 1.
+        n_holdout : int
+            Samples of ``stream.split("holdout")``, ≥ 0: with ``ridge_lambda="auto"`` λ is
+            chosen on them (0: by GCV).
+
+        Returns
+        -------
+        OneStepNetwork
+            self, fitted.
+        """
         self._check_params()
         n, n_holdout = self._stream_args(stream, n, n_holdout)
         self._reset_features(stream.d)
