@@ -25,6 +25,7 @@ _EXPORTS = {
     "sample": "replearn.data",
     "TwoLayerReLU": "replearn.network",
     "OneStepNetwork": "replearn.learners.one_step",
+    "GiantStepNetwork": "replearn.learners.giant_step",
     "RandomFeatures": "replearn.learners.random_features",
     "NTKRegression": "replearn.learners.ntk",
     "KernelRidge": "replearn.learners.kernel_ridge",
@@ -32,6 +33,9 @@ _EXPORTS = {
     "excess_risk": "replearn.metrics",
     "subspace_alignment": "replearn.metrics",
     "principal_angles": "replearn.metrics",
+    "direction_cosines": "replearn.metrics",
+    "label_transforms": "replearn.label_transforms",
+    "resolve_label_transform": "replearn.label_transforms",
     "theory": "replearn.theory",
 }
 

@@ -68,6 +68,7 @@ __all__ = [
     "step_label_moments",
     "step_labels",
     "BUILT_IN_TRANSFORMS",
+    "label_transform_spec",
 ]
 
 BUILT_IN_TRANSFORMS = ("identity", "square", "abs", "sign", "hermite:k")
@@ -255,6 +256,19 @@ def resolve_label_transform(spec) -> LabelTransform:
         f"label_transform must be None, a string {BUILT_IN_TRANSFORMS} or a callable, "
         f"got {type(spec).__name__}"
     )
+
+
+def label_transform_spec(value):
+    """A learner's parameter check: ``value`` must resolve (``resolve_label_transform``).
+
+    Returns ``value`` itself (a name, None or the callable, so parameters stay plain) and
+    raises one-line ``ValueError`` "must be …, got …" (the learner prefixes the name).
+    """
+    try:
+        resolve_label_transform(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(str(error).removeprefix("label_transform ")) from None
+    return value
 
 
 # -- the step's labels, streamed -----------------------------------------------------------------

@@ -16,6 +16,7 @@ __all__ = [
     "RiskEstimate",
     "excess_risk",
     "subspace_alignment",
+    "direction_cosines",
     "principal_angles",
     "DegreeEnergy",
     "low_degree_energy",
@@ -78,6 +79,26 @@ def subspace_alignment(W, U) -> float:
     if total == 0.0:
         return 0.0
     return float(((W @ U.T) ** 2).sum()) / total
+
+
+def direction_cosines(W, U) -> torch.Tensor:
+    """cos(w_j, u_k) = w_j·u_k / (‖w_j‖·‖u_k‖): (m, r) float64 on the CPU.
+
+    W is (m, d) (neurons as rows), U is (r, d) (one direction per row, e.g. a target's U; not
+    orthonormalised, so column k is about u_k itself). A zero neuron has cosine 0.
+    """
+    W = torch.as_tensor(W).to(torch.float64).cpu()
+    U = torch.as_tensor(U).to(torch.float64).cpu()
+    if W.ndim != 2 or U.ndim != 2 or W.shape[1] != U.shape[1]:
+        raise ValueError(
+            f"W (m, d) and U (r, d) must share d, got shapes {tuple(W.shape)} and {tuple(U.shape)}"
+        )
+    U_norm = U.norm(dim=1)
+    if not bool((U_norm > 0).all()):
+        raise ValueError("U must have no zero rows (a direction needs a length)")
+    W_norm = W.norm(dim=1)
+    cosines = (W @ U.T) / U_norm[None, :]
+    return torch.where(W_norm[:, None] > 0, cosines / W_norm.clamp_min(1e-300)[:, None], 0.0)
 
 
 def principal_angles(W, U, rank: int | None = None) -> torch.Tensor:

@@ -9,6 +9,10 @@ first layer, then a ridge-regression head on the frozen random-bias features.
        (closed-form ridge, or T steps of GD with step η and weight decay λ)
     5. x ↦ α + β·x + aᵀReLU(W¹x + b)                                          (predictor)
 
+With ``label_transform`` T, step 2 runs on the transformed labels
+s_i = (T(y_i) − m_T − β_T·x_i)/σ_s (``replearn.label_transforms``); α, β and the head stay on
+the raw y (T = None is the paper's step, unchanged to the bit).
+
 Every step is a sum over samples, computed chunk by chunk; memory is O(m·d + m²).
 Partners j and j + m/2 share w_j⁰ and have opposite a_j, so w_{j+m/2}¹ = −w_j¹ and the
 step needs only the m/2 distinct neurons.
@@ -22,6 +26,12 @@ import math
 import torch
 
 from replearn.data import DataStream
+from replearn.label_transforms import (
+    label_transform_spec,
+    resolve_label_transform,
+    step_label_moments,
+    step_labels,
+)
 from replearn.learners.base import BaseLearner
 from replearn.learners.ridge_head import RidgeHead, fit_ridge_head
 from replearn.network import TwoLayerReLU, normal_biases, relu_features, symmetric_init
@@ -38,10 +48,115 @@ from replearn.validation import (
     seed,
 )
 
-__all__ = ["OneStepNetwork"]
+__all__ = ["OneStepNetwork", "first_layer_step_sum", "step_label_function"]
 
 
-class OneStepNetwork(BaseLearner):
+def step_label_function(learner, source, n: int, start: int, transform, alpha, beta):
+    """The step's labels s(X, y) on samples start…start+n−1, for chunks already in the
+    learner's dtype and device.
+
+    T = identity: s = y − α − β·x (the paper's). Otherwise s = (T(y) − m_T − β_T·x)/σ_s with
+    the constants from one or two streamed passes (``step_label_moments``).
+    """
+    if transform.is_identity:
+        return lambda X, y: y - alpha - X @ beta
+
+    def chunks():
+        return source.chunks(n, learner.chunk_size, start=start)
+
+    moments = step_label_moments(chunks, transform)
+    moments.t_beta = moments.t_beta.to(learner._device)
+    return lambda X, y: step_labels(X, y, moments)
+
+
+def first_layer_step_sum(
+    source, n: int, start: int, W_half: torch.Tensor, labels, chunk_size: int, dtype, device
+) -> torch.Tensor:
+    """Σ_i s_i·1[w_j·x_i ≥ 0]·x_i over samples start…start+n−1 for each row w_j of W_half
+    (float64 sums of per-chunk products in ``dtype``): shape (len(W_half), d)."""
+    total = torch.zeros(W_half.shape, dtype=torch.float64, device=device)
+    for X, y, *_ in source.chunks(n, chunk_size, start=start):
+        X = X.to(device=device, dtype=dtype)
+        s = labels(X, y.to(device=device, dtype=dtype))
+        # s_i·1[w_j·x_i ≥ 0], shape (c, m/2)
+        weighted = torch.where(X @ W_half.T >= 0, s[:, None], 0.0)
+        total += (weighted.T @ X).to(torch.float64)
+    return total
+
+
+class FrozenFirstLayerHead:
+    """Steps 3–5 shared by the first-layer-step learners (``OneStepNetwork``,
+    ``GiantStepNetwork``): given ``W_`` and ``b_``, the ridge (or GD) head on
+    ReLU(W x + b), the predictor α + β·x + aᵀReLU(W x + b), and ``transfer``.
+
+    Needs the parameters ``head``, ``ridge_lambda``, ``head_steps``, ``head_lr``,
+    ``chunk_size`` and BaseLearner's ``_linear_part``/``_store_lambda``.
+    """
+
+    def transfer(self, X, y, X_holdout=None, y_holdout=None):
+        """A copy with W, b kept and α, β, a refitted on a new task (the paper's Theorem 3)."""
+        self._check_fitted()
+        source = self._training_data(X, y, reset=False)
+        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
+        return self._transferred(source, len(source), holdout, n_holdout)
+
+    def transfer_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000):
+        """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split)."""
+        self._check_fitted()
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        return self._transferred(stream, n, stream.split("holdout"), n_holdout)
+
+    def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
+        """α + β·x + aᵀReLU(W x + b)."""
+        return self._linear(X) + self.network_(X, self.chunk_size)
+
+    def _fit_head(self, source, n, start, alpha, beta, holdout, n_holdout) -> None:
+        ridge_lambda = check_ridge_lambda(self.ridge_lambda)
+
+        def features(X: torch.Tensor) -> torch.Tensor:
+            return relu_features(X, self.W_, self.b_)
+
+        head, path = fit_ridge_head(
+            features, self.width, source, n, start, alpha, beta, ridge_lambda,
+            self.chunk_size, self._dtype, self._device, holdout, n_holdout,
+        )  # fmt: skip
+        if self.head == "gd":
+            head = RidgeHead(
+                self._gd_head(path, head.ridge_lambda), head.ridge_lambda,
+                head.lambda_path, head.lambda_criterion, head.criterion_name,
+            )  # fmt: skip
+        self.alpha_, self.beta_ = alpha, beta
+        self.a_ = head.coefficients.to(self._dtype)
+        self._store_lambda(head)
+        self.network_ = TwoLayerReLU(self.W_, self.b_, self.a_)
+
+    def _gd_head(self, path, ridge_lambda: float) -> torch.Tensor:
+        """T steps of a ← a − η·[∇_a L + λ·a], ∇_a L = 2(G a − c), from a = 0 (float64).
+
+        Run on the accumulated moments G = FᵀF/n, c = Fᵀy/n, which is exactly full-batch GD.
+        Default step η = 1/(2·s_max + λ), the inverse smoothness of the objective.
+        """
+        gram, cross = path.gram, path.cross
+        lr = self.head_lr
+        if lr == "auto":
+            lr = 1.0 / (2.0 * float(path.eigenvalues.max()) + ridge_lambda)
+        a = torch.zeros_like(cross)
+        for _ in range(self.head_steps):
+            a = a - lr * (2.0 * (gram @ a - cross) + ridge_lambda * a)
+        return a
+
+    def _transferred(self, source, n, holdout, n_holdout):
+        new = copy.copy(self)
+        d = self.W_.shape[1]
+        if source.d != d:
+            raise ValueError(f"transfer data must have d={d} columns, got {source.d}")
+        alpha, beta = new._linear_part(source, n, start=0)
+        new._fit_head(source, n, 0, alpha, beta, holdout, n_holdout)
+        new.n_transfer_samples_ = n
+        return new
+
+
+class OneStepNetwork(FrozenFirstLayerHead, BaseLearner):
     """Algorithm 1 as a scikit-learn estimator.
 
     Parameters
@@ -67,6 +182,11 @@ class OneStepNetwork(BaseLearner):
         head, as analysed in the paper's Theorem 3).
     preprocess : bool
         Subtract α + β·x from the labels (step 1) — the paper always does.
+    label_transform : None, "identity", "square", "abs", "sign", "hermite:k" or callable
+        T applied to the raw labels of the first step only (``replearn.label_transforms``):
+        the step's labels become s = (T(y) − m_T − β_T·x)/σ_s (unit mean square, so the
+        default η₁ keeps its scale); α, β and the head are fitted on the raw y. None (the
+        default) is the paper's step, bit for bit.
     dtype : {"float32", "float64"} or torch dtype
         Precision of features and per-chunk products (sums are float64 either way).
     device : str or torch.device
@@ -120,6 +240,7 @@ class OneStepNetwork(BaseLearner):
         "head_lr": number(0.0, True, ("auto",)),
         "data": choice("same", "resample"),
         "preprocess": boolean,
+        "label_transform": label_transform_spec,
         "dtype": dtype_name,
         "device": device_name,
         "chunk_size": integer_at_least(1),
@@ -136,6 +257,7 @@ class OneStepNetwork(BaseLearner):
         head_lr: float | str = "auto",
         data: str = "same",
         preprocess: bool = True,
+        label_transform=None,
         dtype: torch.dtype | str = "float32",
         device: str | torch.device = "cpu",
         chunk_size: int = 32_768,
@@ -149,6 +271,7 @@ class OneStepNetwork(BaseLearner):
         self.head_lr = head_lr
         self.data = data
         self.preprocess = preprocess
+        self.label_transform = label_transform
         self.dtype = dtype
         self.device = device
         self.chunk_size = chunk_size
@@ -169,25 +292,6 @@ class OneStepNetwork(BaseLearner):
         self._reset_features(stream.d)
         return self._fit(stream, n, stream.split("holdout"), n_holdout)
 
-    def transfer(self, X, y, X_holdout=None, y_holdout=None) -> OneStepNetwork:
-        """A copy with W¹, b kept and α, β, a refitted on a new task (the paper's Theorem 3)."""
-        self._check_fitted()
-        source = self._training_data(X, y, reset=False)
-        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
-        return self._transferred(source, len(source), holdout, n_holdout)
-
-    def transfer_stream(
-        self, stream: DataStream, n: int, n_holdout: int = 100_000
-    ) -> OneStepNetwork:
-        """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split)."""
-        self._check_fitted()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
-        return self._transferred(stream, n, stream.split("holdout"), n_holdout)
-
-    def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
-        """α + β·x + aᵀReLU(W¹x + b)."""
-        return self._linear(X) + self.network_(X, self.chunk_size)
-
     # -- Algorithm 1 ------------------------------------------------------------------------
     def _fit(self, source, n: int, holdout, n_holdout: int) -> OneStepNetwork:
         d = source.d
@@ -201,7 +305,11 @@ class OneStepNetwork(BaseLearner):
         alpha, beta = self._linear_part(source, n_step, start=0)
         # 2. one gradient step with weight decay 1/η₁: W¹ = −η₁ ∇_W L(θ⁰)
         half = self.width // 2
-        step_sum = self._step_sum(source, n_step, init.W[:half], alpha, beta)  # Σ y x 1[w⁰x ≥ 0]
+        transform = resolve_label_transform(self.label_transform)
+        labels = step_label_function(self, source, n_step, 0, transform, alpha, beta)
+        step_sum = first_layer_step_sum(
+            source, n_step, 0, init.W[:half], labels, self.chunk_size, self._dtype, self._device
+        )  # Σ s x 1[w⁰x ≥ 0]
         eta1 = self._eta1(d, init.a[:half], step_sum / n_step)
         W_half = 2.0 * eta1 * init.a[:half, None] * (step_sum / n_step)
         W1 = torch.cat([W_half, -W_half]).to(self._dtype)
@@ -217,17 +325,6 @@ class OneStepNetwork(BaseLearner):
         self.n_samples_ = n
         return self
 
-    def _step_sum(self, source, n: int, W0: torch.Tensor, alpha, beta) -> torch.Tensor:
-        """Σ_i (y_i − α − β·x_i)·1[w_j⁰·x_i ≥ 0]·x_i for each distinct neuron j: (m/2, d)."""
-        total = torch.zeros(W0.shape, dtype=torch.float64, device=self._device)
-        for X, y, *_ in source.chunks(n, self.chunk_size, start=0):
-            X = X.to(device=self._device, dtype=self._dtype)
-            y = y.to(device=self._device, dtype=self._dtype) - alpha - X @ beta
-            # y_i·1[w_j⁰·x_i ≥ 0], shape (c, m/2)
-            weighted = torch.where(X @ W0.T >= 0, y[:, None], 0.0)
-            total += (weighted.T @ X).to(torch.float64)
-        return total
-
     def _eta1(self, d: int, a_half: torch.Tensor, mean_step: torch.Tensor) -> float:
         if self.eta1 == "sqrt_d":
             return math.sqrt(d)
@@ -235,48 +332,3 @@ class OneStepNetwork(BaseLearner):
             rms = float(mean_step.pow(2).sum(1).mean().sqrt()) * 2.0
             return 1.0 / rms if rms > 0 else 1.0
         return float(self.eta1)
-
-    def _fit_head(self, source, n, start, alpha, beta, holdout, n_holdout) -> None:
-        ridge_lambda = check_ridge_lambda(self.ridge_lambda)
-
-        def features(X: torch.Tensor) -> torch.Tensor:
-            return relu_features(X, self.W_, self.b_)
-
-        head, path = fit_ridge_head(
-            features, self.width, source, n, start, alpha, beta, ridge_lambda,
-            self.chunk_size, self._dtype, self._device, holdout, n_holdout,
-        )  # fmt: skip
-        if self.head == "gd":
-            head = RidgeHead(
-                self._gd_head(path, head.ridge_lambda), head.ridge_lambda,
-                head.lambda_path, head.lambda_criterion, head.criterion_name,
-            )  # fmt: skip
-        self.alpha_, self.beta_ = alpha, beta
-        self.a_ = head.coefficients.to(self._dtype)
-        self._store_lambda(head)
-        self.network_ = TwoLayerReLU(self.W_, self.b_, self.a_)
-
-    def _gd_head(self, path, ridge_lambda: float) -> torch.Tensor:
-        """T steps of a ← a − η·[∇_a L + λ·a], ∇_a L = 2(G a − c), from a = 0 (float64).
-
-        Run on the accumulated moments G = FᵀF/n, c = Fᵀy/n, which is exactly full-batch GD.
-        Default step η = 1/(2·s_max + λ), the inverse smoothness of the objective.
-        """
-        gram, cross = path.gram, path.cross
-        lr = self.head_lr
-        if lr == "auto":
-            lr = 1.0 / (2.0 * float(path.eigenvalues.max()) + ridge_lambda)
-        a = torch.zeros_like(cross)
-        for _ in range(self.head_steps):
-            a = a - lr * (2.0 * (gram @ a - cross) + ridge_lambda * a)
-        return a
-
-    def _transferred(self, source, n, holdout, n_holdout) -> OneStepNetwork:
-        new = copy.copy(self)
-        d = self.W_.shape[1]
-        if source.d != d:
-            raise ValueError(f"transfer data must have d={d} columns, got {source.d}")
-        alpha, beta = new._linear_part(source, n, start=0)
-        new._fit_head(source, n, 0, alpha, beta, holdout, n_holdout)
-        new.n_transfer_samples_ = n
-        return new

@@ -1,0 +1,469 @@
+"""Several giant steps (Dandi, Krzakala, Loureiro, Pesce & Stephan 2023): T full-batch gradient
+steps on the first layer with the second layer fixed, then Algorithm 1's new biases and head.
+
+With the symmetric initialisation θ⁰ = (W⁰, a, b = 0) (``network.symmetric_init``) and the
+network f(x) = c·Σ_j a_j·ReLU(w_j·x) (c the ``output_scale``; the paper's c = 1), step t on
+the batch B_t of n samples is
+
+    L_t(W) = (1/n) Σ_{i∈B_t} (f(x_i) − s_i)²,      s the step labels of B_t
+    ∇_{w_j} L_t = (2c/n)·a_j·Σ_i (f(x_i) − s_i)·1[w_j·x_i ≥ 0]·x_i
+    W^t = W^{t−1} − η_t·(∇_W L_t(W^{t−1}) + λ_t·W^{t−1})
+
+s = y − α_t − β_t·x with α_t, β_t the mean y and mean y·x of B_t (``preprocess``; else
+s = y), or with a label transform T the unit-scale s = (T(y) − m_T − β_T·x)/σ_s
+(``replearn.label_transforms``). The default λ₁ = 1/η₁ cancels W⁰, so step 1 is exactly
+Algorithm 1's W¹ = −η₁∇L(θ⁰) (and ``steps=1`` is ``OneStepNetwork``, bit for bit); λ_t = 0
+after. Then b ~ N(0, 1) (``normal_biases``, the seed offset of OneStepNetwork) and the head
+a on ReLU(W^T x + b) with α, β of its data; predictor x ↦ α + β·x + aᵀReLU(W^T x + b).
+
+Batches. ``batch="fresh"``: step t (t = 0…T−1) uses samples t·n … (t+1)·n − 1 of the stream
+(``fit(X, y)``: the rows split into T consecutive parts of n = ⌊N/T⌋ rows, the last N − T·n
+rows unused); ``batch="reuse"``: every step uses samples 0…n−1 (``fit``: all N rows). The
+head (and its α, β) uses the last step's batch: for ``steps=1`` that is Algorithm 1's "one
+data set" (``data="same"``), and no sample is drawn that no step used.
+
+Cost: one streamed pass per step over its batch (plus the α/β pass, or the label-transform
+passes, once per distinct batch), memory O(m·d + m²). Partner neurons j and j + m/2 have
+a_{j+m/2} = −a_j. At init w_{j+m/2} = w_j (f ≡ 0, ∇_{j+m/2} = −∇_j: m/2 distinct rows). After
+a step with η·λ = 1 (the default step 1), w_{j+m/2} = −w_j, so f(x) = c·Σ_{j<m/2} a_j·z_j with
+z_j = w_j·x (ReLU(z) − ReLU(−z) = z), and the two gradients need one product with the m/2
+rows: Σ r·1[z ≥ 0]·x = P + Z₀, Σ r·1[−z ≥ 0]·x = Σ r·x − P, P = Σ r·1[z > 0]·x, Z₀ the
+(rare) ties z = 0. After that step the partners are unrelated (w_{j+m/2} + w_j =
+η·(2c/n)·a_j·(B_j − A_j) with A_j, B_j the two masked sums, ≠ 0 in general), so steps ≥ 3
+run on all m rows: twice the flops of Algorithm 1's step pass.
+
+Step sizes η_t: a number (every step) or a list (one per step); ``"sqrt_d"``: η_t = √d (the
+paper's scale); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with ℓ = log_d n. Dandi et al.
+write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
+the loss (1/2n)Σ(y − f)² and η = O(p·d^{(ℓ−1)/2}) for n = O(d^ℓ) (their notebooks use
+η = 2p at n = d); their update is Δw_j = (η/p)·sign(a_j)·mean(r·σ'·x). Ours is
+Δw_j = 2η·c·a_j·mean(r·σ'·x), so their η_D corresponds to our η = η_D/(2c·p)·p = η_D/2 at
+c = 1/p: ``"dandi"`` with ``output_scale="1/m"`` is η = m·d^{(ℓ−1)/2}, i.e. η_D = 2p·d^{(ℓ−1)/2}
+(the notebooks' constant 2 at ℓ = 1). With c = 1 (the paper's network) it gives the same
+first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·x), which equals ``"sqrt_d"`` at n = d².
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from replearn.data import DataStream
+from replearn.label_transforms import label_transform_spec, resolve_label_transform
+from replearn.learners.base import BaseLearner
+from replearn.learners.one_step import (
+    FrozenFirstLayerHead,
+    first_layer_step_sum,
+    step_label_function,
+)
+from replearn.metrics import direction_cosines, subspace_alignment
+from replearn.network import normal_biases, symmetric_init
+from replearn.targets import MultiIndexTarget
+from replearn.validation import (
+    boolean,
+    choice,
+    device_name,
+    dtype_name,
+    even_width,
+    integer_at_least,
+    is_number,
+    number,
+    ridge_lambda,
+    seed,
+)
+
+__all__ = ["GiantStepNetwork"]
+
+
+def _positive_numbers(value, minimum_strict: bool, words: tuple[str, ...]):
+    bound = "> 0" if minimum_strict else "≥ 0"
+    allowed = f"a number {bound}" + "".join(f", {w!r}" for w in words)
+    allowed += f" or a non-empty list of numbers {bound} (one per step)"
+
+    def ok(x) -> bool:
+        return is_number(x) and (x > 0 if minimum_strict else x >= 0)
+
+    if isinstance(value, str) and value in words:
+        return value
+    if ok(value):
+        return float(value)
+    if isinstance(value, list | tuple) and value and all(ok(x) for x in value):
+        return [float(x) for x in value]
+    raise ValueError(f"must be {allowed}, got {value!r}")
+
+
+def step_size_spec(value):
+    """η per step: a number > 0, 'sqrt_d', 'dandi', or a list of numbers > 0."""
+    return _positive_numbers(value, True, ("sqrt_d", "dandi"))
+
+
+def weight_decay_spec(value):
+    """λ per step: 'paper' (λ₁ = 1/η₁, then 0), a number ≥ 0, or a list of numbers ≥ 0."""
+    return _positive_numbers(value, False, ("paper",))
+
+
+def output_scale_spec(value):
+    """c in f(x) = c·Σ a_j ReLU(w_j·x) during the steps: a number > 0 or '1/m'."""
+    return number(0.0, True, ("1/m",))(value)
+
+
+def label_transforms_spec(value):
+    """One label transform for every step, or a non-empty list with one per step."""
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("must be a transform or a non-empty list of them, got []")
+        for item in value:
+            label_transform_spec(item)
+        return list(value)
+    return label_transform_spec(value)
+
+
+def diagnostics_target_spec(value):
+    """None, a MultiIndexTarget, or directions U: a 2-D (r, d) array of row vectors."""
+    if value is None or isinstance(value, MultiIndexTarget):
+        return value
+    try:
+        U = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        U = None
+    if U is None or U.ndim != 2 or U.shape[0] < 1 or not torch.isfinite(U).all():
+        raise ValueError(
+            "must be None, a MultiIndexTarget or a finite 2-D (r, d) array of directions, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
+    """T giant full-batch steps on the first layer (second layer fixed), then the ridge head.
+
+    Parameters
+    ----------
+    width : int
+        m, even (neurons in ± pairs, ``symmetric_init``).
+    steps : int
+        T ≥ 1 gradient steps on W.
+    step_size : float, list of float, "sqrt_d" or "dandi"
+        η_t (see the module docstring for "dandi" and its map to Dandi et al.).
+    weight_decay : "paper", float or list of float
+        λ_t: "paper" is λ₁ = 1/η₁ (W⁰ cancels: Algorithm 1's step) and λ_t = 0 for t ≥ 2.
+    batch : {"fresh", "reuse"}
+        Step t on samples t·n…(t+1)·n−1 ("fresh") or every step on 0…n−1 ("reuse").
+    output_scale : float or "1/m"
+        c in f(x) = c·Σ_j a_j ReLU(w_j·x) during the steps (1: the paper's network;
+        "1/m": Dandi et al.'s mean-field scaling). The head is unaffected (a is refitted).
+    label_transform : None, a transform, or a list with one per step
+        T of ``OneStepNetwork``, applied to the raw labels of each step's batch.
+    preprocess : bool
+        Subtract α_t + β_t·x (of each step's batch) from the labels, and α + β·x before the head.
+    diagnostics_target : None, MultiIndexTarget or (r, d) directions
+        When given, ``history_`` also holds the alignment with span(U), the m × r cosines
+        between neurons and the directions, and the residuals' Hermite degree shares.
+    head, ridge_lambda, head_steps, head_lr, dtype, device, chunk_size, seed
+        As in ``OneStepNetwork``.
+
+    Attributes
+    ----------
+    W_, b_, a_, alpha_, beta_, network_, initial_network_, ridge_lambda_ …
+        As in ``OneStepNetwork`` (W_ is W^T).
+    step_sizes_, weight_decays_ : list of float
+        η_t and λ_t used.
+    history_ : list of dict (plain floats, lists and CPU tensors; picklable), one per step:
+        ``step`` (1…T), ``batch_start``, ``n_samples``, ``eta``, ``weight_decay``,
+        ``step_norm`` ‖W^t − W^{t−1}‖_F, ``weight_norm`` ‖W^t‖_F, ``paired_pass`` (whether the
+        m/2-row pass was exact for this step) and, with ``diagnostics_target``:
+        ``alignment`` (``metrics.subspace_alignment`` of W^t), ``direction_cosines`` (m, r)
+        (``metrics.direction_cosines``), ``residual_degree_shares`` {0, 1, 2, "higher"}: the
+        batch's empirical Hermite energy of the residual r = s − f(x) at degrees 0, 1, 2 and
+        the rest, as shares of mean r² — the gradient's leading term sees degree 2 only
+        (−2c·a_j·E[r·1[w·x ≥ 0]·x] = −c·a_j(E[r·x] + 2·E[r(xxᵀ − I)]ŵ/√(2π) + degree ≥ 4
+        terms); the higher even degrees enter through contractions with ŵ^{⊗(k−1)}, whose
+        exact shares would need the O(d^k) degree-k coefficients, so they are not split).
+        Plug-in estimates: the degree-2 share has a bias of about (d² / 2n)·E r⁴/E r².
+    """
+
+    _parameter_checks = {
+        "width": even_width,
+        "steps": integer_at_least(1),
+        "step_size": step_size_spec,
+        "weight_decay": weight_decay_spec,
+        "batch": choice("fresh", "reuse"),
+        "output_scale": output_scale_spec,
+        "label_transform": label_transforms_spec,
+        "preprocess": boolean,
+        "diagnostics_target": diagnostics_target_spec,
+        "head": choice("ridge", "gd"),
+        "ridge_lambda": ridge_lambda,
+        "head_steps": integer_at_least(0),
+        "head_lr": number(0.0, True, ("auto",)),
+        "dtype": dtype_name,
+        "device": device_name,
+        "chunk_size": integer_at_least(1),
+        "seed": seed,
+    }
+
+    def __init__(
+        self,
+        width: int = 100,
+        steps: int = 1,
+        step_size="sqrt_d",
+        weight_decay="paper",
+        batch: str = "fresh",
+        output_scale: float | str = 1.0,
+        label_transform=None,
+        preprocess: bool = True,
+        diagnostics_target=None,
+        head: str = "ridge",
+        ridge_lambda: float | str = "auto",
+        head_steps: int = 1000,
+        head_lr: float | str = "auto",
+        dtype: torch.dtype | str = "float32",
+        device: str | torch.device = "cpu",
+        chunk_size: int = 32_768,
+        seed: int = 0,
+    ):
+        self.width = width
+        self.steps = steps
+        self.step_size = step_size
+        self.weight_decay = weight_decay
+        self.batch = batch
+        self.output_scale = output_scale
+        self.label_transform = label_transform
+        self.preprocess = preprocess
+        self.diagnostics_target = diagnostics_target
+        self.head = head
+        self.ridge_lambda = ridge_lambda
+        self.head_steps = head_steps
+        self.head_lr = head_lr
+        self.dtype = dtype
+        self.device = device
+        self.chunk_size = chunk_size
+        self.seed = seed
+
+    def _check_combination(self, values) -> None:
+        steps = values["steps"]
+        for name in ("step_size", "weight_decay", "label_transform"):
+            value = values[name]
+            if isinstance(value, list) and len(value) != steps:
+                raise ValueError(
+                    f"{name} has {len(value)} entries but steps = {steps}: give one per step "
+                    "or a single value"
+                )
+
+    # -- public API -------------------------------------------------------------------------
+    def fit(self, X, y, X_holdout=None, y_holdout=None) -> GiantStepNetwork:
+        """The steps on in-memory data (fresh: T consecutive parts of ⌊N/T⌋ rows)."""
+        self._check_params()
+        source = self._training_data(X, y)
+        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
+        n = len(source) // self.steps if self.batch == "fresh" else len(source)
+        if n < 1:
+            raise ValueError(
+                f"batch='fresh' with steps = {self.steps} needs at least {self.steps} rows "
+                f"(one per step), got {len(source)}"
+            )
+        return self._fit(source, n, holdout, n_holdout)
+
+    def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> GiantStepNetwork:
+        """n samples per step: step t on t·n…(t+1)·n−1 (fresh) or 0…n−1 (reuse)."""
+        self._check_params()
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        self._reset_features(stream.d)
+        return self._fit(stream, n, stream.split("holdout"), n_holdout)
+
+    # -- the steps --------------------------------------------------------------------------
+    def _per_step(self, value, t: int):
+        return value[t] if isinstance(value, list) else value
+
+    def _scale(self) -> float:
+        return 1.0 / self.width if self.output_scale == "1/m" else float(self.output_scale)
+
+    def _eta(self, t: int, d: int, n: int) -> float:
+        eta = self._per_step(self.step_size, t)
+        if eta == "sqrt_d":
+            return math.sqrt(d)
+        if eta == "dandi":
+            return math.sqrt(n / d) / self._scale()
+        return float(eta)
+
+    def _decay(self, t: int, eta: float) -> tuple[float, bool]:
+        """(λ_t, whether η_t·λ_t = 1 exactly — W^{t−1} cancels)."""
+        decay = self._per_step(self.weight_decay, t)
+        if decay == "paper":
+            return (1.0 / eta, True) if t == 0 else (0.0, False)
+        return float(decay), eta * float(decay) == 1.0
+
+    def _directions(self, d: int) -> torch.Tensor | None:
+        target = self.diagnostics_target
+        if target is None:
+            return None
+        U = target.U if isinstance(target, MultiIndexTarget) else torch.as_tensor(target)
+        U = U.to(torch.float64).cpu()
+        if U.shape[1] != d:
+            raise ValueError(
+                f"diagnostics_target has directions of dimension {U.shape[1]}, the data d = {d}"
+            )
+        return U
+
+    def _fit(self, source, n: int, holdout, n_holdout: int) -> GiantStepNetwork:
+        d = source.d
+        half = self.width // 2
+        scale = self._scale()
+        directions = self._directions(d)
+        init = symmetric_init(self.width, d, self.seed, self._dtype, self._device)
+        self.initial_network_ = init
+        a = init.a.to(torch.float64)
+        linear_parts: dict[int, tuple] = {}  # batch start → (α, β): one pass per batch
+        labels_cache: dict[tuple, object] = {}
+        W = init.W.to(torch.float64)  # W^t in float64; each pass uses it in the model's dtype
+        state = "equal"  # partners: "equal" (init), "opposite" (w_{j+m/2} = −w_j), "free"
+        history, etas, decays = [], [], []
+        for t in range(self.steps):
+            start = t * n if self.batch == "fresh" else 0
+            if start not in linear_parts:
+                linear_parts[start] = self._linear_part(source, n, start=start)
+            alpha, beta = linear_parts[start]
+            spec = self._per_step(self.label_transform, t)
+            key = (start, id(spec) if callable(spec) else spec)
+            if key not in labels_cache:
+                transform = resolve_label_transform(spec)
+                labels_cache[key] = step_label_function(
+                    self, source, n, start, transform, alpha, beta
+                )
+            labels = labels_cache[key]
+            eta = self._eta(t, d, n)
+            decay, cancels = self._decay(t, eta)
+            W_dtype = W.to(self._dtype)
+            record = directions is not None
+            if state == "equal":
+                # f ≡ 0: ∇_j = −(2c/n)·a_j·Σ s·1[w_j·x ≥ 0]·x, ∇_{j+m/2} = −∇_j
+                step_sum = first_layer_step_sum(
+                    source, n, start, W_dtype[:half], labels, self.chunk_size,
+                    self._dtype, self._device,
+                )  # fmt: skip
+                shares = self._label_shares(source, n, start, labels) if record else None
+                if cancels:  # W⁰ cancels: Algorithm 1's expression, bit for bit
+                    W_half = 2.0 * eta * scale * init.a[:half, None] * (step_sum / n)
+                    W_half = W_half.to(torch.float64)
+                    W_new = torch.cat([W_half, -W_half])
+                    state = "opposite"
+                else:
+                    move = 2.0 * eta * scale * a[:half, None] * (step_sum / n)
+                    shrink = 1.0 - eta * decay
+                    W_new = torch.cat([shrink * W[:half] + move, shrink * W[:half] - move])
+                    state = "free"
+                paired = True
+            else:
+                gradient_sum, shares = self._gradient_sum(
+                    source, n, start, W_dtype, a, scale, labels, state, record
+                )
+                gradient = (2.0 * scale / n) * a[:, None] * gradient_sum
+                W_new = W - eta * (gradient + decay * W)
+                paired = state == "opposite"
+                state = "free"
+            entry = {
+                "step": t + 1,
+                "batch_start": start,
+                "n_samples": n,
+                "eta": eta,
+                "weight_decay": decay,
+                "step_norm": float(torch.linalg.norm(W_new - W)),
+                "weight_norm": float(torch.linalg.norm(W_new)),
+                "paired_pass": paired,
+            }
+            W = W_new
+            if record:
+                W_cpu = W.to(self._dtype).to(torch.float64).cpu()
+                entry["alignment"] = subspace_alignment(W_cpu, directions)
+                entry["direction_cosines"] = direction_cosines(W_cpu, directions)
+                entry["residual_degree_shares"] = shares
+            history.append(entry)
+            etas.append(eta)
+            decays.append(decay)
+        self.step_sizes_, self.weight_decays_, self.history_ = etas, decays, history
+        self.W_ = W.to(self._dtype)
+        self.b_ = normal_biases(self.width, self.seed, self._dtype, self._device)
+        head_start = (self.steps - 1) * n if self.batch == "fresh" else 0
+        alpha, beta = linear_parts[head_start]
+        self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
+        self.n_samples_ = n * self.steps if self.batch == "fresh" else n
+        return self
+
+    def _label_shares(self, source, n, start, labels):
+        """Degree shares of the step-1 residual r = −s (f ≡ 0): one extra pass (diagnostics)."""
+        moments = _ResidualMoments(source.d, self._device)
+        for X, y, *_ in source.chunks(n, self.chunk_size, start=start):
+            X = X.to(device=self._device, dtype=self._dtype)
+            moments.add(X, -labels(X, y.to(device=self._device, dtype=self._dtype)))
+        return moments.shares()
+
+    def _gradient_sum(self, source, n, start, W, a, scale, labels, state, record):
+        """G with G_j = Σ_i r_i·1[w_j·x_i ≥ 0]·x_i, r = f(x) − s: float64 (m, d); and the
+        residual's degree shares when ``record``.
+
+        ``state == "opposite"`` (w_{j+m/2} = −w_j, z_j = w_j·x): one product with the m/2
+        rows, G_j = P_j + Z_j and G_{j+m/2} = Σ r·1[z_j ≤ 0]·x = Σ r·x − P_j, with
+        P_j = Σ r·1[z_j > 0]·x and Z_j = Σ r·1[z_j = 0]·x (ties, computed only if any).
+        Else one product with all m rows.
+        """
+        half = self.width // 2
+        opposite = state == "opposite"
+        rows = W[:half] if opposite else W
+        a_rows = (a[:half] if opposite else a).to(self._dtype)
+        total = torch.zeros(rows.shape, dtype=torch.float64, device=self._device)
+        ties = torch.zeros_like(total)
+        linear = torch.zeros(rows.shape[1], dtype=torch.float64, device=self._device)
+        moments = _ResidualMoments(rows.shape[1], self._device) if record else None
+        for X, y, *_ in source.chunks(n, self.chunk_size, start=start):
+            X = X.to(device=self._device, dtype=self._dtype)
+            s = labels(X, y.to(device=self._device, dtype=self._dtype))
+            Z = X @ rows.T
+            if opposite:
+                r = scale * (Z @ a_rows) - s  # Σ_j a_j (ReLU(z_j) − ReLU(−z_j)) = Σ_j a_j z_j
+                total += (torch.where(Z > 0, r[:, None], 0.0).T @ X).to(torch.float64)
+                at_zero = Z == 0
+                if at_zero.any():
+                    ties += (torch.where(at_zero, r[:, None], 0.0).T @ X).to(torch.float64)
+                linear += (r @ X).to(torch.float64)
+            else:
+                r = scale * (torch.relu(Z) @ a_rows) - s
+                total += (torch.where(Z >= 0, r[:, None], 0.0).T @ X).to(torch.float64)
+            if moments is not None:
+                moments.add(X, r)
+        if opposite:
+            total = torch.cat([total + ties, linear[None, :] - total])
+        return total, (moments.shares() if moments is not None else None)
+
+
+class _ResidualMoments:
+    """Float64 sums for the Hermite energy of a residual r(x) by degree (x ~ N(0, I_d)):
+    degree 0: (mean r)², 1: ‖mean r·x‖², 2: ‖mean r·(xxᵀ − I)‖²_F / 2, over mean r²."""
+
+    def __init__(self, d: int, device):
+        self.count = 0
+        self.total = 0.0
+        self.square = 0.0
+        self.first = torch.zeros(d, dtype=torch.float64, device=device)
+        self.second = torch.zeros(d, d, dtype=torch.float64, device=device)
+
+    def add(self, X: torch.Tensor, r: torch.Tensor) -> None:
+        X, r = X.to(torch.float64), r.to(torch.float64)
+        self.count += r.shape[0]
+        self.total += float(r.sum())
+        self.square += float((r * r).sum())
+        self.first += r @ X
+        self.second += (X * r[:, None]).T @ X
+        self.second.diagonal().sub_(float(r.sum()))
+
+    def shares(self) -> dict:
+        n = self.count
+        energy = self.square / n
+        if energy == 0.0:
+            return {0: 0.0, 1: 0.0, 2: 0.0, "higher": 0.0}
+        e0 = (self.total / n) ** 2
+        e1 = float((self.first / n).pow(2).sum())
+        e2 = float((self.second / n).pow(2).sum()) / 2
+        shares = {0: e0 / energy, 1: e1 / energy, 2: e2 / energy}
+        shares["higher"] = 1.0 - shares[0] - shares[1] - shares[2]
+        return shares
