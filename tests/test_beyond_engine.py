@@ -262,3 +262,16 @@ def test_report_draws_the_step_figures(tmp_path):
     assert {"beyond-test-steps.png", "beyond-test-scatter-0.png"} <= names
     assert "beyond-test-steps.png" in index.read_text() or "data:image/png" in index.read_text()
     assert math.isfinite(1.0)
+
+
+def test_a_scaling_spec_sweeps_the_label_transform():
+    """Params dicts may lack an option left out at None: the search labels still say which."""
+    from replearn.experiments.scaling import plan_searches
+
+    spec = parse_spec(
+        BASE.replace("n: [300, 600]\n", "kind: scaling\n")
+        + "methods:\n  - {name: one_step, width: 8, label_transform: [square, null]}\n"
+        + "scaling: {threshold: 0.2, n_start: 'd^1', n_stop: 'd^2'}\n"
+    )
+    labels = sorted({search.label for search in plan_searches(spec)})
+    assert labels == ["one_step[label_transform=None]", "one_step[label_transform=square]"]
