@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from replearn.learners.full_training import FullTraining
+from replearn.learners.giant_step import GiantStepNetwork
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
@@ -27,6 +28,8 @@ LEARNERS = [
     NTKRegression(width=4, dtype="float64"),
     KernelRidge(dtype="float64"),
     FullTraining(width=8, epochs=5, patience=None, dtype="float64"),
+    # reuse: every step sees all rows (scikit-learn's checks fit on as little as one row)
+    GiantStepNetwork(width=8, steps=2, step_size=[1.0, 1e-3], batch="reuse", dtype="float64"),
 ]
 
 
@@ -62,6 +65,7 @@ FAST = {
     "ntk": NTKRegression(width=4, seed=0),
     "kernel_ridge": KernelRidge(ridge_lambda=1e-3),
     "full_training": FullTraining(width=20, epochs=3, patience=None),
+    "giant_step": GiantStepNetwork(width=20, steps=2, step_size=[1.0, 1e-3], seed=0),
 }
 
 

@@ -362,6 +362,11 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                 W_new = W - eta * (gradient + decay * W)
                 paired = state == "opposite"
                 state = "free"
+            if not bool(torch.isfinite(W_new).all()):
+                raise ValueError(
+                    f"the first layer diverged at step {t + 1} (non-finite weights with "
+                    f"η = {eta:g}): use a smaller step_size or output_scale='1/m'"
+                )
             entry = {
                 "step": t + 1,
                 "batch_start": start,
@@ -403,36 +408,33 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         residual's degree shares when ``record``.
 
         ``state == "opposite"`` (w_{j+m/2} = −w_j, z_j = w_j·x): one product with the m/2
-        rows, G_j = P_j + Z_j and G_{j+m/2} = Σ r·1[z_j ≤ 0]·x = Σ r·x − P_j, with
-        P_j = Σ r·1[z_j > 0]·x and Z_j = Σ r·1[z_j = 0]·x (ties, computed only if any).
-        Else one product with all m rows.
+        rows, G_j = Σ r·1[z_j ≥ 0]·x and G_{j+m/2} = Σ r·1[−z_j > 0]·x = Σ r·x − G_j.
+        Else one product with all m rows and 1[z > 0] (autograd's ReLU'(0) = 0). Ties
+        z = 0 with x ≠ 0 have probability 0 for continuous x (a row x = 0 adds nothing
+        either way); step 1 keeps Algorithm 1's 1[z ≥ 0].
         """
         half = self.width // 2
         opposite = state == "opposite"
         rows = W[:half] if opposite else W
         a_rows = (a[:half] if opposite else a).to(self._dtype)
         total = torch.zeros(rows.shape, dtype=torch.float64, device=self._device)
-        ties = torch.zeros_like(total)
         linear = torch.zeros(rows.shape[1], dtype=torch.float64, device=self._device)
         moments = _ResidualMoments(rows.shape[1], self._device) if record else None
         for X, y, *_ in source.chunks(n, self.chunk_size, start=start):
             X = X.to(device=self._device, dtype=self._dtype)
             s = labels(X, y.to(device=self._device, dtype=self._dtype))
-            Z = X @ rows.T
+            Z = X @ rows.T  # (c, m/2) or (c, m); the masks below are written into Z in place
             if opposite:
                 r = scale * (Z @ a_rows) - s  # Σ_j a_j (ReLU(z_j) − ReLU(−z_j)) = Σ_j a_j z_j
-                total += (torch.where(Z > 0, r[:, None], 0.0).T @ X).to(torch.float64)
-                at_zero = Z == 0
-                if at_zero.any():
-                    ties += (torch.where(at_zero, r[:, None], 0.0).T @ X).to(torch.float64)
+                total += (Z.ge_(0).mul_(r[:, None]).T @ X).to(torch.float64)  # 1[z ≥ 0]
                 linear += (r @ X).to(torch.float64)
             else:
-                r = scale * (torch.relu(Z) @ a_rows) - s
-                total += (torch.where(Z >= 0, r[:, None], 0.0).T @ X).to(torch.float64)
+                r = scale * (Z.clamp_min_(0) @ a_rows) - s  # Z now holds ReLU(z)
+                total += (Z.gt_(0).mul_(r[:, None]).T @ X).to(torch.float64)  # 1[z > 0]
             if moments is not None:
                 moments.add(X, r)
         if opposite:
-            total = torch.cat([total + ties, linear[None, :] - total])
+            total = torch.cat([total, linear[None, :] - total])
         return total, (moments.shares() if moments is not None else None)
 
 

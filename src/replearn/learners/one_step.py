@@ -78,8 +78,9 @@ def first_layer_step_sum(
     for X, y, *_ in source.chunks(n, chunk_size, start=start):
         X = X.to(device=device, dtype=dtype)
         s = labels(X, y.to(device=device, dtype=dtype))
-        # s_i·1[w_j·x_i ≥ 0], shape (c, m/2)
-        weighted = torch.where(X @ W_half.T >= 0, s[:, None], 0.0)
+        # s_i·1[w_j·x_i ≥ 0], shape (c, m/2), written in place into the pre-activations
+        # (no new (c, m/2) buffers: each would be a fresh, page-faulted allocation per chunk)
+        weighted = (X @ W_half.T).ge_(0).mul_(s[:, None])
         total += (weighted.T @ X).to(torch.float64)
     return total
 
