@@ -4,9 +4,9 @@
     python scripts/beyond_steps.py dandi [--d 512] [--width 1024]
 
 staircase: f* ∝ He2(z1) + He3(z1)·z2 (E f*² = 1) (H = E[∇²f*] sees z1 only). GiantStepNetwork with
-output scale 1/m, T = 1…4 steps of n = 16·d² samples each, η₁ = m·√(n/d) (Algorithm 1's step
-at this n up to the 1/m scale: Dandi et al.'s schedule) and η_t = 16·m for t ≥ 2, fresh vs
-reused batches; per step: mean_j cos²(w_j, u_k) for k = 1, 2 (1/d for random neurons) and the
+output scale 1/m, T = 1…4 steps of n = 16·d² samples each, η₁ = m·√(n/d) (Dandi et al.'s
+schedule, ``--first dandi``) or m·√d (Algorithm 1's step, ``--first paper``) and
+η_t = later·m for t ≥ 2 (``--later``, default 16), fresh vs reused batches; per step: mean_j cos²(w_j, u_k) for k = 1, 2 (1/d for random neurons) and the
 alignment; the excess risk of the T-step model (head refitted after step T).
 
 dandi: the single-step experiment of Dandi et al. (2023, notebook single_step): d = 512,
@@ -28,7 +28,7 @@ from replearn.learners.giant_step import GiantStepNetwork
 from replearn.metrics import excess_risk, subspace_alignment
 
 
-def staircase(d: int, seeds: int, width: int) -> None:
+def staircase(d: int, seeds: int, width: int, first: str, later: float) -> None:
     n = 16 * d * d
     print(
         f"staircase He2(z1) + He3(z1)*z2 (normalised to E f*² = 1), d = {d}, width {width}, n = 16 d^2 = {n} per step"
@@ -38,7 +38,8 @@ def staircase(d: int, seeds: int, width: int) -> None:
         target = rl.MultiIndexTarget.from_expression("He2(z1) + He3(z1)*z2", d, seed=seed)
         for batch in ("fresh", "reuse"):
             for steps in (1, 2, 3, 4):
-                eta = [math.sqrt(n / d) * width] + [16.0 * width] * (steps - 1)
+                eta_1 = math.sqrt(n / d if first == "dandi" else d) * width
+                eta = [eta_1] + [later * width] * (steps - 1)
                 model = GiantStepNetwork(
                     width=width,
                     steps=steps,
@@ -100,10 +101,13 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=None)
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first", choices=("dandi", "paper"), default="dandi",
+                        help="staircase η₁: m·√(n/d) (dandi) or m·√d (Algorithm 1's step)")
+    parser.add_argument("--later", type=float, default=16.0, help="staircase η_t/m for t ≥ 2")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.table == "staircase":
-        staircase(args.d or 32, args.seeds, args.width or 256)
+        staircase(args.d or 32, args.seeds, args.width or 256, args.first, args.later)
     else:
         dandi(args.d or 512, args.width or 1024, args.seeds)
 
