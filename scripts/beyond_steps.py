@@ -1,6 +1,7 @@
 """Tables of docs/beyond.md that are not grid specs: per-step staircase and Dandi et al.'s single step.
 
     python scripts/beyond_steps.py staircase [--d 32] [--seeds 2]
+    python scripts/beyond_steps.py reuse [--d 32] [--seeds 2]
     python scripts/beyond_steps.py dandi [--d 512] [--width 1024]
 
 staircase: f* ∝ He2(z1) + He3(z1)·z2 (E f*² = 1) (H = E[∇²f*] sees z1 only). GiantStepNetwork with
@@ -8,6 +9,9 @@ output scale 1/m, T = 1…4 steps of n = 16·d² samples each, η₁ = m·√(n/
 schedule, ``--first dandi``) or m·√d (Algorithm 1's step, ``--first paper``) and
 η_t = later·m for t ≥ 2 (``--later``, default 16), fresh vs reused batches; per step: mean_j cos²(w_j, u_k) for k = 1, 2 (1/d for random neurons) and the
 alignment; the excess risk of the T-step model (head refitted after step T).
+
+reuse: two steps on He3(u·x)/√6 at d = 32, n = 16·d², output scale 1/m, η₁ = m·√(n/d) and
+η₂ = 4, 16, 64 times m, on the same batch and on a fresh one.
 
 dandi: the single-step experiment of Dandi et al. (2023, notebook single_step): d = 512,
 width 1024, n = d^1.3, d^1.65, d²; target the paper's He2(u·x)/2 + He4(u·x)/(4√3).
@@ -63,6 +67,34 @@ def staircase(d: int, seeds: int, width: int, first: str, later: float) -> None:
                 print(f"{steps} | {batch} | {seed} | {risk:.3f} | {per_step}", flush=True)
 
 
+def reuse(d: int, seeds: int, width: int) -> None:
+    """Two steps on He3(u·x)/√6, n = 16·d², output scale 1/m, η₁ = m·√(n/d), η₂ = k·m."""
+    n = 16 * d * d
+    print(f"two steps on He3(z1)/sqrt(6), d = {d}, width {width}, n = 16 d^2 = {n}")
+    print("eta_2/m | batch | seed | risk | per step t: (alignment, weight norm)")
+    for seed in range(seeds):
+        target = rl.MultiIndexTarget.from_expression("He3(z1)/sqrt(6)", d, seed=seed)
+        for later in (4.0, 16.0, 64.0):
+            for batch in ("reuse", "fresh"):
+                model = GiantStepNetwork(
+                    width=width,
+                    steps=2,
+                    batch=batch,
+                    output_scale="1/m",
+                    step_size=[math.sqrt(n / d) * width, later * width],
+                    diagnostics_target=target,
+                    seed=seed,
+                )
+                model.fit_stream(
+                    rl.DataStream(target, noise=1.0, seed=1000 + seed), n=n, n_holdout=10_000
+                )
+                risk = float(excess_risk(model, target, n_test=10_000, seed=seed).risk)
+                per_step = [
+                    (round(h["alignment"], 3), round(h["weight_norm"], 1)) for h in model.history_
+                ]
+                print(f"{later:g} | {batch} | {seed} | {risk:.3f} | {per_step}", flush=True)
+
+
 def dandi(d: int, width: int, seeds: int) -> None:
     print(f"single step, paper target, d = {d}, width {width}")
     print("log_d n | n | seed | Algorithm 1 risk, alignment | Dandi variant risk, alignment | s")
@@ -97,17 +129,23 @@ def dandi(d: int, width: int, seeds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", choices=("staircase", "dandi"))
+    parser.add_argument("table", choices=("staircase", "reuse", "dandi"))
     parser.add_argument("--d", type=int, default=None)
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--first", choices=("dandi", "paper"), default="dandi",
-                        help="staircase η₁: m·√(n/d) (dandi) or m·√d (Algorithm 1's step)")
+    parser.add_argument(
+        "--first",
+        choices=("dandi", "paper"),
+        default="dandi",
+        help="staircase η₁: m·√(n/d) (dandi) or m·√d (Algorithm 1's step)",
+    )
     parser.add_argument("--later", type=float, default=16.0, help="staircase η_t/m for t ≥ 2")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.table == "staircase":
         staircase(args.d or 32, args.seeds, args.width or 256, args.first, args.later)
+    elif args.table == "reuse":
+        reuse(args.d or 32, args.seeds, args.width or 256)
     else:
         dandi(args.d or 512, args.width or 1024, args.seeds)
 
