@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 import torch
 
@@ -32,7 +33,7 @@ from replearn.learners.giant_step import GiantStepNetwork
 from replearn.metrics import excess_risk, subspace_alignment
 
 
-def staircase(d: int, seeds: int, width: int, first: str, later: float) -> None:
+def staircase(d: int, seeds: int, width: int, first: str, later: float, figures=None) -> None:
     n = 16 * d * d
     print(
         f"staircase He2(z1) + He3(z1)*z2 (normalised to E f*² = 1), d = {d}, width {width}, n = 16 d^2 = {n} per step"
@@ -65,6 +66,14 @@ def staircase(d: int, seeds: int, width: int, first: str, later: float) -> None:
                     for h in model.history_
                 ]
                 print(f"{steps} | {batch} | {seed} | {risk:.3f} | {per_step}", flush=True)
+                if figures is not None and seed == 0 and steps == 4:
+                    from replearn.experiments.methods import step_history
+                    from replearn.experiments.report.beyond import figure_step_scatter
+                    from replearn.experiments.report.figures import save_figure
+
+                    title = f"staircase, d = {d}, n = 16·d² per step, {batch} batches, seed 0"
+                    fig = figure_step_scatter(step_history(model.history_), title=title)
+                    save_figure(fig, Path(figures), f"beyond-staircase-{batch}")
 
 
 def reuse(d: int, seeds: int, width: int) -> None:
@@ -139,11 +148,12 @@ def main() -> None:
         default="dandi",
         help="staircase η₁: m·√(n/d) (dandi) or m·√d (Algorithm 1's step)",
     )
+    parser.add_argument("--figures", default=None, help="staircase: write the T = 4 scatter here")
     parser.add_argument("--later", type=float, default=16.0, help="staircase η_t/m for t ≥ 2")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.table == "staircase":
-        staircase(args.d or 32, args.seeds, args.width or 256, args.first, args.later)
+        staircase(args.d or 32, args.seeds, args.width or 256, args.first, args.later, args.figures)
     elif args.table == "reuse":
         reuse(args.d or 32, args.seeds, args.width or 256)
     else:
