@@ -55,7 +55,7 @@ MALFORMED = [
     (
         "unknown method",
         BASE.replace("name: synthetic", "name: svm"),
-        "methods[0].name: unknown method 'svm'; allowed: full_training, kernel_ridge, ntk,",
+        "methods[0].name: unknown method 'svm'; allowed: full_training, giant_step, kernel_ridge, ntk,",
     ),
     (
         "bad ntk bias",

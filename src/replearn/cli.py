@@ -249,6 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
     theory.add_argument(
         "--epsilon", type=float, default=0.1, help="risk threshold for n*(d) (default 0.1)"
     )
+    theory.add_argument(
+        "--label-transform",
+        default=None,
+        help="also report the first step on T(y): identity | square | abs | sign | hermite:k — "
+        "the exact E[∇² E[T(y)|x]], its rank and κ (Gauss–Hermite quadrature)",
+    )
+    theory.add_argument(
+        "--noise", type=float, default=1.0, help="label noise std ς for --label-transform (1)"
+    )
+    theory.add_argument(
+        "--noise-kind",
+        choices=("rademacher", "gaussian"),
+        default="rademacher",
+        help="label noise distribution for --label-transform (default rademacher)",
+    )
     theory.set_defaults(handler=cmd_theory)
     _common_options(parser, top=True)
     for sub in commands.choices.values():
@@ -567,7 +582,18 @@ def cmd_theory(args) -> int:
     from replearn import theory
 
     target = _theory_target(args)
+    transformed = None
+    if args.label_transform is not None:  # computed first: a bad option prints nothing else
+        try:
+            transformed = theory.label_transform_report(
+                target, args.label_transform, noise=args.noise, noise_kind=args.noise_kind
+            )
+        except (TypeError, ValueError) as err:
+            raise CommandError(f"--label-transform: {err}", EXIT_USAGE) from None
     print(theory.format_summary(theory.summary(target, epsilon=args.epsilon)))
+    if transformed is not None:
+        print()
+        print(theory.format_label_transform_report(transformed))
     return 0
 
 

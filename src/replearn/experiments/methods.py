@@ -31,11 +31,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_serializer
 
 from replearn.learners.full_training import FullTraining
+from replearn.learners.giant_step import GiantStepNetwork
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
@@ -63,9 +64,23 @@ Bool = Annotated[Any, AfterValidator(boolean)]
 
 
 class Params(BaseModel):
-    """Base of the hyper-parameter models: unknown names are errors."""
+    """Base of the hyper-parameter models: unknown names are errors.
+
+    ``omitted_when_none`` lists options added after results were stored: at their default
+    None they are left out of ``model_dump()`` (so of the run config, so of its run id), and
+    the runs of existing specs keep their ids.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    omitted_when_none: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _leave_out_new_defaults(self, handler):
+        data = handler(self)
+        for name in self.omitted_when_none:
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 class OneStepParams(Params):
@@ -78,6 +93,29 @@ class OneStepParams(Params):
     data: checked_by(OneStepNetwork, "data") = "same"
     preprocess: checked_by(OneStepNetwork, "preprocess") = True
     chunk_size: checked_by(OneStepNetwork, "chunk_size") = 32_768
+    label_transform: checked_by(OneStepNetwork, "label_transform") = None
+
+    omitted_when_none: ClassVar[tuple[str, ...]] = ("label_transform",)
+
+
+class GiantStepParams(Params):
+    """GiantStepNetwork. A per-step list is one value, so a spec sweeps lists of lists:
+    ``step_size: [[2.0, 8.0]]`` is one run with η₁ = 2, η₂ = 8; ``batch: [fresh, reuse]`` is
+    two runs. (A list whose length is not ``steps`` fails the run with the learner's message.)"""
+
+    width: checked_by(GiantStepNetwork, "width") = 100
+    steps: checked_by(GiantStepNetwork, "steps") = 1
+    step_size: checked_by(GiantStepNetwork, "step_size") = "sqrt_d"
+    weight_decay: checked_by(GiantStepNetwork, "weight_decay") = "paper"
+    batch: checked_by(GiantStepNetwork, "batch") = "fresh"
+    output_scale: checked_by(GiantStepNetwork, "output_scale") = 1.0
+    label_transform: checked_by(GiantStepNetwork, "label_transform") = None
+    preprocess: checked_by(GiantStepNetwork, "preprocess") = True
+    head: checked_by(GiantStepNetwork, "head") = "ridge"
+    ridge_lambda: checked_by(GiantStepNetwork, "ridge_lambda") = "auto"
+    head_steps: checked_by(GiantStepNetwork, "head_steps") = 1000
+    head_lr: checked_by(GiantStepNetwork, "head_lr") = "auto"
+    chunk_size: checked_by(GiantStepNetwork, "chunk_size") = 32_768
 
 
 class RandomFeaturesParams(Params):
@@ -283,8 +321,9 @@ _PRETRAINED: OrderedDict[str, tuple[Any, dict]] = OrderedDict()
 _PRETRAINED_SIZE = 2
 
 
-def _fit(class_path: str, config: dict):
-    """(fitted model, pretraining metrics) for the cell; cached per process for transfer."""
+def _fit(class_path: str, config: dict, extra: dict | None = None):
+    """(fitted model, pretraining metrics) for the cell; cached per process for transfer.
+    ``extra``: constructor arguments that are not hyper-parameters (derived from the config)."""
     key = json.dumps({k: v for k, v in config.items() if k != "transfer"}, sort_keys=True)
     if key in _PRETRAINED:
         _PRETRAINED.move_to_end(key)
@@ -293,7 +332,8 @@ def _fit(class_path: str, config: dict):
 
     target = build_target(config["target"], config["d"])
     stream = _stream(target, config, config["seed"], config["noise"])
-    model = _construct(_import(class_path), config["params"], config)
+    extra = {k: (target if v == "target" else v) for k, v in (extra or {}).items()}
+    model = _construct(_import(class_path), {**config["params"], **extra}, config)
     model = model.fit_stream(stream, n=config["n"], n_holdout=config["n_holdout"])
     metrics: dict[str, Any] = {}
     if "excess_risk" in config["metrics"]:
@@ -344,6 +384,59 @@ register_method(
     supports_transfer=True,
     description="Algorithm 1: one gradient step on W, then a ridge head (OneStepNetwork)",
 )(_learner("replearn.learners.one_step.OneStepNetwork"))
+# per-step history kept in a giant-step run's metrics: summaries of every step, and the
+# cosines cos(w_j, u_k) of the first SCATTER_NEURONS neurons with the first SCATTER_DIRECTIONS
+# directions (the scatter figure), rounded to SCATTER_DIGITS: at most 256·2·T numbers a run
+SCATTER_NEURONS = 256
+SCATTER_DIRECTIONS = 2
+SCATTER_DIGITS = 4
+
+
+def step_history(history: list[dict]) -> list[dict]:
+    """JSON summary of ``GiantStepNetwork.history_`` (fitted with a ``diagnostics_target``).
+
+    Per step: ``step``, ``eta``, ``step_norm``, ``weight_norm``, ``alignment`` (share of
+    ‖W^t‖²_F in span U), ``direction_cos2`` (per direction u_k: mean_j cos²(w_j, u_k); 1/d
+    for random neurons, 1 when every neuron is ±u_k), ``degree_shares`` of the step's residual
+    ({"0", "1", "2", "higher"}), and ``cosines``: the (≤ 256, ≤ 2) block of the m × r cosine
+    matrix, neurons 0, 1, … (one half of the ± pairs first), rounded to 4 digits.
+    """
+    out = []
+    for entry in history:
+        cosines = entry["direction_cosines"]  # (m, r) float64
+        shares = entry.get("residual_degree_shares") or {}
+        block = cosines[:SCATTER_NEURONS, :SCATTER_DIRECTIONS]
+        out.append(
+            {
+                "step": int(entry["step"]),
+                "eta": float(entry["eta"]),
+                "step_norm": float(entry["step_norm"]),
+                "weight_norm": float(entry["weight_norm"]),
+                "alignment": float(entry["alignment"]),
+                "direction_cos2": cosines.pow(2).mean(dim=0).tolist(),
+                "degree_shares": {str(k): float(v) for k, v in shares.items()},
+                "cosines": [[round(float(c), SCATTER_DIGITS) for c in row] for row in block],
+            }
+        )
+    return out
+
+
+def run_giant_step(config: dict) -> dict:
+    """GiantStepNetwork on the cell; metrics as every learner plus ``history`` (step_history)."""
+    model, metrics = _fit(
+        "replearn.learners.giant_step.GiantStepNetwork",
+        config,
+        extra={"diagnostics_target": "target"},
+    )
+    return dict(metrics, history=step_history(model.history_))
+
+
+register_method(
+    "giant_step",
+    GiantStepParams,
+    description="T giant first-layer steps, second layer fixed (Dandi et al. 2023), then the "
+    "ridge head (GiantStepNetwork)",
+)(run_giant_step)
 register_method(
     "random_features",
     RandomFeaturesParams,

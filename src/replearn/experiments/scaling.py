@@ -117,8 +117,9 @@ def plan_searches(spec: ExperimentSpec) -> list[Search]:
     labels = []
     for name, params, noise in combos:
         same = [(p, z) for m, p, z in combos if m == name]
-        varying = [k for k in params if len({repr(p[k]) for p, _ in same}) > 1]
-        extra = [f"{k}={params[k]}" for k in varying]
+        keys = dict.fromkeys(k for p, _ in same for k in p)  # options left out at None
+        varying = [k for k in keys if len({repr(p.get(k)) for p, _ in same}) > 1]
+        extra = [f"{k}={params.get(k)}" for k in varying]
         if len({z for _, z in same}) > 1:
             extra.append(f"noise={noise:g}")
         labels.append(name + ("[" + ", ".join(extra) + "]" if extra else ""))

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from replearn.experiments.methods import build_target
+from replearn.experiments.report.beyond import history_figures
 from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
 from replearn.experiments.report.tables import table_rows, write_tables
 from replearn.experiments.store import Store, flat_rows
@@ -110,4 +111,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         section["links"] += [
             p.name for p in write_tables(table, out_dir, f"{name}-risk{suffix}").values()
         ]
+        for paths in history_figures(labelled, d, out_dir, f"{name}{suffix}"):  # giant steps
+            section["figures"].append(paths["png"])
+            section["links"].append(paths["pdf"].name)
     return section
