@@ -106,7 +106,8 @@ def main(argv: list[str]) -> int:
     bad = [k for k in before if k != "run_ids" and not torch.equal(before[k], now[k])]
     for name in bad:
         print(f"DIFFERENT {name}: max |Δ| = {float((before[name] - now[name]).abs().max()):.3g}")
-    same_ids = before["run_ids"] == now["run_ids"]
+    # the specs that existed when the fingerprint was saved (new configs add new ids)
+    same_ids = all(now["run_ids"].get(name) == ids for name, ids in before["run_ids"].items())
     print(
         f"{len(before) - 1 - len(bad)} of {len(before) - 1} prediction sets bit-identical; "
         f"run ids {'identical' if same_ids else 'DIFFERENT'} "
