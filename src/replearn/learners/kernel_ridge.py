@@ -266,6 +266,8 @@ class KernelRidge(BaseLearner):
         lambdas = lambda_grid_from_trace(float(K.diagonal().sum()) / n, n, self._device)
         path = EigenPath(K, r)
         del K
+        # only λ whose predictions are meaningful in the model's dtype (EigenPath.stable)
+        lambdas = lambdas[path.stable(n * lambdas / 2, self._dtype)]
         mus = n * lambdas / 2
         if holdout_data is not None:
             coefficients = path.coefficients(mus)  # (n, L)
