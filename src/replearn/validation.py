@@ -299,7 +299,9 @@ def check_arrays(X, y, d: int | None = None, names: tuple[str, str] = ("X", "y")
     if X.shape[0] < 1:
         raise ValueError(f"{x_name} must have at least one row")
     if X.shape[1] < 1:
-        raise ValueError(f"{x_name} must have at least one column (feature), got shape {tuple(X.shape)}")
+        raise ValueError(
+            f"{x_name} must have at least one column (feature), got shape {tuple(X.shape)}"
+        )
     if d is not None and X.shape[1] != d:
         raise ValueError(f"{x_name} has {X.shape[1]} features, but the model expects {d}")
     import torch

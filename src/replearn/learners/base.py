@@ -43,9 +43,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import validate_data
 
+from replearn import limits
 from replearn.data import DataStream
 from replearn.learners.sources import ArraySource, linear_moments
-from replearn import limits
 from replearn.validation import (
     check_arrays,
     check_count,
@@ -70,7 +70,11 @@ def _refuse_none_or_complex(value, name: str) -> None:
     """None, or complex numbers, as one line (scikit-learn's messages span lines)."""
     if value is None:
         raise TypeError(f"{name} must be an array of numbers of shape (n, d), got None")
-    if np.iscomplexobj(value):
+    kinds = [getattr(getattr(value, "dtype", None), "kind", "")]
+    column_dtypes = getattr(value, "dtypes", None)  # a DataFrame's, one per column
+    if column_dtypes is not None and not hasattr(column_dtypes, "kind"):
+        kinds += [getattr(dtype, "kind", "") for dtype in column_dtypes]
+    if "c" in kinds:  # (lists of complex numbers: scikit-learn's message, cut to one line)
         raise ValueError(f"Complex data not supported: {name} has complex entries")
 
 
@@ -145,7 +149,9 @@ class BaseLearner(RegressorMixin, BaseEstimator):
             _refuse_none_or_complex(X, "X")
             if y is not None:
                 _refuse_none_or_complex(y, "y")
-            X, y = _one_line(validate_data, self, X, y, reset=reset, dtype=_NUMPY_DTYPES, y_numeric=True)
+            X, y = _one_line(
+                validate_data, self, X, y, reset=reset, dtype=_NUMPY_DTYPES, y_numeric=True
+            )
             if y.dtype.kind not in "fiub":
                 raise ValueError(f"y must be numeric, got an array of dtype {y.dtype}")
             X, y = _tensor(X), _tensor(y)
@@ -270,9 +276,10 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         out = torch.cat(pieces) if pieces else X.new_zeros(0)
         if not bool(torch.isfinite(out).all()):
             short = str(self._dtype).removeprefix("torch.")
+            wider = "" if self._dtype == torch.float64 else " or use dtype='float64'"
             raise ValueError(
                 f"the predictions overflow {short} (|X| up to {float(X.abs().amax()):.3g}): "
-                "rescale X or use dtype='float64'"
+                f"rescale X{wider}"
             )
         return out.to(out_device) if out_device is not None else out.cpu().numpy()
 

@@ -201,9 +201,10 @@ class FullTraining(BaseLearner):
         """Parameters with their gradient and two Adam moments, one chunk's activations
         (``limits.fit_memory_bytes('full_training', …)``), plus the holdout kept in memory."""
         chunk = min(self.chunk_size, n)
-        needed = limits.fit_memory_bytes(
-            "full_training", self.width, d, n, self._dtype, self.chunk_size
-        ) + n_holdout * (d + 1) * torch.finfo(self._dtype).bits // 8
+        needed = (
+            limits.fit_memory_bytes("full_training", self.width, d, n, self._dtype, self.chunk_size)
+            + n_holdout * (d + 1) * torch.finfo(self._dtype).bits // 8
+        )
         what = (
             f"FullTraining with width {self.width} at d = {d}, n = {n:,} (parameters, Adam "
             f"moments and chunks of {chunk:,} samples)"

@@ -104,9 +104,10 @@ def check_finite_moments(acc: GramAccumulator, dtype: torch.dtype) -> None:
     whose squares exceed 3.4e38) — not a singular Gram matrix or a λ problem."""
     if not (bool(torch.isfinite(acc.gram).all()) and bool(torch.isfinite(acc.cross).all())):
         short = str(dtype).removeprefix("torch.")
+        wider = "" if dtype == torch.float64 else ", or use dtype='float64'"
         raise ValueError(
             f"the features' Gram matrix FᵀF overflowed {short} (inputs too large for the "
-            "model's dtype): rescale X and y, or use dtype='float64'"
+            f"model's dtype): rescale X and y{wider}"
         )
 
 
