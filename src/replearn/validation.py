@@ -7,7 +7,11 @@ specs' pydantic models use the same callables and prefix the field's path
 (``methods: one_step.width: must be …``), so one rule has one wording wherever it is enforced.
 
 The ``check_*`` functions take the name themselves and raise the whole one-line message:
-counts, dtypes, devices, λ, widths and the (X, y) arrays a learner is given.
+counts, dtypes, devices, λ, widths and the (X, y) arrays a learner is given. Arrays are
+checked in the dtype the model computes in (:func:`check_finite_in`: 1e300 is a float64
+but overflows float32), must be real (:func:`real_tensor`: complex is refused, not cast) and
+have n ≥ 1 rows and d ≥ 1 columns; a device's name is checked by :func:`device_name` and its
+presence on this machine by :func:`check_device_available` (when a fit starts).
 
 >>> integer_at_least(1)(3)
 3
@@ -271,7 +275,8 @@ def check_finite_in(dtype, name: str, tensor) -> None:
         return  # integers and booleans are finite, and |int64| < 9.3e18 fits every float
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
-    largest = float(tensor.detach().abs().amax())
+    low, high = torch.aminmax(tensor.detach())  # no |X| copy
+    largest = max(-float(low), float(high))
     bound = torch.finfo(dtype).max
     if largest > bound:
         short = str(dtype).removeprefix("torch.")

@@ -198,7 +198,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         name = f"{type(self).__name__} with width {width} at d = {d}, n = {n:,}"
         if form == "dual" or (form == "auto" and p > n):
             return limits.dense_kernel_bytes(n, d), f"{name} (the {n:,}×{n:,} kernel matrix)"
-        rows = min(self.chunk_size, max(n, n_holdout))
+        rows = min(getattr(self, "chunk_size", n), max(n, n_holdout))
         return (
             limits.ridge_head_bytes(p, d, rows, self._dtype),
             f"{name} (the {p:,}×{p:,} float64 Gram matrix and chunks of {rows:,}×{p:,} features)",
