@@ -51,6 +51,7 @@ from replearn.validation import (
     check_count,
     check_device_available,
     check_finite_in,
+    is_int,
     named,
     real_tensor,
 )
@@ -191,7 +192,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         (the n × n kernel matrix). Learners whose allocations differ override it.
         """
         width = getattr(self, "width", None)
-        if not isinstance(width, int):
+        if not is_int(width):
             return None
         p = self.n_features(d) if hasattr(self, "n_features") else width
         form = getattr(self, "form", "primal")
