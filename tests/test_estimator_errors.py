@@ -317,3 +317,26 @@ def test_gcv_in_float32_picks_a_lambda_whose_predictions_mean_something():
     float64 = KernelRidge(kernel="ntk", dtype="float64").fit(X, y)
     assert float64.lambda_path_.shape[0] == 49
     assert math.isclose(float64.ridge_lambda_, float(float64.lambda_path_[0]), rel_tol=1e-12)
+
+
+def test_falkon_memory_counts_the_centres():
+    # n = 400: M = min(n, 16·⌈√n⌉) = 320 centres; four 320×320 float64 matrices alone are
+    # 3.3 MB, over a 1 MB limit (before: no check, the fit ran)
+    X, y = _data(400)
+    expected = limits.falkon_bytes(400, 320, 3)
+    assert expected >= 4 * 320**2 * 8
+    with limits.raised(memory_bytes=10**6):
+        with pytest.raises(limits.LimitError, match="320×320 matrices of the centres") as error:
+            KernelRidge(solver="falkon", ridge_lambda=1e-3).fit(X, y)
+    assert f"needs {limits.format_bytes(expected)}" in _one_line(error)
+
+
+def test_a_kernel_that_overflows_float64_names_the_cause():
+    # 1e200 is a float64, but x·x' ≈ 1e400 is not: before, eigh of an inf matrix gave NaN
+    # predictions (or LinAlgError) without a word
+    X, y = _data()
+    for ridge_lambda in ("auto", 1e-3):
+        model = KernelRidge(dtype="float64", ridge_lambda=ridge_lambda)
+        with pytest.raises(ValueError, match="kernel matrix has non-finite entries") as error:
+            model.fit(X * 1e200, y)
+        _one_line(error)
