@@ -39,6 +39,7 @@ __all__ = [
     "check_fit_memory",
     "check_memory",
     "dense_kernel_bytes",
+    "falkon_bytes",
     "excerpt",
     "fit_memory_bytes",
     "format_bytes",
@@ -349,6 +350,18 @@ def dense_kernel_bytes(n_samples: int, d: int) -> int:
     """Bytes of exact kernel ridge on n samples: the n × n float64 kernel matrix, its
     eigenvectors and a work copy (three n × n), plus the data (n × d float64)."""
     return 3 * n_samples**2 * 8 + n_samples * d * 8
+
+
+def falkon_bytes(n_samples: int, n_centers: int, d: int, n_lambdas: int = 49) -> int:
+    """Bytes of Falkon on n samples with M centres: the data (n × d float64) and residuals,
+    four M × M float64 matrices (K_MM, its Cholesky factor, LᵀL/M and its eigenvectors), the
+    CG state for every λ (five M × L) and a kernel block (2¹⁹ entries or one row of M)."""
+    return (
+        n_samples * (d + 2) * 8
+        + 4 * n_centers**2 * 8
+        + 5 * n_centers * n_lambdas * 8
+        + max(2**19, n_centers) * 8
+    )
 
 
 def fit_memory_bytes(

@@ -7,7 +7,11 @@ specs' pydantic models use the same callables and prefix the field's path
 (``methods: one_step.width: must be …``), so one rule has one wording wherever it is enforced.
 
 The ``check_*`` functions take the name themselves and raise the whole one-line message:
-counts, dtypes, devices, λ, widths and the (X, y) arrays a learner is given.
+counts, dtypes, devices, λ, widths and the (X, y) arrays a learner is given. Arrays are
+checked in the dtype the model computes in (:func:`check_finite_in`: 1e300 is a float64
+but overflows float32), must be real (:func:`real_tensor`: complex is refused, not cast) and
+have n ≥ 1 rows and d ≥ 1 columns; a device's name is checked by :func:`device_name` and its
+presence on this machine by :func:`check_device_available` (when a fit starts).
 
 >>> integer_at_least(1)(3)
 3
@@ -39,6 +43,9 @@ __all__ = [
     "seed",
     "dtype_name",
     "device_name",
+    "check_device_available",
+    "check_finite_in",
+    "real_tensor",
     "named",
     "check_count",
     "check_width",
@@ -138,8 +145,21 @@ def optional(check):
 ridge_lambda = number(0.0, words=("auto",))
 """λ ≥ 0, or 'auto' (chosen on a holdout, or by GCV without one)."""
 
-seed = integer_at_least(0)
-"""A seed: an integer ≥ 0."""
+SEED_MAX = 2**63 - 1
+"""The largest seed: torch's generators and the results store hold a signed 64-bit integer."""
+
+
+def seed(value: Any) -> int:
+    """A seed: an integer in [0, 2⁶³ − 1]."""
+    if not is_int(value) or not 0 <= value <= SEED_MAX:
+        raise ValueError(f"must be an integer in [0, 2^63 − 1], got {_short(value)}")
+    return int(value)
+
+
+def _short(value: Any, chars: int = 80) -> str:
+    """repr cut to ``chars`` characters (error messages stay one short line)."""
+    text = repr(value)
+    return text if len(text) <= chars else text[:chars] + "…"
 
 
 def dtype_name(value: Any):
@@ -154,14 +174,50 @@ def dtype_name(value: Any):
     raise ValueError(f"must be 'float32' or 'float64' (or the torch dtype), got {value!r}")
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""Device types a learner runs on (as the experiment specs' ``device`` field)."""
+
+
 def device_name(value: Any):
-    """A torch device or its name ('cpu', 'cuda', 'cuda:1'); returns the torch.device."""
+    """A torch device or its name ('cpu', 'cuda', 'cuda:1', 'mps'); returns the torch.device.
+
+    Only the name is checked here (specs are validated on machines without the device);
+    :func:`check_device_available` checks that this machine has it, when a fit starts.
+    """
     import torch
 
+    allowed = "'cpu', 'cuda', 'cuda:<index>' or 'mps' (or the torch.device)"
     try:
-        return torch.device(value)
+        device = value if isinstance(value, torch.device) else None
+        if device is None and isinstance(value, str):
+            device = torch.device(value)
     except (TypeError, RuntimeError, ValueError):
-        raise ValueError(f"must be a torch device such as 'cpu' or 'cuda', got {value!r}") from None
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise ValueError(f"must be {allowed}, got {_short(value)}")
+    return device
+
+
+def check_device_available(device) -> None:
+    """One line when this machine lacks ``device`` (instead of torch's AssertionError)."""
+    import torch
+
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {str(device)!r}: CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False); use device='cpu'"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"device {str(device)!r} does not exist: this machine has {count} CUDA "
+                f"device(s), cuda:0 … cuda:{count - 1}"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device {str(device)!r}: MPS is not available on this machine; use device='cpu'"
+        )
 
 
 def named(name: str, check: Callable[[Any], Any], value: Any):
@@ -192,15 +248,53 @@ def resolve_dtype(value: Any):
     return named("dtype", dtype_name, value)
 
 
-def check_arrays(X, y, d: int | None = None, names: tuple[str, str] = ("X", "y")):
-    """Tensors (X, y) of shapes (n, d) and (n,), finite, n ≥ 1: one-line ValueError if not."""
+def real_tensor(value, name: str):
+    """``value`` as a real (float, int or bool) tensor, else one-line TypeError."""
     import torch
 
+    if value is None:
+        raise TypeError(f"{name} must be an array of numbers, got None")
+    try:
+        tensor = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TypeError(
+            f"{name} must be an array of real numbers, got {type(value).__name__} ({first})"
+        ) from None
+    if tensor.is_complex():
+        raise ValueError(f"Complex data not supported: {name} has dtype {tensor.dtype}")
+    return tensor
+
+
+def check_finite_in(dtype, name: str, tensor) -> None:
+    """Every entry finite in ``dtype`` (the model's): NaN/inf, or beyond ±finfo(dtype).max —
+    finite in float64 but ∞ once cast to float32 (x = 1e300) — is one ValueError."""
+    import torch
+
+    if tensor.numel() == 0 or not tensor.is_floating_point():
+        return  # integers and booleans are finite, and |int64| < 9.3e18 fits every float
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    low, high = torch.aminmax(tensor.detach())  # no |X| copy
+    largest = max(-float(low), float(high))
+    bound = torch.finfo(dtype).max
+    if largest > bound:
+        short = str(dtype).removeprefix("torch.")
+        raise ValueError(
+            f"{name} has values up to {largest:.3g} in magnitude, beyond the largest {short} "
+            f"({bound:.3g}): they overflow the model's dtype; rescale {name} or use "
+            "dtype='float64'"
+        )
+
+
+def check_arrays(X, y, d: int | None = None, names: tuple[str, str] = ("X", "y"), dtype=None):
+    """Tensors (X, y) of shapes (n, d) and (n,), real, n ≥ 1, d ≥ 1, finite — in ``dtype``
+    when given (the model's: a float64 1e300 overflows float32): one-line error if not."""
     x_name, y_name = names
-    X = torch.as_tensor(X)
+    X = real_tensor(X, x_name)
     if y is None:
         raise ValueError(f"{y_name} is required: this learner is a regressor (y must not be None)")
-    y = torch.as_tensor(y)
+    y = real_tensor(y, y_name)
     if X.ndim != 2:
         raise ValueError(f"{x_name} must be 2-D (n, d), got shape {tuple(X.shape)}")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
@@ -209,8 +303,14 @@ def check_arrays(X, y, d: int | None = None, names: tuple[str, str] = ("X", "y")
         )
     if X.shape[0] < 1:
         raise ValueError(f"{x_name} must have at least one row")
+    if X.shape[1] < 1:
+        raise ValueError(
+            f"{x_name} must have at least one column (feature), got shape {tuple(X.shape)}"
+        )
     if d is not None and X.shape[1] != d:
         raise ValueError(f"{x_name} has {X.shape[1]} features, but the model expects {d}")
-    if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
-        raise ValueError(f"{x_name} and {y_name} must be finite (found NaN or inf)")
+    import torch
+
+    for name, tensor in ((x_name, X), (y_name, y)):
+        check_finite_in(dtype if dtype is not None else torch.float64, name, tensor)
     return X, y

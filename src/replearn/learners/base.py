@@ -16,6 +16,13 @@
 - **One chunked predict**: ``predict`` = chunks of ``_predict_rows()`` rows through the
   class's ``_predict_chunk``, under ``torch.no_grad``.
 - **One fitted check**: ``NotFittedError`` (a ``ValueError``) before the first fit.
+- **Inputs checked in the model's dtype**: X and y must be finite *as the model computes*
+  (x = 1e300 is a float64 but overflows float32), real (no complex, no strings), with
+  n ≥ 1 rows and d ≥ 1 columns; every refusal is one line (``ValueError``/``TypeError``).
+- **Memory checked before the work**: ``_fit_memory_bytes(n, d)`` (overridden where the
+  default estimate does not fit the learner) is compared with the device's memory
+  (``limits.check_memory``) before anything is allocated; a stream's n is bounded by the
+  ``n`` limit.
 
 Fitted state every learner sets: ``n_features_in_``, ``n_samples_``, ``alpha_``, ``beta_``
 (and ``feature_names_in_`` for a DataFrame). Learned weights follow one scheme: ``W_``,
@@ -36,9 +43,18 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import validate_data
 
+from replearn import limits
 from replearn.data import DataStream
 from replearn.learners.sources import ArraySource, linear_moments
-from replearn.validation import check_arrays, check_count, named
+from replearn.validation import (
+    check_arrays,
+    check_count,
+    check_device_available,
+    check_finite_in,
+    is_int,
+    named,
+    real_tensor,
+)
 
 __all__ = ["BaseLearner"]
 
@@ -49,6 +65,31 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
     """A C-ordered copy as a tensor: the same rows as a tensor input gives the same numbers
     (a DataFrame's values are often column-major, which changes a GEMM's order of sums)."""
     return torch.tensor(np.ascontiguousarray(array))
+
+
+def _refuse_none_or_complex(value, name: str) -> None:
+    """None, or complex numbers, as one line (scikit-learn's messages span lines)."""
+    if value is None:
+        raise TypeError(f"{name} must be an array of numbers of shape (n, d), got None")
+    kinds = [getattr(getattr(value, "dtype", None), "kind", "")]
+    column_dtypes = getattr(value, "dtypes", None)  # a DataFrame's, one per column
+    if column_dtypes is not None and not hasattr(column_dtypes, "kind"):
+        kinds += [getattr(dtype, "kind", "") for dtype in column_dtypes]
+    if "c" in kinds:  # (lists of complex numbers: scikit-learn's message, cut to one line)
+        raise ValueError(f"Complex data not supported: {name} has complex entries")
+
+
+def _one_line(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` with a ValueError/TypeError message cut to one line:
+    scikit-learn quotes the array on lines of its own ("array=[…]"), which are dropped."""
+    try:
+        return function(*args, **kwargs)
+    except (ValueError, TypeError) as error:
+        lines = [line.strip() for line in str(error).splitlines()]
+        kept = [line for line in lines if line and not line.startswith(("array=", "["))]
+        if len(lines) <= 1:
+            raise
+        raise type(error)(" ".join(kept)) from None
 
 
 class BaseLearner(RegressorMixin, BaseEstimator):
@@ -90,6 +131,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         }
         self._dtype = values.get("dtype", torch.float32)
         self._device = values.get("device", torch.device("cpu"))
+        check_device_available(self._device)
         self._check_combination(values)
         return values
 
@@ -98,14 +140,27 @@ class BaseLearner(RegressorMixin, BaseEstimator):
 
     # -- data in ---------------------------------------------------------------------------
     def _training_data(self, X, y, reset: bool = True) -> ArraySource:
-        """(X, y) as an ArraySource of tensors; ``reset`` sets ``n_features_in_``."""
+        """(X, y) as an ArraySource of tensors, checked in the model's dtype; ``reset`` sets
+        ``n_features_in_`` and checks the fit's memory."""
         if isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor):
-            X, y = check_arrays(X, y, d=None if reset else self.n_features_in_)
+            X, y = check_arrays(X, y, d=None if reset else self.n_features_in_, dtype=self._dtype)
             if reset:
                 self._reset_features(X.shape[1])
-            return ArraySource(X, y)
-        X, y = validate_data(self, X, y, reset=reset, dtype=_NUMPY_DTYPES, y_numeric=True)
-        return ArraySource(_tensor(X), _tensor(y))
+        else:
+            _refuse_none_or_complex(X, "X")
+            if y is not None:
+                _refuse_none_or_complex(y, "y")
+            X, y = _one_line(
+                validate_data, self, X, y, reset=reset, dtype=_NUMPY_DTYPES, y_numeric=True
+            )
+            if y.dtype.kind not in "fiub":
+                raise ValueError(f"y must be numeric, got an array of dtype {y.dtype}")
+            X, y = _tensor(X), _tensor(y)
+            check_finite_in(self._dtype, "X", X)
+            check_finite_in(self._dtype, "y", y)
+        if reset:
+            self._check_fit_memory(X.shape[0], X.shape[1])
+        return ArraySource(X, y)
 
     def _holdout_data(self, X_holdout, y_holdout) -> tuple[ArraySource | None, int]:
         """The one holdout policy: both arrays or neither."""
@@ -117,9 +172,44 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         return holdout, len(holdout)
 
     def _stream_args(self, stream, n, n_holdout) -> tuple[int, int]:
+        """n and n_holdout of a stream fit, bounded by the ``n`` limit; the memory checked."""
         if not isinstance(stream, DataStream):
             raise ValueError(f"stream must be a DataStream, got {type(stream).__name__}")
-        return check_count("n", n), check_count("n_holdout", n_holdout, minimum=0)
+        n, n_holdout = check_count("n", n), check_count("n_holdout", n_holdout, minimum=0)
+        limits.check("n", n, "n (samples of the stream)")
+        limits.check("n", n_holdout, "n_holdout (samples of the stream's holdout split)")
+        self._check_fit_memory(n, stream.d, n_holdout)
+        return n, n_holdout
+
+    # -- memory ----------------------------------------------------------------------------
+    def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
+        """(bytes, what they hold) of the fit's dominant allocations, or None (no estimate).
+
+        Default, for a ridge head on frozen features (OneStepNetwork, RandomFeatures,
+        NTKRegression, …): p = ``n_features(d)`` if the learner defines it, else ``width``;
+        ``limits.ridge_head_bytes`` (three p × p float64 matrices and a chunk of features),
+        or for a dual form (``form='dual'``, or 'auto' with p > n) ``limits.dense_kernel_bytes``
+        (the n × n kernel matrix). Learners whose allocations differ override it.
+        """
+        width = getattr(self, "width", None)
+        if not is_int(width):
+            return None
+        p = self.n_features(d) if hasattr(self, "n_features") else width
+        form = getattr(self, "form", "primal")
+        name = f"{type(self).__name__} with width {width} at d = {d}, n = {n:,}"
+        if form == "dual" or (form == "auto" and p > n):
+            return limits.dense_kernel_bytes(n, d), f"{name} (the {n:,}×{n:,} kernel matrix)"
+        rows = min(getattr(self, "chunk_size", n), max(n, n_holdout))
+        return (
+            limits.ridge_head_bytes(p, d, rows, self._dtype),
+            f"{name} (the {p:,}×{p:,} float64 Gram matrix and chunks of {rows:,}×{p:,} features)",
+        )
+
+    def _check_fit_memory(self, n: int, d: int, n_holdout: int = 0) -> None:
+        """Refuse, in one line with the number, a fit whose memory exceeds the device's."""
+        estimate = self._fit_memory_bytes(n, d, n_holdout)
+        if estimate is not None:
+            limits.check_memory(estimate[0], estimate[1], str(self._device))
 
     def _reset_features(self, d: int) -> None:
         """A fit on tensors or a stream: d columns, no feature names."""
@@ -168,6 +258,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         else a numpy array (model's dtype)."""
         self._check_fitted()
         if isinstance(X, torch.Tensor):
+            X = real_tensor(X, "X")
             if X.ndim != 2 or X.shape[1] != self.n_features_in_:
                 shape = tuple(X.shape)
                 raise ValueError(
@@ -176,12 +267,21 @@ class BaseLearner(RegressorMixin, BaseEstimator):
                 )
             out_device = X.device
         else:
-            X = _tensor(validate_data(self, X, reset=False, dtype=_NUMPY_DTYPES))
+            _refuse_none_or_complex(X, "X")
+            X = _tensor(_one_line(validate_data, self, X, reset=False, dtype=_NUMPY_DTYPES))
             out_device = None
+        check_finite_in(self._dtype, "X", X)
         X = X.to(device=self._device, dtype=self._dtype)
         with torch.no_grad():
             pieces = [self._predict_chunk(chunk) for chunk in X.split(self._predict_rows())]
         out = torch.cat(pieces) if pieces else X.new_zeros(0)
+        if not bool(torch.isfinite(out).all()):
+            short = str(self._dtype).removeprefix("torch.")
+            wider = "" if self._dtype == torch.float64 else " or use dtype='float64'"
+            raise ValueError(
+                f"the predictions overflow {short} (|X| up to {float(X.abs().amax()):.3g}): "
+                f"rescale X{wider}"
+            )
         return out.to(out_device) if out_device is not None else out.cpu().numpy()
 
     def score(self, X, y, sample_weight=None) -> float:

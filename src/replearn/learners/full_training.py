@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 import torch
 
+from replearn import limits
 from replearn.data import DataStream
 from replearn.learners.base import BaseLearner
 from replearn.learners.sources import ArraySource
@@ -227,6 +228,20 @@ class FullTraining(BaseLearner):
     def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
         """α + β·x + f(x)."""
         return self._linear(X) + self.network_(X)
+
+    def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str]:
+        """Parameters with their gradient and two Adam moments, one chunk's activations
+        (``limits.fit_memory_bytes('full_training', …)``), plus the holdout kept in memory."""
+        chunk = min(self.chunk_size, n)
+        needed = (
+            limits.fit_memory_bytes("full_training", self.width, d, n, self._dtype, self.chunk_size)
+            + n_holdout * (d + 1) * torch.finfo(self._dtype).bits // 8
+        )
+        what = (
+            f"FullTraining with width {self.width} at d = {d}, n = {n:,} (parameters, Adam "
+            f"moments and chunks of {chunk:,} samples)"
+        )
+        return needed, what
 
     # -- training -----------------------------------------------------------------------------
     def _resolved_lr(self, d: int) -> float:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import torch
 
+from replearn import limits
 from replearn.data import DataStream
 from replearn.kernels import KERNELS
 from replearn.learners.base import BaseLearner
@@ -255,6 +256,25 @@ class KernelRidge(BaseLearner):
         needed = copies * itemsize * n * n
         return "exact" if needed <= memory_bytes(torch.device(self.device)) / 2 else "falkon"
 
+    def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str]:
+        """Exact: the n × n kernel matrix (``limits.dense_kernel_bytes``); Falkon: the data
+        and the M × M matrices of the centres (``limits.falkon_bytes``)."""
+        solver = self._resolve_solver(n)
+        name = f"KernelRidge (solver {solver!r}) at d = {d}, n = {n:,}"
+        if solver == "exact":
+            return limits.dense_kernel_bytes(n, d), f"{name}: the {n:,}×{n:,} kernel matrix"
+        centres = self._n_centers(n)
+        return (
+            limits.falkon_bytes(n, centres, d) + n_holdout * (d + 1) * 8,
+            f"{name}: the data and the {centres:,}×{centres:,} matrices of the centres",
+        )
+
+    def _n_centers(self, n: int) -> int:
+        """M: ``n_centers``, or min(n, 16·⌈√n⌉) for 'auto'."""
+        if self.n_centers == "auto":
+            return min(n, 16 * math.ceil(math.sqrt(n)))
+        return self.n_centers
+
     def _fit(self, source, n: int, holdout, n_holdout: int) -> KernelRidge:
         ridge_lambda = check_ridge_lambda(self.ridge_lambda)
         d = source.d
@@ -303,6 +323,8 @@ class KernelRidge(BaseLearner):
         lambdas = lambda_grid_from_trace(float(K.diagonal().sum()) / n, n, self._device)
         path = EigenPath(K, r)
         del K
+        # only λ whose predictions are meaningful in the model's dtype (EigenPath.stable)
+        lambdas = lambdas[path.stable(n * lambdas / 2, self._dtype)]
         mus = n * lambdas / 2
         if holdout_data is not None:
             coefficients = path.coefficients(mus)  # (n, L)
@@ -323,7 +345,7 @@ class KernelRidge(BaseLearner):
 
     def _fitfalkon(self, X, r, ridge_lambda, holdout_data) -> None:
         n = X.shape[0]
-        M = min(n, 16 * math.ceil(math.sqrt(n))) if self.n_centers == "auto" else self.n_centers
+        M = self._n_centers(n)
         generator = torch.Generator().manual_seed(int(self.seed))
         index = torch.randperm(n, generator=generator)[:M].sort().values.to(self._device)
         centres = X[index]

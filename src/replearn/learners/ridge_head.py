@@ -16,7 +16,13 @@ import torch
 from replearn.learners.sources import Source, preprocessed_chunks
 from replearn.linalg.ridge import GramAccumulator, HoldoutErrors, RidgePath, default_lambda_grid
 
-__all__ = ["RidgeHead", "accumulate_gram", "fit_ridge_head", "check_interpolation"]
+__all__ = [
+    "RidgeHead",
+    "accumulate_gram",
+    "fit_ridge_head",
+    "check_finite_moments",
+    "check_interpolation",
+]
 
 
 @dataclass
@@ -75,6 +81,7 @@ def fit_ridge_head(
     train = accumulate_gram(
         features, n_features, source, n, start, alpha, beta, chunk_size, dtype, device
     )
+    check_finite_moments(train, dtype)
     path = RidgePath.from_accumulator(train)
     if ridge_lambda != "auto":
         return RidgeHead(path.solve(ridge_lambda), float(ridge_lambda)), path
@@ -89,6 +96,19 @@ def fit_ridge_head(
     best, grid, criterion = path.select(lambdas, errors)
     name = "holdout_mse" if errors is not None else "gcv"
     return RidgeHead(path.solve(best), best, grid, criterion, name), path
+
+
+def check_finite_moments(acc: GramAccumulator, dtype: torch.dtype) -> None:
+    """FᵀF and Fᵀr finite, else one line naming the cause: a feature chunk or its products
+    overflowed the model's dtype (inputs finite but too large, e.g. |x| ≈ 1e30 in float32,
+    whose squares exceed 3.4e38) — not a singular Gram matrix or a λ problem."""
+    if not (bool(torch.isfinite(acc.gram).all()) and bool(torch.isfinite(acc.cross).all())):
+        short = str(dtype).removeprefix("torch.")
+        wider = "" if dtype == torch.float64 else ", or use dtype='float64'"
+        raise ValueError(
+            f"the features' Gram matrix FᵀF overflowed {short} (inputs too large for the "
+            f"model's dtype): rescale X and y{wider}"
+        )
 
 
 def check_interpolation(ridge_lambda, n: int, n_features: int, what: str) -> None:
