@@ -138,6 +138,25 @@ def direction_cosines(W, U) -> torch.Tensor:
 
     W is (m, d) (neurons as rows), U is (r, d) (one direction per row, e.g. a target's U; not
     orthonormalised, so column k is about u_k itself). A zero neuron has cosine 0.
+
+    Parameters
+    ----------
+    W : tensor or array_like, shape (m, d)
+        Neurons as rows (e.g. a fitted ``W_``).
+    U : tensor or array_like, shape (r, d)
+        Directions as rows (e.g. ``target.U``).
+
+    Returns
+    -------
+    torch.Tensor
+        (m, r) float64 cosines.
+
+    Examples
+    --------
+    >>> import torch, replearn as rl
+    >>> W = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    >>> rl.direction_cosines(W, torch.tensor([[1.0, 0.0]])).flatten().tolist()
+    [1.0, 0.7071067811865475, 0.0]
     """
     W = torch.as_tensor(W).to(torch.float64).cpu()
     U = torch.as_tensor(U).to(torch.float64).cpu()

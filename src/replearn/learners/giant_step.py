@@ -192,6 +192,20 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         noise of its d² entries, each of variance ≈ E r²/n).
         Cost with a target: O(d²) more work per sample in each pass and one extra pass at
         step 1 (whose pass is Algorithm 1's shared one).
+
+    Examples
+    --------
+    Two giant steps on a staircase target, with the per-step diagnostics:
+
+    >>> import replearn as rl
+    >>> target = rl.MultiIndexTarget.from_expression("He2(z1) + He3(z1)*z2", d=16, seed=0)
+    >>> stream = rl.DataStream(target, noise=0.1, seed=0)
+    >>> net = rl.GiantStepNetwork(width=64, steps=2, diagnostics_target=target, seed=0)
+    >>> net = net.fit_stream(stream, n=4096, n_holdout=1024)
+    >>> [h["step"] for h in net.history_], tuple(net.history_[1]["direction_cosines"].shape)
+    ([1, 2], (64, 2))
+    >>> float(rl.excess_risk(net, target, n_test=2000, seed=1)) < 1.0
+    True
     """
 
     _parameter_checks = {
@@ -264,7 +278,23 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, X, y, X_holdout=None, y_holdout=None) -> GiantStepNetwork:
-        """The steps on in-memory data (fresh: T consecutive parts of ⌊N/T⌋ rows)."""
+        """The steps on in-memory data (fresh: T consecutive parts of ⌊N/T⌋ rows).
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (N, d)
+            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
+            ``validate_data`` (then ``predict`` returns numpy).
+        y : tensor or array_like, shape (N,)
+            Labels.
+        X_holdout, y_holdout : tensor or array_like, optional
+            Both or neither: λ of the head is chosen on them (GCV without them).
+
+        Returns
+        -------
+        GiantStepNetwork
+            self, fitted.
+        """
         self._check_params()
         source = self._training_data(X, y)
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
@@ -277,7 +307,22 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         return self._fit(source, n, holdout, n_holdout)
 
     def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> GiantStepNetwork:
-        """n samples per step: step t on t·n…(t+1)·n−1 (fresh) or 0…n−1 (reuse)."""
+        """n samples per step: step t on t·n…(t+1)·n−1 (fresh) or 0…n−1 (reuse).
+
+        Parameters
+        ----------
+        stream : DataStream
+            The samples (regenerated or kept within the stream's memory budget).
+        n : int
+            Samples per step, ≥ 1; the head uses the last step's batch.
+        n_holdout : int
+            Samples of ``stream.split("holdout")``, ≥ 0, on which λ is chosen.
+
+        Returns
+        -------
+        GiantStepNetwork
+            self, fitted.
+        """
         self._check_params()
         n, n_holdout = self._stream_args(stream, n, n_holdout)
         self._reset_features(stream.d)
