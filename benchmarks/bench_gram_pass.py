@@ -25,11 +25,11 @@ from replearn.linalg.ridge import GramAccumulator
 SHAPES = [(100, 32_768), (1024, 32_768), (2048, 32_768), (8192, 4096), (6000, 696), (2048, 2048)]
 
 
-def _time(fn, repeats: int) -> float:
+def _time(repeats: int, fn, *args) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        fn(*args)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -60,7 +60,9 @@ def main() -> None:
     shapes = [(64, 4096), (2048, 256)] if args.quick else SHAPES
     total = 4096 if args.quick else args.rows_total
     print(f"{args.threads} torch thread(s), {total} rows per pass, median of {args.repeats}\n")
-    print("| m | rows per chunk | GEMM FᵀF (GFLOP/s) | accumulate, no buffer | accumulate (shipped) |")
+    print(
+        "| m | rows per chunk | GEMM FᵀF (GFLOP/s) | accumulate, no buffer | accumulate (shipped) |"
+    )
     print("|---|---|---|---|---|")
     default_rows = GramAccumulator.buffer_rows
     for m, rows in shapes:
@@ -69,11 +71,9 @@ def main() -> None:
         y = torch.randn(rows, generator=g)
         n_chunks = max(1, total // rows)
         flops = 2 * rows * m * m * n_chunks
-        rate = flops / _time(lambda: _gemm(F, n_chunks), args.repeats) / 1e9
-        old = flops / _time(lambda: _accumulate(F, y, n_chunks, 1), args.repeats) / 1e9
-        new = (
-            flops / _time(lambda: _accumulate(F, y, n_chunks, default_rows), args.repeats) / 1e9
-        )
+        rate = flops / _time(args.repeats, _gemm, F, n_chunks) / 1e9
+        old = flops / _time(args.repeats, _accumulate, F, y, n_chunks, 1) / 1e9
+        new = flops / _time(args.repeats, _accumulate, F, y, n_chunks, default_rows) / 1e9
         GramAccumulator.buffer_rows = default_rows
         print(
             f"| {m} | {rows} | {rate:.1f} | {old:.1f} ({old / rate:.0%}) | {new:.1f} ({new / rate:.0%}) |",
