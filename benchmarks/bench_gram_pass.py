@@ -55,9 +55,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
+    parser.add_argument("--shapes", nargs="+", default=None, help="m:rows pairs, e.g. 6000:696")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     shapes = [(64, 4096), (2048, 256)] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [tuple(int(v) for v in shape.split(":")) for shape in args.shapes]
     total = 4096 if args.quick else args.rows_total
     print(f"{args.threads} torch thread(s), {total} rows per pass, median of {args.repeats}\n")
     print(
