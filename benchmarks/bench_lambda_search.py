@@ -7,7 +7,6 @@ Each cell is run twice exactly as the engine runs it (``execute_run``, one torch
 with ``NTKRegression.lambda_search_min_features`` set above p (the eigh path) and at its
 default (the search). Printed: the chosen λ (equal λ = the same grid point),
 the excess risk, wall time and this process's CPU time (a shared machine inflates the first).
- the excess risk, wall time.
 """
 
 from __future__ import annotations
