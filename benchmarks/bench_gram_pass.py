@@ -47,6 +47,22 @@ def _accumulate(F, y, n_chunks, buffer_rows):
     acc.moments()
 
 
+def _parts(m: int, rows: int, repeats: int) -> None:
+    """Per chunk of ``rows`` rows: the GEMMs of the upper block triangle vs their float64 cast-add."""
+    F = torch.randn(rows, m, generator=torch.Generator().manual_seed(0))
+    acc = GramAccumulator(m)
+    print(f"\none {rows}×{m} float32 chunk, {len(acc._blocks)} column blocks:")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        products = [F[:, lo:hi].T @ F[:, lo:] for lo, hi in acc._blocks]
+        middle = time.perf_counter()
+        for (lo, hi), product in zip(acc._blocks, products):
+            acc.gram[lo:hi, lo:] += product.to(torch.float64)
+        end = time.perf_counter()
+        share = (end - middle) / (end - start)
+        print(f"GEMMs {middle - start:.3f} s, float64 cast-add {end - middle:.3f} s ({share:.0%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -56,6 +72,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
     parser.add_argument("--shapes", nargs="+", default=None, help="m:rows pairs, e.g. 6000:696")
+    parser.add_argument(
+        "--parts", action="store_true", help="per shape, also split one chunk's time"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     shapes = [(64, 4096), (2048, 256)] if args.quick else SHAPES
@@ -82,6 +101,8 @@ def main() -> None:
             f"| {m} | {rows} | {rate:.1f} | {old:.1f} ({old / rate:.0%}) | {new:.1f} ({new / rate:.0%}) |",
             flush=True,
         )
+        if args.parts:
+            _parts(m, rows, args.repeats)
 
 
 if __name__ == "__main__":
