@@ -71,6 +71,43 @@ def test_gram_of_wide_features_from_its_upper_block_triangle(monkeypatch):
     torch.testing.assert_close(cross, F.T @ y / 90, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("chunk_rows", [7, 25, 30, 31, 64])
+def test_gram_buffer_sums_every_row_once(monkeypatch, chunk_rows):
+    """Wide float32 features in short chunks go through the row buffer (capacity 30 rows):
+    chunks that fill it exactly, overflow it, or exceed it (64 rows, multiplied directly) must
+    each be counted once. Against the float64 product of the same float32 inputs, a float32
+    sum of r ≤ 90 products errs by at most γ_r·Σ_i|F_ik F_il|/n ≤ r·ε₃₂·max_k G_kk
+    ≈ 90·6e-8 = 5.4e-6 of max|G|, so 1e-5·max|G| holds; a lost or doubled 7-row chunk moves G
+    by about 7/90 of it."""
+    monkeypatch.setattr(GramAccumulator, "block_columns", 7)  # 40 columns → wide
+    monkeypatch.setattr(GramAccumulator, "buffer_rows", 30)
+    F, y = _problem(n=90, m=40, seed=3)
+    acc = GramAccumulator(40)
+    assert acc._buffer_capacity == 30
+    for rows in torch.arange(90).split(chunk_rows):
+        acc.add(F[rows].float(), y[rows].float())
+    gram, cross, mean_y2 = acc.moments()
+    assert acc.n == 90
+    reference = F.float().double()
+    scale = float((reference.T @ reference / 90).abs().max())
+    assert float((gram - reference.T @ reference / 90).abs().max()) <= 1e-5 * scale
+    assert float((cross - reference.T @ y.float().double() / 90).abs().max()) <= 1e-5 * scale
+    assert mean_y2 == pytest.approx(float((y.float().double() ** 2).mean()), rel=1e-12)
+
+
+def test_narrow_gram_is_not_buffered():
+    """Narrow features (≤ block_columns) are multiplied chunk by chunk as before: bit for bit
+    the sum of the chunks' own float32 products cast to float64."""
+    F, y = _problem(n=90, m=12, seed=4)
+    F, y = F.float(), y.float()
+    acc = GramAccumulator(12)
+    expected = torch.zeros(12, 12, dtype=F64)
+    for rows in torch.arange(90).split(25):
+        acc.add(F[rows], y[rows])
+        expected += (F[rows].T @ F[rows]).double()
+    assert torch.equal(acc.moments()[0], expected / 90)
+
+
 def test_ridge_lambda_validation():
     assert check_ridge_lambda("auto") == "auto" and check_ridge_lambda(0) == 0.0
     for bad in (-1.0, math.inf, "best", True):

@@ -15,10 +15,22 @@ import torch
 
 from replearn.data import DataStream
 from replearn.learners.base import BaseLearner
-from replearn.learners.ridge_head import RidgeHead, check_interpolation, fit_ridge_head
-from replearn.learners.sources import Rechunked, materialise
+from replearn.learners.ridge_head import (
+    RidgeHead,
+    accumulate_gram,
+    check_interpolation,
+    fit_ridge_head,
+)
+from replearn.learners.sources import Rechunked, materialise, preprocessed_chunks
 from replearn.linalg.dense import EigenPath, block_rows, exact_solve, kernel_matrix
-from replearn.linalg.ridge import argmin_criterion, lambda_grid_from_trace
+from replearn.linalg.lambda_search import cholesky_coefficients, search_grid
+from replearn.linalg.ridge import (
+    HoldoutErrors,
+    RidgePath,
+    argmin_criterion,
+    default_lambda_grid,
+    lambda_grid_from_trace,
+)
 from replearn.network import TwoLayerReLU, normal_biases, symmetric_init
 from replearn.validation import (
     boolean,
@@ -244,16 +256,76 @@ class NTKRegression(BaseLearner):
     def _rows(self, p: int) -> int:
         return block_rows(p, self._device, cap=self.chunk_size) * 8
 
+    # p at which the primal λ-path switches from one float64 eigh to Cholesky solves in a
+    # search over the grid (``linalg.lambda_search``): below it the eigh costs little
+    lambda_search_min_features = 2048
+
     def _fit_primal(self, source, n, holdout, n_holdout, ridge_lambda, p) -> None:
         rows = self._rows(p)
-        head, _ = fit_ridge_head(
-            self._features, p, Rechunked(source, rows, self.chunk_size), n, 0,
-            self.alpha_, self.beta_, ridge_lambda, rows, self._dtype, self._device,
-            Rechunked(holdout, rows, self.chunk_size) if holdout is not None else None,
-            n_holdout,
-        )  # fmt: skip
+        train = Rechunked(source, rows, self.chunk_size)
+        hold = Rechunked(holdout, rows, self.chunk_size) if holdout is not None else None
+        if p < self.lambda_search_min_features:
+            head, _ = fit_ridge_head(
+                self._features, p, train, n, 0, self.alpha_, self.beta_, ridge_lambda, rows,
+                self._dtype, self._device, hold, n_holdout,
+            )  # fmt: skip
+        else:
+            head = self._fit_primal_by_search(train, n, hold, n_holdout, ridge_lambda, p, rows)
         self.coef_ = head.coefficients.to(self._dtype)
         self._store_lambda(head)
+
+    def _fit_primal_by_search(self, train, n, hold, n_holdout, ridge_lambda, p, rows) -> RidgeHead:
+        """The ridge head of the wide primal form without an eigendecomposition.
+
+        Fixed λ: one Cholesky solve. λ = 'auto' with a holdout: ``search_grid`` over the
+        default 49-point λ-path, each batch of λ solved by Cholesky and scored by one holdout
+        pass (the criterion of the points never scored is NaN). Falls back to the eigh path
+        (``RidgePath``) when a Cholesky fails next to the best point (G rounded indefinite at
+        tiny λ), and for GCV (which needs G's spectrum).
+        """
+        acc = accumulate_gram(
+            self._features, p, train, n, 0, self.alpha_, self.beta_, rows, self._dtype,
+            self._device,
+        )  # fmt: skip
+        gram, cross, mean_y2 = acc.moments()
+        if ridge_lambda != "auto":
+            lambdas = torch.tensor([float(ridge_lambda)], dtype=torch.float64)
+            coefficients, ok = cholesky_coefficients(gram, cross, lambdas)
+            if bool(ok[0]):
+                return RidgeHead(coefficients[0], float(ridge_lambda))
+            return RidgeHead(RidgePath(gram, cross, mean_y2, n).solve(ridge_lambda), ridge_lambda)
+        lambdas = default_lambda_grid(gram)
+        if hold is None or n_holdout <= 0:
+            path = RidgePath(gram, cross, mean_y2, n)
+            best, grid, criterion = path.select(lambdas)
+            return RidgeHead(path.solve(best), best, grid, criterion, "gcv")
+        solutions = {}
+
+        def holdout_mse(indices: list[int]) -> torch.Tensor:
+            coefficients, ok = cholesky_coefficients(gram, cross, lambdas[indices])
+            mse = self._holdout_errors(hold, n_holdout, coefficients, rows)
+            solutions.update(zip(indices, coefficients))
+            return mse.masked_fill(~ok.to(mse.device), math.inf)
+
+        best, criterion = search_grid(holdout_mse, len(lambdas))
+        if best > 0 and math.isinf(float(criterion[best - 1])):  # Cholesky failed below best
+            path = RidgePath(gram, cross, mean_y2, n)
+            criterion = self._holdout_errors(hold, n_holdout, path.coefficients(lambdas), rows)
+            best = argmin_criterion(criterion)
+            solutions[best] = path.solve(float(lambdas[best]))
+        return RidgeHead(
+            solutions[best], float(lambdas[best]), lambdas, criterion.to(lambdas.device),
+            "holdout_mse",
+        )  # fmt: skip
+
+    def _holdout_errors(self, hold, n_holdout, coefficients, rows) -> torch.Tensor:
+        """Holdout MSE of each row of ``coefficients`` (L, p): one pass, all rows at once."""
+        errors = HoldoutErrors(coefficients)
+        for X, r in preprocessed_chunks(
+            hold, n_holdout, 0, self.alpha_, self.beta_, rows, self._dtype, self._device
+        ):
+            errors.add(self._features(X), r)
+        return errors.mse()
 
     def _fit_dual(self, source, n, holdout, n_holdout, ridge_lambda, p) -> None:
         X, y = materialise(source, n, self.chunk_size, self._device)  # n < p: small
