@@ -250,7 +250,7 @@ class DataStream:
 
     @property
     def cache_nbytes(self) -> int:
-        """Bytes of drawn blocks this stream's store keeps (shared with its split/with_ copies)."""
+        """Bytes of drawn blocks this stream's store keeps (shared with its ``split``/``with_`` copies)."""
         return self._store.nbytes
 
     def clear_cache(self) -> None:

@@ -174,7 +174,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     Attributes
     ----------
     W_, b_, a_, alpha_, beta_, network_, initial_network_, ridge_lambda_ …
-        As in ``OneStepNetwork`` (W_ is W^T).
+        As in ``OneStepNetwork`` (``W_`` is W^T).
     step_sizes_, weight_decays_ : list of float
         η_t and λ_t used.
     history_ : list of dict (plain floats, lists and CPU tensors; picklable), one per step:
