@@ -76,15 +76,13 @@ def main() -> None:
     def labels(Xc, yc):
         return yc - alpha - Xc @ beta
 
-    algorithm_1 = []
+    # interleaved (Algorithm 1's pass, then the giant steps' passes timed inside fit) so that
+    # a shared machine's load drifts over both alike
+    algorithm_1, per_step = [], []
     for _ in range(args.repeats):
         start = time.perf_counter()
         first_layer_step_sum(source, n, 0, init.W[: width // 2], labels, chunk, torch.float32, cpu)
         algorithm_1.append(time.perf_counter() - start)
-
-    # the giant steps' passes, timed inside fit
-    per_step = []
-    for _ in range(args.repeats):
         model = GiantStepNetwork(
             width=width, steps=3, step_size=[d**0.5, 0.05, 0.05], batch="reuse",
             ridge_lambda=1e-3, chunk_size=chunk,

@@ -25,22 +25,30 @@ data set" (``data="same"``), and no sample is drawn that no step used.
 Cost: one streamed pass per step over its batch (plus the α/β pass, or the label-transform
 passes, once per distinct batch), memory O(m·d + m²). Partner neurons j and j + m/2 have
 a_{j+m/2} = −a_j. At init w_{j+m/2} = w_j (f ≡ 0, ∇_{j+m/2} = −∇_j: m/2 distinct rows). After
-a step with η·λ = 1 (the default step 1), w_{j+m/2} = −w_j, so f(x) = c·Σ_{j<m/2} a_j·z_j with
-z_j = w_j·x (ReLU(z) − ReLU(−z) = z), and the two gradients need one product with the m/2
-rows: Σ r·1[z ≥ 0]·x = P + Z₀, Σ r·1[−z ≥ 0]·x = Σ r·x − P, P = Σ r·1[z > 0]·x, Z₀ the
-(rare) ties z = 0. After that step the partners are unrelated (w_{j+m/2} + w_j =
-η·(2c/n)·a_j·(B_j − A_j) with A_j, B_j the two masked sums, ≠ 0 in general), so steps ≥ 3
+a step with η·λ = 1 (the default step 1), w_{j+m/2} = −w_j, so f(x) = c·Σ_{j<m/2} a_j·z_j = c·v·x
+with z_j = w_j·x and v = Σ_{j<m/2} a_j·w_j (ReLU(z) − ReLU(−z) = z), and the two gradients need
+one product with the m/2 rows: Σ r·1[−z_j > 0]·x = Σ r·x − Σ r·1[z_j ≥ 0]·x. After that step
+the partners are unrelated (w_{j+m/2} + w_j = η·(2c/n)·a_j·(B_j − A_j) with A_j, B_j the sums
+over 1[z_j ≥ 0] and 1[z_j < 0], ≠ 0 in general), so steps ≥ 3
 run on all m rows: twice the flops of Algorithm 1's step pass.
 
 Step sizes η_t: a number (every step) or a list (one per step); ``"sqrt_d"``: η_t = √d (the
 paper's scale); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with ℓ = log_d n. Dandi et al.
 write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
 the loss (1/2n)Σ(y − f)² and η = O(p·d^{(ℓ−1)/2}) for n = O(d^ℓ) (their notebooks use
-η = 2p at n = d); their update is Δw_j = (η/p)·sign(a_j)·mean(r·σ'·x). Ours is
-Δw_j = 2η·c·a_j·mean(r·σ'·x), so their η_D corresponds to our η = η_D/(2c·p)·p = η_D/2 at
-c = 1/p: ``"dandi"`` with ``output_scale="1/m"`` is η = m·d^{(ℓ−1)/2}, i.e. η_D = 2p·d^{(ℓ−1)/2}
-(the notebooks' constant 2 at ℓ = 1). With c = 1 (the paper's network) it gives the same
-first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·x), which equals ``"sqrt_d"`` at n = d².
+η = 2p at n = d); their update is Δw_j = (η_D/p)·sign(a_j)·mean(r·σ'·x). Ours is
+Δw_j = 2η·c·|a_j|·sign(a_j)·mean(r·σ'·x) with |a_j| = 1, so with c = 1/p the two agree when
+η = η_D/2: ``"dandi"`` with ``output_scale="1/m"`` is η = m·d^{(ℓ−1)/2}, i.e.
+η_D = 2p·d^{(ℓ−1)/2} (the notebooks' constant 2 at ℓ = 1). With c = 1 (the paper's network)
+it gives the same first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·x), which equals
+``"sqrt_d"`` at n = d². Their variant also keeps W⁰ (``weight_decay=0``; the default "paper"
+drops it at step 1), does not preprocess the labels (``preprocess=False``) and starts from a
+non-symmetric network (f⁰ = O(1/√p) instead of 0) — the remaining difference.
+
+Ties w_j·x = 0 (probability 0 for continuous x; a row x = 0 adds nothing either way) count as
+active in step 1 and for neuron j < m/2 in step 2 (Algorithm 1's 1[z ≥ 0]), as inactive for
+its partner in step 2 and in later steps (autograd's ReLU'(0) = 0): the passes write the masks
+into the pre-activations in place.
 """
 
 from __future__ import annotations
@@ -180,7 +188,10 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         (−2c·a_j·E[r·1[w·x ≥ 0]·x] = −c·a_j(E[r·x] + 2·E[r(xxᵀ − I)]ŵ/√(2π) + degree ≥ 4
         terms); the higher even degrees enter through contractions with ŵ^{⊗(k−1)}, whose
         exact shares would need the O(d^k) degree-k coefficients, so they are not split).
-        Plug-in estimates: the degree-2 share has a bias of about (d² / 2n)·E r⁴/E r².
+        Plug-in estimates: the degree-2 share is biased up by about d²/(2n) (the sampling
+        noise of its d² entries, each of variance ≈ E r²/n).
+        Cost with a target: O(d²) more work per sample in each pass and one extra pass at
+        step 1 (whose pass is Algorithm 1's shared one).
     """
 
     _parameter_checks = {
@@ -420,12 +431,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         total = torch.zeros(rows.shape, dtype=torch.float64, device=self._device)
         linear = torch.zeros(rows.shape[1], dtype=torch.float64, device=self._device)
         moments = _ResidualMoments(rows.shape[1], self._device) if record else None
+        v = rows.T @ a_rows if opposite else None  # f(x) = c·v·x while partners are opposite
         for X, y, *_ in source.chunks(n, self.chunk_size, start=start):
             X = X.to(device=self._device, dtype=self._dtype)
             s = labels(X, y.to(device=self._device, dtype=self._dtype))
             Z = X @ rows.T  # (c, m/2) or (c, m); the masks below are written into Z in place
             if opposite:
-                r = scale * (Z @ a_rows) - s  # Σ_j a_j (ReLU(z_j) − ReLU(−z_j)) = Σ_j a_j z_j
+                r = scale * (X @ v) - s  # Σ_j a_j (ReLU(z_j) − ReLU(−z_j)) = Σ_j a_j z_j = v·x
                 total += (Z.ge_(0).mul_(r[:, None]).T @ X).to(torch.float64)  # 1[z ≥ 0]
                 linear += (r @ X).to(torch.float64)
             else:
