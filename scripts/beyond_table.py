@@ -40,10 +40,16 @@ def main(db: str, experiment: str, compact: bool = False) -> None:
         print("|---|---|" + "---|" * len(ns))
         for name in sorted({r["label"] for r in risk}):
             for d in sorted({r["d"] for r in risk}):
-                cells = {round(log_d(r["n"], d), 2): r for r in risk if r["label"] == name and r["d"] == d}
+                cells = {
+                    round(log_d(r["n"], d), 2): r
+                    for r in risk
+                    if r["label"] == name and r["d"] == d
+                }
                 text = [
                     f"{cells[x]['mean']:.2f} / {alignment[(name, d, cells[x]['n'])]['mean']:.2f}"
-                    if x in cells else "" for x in ns
+                    if x in cells
+                    else ""
+                    for x in ns
                 ]
                 print(f"| {name} | {d} | " + " | ".join(text) + " |")
         return

@@ -170,8 +170,9 @@ def test_theory_label_transform_names_rank_and_kappa(capsys):
     text = capsys.readouterr().out
     target = MultiIndexTarget.from_expression("He3(z1)/sqrt(6)", 16, seed=0)
     info = theory.label_transform_report(target, "square")
-    # y² − E y² for y = He3(z)/√6 + ε: E[T|z] = He3(z)²/6 + const, whose E[∂²] = E[He3²·He2]/6
-    # = 36/6 = 6 (exact quadrature), κ = √Var(h)/6 with Var(h) = 92/…: the report's numbers
+    # T = y² − E y² for y = He3(z)/√6 + ε: E[T|z] = He3(z)²/6 + const, and by Stein
+    # E[∂²_z g] = E[g·He2(z)], so A_T = E[He3·He3·He2]/6 = (3!·3!·2!/(1!·1!·2!))/6 = 36/6 = 6
+    # (the polynomial rule is exact: relative 1e-12 is rounding); κ is printed as computed
     assert info["rank"] == 1 and info["eigenvalues"] == pytest.approx([6.0], rel=1e-12)
     assert "rank(H_T), r      1, 1" in text
     assert f"kappa, kappa_step {info['kappa']:.4g}, {info['kappa_step']:.4g}" in text
