@@ -58,7 +58,10 @@ autodoc_default_options = {
     "members": True,
     "member-order": "bysource",
     "show-inheritance": False,
-    "exclude-members": "set_fit_request,set_score_request,set_predict_request",
+    # fit, fit_stream, predict and score live once in BaseLearner: show them on every learner's
+    # page, but not what scikit-learn's own bases add (get_params, set_params, …)
+    "inherited-members": "BaseEstimator,RegressorMixin,_MetadataRequester,BaseModel,object",
+    "exclude-members": "set_fit_request,set_score_request,set_predict_request,get_metadata_routing",
 }
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented"

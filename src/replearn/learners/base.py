@@ -96,8 +96,33 @@ class BaseLearner(RegressorMixin, BaseEstimator):
     """Base of replearn's regressors (RegressorMixin first: scikit-learn's required order).
 
     Subclasses set ``_parameter_checks`` (every ``__init__`` parameter → a check from
-    ``replearn.validation``) and implement ``_predict_chunk(X)`` on a tensor chunk already
-    in the model's dtype and device.
+    ``replearn.validation``), implement ``_fit(source, n, holdout, n_holdout)`` — the
+    algorithm on samples 0…n−1 of a validated source (arrays or a ``DataStream``) — and
+    ``_predict_chunk(X)`` on a tensor chunk already in the model's dtype and device. ``fit``,
+    ``fit_stream``, ``predict`` and ``score`` are written here once.
+
+    Examples
+    --------
+    The best linear predictor x ↦ α + β·x (Algorithm 1's step 1) as a learner:
+
+    >>> import replearn as rl
+    >>> from replearn.validation import dtype_name, device_name, integer_at_least, boolean
+    >>> class LinearPart(BaseLearner):
+    ...     _parameter_checks = {"preprocess": boolean, "dtype": dtype_name,
+    ...                          "device": device_name, "chunk_size": integer_at_least(1)}
+    ...     def __init__(self, preprocess=True, dtype="float64", device="cpu", chunk_size=4096):
+    ...         self.preprocess, self.dtype = preprocess, dtype
+    ...         self.device, self.chunk_size = device, chunk_size
+    ...     def _fit(self, source, n, holdout, n_holdout):
+    ...         self.alpha_, self.beta_ = self._linear_part(source, n)
+    ...         self.n_samples_ = n
+    ...         return self
+    ...     def _predict_chunk(self, X):
+    ...         return self._linear(X)
+    >>> target = rl.MultiIndexTarget.from_expression("z1 + He2(z1)/sqrt(2)", d=5, seed=0)
+    >>> X, y = rl.sample(target, n=20_000, noise=0.5, seed=0)
+    >>> round(float(rl.excess_risk(LinearPart().fit(X, y), target, n_test=20_000)), 1)
+    0.5
     """
 
     _parameter_checks: ClassVar[dict[str, Callable[[Any], Any]]] = {}
@@ -236,6 +261,62 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         self.lambda_criterion_ = head.lambda_criterion
         self.lambda_criterion_name_ = head.criterion_name
 
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, X, y, X_holdout=None, y_holdout=None):
+        """Fit on in-memory data; λ chosen on (X_holdout, y_holdout) when given, else by GCV.
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
+            ``validate_data`` (then ``predict`` returns numpy).
+        y : tensor or array_like, shape (n,)
+            Labels.
+        X_holdout, y_holdout : tensor or array_like, optional
+            Both or neither: with ``ridge_lambda="auto"`` λ is chosen on them (else by GCV).
+
+        Returns
+        -------
+        estimator
+            self, fitted.
+        """
+        self._check_params()
+        source = self._training_data(X, y)
+        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
+        return self._fit(source, self._samples_per_pass(len(source)), holdout, n_holdout)
+
+    def fit_stream(self, stream, n: int, n_holdout: int = 100_000):
+        """Fit on samples 0…n−1 of a stream; λ on n_holdout samples of its 'holdout' split.
+
+        Parameters
+        ----------
+        stream : DataStream
+            Samples 0…n−1 of it (kept within the stream's memory budget, else regenerated;
+            never more than a chunk of them built at once).
+        n : int
+            Number of samples, ≥ 1.
+        n_holdout : int
+            Samples of ``stream.split("holdout")``, ≥ 0: with ``ridge_lambda="auto"`` λ is
+            chosen on them (0: by GCV).
+
+        Returns
+        -------
+        estimator
+            self, fitted.
+        """
+        self._check_params()
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        self._reset_features(stream.d)
+        return self._fit(stream, n, stream.split("holdout"), n_holdout)
+
+    def _samples_per_pass(self, n_rows: int) -> int:
+        """How many of ``fit``'s n_rows rows one pass of ``_fit`` uses (all of them here)."""
+        return n_rows
+
+    def _fit(self, source, n: int, holdout, n_holdout: int):
+        """The learner's algorithm on samples 0…n−1 of ``source`` (validated already)."""
+        raise NotImplementedError
+
     # -- fitted ----------------------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_samples_")
@@ -255,7 +336,18 @@ class BaseLearner(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         """Predictions for the rows of X: a tensor (model's dtype, X's device) for a tensor X,
-        else a numpy array (model's dtype)."""
+        else a numpy array (model's dtype).
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Rows to predict, with the d columns the model was fitted on.
+
+        Returns
+        -------
+        torch.Tensor or numpy.ndarray
+            Shape (n,).
+        """
         self._check_fitted()
         if isinstance(X, torch.Tensor):
             X = real_tensor(X, "X")
@@ -285,7 +377,22 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         return out.to(out_device) if out_device is not None else out.cpu().numpy()
 
     def score(self, X, y, sample_weight=None) -> float:
-        """R² = 1 − Σw(y − ŷ)²/Σw(y − ȳ)² (scikit-learn's, also for tensors on any device)."""
+        """R² = 1 − Σw(y − ŷ)²/Σw(y − ȳ)² (scikit-learn's, also for tensors on any device).
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Inputs.
+        y : tensor or array_like, shape (n,)
+            True labels.
+        sample_weight : tensor or array_like, shape (n,), optional
+            Weights w (default 1).
+
+        Returns
+        -------
+        float
+            R².
+        """
         if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
             return super().score(X, y, sample_weight=sample_weight)
         prediction = self.predict(torch.as_tensor(X)).to(torch.float64)

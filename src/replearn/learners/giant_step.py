@@ -57,7 +57,6 @@ import math
 
 import torch
 
-from replearn.data import DataStream
 from replearn.label_transforms import label_transform_spec, resolve_label_transform
 from replearn.learners.base import BaseLearner
 from replearn.learners.one_step import (
@@ -277,56 +276,17 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                 )
 
     # -- public API -------------------------------------------------------------------------
-    def fit(self, X, y, X_holdout=None, y_holdout=None) -> GiantStepNetwork:
-        """The steps on in-memory data (fresh: T consecutive parts of ⌊N/T⌋ rows).
-
-        Parameters
-        ----------
-        X : tensor or array_like, shape (N, d)
-            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
-            ``validate_data`` (then ``predict`` returns numpy).
-        y : tensor or array_like, shape (N,)
-            Labels.
-        X_holdout, y_holdout : tensor or array_like, optional
-            Both or neither: λ of the head is chosen on them (GCV without them).
-
-        Returns
-        -------
-        GiantStepNetwork
-            self, fitted.
-        """
-        self._check_params()
-        source = self._training_data(X, y)
-        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
-        n = len(source) // self.steps if self.batch == "fresh" else len(source)
-        if n < 1:
+    def _samples_per_pass(self, n_rows: int) -> int:
+        """``fit`` on arrays: fresh batches split the rows into T parts of ⌊N/T⌋ rows (the last
+        N − T·⌊N/T⌋ unused), reused batches take all N rows for every step."""
+        if self.batch != "fresh":
+            return n_rows
+        if n_rows < self.steps:
             raise ValueError(
                 f"batch='fresh' with steps = {self.steps} needs at least {self.steps} rows "
-                f"(one per step), got {len(source)}"
+                f"(one per step), got {n_rows}"
             )
-        return self._fit(source, n, holdout, n_holdout)
-
-    def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> GiantStepNetwork:
-        """n samples per step: step t on t·n…(t+1)·n−1 (fresh) or 0…n−1 (reuse).
-
-        Parameters
-        ----------
-        stream : DataStream
-            The samples (regenerated or kept within the stream's memory budget).
-        n : int
-            Samples per step, ≥ 1; the head uses the last step's batch.
-        n_holdout : int
-            Samples of ``stream.split("holdout")``, ≥ 0, on which λ is chosen.
-
-        Returns
-        -------
-        GiantStepNetwork
-            self, fitted.
-        """
-        self._check_params()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
-        self._reset_features(stream.d)
-        return self._fit(stream, n, stream.split("holdout"), n_holdout)
+        return n_rows // self.steps
 
     # -- the steps --------------------------------------------------------------------------
     def _per_step(self, value, t: int):

@@ -13,7 +13,6 @@ import math
 
 import torch
 
-from replearn.data import DataStream
 from replearn.learners.base import BaseLearner
 from replearn.learners.ridge_head import (
     RidgeHead,
@@ -144,52 +143,6 @@ class NTKRegression(BaseLearner):
         self.device = device
         self.chunk_size = chunk_size
         self.seed = seed
-
-    def fit(self, X, y, X_holdout=None, y_holdout=None) -> NTKRegression:
-        """Fit on in-memory data; λ chosen on (X_holdout, y_holdout) when given, else GCV.
-
-        Parameters
-        ----------
-        X : tensor or array_like, shape (n, d)
-            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
-            ``validate_data`` (then ``predict`` returns numpy).
-        y : tensor or array_like, shape (n,)
-            Labels.
-        X_holdout, y_holdout : tensor or array_like, optional
-            Both or neither: with ``ridge_lambda="auto"`` λ is chosen on them (else by GCV).
-
-        Returns
-        -------
-        NTKRegression
-            self, fitted.
-        """
-        self._check_params()
-        source = self._training_data(X, y)
-        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
-        return self._fit(source, len(source), holdout, n_holdout)
-
-    def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> NTKRegression:
-        """Fit on samples 0…n−1 of a stream; λ on n_holdout samples of its 'holdout' split.
-
-        Parameters
-        ----------
-        stream : DataStream
-            Samples 0…n−1 of it (regenerated, never all in memory).
-        n : int
-            Number of samples, ≥ 1.
-        n_holdout : int
-            Samples of ``stream.split("holdout")``, ≥ 0: with ``ridge_lambda="auto"`` λ is
-            chosen on them (0: by GCV).
-
-        Returns
-        -------
-        NTKRegression
-            self, fitted.
-        """
-        self._check_params()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
-        self._reset_features(stream.d)
-        return self._fit(stream, n, stream.split("holdout"), n_holdout)
 
     def initial_network(self, d: int) -> TwoLayerReLU:
         """θ⁰ = (W⁰, b⁰, a) for input dimension d: the point of linearisation."""
