@@ -408,3 +408,53 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         if total == 0.0:  # scikit-learn's force_finite rule
             return 1.0 if residual == 0.0 else 0.0
         return 1.0 - residual / total
+
+
+class TransferMixin:
+    """``transfer``/``transfer_stream`` for learners with a frozen feature map and a refitted
+    head (the paper's Theorem 3): the learner implements ``_transferred(source, n, holdout,
+    n_holdout)``, which returns a new estimator."""
+
+    def transfer(self, X, y, X_holdout=None, y_holdout=None):
+        """A copy with W, b kept and α, β, a refitted on a new task (the paper's Theorem 3).
+
+        Parameters
+        ----------
+        X : tensor or array_like, shape (n, d)
+            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
+            ``validate_data`` (then ``predict`` returns numpy).
+        y : tensor or array_like, shape (n,)
+            Labels.
+        X_holdout, y_holdout : tensor or array_like, optional
+            Both or neither: λ of the new head is chosen on them.
+
+        Returns
+        -------
+        estimator
+            A new estimator of the same class; self is unchanged.
+        """
+        self._check_fitted()
+        source = self._training_data(X, y, reset=False)
+        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
+        return self._transferred(source, len(source), holdout, n_holdout)
+
+    def transfer_stream(self, stream, n: int, n_holdout: int = 100_000):
+        """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split).
+
+        Parameters
+        ----------
+        stream : DataStream
+            Samples 0…n−1 of it (regenerated, never all in memory).
+        n : int
+            Number of samples, ≥ 1.
+        n_holdout : int
+            Samples of ``stream.split("holdout")``, ≥ 0: λ of the new head is chosen on them.
+
+        Returns
+        -------
+        estimator
+            A new estimator of the same class; self is unchanged.
+        """
+        self._check_fitted()
+        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        return self._transferred(stream, n, stream.split("holdout"), n_holdout)

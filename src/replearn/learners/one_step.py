@@ -25,14 +25,13 @@ import math
 
 import torch
 
-from replearn.data import DataStream
 from replearn.label_transforms import (
     label_transform_spec,
     resolve_label_transform,
     step_label_moments,
     step_labels,
 )
-from replearn.learners.base import BaseLearner
+from replearn.learners.base import BaseLearner, TransferMixin
 from replearn.learners.ridge_head import RidgeHead, fit_ridge_head
 from replearn.network import TwoLayerReLU, normal_biases, relu_features, symmetric_init
 from replearn.validation import (
@@ -85,7 +84,7 @@ def first_layer_step_sum(
     return total
 
 
-class FrozenFirstLayerHead:
+class FrozenFirstLayerHead(TransferMixin):
     """Steps 3–5 shared by the first-layer-step learners (``OneStepNetwork``,
     ``GiantStepNetwork``): given ``W_`` and ``b_``, the ridge (or GD) head on
     ReLU(W x + b), the predictor α + β·x + aᵀReLU(W x + b), and ``transfer``.
@@ -93,50 +92,6 @@ class FrozenFirstLayerHead:
     Needs the parameters ``head``, ``ridge_lambda``, ``head_steps``, ``head_lr``,
     ``chunk_size`` and BaseLearner's ``_linear_part``/``_store_lambda``.
     """
-
-    def transfer(self, X, y, X_holdout=None, y_holdout=None):
-        """A copy with W, b kept and α, β, a refitted on a new task (the paper's Theorem 3).
-
-        Parameters
-        ----------
-        X : tensor or array_like, shape (n, d)
-            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
-            ``validate_data`` (then ``predict`` returns numpy).
-        y : tensor or array_like, shape (n,)
-            Labels.
-        X_holdout, y_holdout : tensor or array_like, optional
-            Both or neither: λ of the new head is chosen on them.
-
-        Returns
-        -------
-        estimator
-            A new estimator of the same class; self is unchanged.
-        """
-        self._check_fitted()
-        source = self._training_data(X, y, reset=False)
-        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
-        return self._transferred(source, len(source), holdout, n_holdout)
-
-    def transfer_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000):
-        """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split).
-
-        Parameters
-        ----------
-        stream : DataStream
-            Samples 0…n−1 of it (regenerated, never all in memory).
-        n : int
-            Number of samples, ≥ 1.
-        n_holdout : int
-            Samples of ``stream.split("holdout")``, ≥ 0: λ of the new head is chosen on them.
-
-        Returns
-        -------
-        estimator
-            A new estimator of the same class; self is unchanged.
-        """
-        self._check_fitted()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
-        return self._transferred(stream, n, stream.split("holdout"), n_holdout)
 
     def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
         """α + β·x + aᵀReLU(W x + b)."""

@@ -12,8 +12,7 @@ import copy
 
 import torch
 
-from replearn.data import DataStream
-from replearn.learners.base import BaseLearner
+from replearn.learners.base import BaseLearner, TransferMixin
 from replearn.learners.ridge_head import check_interpolation, fit_ridge_head
 from replearn.network import TwoLayerReLU, normal_biases, relu_features, symmetric_init
 from replearn.validation import (
@@ -30,7 +29,7 @@ from replearn.validation import (
 __all__ = ["RandomFeatures"]
 
 
-class RandomFeatures(BaseLearner):
+class RandomFeatures(TransferMixin, BaseLearner):
     """Random-features ridge regression: Algorithm 1 with the first layer left at its init.
 
     Features ReLU(W⁰x + b): W⁰ from ``network.symmetric_init(width, d, seed)`` (rows
@@ -109,50 +108,6 @@ class RandomFeatures(BaseLearner):
         self._check_params()
         init = symmetric_init(self.width, d, self.seed, self._dtype, self._device)
         return init.W, normal_biases(self.width, self.seed, self._dtype, self._device)
-
-    def transfer(self, X, y, X_holdout=None, y_holdout=None) -> RandomFeatures:
-        """A copy with W⁰, b kept and α, β, a refitted on a new task (as OneStepNetwork's).
-
-        Parameters
-        ----------
-        X : tensor or array_like, shape (n, d)
-            Inputs; a tensor is used as it is, anything else goes through scikit-learn's
-            ``validate_data`` (then ``predict`` returns numpy).
-        y : tensor or array_like, shape (n,)
-            Labels.
-        X_holdout, y_holdout : tensor or array_like, optional
-            Both or neither: λ of the new head is chosen on them.
-
-        Returns
-        -------
-        RandomFeatures
-            A new estimator; self is unchanged.
-        """
-        self._check_fitted()
-        source = self._training_data(X, y, reset=False)
-        holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
-        return self._transferred(source, len(source), holdout, n_holdout)
-
-    def transfer_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000):
-        """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split).
-
-        Parameters
-        ----------
-        stream : DataStream
-            Samples 0…n−1 of it (regenerated, never all in memory).
-        n : int
-            Number of samples, ≥ 1.
-        n_holdout : int
-            Samples of ``stream.split("holdout")``, ≥ 0: λ of the new head is chosen on them.
-
-        Returns
-        -------
-        RandomFeatures
-            A new estimator; self is unchanged.
-        """
-        self._check_fitted()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
-        return self._transferred(stream, n, stream.split("holdout"), n_holdout)
 
     def _fit(self, source, n: int, holdout, n_holdout: int) -> RandomFeatures:
         check_interpolation(check_ridge_lambda(self.ridge_lambda), n, self.width, "features")
