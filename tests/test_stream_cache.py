@@ -172,6 +172,24 @@ def test_fit_stream_is_identical_with_and_without_the_cache():
     assert stream.cache_nbytes > 0
 
 
+def test_fit_stream_takes_its_own_budget(monkeypatch):
+    """``fit_stream(..., cache_bytes=)``: the call's budget, the caller's stream untouched."""
+    t = paper_target(8, seed=3)
+    X_test = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    stream = DataStream(t, noise=1.0, seed=2, cache_bytes=10**9)
+    drawn = count_draws(monkeypatch)
+    n, n_holdout = 6 * BLOCK_SIZE, 2 * BLOCK_SIZE
+    fresh = OneStepNetwork(width=40, seed=1).fit_stream(stream, n, n_holdout, cache_bytes=0)
+    # cache_bytes=0: the training blocks drawn on each of the three passes (α/β, step, head)
+    assert len(drawn) == 3 * 6 + 2 and stream.cache_nbytes == 0
+    drawn.clear()
+    kept = OneStepNetwork(width=40, seed=1).fit_stream(stream, n, n_holdout)
+    assert len(drawn) == 6 + 2 and stream.cache_nbytes > 0  # drawn once, kept in the stream
+    assert torch.equal(fresh.predict(X_test), kept.predict(X_test))
+    with pytest.raises(ValueError, match="cache_bytes must be an integer ≥ 0, got -1"):
+        OneStepNetwork(width=40).fit_stream(stream, n, cache_bytes=-1)
+
+
 # -- the budget ---------------------------------------------------------------------------------
 
 

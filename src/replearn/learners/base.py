@@ -196,15 +196,21 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         holdout = self._training_data(X_holdout, y_holdout, reset=False)
         return holdout, len(holdout)
 
-    def _stream_args(self, stream, n, n_holdout) -> tuple[int, int]:
-        """n and n_holdout of a stream fit, bounded by the ``n`` limit; the memory checked."""
+    def _stream_args(self, stream, n, n_holdout, cache_bytes=None) -> tuple[DataStream, int, int]:
+        """(stream, n, n_holdout) of a stream fit: n bounded by the ``n`` limit, the memory
+        checked, and the stream given the call's own sample budget if ``cache_bytes`` is set
+        (a copy with its own kept blocks, freed with it; the caller's stream is unchanged)."""
         if not isinstance(stream, DataStream):
             raise ValueError(f"stream must be a DataStream, got {type(stream).__name__}")
         n, n_holdout = check_count("n", n), check_count("n_holdout", n_holdout, minimum=0)
+        if cache_bytes is not None:
+            cache_bytes = check_count("cache_bytes", cache_bytes, minimum=0)
         limits.check("n", n, "n (samples of the stream)")
         limits.check("n", n_holdout, "n_holdout (samples of the stream's holdout split)")
         self._check_fit_memory(n, stream.d, n_holdout)
-        return n, n_holdout
+        if cache_bytes is not None and cache_bytes != stream.cache_bytes:
+            stream = stream.with_(cache_bytes=cache_bytes)
+        return stream, n, n_holdout
 
     # -- memory ----------------------------------------------------------------------------
     def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
@@ -285,7 +291,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
         return self._fit(source, self._samples_per_pass(len(source)), holdout, n_holdout)
 
-    def fit_stream(self, stream, n: int, n_holdout: int = 100_000):
+    def fit_stream(self, stream, n: int, n_holdout: int = 100_000, *, cache_bytes=None):
         """Fit on samples 0…n−1 of a stream; λ on n_holdout samples of its 'holdout' split.
 
         Parameters
@@ -298,6 +304,10 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         n_holdout : int
             Samples of ``stream.split("holdout")``, ≥ 0: with ``ridge_lambda="auto"`` λ is
             chosen on them (0: by GCV).
+        cache_bytes : int, optional
+            This fit's budget for drawn samples kept between passes (0: draw every pass
+            again); None: the stream's own (``replearn.data.set_cache_bytes``). Results are
+            the same whatever the budget.
 
         Returns
         -------
@@ -305,7 +315,7 @@ class BaseLearner(RegressorMixin, BaseEstimator):
             self, fitted.
         """
         self._check_params()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        stream, n, n_holdout = self._stream_args(stream, n, n_holdout, cache_bytes)
         self._reset_features(stream.d)
         return self._fit(stream, n, stream.split("holdout"), n_holdout)
 
@@ -438,17 +448,19 @@ class TransferMixin:
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
         return self._transferred(source, len(source), holdout, n_holdout)
 
-    def transfer_stream(self, stream, n: int, n_holdout: int = 100_000):
+    def transfer_stream(self, stream, n: int, n_holdout: int = 100_000, *, cache_bytes=None):
         """``transfer`` on samples 0…n−1 of a stream (holdout from its 'holdout' split).
 
         Parameters
         ----------
         stream : DataStream
-            Samples 0…n−1 of it (regenerated, never all in memory).
+            Samples 0…n−1 of it (kept within the memory budget, else regenerated).
         n : int
             Number of samples, ≥ 1.
         n_holdout : int
             Samples of ``stream.split("holdout")``, ≥ 0: λ of the new head is chosen on them.
+        cache_bytes : int, optional
+            As in ``fit_stream``.
 
         Returns
         -------
@@ -456,5 +468,5 @@ class TransferMixin:
             A new estimator of the same class; self is unchanged.
         """
         self._check_fitted()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        stream, n, n_holdout = self._stream_args(stream, n, n_holdout, cache_bytes)
         return self._transferred(stream, n, stream.split("holdout"), n_holdout)

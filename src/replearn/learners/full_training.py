@@ -200,19 +200,25 @@ class FullTraining(BaseLearner):
         holdout, _ = self._holdout_data(X_holdout, y_holdout)
         return self._fit(source, len(source), holdout)
 
-    def fit_stream(self, stream: DataStream, n: int, n_holdout: int = 100_000) -> FullTraining:
-        """Train on samples 0…n−1 of a stream (regenerated each epoch); early stopping on
-        n_holdout samples of its 'holdout' split (kept in memory: n_holdout × d).
+    def fit_stream(
+        self, stream: DataStream, n: int, n_holdout: int = 100_000, *, cache_bytes=None
+    ) -> FullTraining:
+        """Train on samples 0…n−1 of a stream (kept within its memory budget, else drawn again
+        each epoch); early stopping on n_holdout samples of its 'holdout' split (kept in
+        memory: n_holdout × d).
 
         Parameters
         ----------
         stream : DataStream
-            Samples 0…n−1 of it (regenerated, never all in memory; it is regenerated each epoch).
+            Samples 0…n−1 of it (never more than the budget and a chunk in memory).
         n : int
             Number of samples, ≥ 1.
         n_holdout : int
             Samples of ``stream.split("holdout")``, ≥ 0: early stopping watches the loss on
             them (kept in memory: n_holdout × d).
+        cache_bytes : int, optional
+            This fit's budget for drawn samples kept between epochs (0: draw every epoch
+            again); None: the stream's own. Results are the same whatever the budget.
 
         Returns
         -------
@@ -220,7 +226,7 @@ class FullTraining(BaseLearner):
             self, fitted.
         """
         self._check_params()
-        n, n_holdout = self._stream_args(stream, n, n_holdout)
+        stream, n, n_holdout = self._stream_args(stream, n, n_holdout, cache_bytes)
         self._reset_features(stream.d)
         holdout = ArraySource(*stream.split("holdout").get(0, n_holdout)) if n_holdout else None
         return self._fit(stream, n, holdout)
