@@ -17,12 +17,20 @@ from replearn.learners.base import BaseLearner
 from replearn.learners.ridge_head import (
     RidgeHead,
     accumulate_gram,
+    check_finite_moments,
     check_interpolation,
     fit_ridge_head,
 )
 from replearn.learners.sources import Rechunked, materialise, preprocessed_chunks
-from replearn.linalg.dense import EigenPath, block_rows, exact_solve, kernel_matrix
-from replearn.linalg.lambda_search import cholesky_coefficients, search_grid
+from replearn.learners.tangent_gram import TangentGram, TangentPredictor
+from replearn.linalg.dense import (
+    EigenPath,
+    block_rows,
+    cholesky_coefficients,
+    exact_solve,
+    kernel_matrix,
+)
+from replearn.linalg.krylov import KrylovRidgePath, select_on_holdout
 from replearn.linalg.ridge import (
     HoldoutErrors,
     RidgePath,
@@ -209,8 +217,8 @@ class NTKRegression(BaseLearner):
     def _rows(self, p: int) -> int:
         return block_rows(p, self._device, cap=self.chunk_size) * 8
 
-    # p at which the primal λ-path switches from one float64 eigh to Cholesky solves in a
-    # search over the grid (``linalg.lambda_search``): below it the eigh costs little
+    # p (primal) or n (dual) from which the holdout λ-path comes from Lanczos
+    # (``linalg.krylov``) instead of one float64 eigh: below it the eigh costs little
     lambda_search_min_features = 2048
 
     def _fit_primal(self, source, n, holdout, n_holdout, ridge_lambda, p) -> None:
@@ -230,17 +238,14 @@ class NTKRegression(BaseLearner):
     def _fit_primal_by_search(self, train, n, hold, n_holdout, ridge_lambda, p, rows) -> RidgeHead:
         """The ridge head of the wide primal form without an eigendecomposition.
 
-        Fixed λ: one Cholesky solve. λ = 'auto' with a holdout: ``search_grid`` over the
-        default 49-point λ-path, each batch of λ solved by Cholesky and scored by one holdout
-        pass (the criterion of the points never scored is NaN). Falls back to the eigh path
-        (``RidgePath``) when a Cholesky fails next to the best point (G rounded indefinite at
-        tiny λ), and for GCV (which needs G's spectrum).
+        Fixed λ: one Cholesky solve. λ = 'auto' with a holdout: Lanczos on G from c gives
+        a(λ) for the whole 49-point λ-path from one Krylov space (``linalg.krylov``); the λ
+        converged so far are scored in one holdout pass per doubling round, until the best
+        has its upper neighbour and the 6 λ below it scored (criterion NaN where never
+        scored). Falls back to the eigh path (``RidgePath``) when a λ next to the best never
+        converges (G nearly singular at tiny λ), and for GCV (which needs G's spectrum).
         """
-        acc = accumulate_gram(
-            self._features, p, train, n, 0, self.alpha_, self.beta_, rows, self._dtype,
-            self._device,
-        )  # fmt: skip
-        gram, cross, mean_y2 = acc.moments()
+        gram, cross, mean_y2 = self._tangent_moments(train, n, rows)
         if ridge_lambda != "auto":
             lambdas = torch.tensor([float(ridge_lambda)], dtype=torch.float64)
             coefficients, ok = cholesky_coefficients(gram, cross, lambdas)
@@ -252,32 +257,71 @@ class NTKRegression(BaseLearner):
             path = RidgePath(gram, cross, mean_y2, n)
             best, grid, criterion = path.select(lambdas)
             return RidgeHead(path.solve(best), best, grid, criterion, "gcv")
-        solutions = {}
 
-        def holdout_mse(indices: list[int]) -> torch.Tensor:
-            coefficients, ok = cholesky_coefficients(gram, cross, lambdas[indices])
+        def holdout_mse(coefficients: torch.Tensor) -> torch.Tensor:
             mse = self._holdout_errors(hold, n_holdout, coefficients, rows)
-            solutions.update(zip(indices, coefficients))
-            return mse.masked_fill(~ok.to(mse.device), math.inf)
+            return mse.masked_fill(~torch.isfinite(mse), math.inf)
 
-        best, criterion = search_grid(holdout_mse, len(lambdas))
-        if best > 0 and math.isinf(float(criterion[best - 1])):  # Cholesky failed below best
+        krylov = KrylovRidgePath(gram, cross)
+        selected = select_on_holdout(krylov, lambdas, holdout_mse)
+        if selected is not None:
+            best, criterion = selected
+            coefficients, _ = krylov.solutions(lambdas[best : best + 1])
+            solution = coefficients[0]
+        else:  # a λ next to the best never converged: every λ from one eigendecomposition
             path = RidgePath(gram, cross, mean_y2, n)
             criterion = self._holdout_errors(hold, n_holdout, path.coefficients(lambdas), rows)
             best = argmin_criterion(criterion)
-            solutions[best] = path.solve(float(lambdas[best]))
+            solution = path.solve(float(lambdas[best]))
         return RidgeHead(
-            solutions[best], float(lambdas[best]), lambdas, criterion.to(lambdas.device),
-            "holdout_mse",
-        )  # fmt: skip
+            solution, float(lambdas[best]), lambdas, criterion.to(lambdas.device), "holdout_mse"
+        )
+
+    def _tangent_moments(
+        self, train, n: int, rows: int
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """(G, c, mean r²) of the tangent features over the training samples.
+
+        Many neurons: ``TangentGram`` forms G from the (d + 1)² gated second moments of x̃,
+        never materialising F (fewer flops, h-wide GEMMs); otherwise FᵀF of F in ``rows``-row
+        chunks. The two agree to rounding (tests/test_ntk_tangent_gram.py).
+        """
+        W, b, a = self._half()
+        if not TangentGram.worthwhile(*W.shape):
+            acc = accumulate_gram(
+                self._features, W.shape[0] * (W.shape[1] + 2), train, n, 0, self.alpha_,
+                self.beta_, rows, self._dtype, self._device,
+            )  # fmt: skip
+            check_finite_moments(acc.gram, acc.cross, self._dtype)
+            return acc.moments()
+        acc = TangentGram(W, b, a)
+        chunk_rows = acc.chunk_rows()
+        source = Rechunked(train.source, chunk_rows, self.chunk_size)
+        for X, r in preprocessed_chunks(
+            source, n, 0, self.alpha_, self.beta_, chunk_rows, self._dtype, self._device
+        ):
+            acc.add(X, r)
+        gram, cross, mean_r2 = acc.moments()
+        check_finite_moments(gram, cross, self._dtype)
+        return gram, cross, mean_r2
+
+    def _tangent_predictor(self, coefficients: torch.Tensor) -> TangentPredictor | None:
+        """F·θ without F for many neurons (``TangentPredictor``), else None (form F)."""
+        W, b, a = self._half()
+        return TangentPredictor(W, b, a, coefficients) if TangentGram.worthwhile(*W.shape) else None
 
     def _holdout_errors(self, hold, n_holdout, coefficients, rows) -> torch.Tensor:
         """Holdout MSE of each row of ``coefficients`` (L, p): one pass, all rows at once."""
         errors = HoldoutErrors(coefficients)
+        predictor = self._tangent_predictor(coefficients)
+        rows = rows if predictor is None else predictor.chunk_rows()
         for X, r in preprocessed_chunks(
             hold, n_holdout, 0, self.alpha_, self.beta_, rows, self._dtype, self._device
         ):
-            errors.add(self._features(X), r)
+            if predictor is None:
+                errors.add(self._features(X), r)
+            else:
+                errors.add_predictions(predictor(X), r)
         return errors.mse()
 
     def _fit_dual(self, source, n, holdout, n_holdout, ridge_lambda, p) -> None:
@@ -292,6 +336,9 @@ class NTKRegression(BaseLearner):
             return
         K = kernel_matrix(kernel, X, torch.float64, self._device)
         lambdas = lambda_grid_from_trace(float(K.diagonal().sum()) / n, p, self._device)
+        if n >= self.lambda_search_min_features and holdout is not None and n_holdout > 0:
+            if self._fit_dual_by_krylov(K, X, r, lambdas, holdout, n_holdout):
+                return
         path = EigenPath(K, r)
         del K
         mus = n * lambdas / 2
@@ -310,6 +357,30 @@ class NTKRegression(BaseLearner):
         self.coef_ = best_theta.to(self._dtype)
         self._store_lambda(RidgeHead(self.coef_, lambdas[best], lambdas, criterion, name))
 
+    def _fit_dual_by_krylov(self, K, X, r, lambdas, holdout, n_holdout) -> bool:
+        """λ = 'auto' on a holdout for n ≥ ``lambda_search_min_features`` samples: Lanczos on
+        K/n from r/n ((K/n + λ/2·I)c = r/n is (K + nλ/2·I)c = r), λ scored in doubling rounds
+        as in the primal form, instead of an n×n eigendecomposition. False (nothing set) when
+        a λ next to the best never converges: the caller takes the eigen path."""
+        n = K.shape[0]
+        lower = torch.tril(K)
+        krylov = KrylovRidgePath((lower + torch.tril(K, -1).T) / n, r / n)
+
+        def holdout_mse(dual: torch.Tensor) -> torch.Tensor:
+            mse = self._holdout_mse(holdout, n_holdout, self._primal_from_dual(X, dual.T))
+            return mse.masked_fill(~torch.isfinite(mse), math.inf)
+
+        selected = select_on_holdout(krylov, lambdas, holdout_mse)
+        if selected is None:
+            return False
+        best, criterion = selected
+        dual, _ = krylov.solutions(lambdas[best : best + 1])
+        self.coef_ = self._primal_from_dual(X, dual.T)[:, 0].to(self._dtype)
+        self._store_lambda(
+            RidgeHead(self.coef_, float(lambdas[best]), lambdas, criterion, "holdout_mse")
+        )
+        return True
+
     def _primal_from_dual(self, X: torch.Tensor, dual: torch.Tensor) -> torch.Tensor:
         """θ = Φᵀc for each column of c (n, L), streamed over rows: (p, L) in float64."""
         rows = self._rows(self.n_features(X.shape[1]))
@@ -322,13 +393,15 @@ class NTKRegression(BaseLearner):
 
     def _holdout_mse(self, holdout, n_holdout: int, thetas: torch.Tensor) -> torch.Tensor:
         """mean over the holdout of (Φθ_l − r)² for each column θ_l: (L,)."""
-        rows = self._rows(thetas.shape[0])
+        predictor = self._tangent_predictor(thetas.T)
+        rows = self._rows(thetas.shape[0]) if predictor is None else predictor.chunk_rows()
         total = torch.zeros(thetas.shape[1], dtype=torch.float64, device=self._device)
         for X, y in Rechunked(holdout, rows, self.chunk_size).chunks(n_holdout, self.chunk_size):
             X = X.to(device=self._device, dtype=self._dtype)
             y = y.to(device=self._device, dtype=torch.float64)
             r = y - self.alpha_.double() - X.double() @ self.beta_.double()
-            total += ((self._features(X).double() @ thetas - r[:, None]) ** 2).sum(0)
+            predictions = self._features(X).double() @ thetas if predictor is None else predictor(X)
+            total += ((predictions - r[:, None]) ** 2).sum(0)
         return total / n_holdout
 
     def _store_displacement(self, d: int) -> None:
@@ -345,8 +418,12 @@ class NTKRegression(BaseLearner):
         self.delta_b_ = torch.cat([db, -db])
 
     def _predict_rows(self) -> int:
-        return self._rows(self.coef_.shape[0])
+        predictor = self._tangent_predictor(self.coef_)
+        return self._rows(self.coef_.shape[0]) if predictor is None else predictor.chunk_rows()
 
     def _predict_chunk(self, X: torch.Tensor) -> torch.Tensor:
         """α + β·x + ⟨∇_θ f(x; θ⁰), θ − θ⁰⟩."""
-        return self._linear(X) + self._features(X) @ self.coef_
+        predictor = self._tangent_predictor(self.coef_)
+        if predictor is None:
+            return self._linear(X) + self._features(X) @ self.coef_
+        return self._linear(X) + predictor(X)[:, 0].to(X.dtype)

@@ -81,7 +81,7 @@ def fit_ridge_head(
     train = accumulate_gram(
         features, n_features, source, n, start, alpha, beta, chunk_size, dtype, device
     )
-    check_finite_moments(train, dtype)
+    check_finite_moments(train.gram, train.cross, dtype)
     path = RidgePath.from_accumulator(train)
     if ridge_lambda != "auto":
         return RidgeHead(path.solve(ridge_lambda), float(ridge_lambda)), path
@@ -98,11 +98,11 @@ def fit_ridge_head(
     return RidgeHead(path.solve(best), best, grid, criterion, name), path
 
 
-def check_finite_moments(acc: GramAccumulator, dtype: torch.dtype) -> None:
+def check_finite_moments(gram: torch.Tensor, cross: torch.Tensor, dtype: torch.dtype) -> None:
     """FᵀF and Fᵀr finite, else one line naming the cause: a feature chunk or its products
     overflowed the model's dtype (inputs finite but too large, e.g. |x| ≈ 1e30 in float32,
     whose squares exceed 3.4e38) — not a singular Gram matrix or a λ problem."""
-    if not (bool(torch.isfinite(acc.gram).all()) and bool(torch.isfinite(acc.cross).all())):
+    if not (bool(torch.isfinite(gram).all()) and bool(torch.isfinite(cross).all())):
         short = str(dtype).removeprefix("torch.")
         wider = "" if dtype == torch.float64 else ", or use dtype='float64'"
         raise ValueError(

@@ -5,6 +5,7 @@
 - ``exact_solve``: Cholesky of K + μI (float64, or float32 plus iterative refinement to the
   float64 solution).
 - ``EigenPath``: one eigendecomposition K = Q·diag(s)·Qᵀ gives c(μ) and GCV(μ) for a whole path.
+- ``cholesky_coefficients``: the primal ridge solution (G + λ/2·I)⁻¹c at a few λ, by Cholesky.
 - ``block_rows``: how many rows of a kernel block fit the device's cache-friendly block size.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "cholesky_solve",
     "exact_solve",
     "refine",
+    "cholesky_coefficients",
     "EigenPath",
 ]
 
@@ -113,6 +115,33 @@ def cholesky_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(LLᵀ)⁻¹b by two triangular solves (torch.cholesky_solve copies L: 20× slower here)."""
     z = torch.linalg.solve_triangular(L, b[:, None].to(L.dtype), upper=False)
     return torch.linalg.solve_triangular(L.mT, z, upper=True)[:, 0]
+
+
+def cholesky_coefficients(
+    gram: torch.Tensor, cross: torch.Tensor, lambdas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """a(λ) = (G + (λ/2)·I)⁻¹ c for each λ by Cholesky (float64): ((L, p), ok (L,) bool).
+
+    A λ whose G + (λ/2)·I is not numerically positive definite (G rounded to slightly
+    negative eigenvalues, λ tiny) gets ok = False and a zero row.
+    """
+    gram = gram.to(torch.float64)
+    cross = cross.to(torch.float64)
+    coefficients = torch.zeros(len(lambdas), gram.shape[0], dtype=torch.float64, device=gram.device)
+    ok = torch.zeros(len(lambdas), dtype=torch.bool)
+    for row, ridge_lambda in enumerate(lambdas.tolist()):
+        if not ridge_lambda > 0:
+            continue
+        shifted = gram.clone()  # symmetric, so its transpose view is the column-major copy
+        shifted.diagonal().add_(ridge_lambda / 2)
+        factor = shifted.mT
+        if cholesky_in_place(factor) != 0:
+            continue
+        solution = cholesky_solve(factor, cross)
+        if bool(torch.isfinite(solution).all()):
+            coefficients[row] = solution
+            ok[row] = True
+    return coefficients, ok
 
 
 def exact_solve(kernel, X, r, mu: float, factor_dtype, device, diagonal=None, max_refine=30):

@@ -146,6 +146,11 @@ class HoldoutErrors:
             self.sse += (predictions - y_slice.to(torch.float64)[:, None]).pow(2).sum(0)
         self.n += F.shape[0]
 
+    def add_predictions(self, predictions: torch.Tensor, y: torch.Tensor) -> None:
+        """Add rows whose predictions F·a_l (rows, L) were formed elsewhere (float64)."""
+        self.sse += (predictions.to(torch.float64) - y.to(torch.float64)[:, None]).pow(2).sum(0)
+        self.n += predictions.shape[0]
+
     def mse(self) -> torch.Tensor:
         if self.n == 0:
             raise ValueError("no holdout samples were accumulated")
