@@ -33,7 +33,13 @@ from replearn.label_transforms import (
 )
 from replearn.learners.base import BaseLearner, TransferMixin
 from replearn.learners.ridge_head import RidgeHead, fit_ridge_head
-from replearn.network import TwoLayerReLU, normal_biases, relu_features, symmetric_init
+from replearn.network import (
+    ReluFeatureMap,
+    TwoLayerReLU,
+    normal_biases,
+    scratch,
+    symmetric_init,
+)
 from replearn.validation import (
     boolean,
     check_ridge_lambda,
@@ -74,12 +80,14 @@ def first_layer_step_sum(
     """Σ_i s_i·1[w_j·x_i ≥ 0]·x_i over samples start…start+n−1 for each row w_j of W_half
     (float64 sums of per-chunk products in ``dtype``): shape (len(W_half), d)."""
     total = torch.zeros(W_half.shape, dtype=torch.float64, device=device)
+    buffer = None
     for X, y, *_ in source.chunks(n, chunk_size, start=start):
         X = X.to(device=device, dtype=dtype)
         s = labels(X, y.to(device=device, dtype=dtype))
-        # s_i·1[w_j·x_i ≥ 0], shape (c, m/2), written in place into the pre-activations
-        # (no new (c, m/2) buffers: each would be a fresh, page-faulted allocation per chunk)
-        weighted = (X @ W_half.T).ge_(0).mul_(s[:, None])
+        # s_i·1[w_j·x_i ≥ 0], shape (c, m/2), written in place into the pre-activations, one
+        # buffer for the pass (a fresh (c, m/2) tensor per chunk is a page-faulted allocation)
+        buffer = scratch(buffer, X.shape[0], W_half.shape[0], X)
+        weighted = torch.mm(X, W_half.T, out=buffer).ge_(0).mul_(s[:, None])
         total += (weighted.T @ X).to(torch.float64)
     return total
 
@@ -100,9 +108,7 @@ class FrozenFirstLayerHead(TransferMixin):
     def _fit_head(self, source, n, start, alpha, beta, holdout, n_holdout) -> None:
         ridge_lambda = check_ridge_lambda(self.ridge_lambda)
 
-        def features(X: torch.Tensor) -> torch.Tensor:
-            return relu_features(X, self.W_, self.b_)
-
+        features = ReluFeatureMap(self.W_, self.b_)
         head, path = fit_ridge_head(
             features, self.width, source, n, start, alpha, beta, ridge_lambda,
             self.chunk_size, self._dtype, self._device, holdout, n_holdout,

@@ -14,7 +14,7 @@ import torch
 
 from replearn.learners.base import BaseLearner, TransferMixin
 from replearn.learners.ridge_head import check_interpolation, fit_ridge_head
-from replearn.network import TwoLayerReLU, normal_biases, relu_features, symmetric_init
+from replearn.network import ReluFeatureMap, TwoLayerReLU, normal_biases, symmetric_init
 from replearn.validation import (
     boolean,
     check_ridge_lambda,
@@ -130,9 +130,7 @@ class RandomFeatures(TransferMixin, BaseLearner):
         W, b = self.W_, self.b_
         alpha, beta = self._linear_part(source, n)
 
-        def features(X: torch.Tensor) -> torch.Tensor:
-            return relu_features(X, W, b)
-
+        features = ReluFeatureMap(W, b)
         head, _ = fit_ridge_head(
             features, self.width, source, n, 0, alpha, beta,
             check_ridge_lambda(self.ridge_lambda), self.chunk_size, self._dtype, self._device,
