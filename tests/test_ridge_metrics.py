@@ -79,7 +79,8 @@ def test_gram_buffer_sums_every_row_once(monkeypatch, chunk_rows):
     sum of r ≤ 90 products errs by at most γ_r·Σ_i|F_ik F_il|/n ≤ r·ε₃₂·max_k G_kk
     ≈ 90·6e-8 = 5.4e-6 of max|G|, so 1e-5·max|G| holds; a lost or doubled 7-row chunk moves G
     by about 7/90 of it."""
-    monkeypatch.setattr(GramAccumulator, "block_columns", 7)  # 40 columns → wide
+    monkeypatch.setattr(GramAccumulator, "block_columns", 7)  # 40 columns → 6 blocks
+    monkeypatch.setattr(GramAccumulator, "buffer_min_columns", 7)  # … and buffered
     monkeypatch.setattr(GramAccumulator, "buffer_rows", 30)
     F, y = _problem(n=90, m=40, seed=3)
     acc = GramAccumulator(40)
@@ -95,9 +96,21 @@ def test_gram_buffer_sums_every_row_once(monkeypatch, chunk_rows):
     assert mean_y2 == pytest.approx(float((y.float().double() ** 2).mean()), rel=1e-12)
 
 
+def test_block_triangle_is_the_full_product_bit_for_bit():
+    """Algorithm 1's 1 024 features (4 blocks of 256): every entry of the upper block triangle
+    is the same dot product over the chunk's rows as in the full F^T F (MKL sums each in an
+    order fixed by the inner dimension), so the mirrored matrix equals the full product."""
+    g = torch.Generator().manual_seed(5)
+    F = torch.randn(5000, 1024, generator=g).relu_()
+    acc = GramAccumulator(1024)
+    assert len(acc._blocks) == 4 and acc._buffer_capacity == 1
+    acc.add(F, torch.ones(5000))
+    assert torch.equal(acc.moments()[0], (F.T @ F).double() / 5000)
+
+
 def test_narrow_gram_is_not_buffered():
-    """Narrow features (≤ block_columns) are multiplied chunk by chunk as before: bit for bit
-    the sum of the chunks' own float32 products cast to float64."""
+    """Narrow features (≤ buffer_min_columns) are multiplied chunk by chunk as before: bit for
+    bit the sum of the chunks' own float32 products cast to float64."""
     F, y = _problem(n=90, m=12, seed=4)
     F, y = F.float(), y.float()
     acc = GramAccumulator(12)

@@ -75,7 +75,9 @@ def relu_features(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Te
     return torch.addmm(b, X, W.T).relu_()
 
 
-def scratch(buffer: torch.Tensor | None, rows: int, columns: int, like: torch.Tensor) -> torch.Tensor:
+def scratch(
+    buffer: torch.Tensor | None, rows: int, columns: int, like: torch.Tensor
+) -> torch.Tensor:
     """A (rows, columns) tensor like ``like`` (dtype, device): the first rows of ``buffer`` when
     it is big enough and of that kind, else a new one. Passes over chunks reuse one buffer: a
     fresh (c, m) tensor per chunk is a page-faulted allocation every time (glibc maps blocks
