@@ -113,6 +113,9 @@ def main() -> None:
     print(f"d = {args.d}, width = {args.width}, n = {n}, n_test = {args.n_test}, noise 0; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
 
+    # warm-up (thread pools, allocator, first-call costs), as for every timed library call in
+    # benchmarks/: one small fit on another seed; their numpy code is timed after ours, warm too
+    ours(make_target(args.d, args.seed + 1)[0], 4096, 4096, args.width)
     profiler = cProfile.Profile() if args.profile else None
     start = time.perf_counter()
     if profiler:

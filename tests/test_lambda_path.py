@@ -183,3 +183,23 @@ def test_ntk_at_a_fixed_lambda_is_the_ridge_solution():
     eigh.fit_stream(stream, 1500, n_holdout=0)
     assert float((wide.coef_ - eigh.coef_).norm() / eigh.coef_.norm()) <= 1e-9
     assert math.isfinite(float(wide.coef_.sum()))
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 1e-6)])
+def test_ntk_dual_holdout_by_kernel_equals_the_features(dtype, rtol):
+    """For very few samples the dual NTK scores λ with k(X_h, X)·c (float64) instead of
+    Φ_h·Φᵀc (features in the model's dtype): in float64 two sums of the same products (1e-10
+    relative); a float32 model's features carry relative rounding ε₃₂ ≈ 6e-8 per entry, which
+    moves the MSE by ≲ 10·ε₃₂ relative: 1e-6. (A float32 and a float64 gate could disagree for
+    u within 1e-7 of 0: none in these 2000 rows.)"""
+    target = paper_target(d=10, seed=1)
+    stream = DataStream(target, noise=1.0, seed=3)
+    model = NTKRegression(width=20, seed=2, form="dual", dtype=dtype)
+    model.fit_stream(stream, 30, n_holdout=10)
+    X, _ = stream.get(0, 30)
+    X = X.double()
+    duals = torch.randn(30, 4, generator=torch.Generator().manual_seed(0), dtype=F64)
+    holdout = stream.split("holdout")
+    by_features = model._holdout_mse(holdout, 2000, model._primal_from_dual(X, duals))
+    by_kernel = model._holdout_mse_by_kernel(holdout, 2000, X, duals)
+    torch.testing.assert_close(by_kernel, by_features, rtol=rtol, atol=0)

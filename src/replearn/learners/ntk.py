@@ -343,8 +343,12 @@ class NTKRegression(BaseLearner):
         del K
         mus = n * lambdas / 2
         if holdout is not None and n_holdout > 0:
-            thetas = self._primal_from_dual(X, path.coefficients(mus))  # (p, L)
-            criterion = self._holdout_mse(holdout, n_holdout, thetas)
+            duals = path.coefficients(mus)  # (n, L)
+            thetas = self._primal_from_dual(X, duals)  # (p, L)
+            if n * (self.width + X.shape[1] + 1) < p * len(lambdas):  # k(X_h, X)·c: fewer flops
+                criterion = self._holdout_mse_by_kernel(holdout, n_holdout, X, duals)
+            else:
+                criterion = self._holdout_mse(holdout, n_holdout, thetas)
             name = "holdout_mse"
         else:
             thetas, criterion, name = None, path.gcv(mus), "gcv"
@@ -402,6 +406,19 @@ class NTKRegression(BaseLearner):
             r = y - self.alpha_.double() - X.double() @ self.beta_.double()
             predictions = self._features(X).double() @ thetas if predictor is None else predictor(X)
             total += ((predictions - r[:, None]) ** 2).sum(0)
+        return total / n_holdout
+
+    def _holdout_mse_by_kernel(self, holdout, n_holdout: int, X, duals) -> torch.Tensor:
+        """``_holdout_mse`` for very few training samples: Φ_h θ_l = k(X_h, X)·c_l, the
+        finite-width kernel between holdout and training rows (float64), 2·n_h·n·(m + d)
+        flops against 2·n_h·p·L for the tangent features."""
+        rows = self._rows(max(X.shape[0], self.width))
+        total = torch.zeros(duals.shape[1], dtype=torch.float64, device=self._device)
+        for Xh, y in Rechunked(holdout, rows, self.chunk_size).chunks(n_holdout, self.chunk_size):
+            Xh = Xh.to(device=self._device, dtype=self._dtype).double()
+            y = y.to(device=self._device, dtype=torch.float64)
+            r = y - self.alpha_.double() - Xh @ self.beta_.double()
+            total += ((self._kernel(Xh, X) @ duals - r[:, None]) ** 2).sum(0)
         return total / n_holdout
 
     def _store_displacement(self, d: int) -> None:
