@@ -64,10 +64,18 @@ class TwoLayerReLU:
         return relu_features(X, self.W, self.b)
 
     def __call__(self, X: torch.Tensor, chunk_size: int = 32_768) -> torch.Tensor:
-        """f(X) = ReLU(X Wᵀ + b)·a, computed chunk by chunk; shape (n,)."""
+        """f(X) = ReLU(X Wᵀ + b)·a, computed chunk by chunk; shape (n,).
+
+        Chunks of at most ``PREDICT_ROWS`` rows (``chunk_size`` if smaller): each chunk's
+        features stay in cache until multiplied by a (a 32 768 × 1 000 chunk written out and
+        read back costs 7× the time of 32 slices of 1 024 rows, same numbers row by row)."""
+        rows = min(chunk_size, PREDICT_ROWS)
         features = ReluFeatureMap(self.W, self.b)
-        pieces = [features(X[i : i + chunk_size]) @ self.a for i in range(0, len(X), chunk_size)]
+        pieces = [features(X[i : i + rows]) @ self.a for i in range(0, len(X), rows)]
         return torch.cat(pieces) if pieces else X.new_zeros(0)
+
+
+PREDICT_ROWS = 1024  # rows of features formed at once by TwoLayerReLU.__call__
 
 
 def relu_features(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -114,37 +114,43 @@ class TangentGram:
         [ReLU (h), weights (h·d, neuron-major), biases (h)]."""
         if self.n == 0:
             raise ValueError("no samples were accumulated")
-        h, d1 = self.h, self.d + 1
-        # H_jk[α, β] for every (α, β): the upper (j, k) triangle mirrored, both orders of α, β
-        H = torch.empty(h, h, d1, d1, dtype=torch.float64, device=self.H.device)
+        h, d, d1 = self.h, self.d, self.d + 1
+        device = self.H.device
+        # H[α, β] = (H_jk[α, β])_jk for every (α, β): the upper (j, k) triangle mirrored
+        H = torch.empty(d1, d1, h, h, dtype=torch.float64, device=device)
         for e, (alpha, beta) in enumerate(zip(self.alpha_index.tolist(), self.beta_index.tolist())):
             upper = self.H[e]
-            symmetric = torch.triu(upper) + torch.triu(upper, 1).T
-            H[:, :, alpha, beta] = symmetric
-            H[:, :, beta, alpha] = symmetric
-        signs = self.a
-        w = self.w_tilde
-        relu_gated = torch.einsum("ja,jkab->jkb", w, H)  # w̃_jᵀH_jk, (h, h, d + 1)
-        relu_relu = torch.einsum("jkb,kb->jk", relu_gated, w)  # w̃_jᵀH_jk w̃_k
+            H[alpha, beta] = torch.triu(upper) + torch.triu(upper, 1).T
+            if alpha != beta:
+                H[beta, alpha] = H[alpha, beta]
+        signs, w = self.a, self.w_tilde
+        relu_gated = torch.zeros(d1, h, h, dtype=torch.float64, device=device)  # [β, j, k]
+        for alpha in range(d1):  # w̃_jᵀH_jk: Σ_α w̃_jα H_jk[α, β]
+            relu_gated.add_(H[alpha] * w[:, alpha][None, :, None])
+        relu_relu = (relu_gated * w.T[:, None, :]).sum(0)  # w̃_jᵀH_jk w̃_k
         relu_relu = torch.triu(relu_relu) + torch.triu(relu_relu, 1).T  # exactly symmetric
-        gated = H.mul_((signs[:, None] * signs[None, :])[:, :, None, None])  # a_j a_k H_jk
-        relu_gated.mul_(signs[None, :, None])  # a_k w̃_jᵀH_jk
-        # rows/columns of the gated features: (j, α) ↦ h + j·d + α for α < d, h + h·d + j for α = d
-        order = torch.empty(h, d1, dtype=torch.long, device=H.device)
-        neuron = torch.arange(h, device=H.device)
-        order[:, : self.d] = h + neuron[:, None] * self.d + torch.arange(self.d, device=H.device)
-        order[:, self.d] = h + h * self.d + neuron
-        order = order.reshape(-1)
-        p = self.n_features
-        gram = torch.empty(p, p, dtype=torch.float64, device=H.device)
+        sign_pairs = signs[:, None] * signs[None, :]  # a_j a_k
+        H.mul_(sign_pairs)
+        relu_gated.mul_(signs[None, None, :])  # a_k w̃_jᵀH_jk
+        p, hd = self.n_features, h * d
+        gram = torch.empty(p, p, dtype=torch.float64, device=device)
+        weights, biases = slice(h, h + hd), slice(h + hd, p)  # rows h + j·d + α, h + h·d + j
         gram[:h, :h] = relu_relu
-        relu_gated = relu_gated.reshape(h, h * d1)
-        gram[:h, order] = relu_gated
-        gram[order, :h] = relu_gated.T
-        gated = gated.permute(0, 2, 1, 3).reshape(h * d1, h * d1)
-        gram[order[:, None], order[None, :]] = gated
+        gram[:h, weights].unflatten(1, (h, d)).copy_(relu_gated[:d].permute(1, 2, 0))
+        gram[:h, biases] = relu_gated[d]
+        gram[h:, :h] = gram[:h, h:].T
+        block = gram[weights, weights].unflatten(0, (h, d)).unflatten(2, (h, d))
+        block.copy_(H[:d, :d].permute(2, 0, 3, 1))  # (j, α, k, β)
+        gram[weights, biases].unflatten(0, (h, d)).copy_(H[:d, d].permute(1, 0, 2))
+        gram[biases, weights] = gram[weights, biases].T
+        gram[biases, biases] = H[d, d]
         gram.mul_(2.0 / self.n)
-        cross = torch.empty(p, dtype=torch.float64, device=H.device)
+        neuron = torch.arange(h, device=device)
+        order = torch.empty(h, d1, dtype=torch.long, device=device)
+        order[:, :d] = h + neuron[:, None] * d + torch.arange(d, device=device)
+        order[:, d] = h + hd + neuron
+        order = order.reshape(-1)
+        cross = torch.empty(p, dtype=torch.float64, device=device)
         cross[:h] = (w * self.V).sum(1)
         cross[order] = (signs[:, None] * self.V).reshape(-1)
         cross.mul_(math.sqrt(2.0) / self.n)
