@@ -240,7 +240,7 @@ class NTKRegression(BaseLearner):
 
         Fixed λ: one Cholesky solve. λ = 'auto' with a holdout: Lanczos on G from c gives
         a(λ) for the whole 49-point λ-path from one Krylov space (``linalg.krylov``); the λ
-        converged so far are scored in one holdout pass per doubling round, until the best
+        converged so far are scored in one holdout pass per round of steps, until the best
         has its upper neighbour and the 6 λ below it scored (criterion NaN where never
         scored). Falls back to the eigh path (``RidgePath``) when a λ next to the best never
         converges (G nearly singular at tiny λ), and for GCV (which needs G's spectrum).
@@ -363,7 +363,7 @@ class NTKRegression(BaseLearner):
 
     def _fit_dual_by_krylov(self, K, X, r, lambdas, holdout, n_holdout) -> bool:
         """λ = 'auto' on a holdout for n ≥ ``lambda_search_min_features`` samples: Lanczos on
-        K/n from r/n ((K/n + λ/2·I)c = r/n is (K + nλ/2·I)c = r), λ scored in doubling rounds
+        K/n from r/n ((K/n + λ/2·I)c = r/n is (K + nλ/2·I)c = r), λ scored in rounds of steps
         as in the primal form, instead of an n×n eigendecomposition. False (nothing set) when
         a λ next to the best never converges: the caller takes the eigen path."""
         n = K.shape[0]

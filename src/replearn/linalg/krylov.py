@@ -99,9 +99,12 @@ class KrylovRidgePath:
             if j > 0:
                 w -= self.off_diagonal[-1] * self.basis[j - 1]
             previous = self.basis[: j + 1]
-            for _ in range(2):  # full reorthogonalisation, twice ("twice is enough")
-                w -= previous.T @ (previous @ w)
+            norm = float(w.norm())
+            w -= previous.T @ (previous @ w)  # full reorthogonalisation
             beta = float(w.norm())
+            if beta < 0.7 * norm:  # much cancelled: once more (Daniel–Gragg–Kaufman–Stewart)
+                w -= previous.T @ (previous @ w)
+                beta = float(w.norm())
             self.diagonal.append(alpha)
             self.off_diagonal.append(beta)
             if beta <= 1e-14 * max(scale, 1e-300):  # invariant subspace: solutions exact
@@ -143,7 +146,8 @@ def select_on_holdout(
 ) -> tuple[int, torch.Tensor] | None:
     """(index of the best λ, criterion per λ: NaN where not scored), or None if undecided.
 
-    Runs Lanczos in doubling rounds (``first_steps``, twice that, …). After each round the
+    Runs Lanczos in rounds of growing length (``first_steps``, then 1.5 times the steps so
+    far, so a round overshoots the steps needed by at most half). After each round the
     λ newly converged are scored together (``score(coefficients)`` → criterion (L',), one
     holdout pass). It stops once the best scored λ has its upper neighbour and the ``margin``
     λ below it scored (all worse: with 4 grid points per decade, 6 span a factor of 30 in λ),
@@ -173,7 +177,7 @@ def select_on_holdout(
                 break
         if path.done:
             return None
-        steps *= 2
+        steps = max(steps + 1, (3 * steps) // 2)
     best = int(torch.argmin(torch.nan_to_num(criterion, nan=float("inf"))))
     if best > 0 and not bool(scored[best - 1]):
         return None
