@@ -83,7 +83,9 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {device} ({name}), torch {torch.__version__}, sampler {args.sampler}, "
           f"width {args.width}, holdout {args.n_holdout}, threads {torch.get_num_threads()}")  # fmt: skip
-    print("(the fp32 GEMM rate, FᵀF of 32768×width, is measured right before each case)\n")
+    print(
+        "(the fp32 GEMM rate, FᵀF of 32768×width: the best of a measurement before and one after each fit)\n"
+    )
     print("| d | n | GEMM rate (GFLOP/s) | fit_stream (s) | GFLOP/s | / GEMM rate "
           "| performed / GEMM rate | n per minute | kept (MiB) |\n"
           "|---|---|---|---|---|---|---|---|---|")  # fmt: skip

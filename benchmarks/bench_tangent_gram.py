@@ -25,7 +25,7 @@ from replearn.learners.tangent_gram import TangentGram
 from replearn.linalg.dense import block_rows
 from replearn.linalg.ridge import GramAccumulator
 
-SHAPES = [(500, 10), (256, 10), (512, 30), (128, 30), (64, 62)]
+SHAPES = [(500, 10), (256, 10), (256, 30), (128, 30), (64, 62)]
 
 
 def features(X, W, b, a):
@@ -67,9 +67,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--shapes", nargs="+", default=None, help="h:d pairs, e.g. 500:10")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     shapes = [(64, 10), (16, 6)] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [tuple(int(v) for v in shape.split(":")) for shape in args.shapes]
     n = 2_000 if args.quick else args.n
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), n = {n} per pass")
     print(

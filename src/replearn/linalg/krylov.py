@@ -69,7 +69,8 @@ class KrylovRidgePath:
         self.tol = tol
         self.max_steps = p if max_steps is None else min(int(max_steps), p)
         self.cross_norm = float(cross.norm())
-        self.basis = torch.zeros(self.max_steps + 1, p, dtype=torch.float64, device=gram.device)
+        # rows are written before they are read: empty, so untouched rows cost no memory traffic
+        self.basis = torch.empty(self.max_steps + 1, p, dtype=torch.float64, device=gram.device)
         self.diagonal: list[float] = []  # α_j of T
         self.off_diagonal: list[float] = []  # β_j of T
         self.exhausted = self.cross_norm == 0.0  # K_k is invariant (or c = 0): exact solutions
