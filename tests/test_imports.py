@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "replearn.learners.*",
             "replearn.metrics",
             "replearn.theory",
+            "replearn.theory.*",
         ),
     ),  # fmt: skip
     (
@@ -61,7 +62,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),  # fmt: skip
     ("data", ("replearn.data", "replearn.label_transforms")),
-    ("targets", ("replearn.targets", "replearn.expression", "replearn.hermite")),
+    (
+        "targets",
+        ("replearn.targets", "replearn.expression", "replearn.activations", "replearn.hermite"),
+    ),
     ("validation", ("replearn.validation", "replearn.limits", "replearn._threads")),
 ]
 

@@ -1,20 +1,44 @@
-"""The two-layer ReLU network f(x) = Σ_j a_j·ReLU(w_j·x + b_j), width m, no 1/m scaling.
+"""The two-layer network f(x) = c·Σ_j a_j·σ(w_j·x + b_j), width m, and its initialisations.
 
-Symmetric initialisation (so that f ≡ 0 at init): neuron j and its partner j + m/2 have
-a_{j+m/2} = −a_j, w_{j+m/2} = w_j, b_{j+m/2} = b_j, with a_j uniform on {−1, +1},
-w_j ~ N(0, I_d/d), b_j = 0.
+The paper's network is σ = ReLU, c = 1 (no 1/m scaling), with the symmetric initialisation
+(so that f ≡ 0 at init): neuron j and its partner j + m/2 have a_{j+m/2} = −a_j,
+w_{j+m/2} = w_j, b_{j+m/2} = b_j, with a_j uniform on {−1, +1}, w_j ~ N(0, I_d/d), b_j = 0
+(``symmetric_init``). The field's other models (``initial_network``) change
+
+- the output scale c ∈ {1 (the paper), 1/√m, 1/m} or a number (``resolve_output_scale``),
+- the second layer: ``"paper"`` (±1 in symmetric pairs), ``"signs"`` (±1/√m, independent),
+  ``"gaussian"`` (N(0, 1/m)), ``"constant"`` (1/√m for every neuron) or a given (m,) vector,
+- the first layer: ``"gaussian"`` (N(0, I_d/d), the paper), ``"unit_rows"`` (Gaussian rows
+  scaled to norm 1), ``"orthogonal"`` (Gaussian rows N(0, I_d/d) with their component in a
+  given subspace span U removed) or a given (m, d) matrix,
+- the activation σ (``replearn.activations``).
+
+Dandi et al. 2023 (f = aᵀσ(Wx)/√p, a ~ N(0, 1/p) or ±1/√p, W ~ N(0, I/d)): c = 1/√m,
+second layer "gaussian" or "signs", first layer "gaussian". Cui et al. 2024: σ = tanh, c = 1/√m, "constant" (a_j = 1/√m),
+"unit_rows", no biases. Dandi et al. 2024 (batch reuse): σ = ReLU, width 2, a given
+a = (1, −1)/√2, rows orthogonal to the teacher.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import torch
 
-from replearn.validation import check_width
+from replearn.activations import ACTIVATIONS, Activation
+from replearn.validation import check_width, is_number
 
 __all__ = [
+    "TwoLayerNetwork",
     "TwoLayerReLU",
+    "initial_network",
+    "resolve_output_scale",
+    "output_scale_spec",
+    "first_layer_spec",
+    "second_layer_spec",
+    "FIRST_LAYERS",
+    "SECOND_LAYERS",
     "symmetric_init",
     "relu_features",
     "ReluFeatureMap",
@@ -28,8 +52,8 @@ BIAS_SEED_OFFSET = 1_000_003
 
 
 @dataclass
-class TwoLayerReLU:
-    """Parameters of f(x) = Σ_j a_j·ReLU(w_j·x + b_j): W (m, d), b (m,), a (m,).
+class TwoLayerNetwork:
+    """Parameters of f(x) = c·Σ_j a_j·σ(w_j·x + b_j): W (m, d), b (m,), a (m,), σ, c.
 
     Parameters
     ----------
@@ -39,6 +63,10 @@ class TwoLayerReLU:
         Biases.
     a : torch.Tensor, shape (m,)
         Second layer.
+    activation : Activation
+        σ (default ReLU, the paper's).
+    output_scale : float
+        c (default 1, the paper's).
 
     Examples
     --------
@@ -46,7 +74,7 @@ class TwoLayerReLU:
     >>> net = symmetric_init(width=4, d=3, seed=0)     # partners j, j + 2 cancel: f ≡ 0
     >>> net.width, round(net(torch.randn(5, 3)).abs().max().item(), 6)
     (4, 0.0)
-    >>> net = TwoLayerReLU(W=torch.eye(2), b=torch.zeros(2), a=torch.tensor([1.0, -1.0]))
+    >>> net = TwoLayerNetwork(W=torch.eye(2), b=torch.zeros(2), a=torch.tensor([1.0, -1.0]))
     >>> net(torch.tensor([[3.0, 1.0], [-1.0, 2.0]]))   # ReLU(x_1) − ReLU(x_2)
     tensor([ 2., -2.])
     """
@@ -54,25 +82,46 @@ class TwoLayerReLU:
     W: torch.Tensor
     b: torch.Tensor
     a: torch.Tensor
+    activation: Activation = field(default_factory=lambda: ACTIVATIONS["relu"])
+    output_scale: float = 1.0
 
     @property
     def width(self) -> int:
         return self.W.shape[0]
 
+    @property
+    def is_paper_relu(self) -> bool:
+        """σ = ReLU and c = 1: the paper's network (its fused code paths apply)."""
+        return self.activation.is_relu and self.output_scale == 1.0
+
+    def preactivations(self, X: torch.Tensor) -> torch.Tensor:
+        """X Wᵀ + b, shape (n, m)."""
+        return torch.addmm(self.b, X, self.W.T)
+
     def features(self, X: torch.Tensor) -> torch.Tensor:
-        """ReLU(X Wᵀ + b), shape (n, m)."""
-        return relu_features(X, self.W, self.b)
+        """σ(X Wᵀ + b), shape (n, m) (without the output scale c)."""
+        if self.activation.is_relu:
+            return relu_features(X, self.W, self.b)
+        return self.activation(self.preactivations(X))
 
     def __call__(self, X: torch.Tensor, chunk_size: int = 32_768) -> torch.Tensor:
-        """f(X) = ReLU(X Wᵀ + b)·a, computed chunk by chunk; shape (n,).
+        """f(X) = c·σ(X Wᵀ + b)·a, computed chunk by chunk; shape (n,).
 
         Chunks of at most ``PREDICT_ROWS`` rows (``chunk_size`` if smaller): each chunk's
         features stay in cache until multiplied by a (a 32 768 × 1 000 chunk written out and
         read back costs 7× the time of 32 slices of 1 024 rows, same numbers row by row)."""
         rows = min(chunk_size, PREDICT_ROWS)
-        features = ReluFeatureMap(self.W, self.b)
-        pieces = [features(X[i : i + rows]) @ self.a for i in range(0, len(X), rows)]
+        if self.is_paper_relu:
+            features = ReluFeatureMap(self.W, self.b)
+            pieces = [features(X[i : i + rows]) @ self.a for i in range(0, len(X), rows)]
+        else:
+            c = self.output_scale
+            pieces = [c * (self.features(X[i : i + rows]) @ self.a) for i in range(0, len(X), rows)]
         return torch.cat(pieces) if pieces else X.new_zeros(0)
+
+
+TwoLayerReLU = TwoLayerNetwork
+"""The paper's name for the network (σ = ReLU and c = 1 are ``TwoLayerNetwork``'s defaults)."""
 
 
 PREDICT_ROWS = 1024  # rows of features formed at once by TwoLayerReLU.__call__
@@ -190,3 +239,201 @@ def normal_biases(
     generator = torch.Generator().manual_seed(int(seed) + BIAS_SEED_OFFSET)
     b = torch.randn(count, generator=generator, dtype=torch.float64)
     return b.to(device=device, dtype=dtype)
+
+
+# -- the field's parametrisations and initialisations ------------------------------------------
+FIRST_LAYERS = ("gaussian", "unit_rows", "orthogonal")
+"""Named first-layer initialisations (or an (m, d) array: W⁰ as given)."""
+SECOND_LAYERS = ("paper", "signs", "gaussian", "constant")
+"""Named second-layer initialisations (or an (m,) array: a as given)."""
+OUTPUT_SCALES = ("1/sqrt(m)", "1/m")
+"""Named output scales c (or a number > 0; 1 is the paper's)."""
+
+
+def resolve_output_scale(value, width: int) -> float:
+    """c for ``output_scale=`` value at width m: a number > 0, ``"1/sqrt(m)"`` or ``"1/m"``.
+
+    Examples
+    --------
+    >>> resolve_output_scale("1/sqrt(m)", 4), resolve_output_scale("1/m", 4), resolve_output_scale(1, 4)
+    (0.5, 0.25, 1.0)
+    """
+    output_scale_spec(value)
+    if value == "1/sqrt(m)":
+        return 1.0 / math.sqrt(width)
+    if value == "1/m":
+        return 1.0 / width
+    return float(value)
+
+
+def output_scale_spec(value):
+    """The check of ``output_scale``: a number > 0, '1/sqrt(m)' or '1/m'."""
+    if isinstance(value, str) and value in OUTPUT_SCALES:
+        return value
+    if not is_number(value) or value <= 0:
+        raise ValueError(f"must be a number > 0, '1/sqrt(m)' or '1/m', got {value!r}")
+    return float(value)
+
+
+def _array_or_name(value, names: tuple[str, ...], ndim: int, what: str):
+    if isinstance(value, str):
+        if value in names:
+            return value
+    else:
+        try:
+            array = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            array = None
+        if array is not None and array.ndim == ndim and array.numel() > 0:
+            if not bool(torch.isfinite(array).all()):
+                raise ValueError(f"must be finite: the given {what} has non-finite entries")
+            return value
+    allowed = ", ".join(repr(n) for n in names)
+    shown = repr(value) if isinstance(value, str) else type(value).__name__
+    raise ValueError(f"must be one of {allowed} or a finite {what}, got {shown}")
+
+
+def first_layer_spec(value):
+    """The check of ``first_layer``: 'gaussian', 'unit_rows', 'orthogonal' or an (m, d) array."""
+    return _array_or_name(value, FIRST_LAYERS, 2, "(m, d) array W⁰")
+
+
+def second_layer_spec(value):
+    """The check of ``second_layer``: 'paper', 'signs', 'gaussian', 'constant' or an (m,) array."""
+    return _array_or_name(value, SECOND_LAYERS, 1, "(m,) array a")
+
+
+def initial_network(
+    width: int,
+    d: int,
+    seed: int,
+    first_layer="gaussian",
+    second_layer="paper",
+    activation: Activation | None = None,
+    output_scale: float = 1.0,
+    directions: torch.Tensor | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> TwoLayerNetwork:
+    """θ⁰ of f(x) = c·Σ_j a_j·σ(w_j·x) for the named (or given) first and second layers.
+
+    A pure function of its arguments: drawn on the CPU in float64 from
+    ``torch.Generator().manual_seed(seed)`` — first the first layer, then the second — then
+    cast and moved. ``first_layer="gaussian", second_layer="paper"`` is ``symmetric_init``,
+    bit for bit. Biases are 0.
+
+    Parameters
+    ----------
+    width : int
+        m ≥ 1; even for ``second_layer="paper"`` (neurons j and j + m/2 are partners: equal
+        rows, opposite a, so f ≡ 0 at init).
+    d : int
+        Input dimension.
+    seed : int
+        Seeds W⁰ and a.
+    first_layer : {"gaussian", "unit_rows", "orthogonal"} or array (m, d)
+        "gaussian": w_j ~ N(0, I_d/d); "unit_rows": the same scaled to ‖w_j‖ = 1;
+        "orthogonal": N(0, I_d/d) rows with their projection on span(``directions``)
+        removed; an array: W⁰ as given (copied).
+    second_layer : {"paper", "signs", "gaussian", "constant"} or array (m,)
+        "paper": ±1 in symmetric pairs; "signs": independent ±1/√m; "gaussian": N(0, 1/m);
+        "constant": 1/√m for every neuron; an array: a as given (copied).
+    activation : Activation, optional
+        σ (default ReLU).
+    output_scale : float
+        c, already resolved (``resolve_output_scale``).
+    directions : tensor (r, d), optional
+        The target's directions U, for ``first_layer="orthogonal"``.
+    dtype, device
+        Of the returned tensors.
+
+    Returns
+    -------
+    TwoLayerNetwork
+
+    Examples
+    --------
+    >>> net = initial_network(3, 4, seed=0, first_layer="unit_rows", second_layer="constant")
+    >>> [round(float(x), 6) for x in net.W.norm(dim=1)], [round(float(x), 6) for x in net.a]
+    ([1.0, 1.0, 1.0], [0.57735, 0.57735, 0.57735])
+    >>> U = torch.eye(4)[:1]
+    >>> net = initial_network(2, 4, seed=0, first_layer="orthogonal", second_layer="signs",
+    ...                       directions=U)
+    >>> float(net.W[:, 0].abs().max())
+    0.0
+    """
+    activation = activation if activation is not None else ACTIVATIONS["relu"]
+    first_layer, second_layer = first_layer_spec(first_layer), second_layer_spec(second_layer)
+    if (
+        isinstance(first_layer, str)
+        and first_layer == "gaussian"
+        and isinstance(second_layer, str)
+        and second_layer == "paper"
+    ):
+        net = symmetric_init(width, d, seed, dtype, device)
+        return TwoLayerNetwork(net.W, net.b, net.a, activation, float(output_scale))
+    if isinstance(second_layer, str) and second_layer == "paper":
+        width = check_width(width)
+        if not isinstance(first_layer, str):
+            raise ValueError(
+                "second_layer='paper' pairs neurons j and j + m/2 with equal rows; with a given "
+                "first_layer use second_layer='signs', 'gaussian', 'constant' or an array"
+            )
+    elif not (isinstance(width, int) and not isinstance(width, bool) and width >= 1):
+        raise ValueError(f"width must be an integer ≥ 1, got {width!r}")
+    generator = torch.Generator().manual_seed(int(seed))
+    paired = isinstance(second_layer, str) and second_layer == "paper"
+    rows = width // 2 if paired else width
+    W = _first_layer(first_layer, rows, d, generator, directions)
+    if paired:
+        a_half = 2.0 * torch.randint(0, 2, (rows,), generator=generator).to(torch.float64) - 1.0
+        W, a = torch.cat([W, W]), torch.cat([a_half, -a_half])
+    else:
+        a = _second_layer(second_layer, width, generator)
+    if W.shape != (width, d):
+        raise ValueError(
+            f"first_layer must have shape ({width}, {d}) (width, d), got {tuple(W.shape)}"
+        )
+    if a.shape != (width,):
+        raise ValueError(f"second_layer must have shape ({width},) (width,), got {tuple(a.shape)}")
+    b = torch.zeros(width, dtype=torch.float64)
+    return TwoLayerNetwork(
+        W=W.to(device=device, dtype=dtype),
+        b=b.to(device=device, dtype=dtype),
+        a=a.to(device=device, dtype=dtype),
+        activation=activation,
+        output_scale=float(output_scale),
+    )
+
+
+def _first_layer(value, rows: int, d: int, generator, directions) -> torch.Tensor:
+    if not isinstance(value, str):
+        return torch.as_tensor(value, dtype=torch.float64).clone()
+    W = torch.randn(rows, d, generator=generator, dtype=torch.float64) / d**0.5
+    if value == "unit_rows":
+        return W / W.norm(dim=1, keepdim=True)
+    if value == "orthogonal":
+        if directions is None:
+            raise ValueError(
+                "first_layer='orthogonal' needs the target's directions (rows orthogonal to "
+                "span U): give the learner the target or its (r, d) directions"
+            )
+        U = torch.as_tensor(directions, dtype=torch.float64)
+        if U.ndim != 2 or U.shape[1] != d:
+            raise ValueError(f"directions must be an (r, {d}) array, got shape {tuple(U.shape)}")
+        Q, _ = torch.linalg.qr(U.T)  # orthonormal basis of span U, (d, r)
+        return W - (W @ Q) @ Q.T
+    return W
+
+
+def _second_layer(value, width: int, generator) -> torch.Tensor:
+    if not isinstance(value, str):
+        return torch.as_tensor(value, dtype=torch.float64).clone().reshape(-1)
+    scale = 1.0 / math.sqrt(width)
+    if value == "signs":
+        return scale * (
+            2.0 * torch.randint(0, 2, (width,), generator=generator).to(torch.float64) - 1.0
+        )
+    if value == "gaussian":
+        return scale * torch.randn(width, generator=generator, dtype=torch.float64)
+    return torch.full((width,), scale, dtype=torch.float64)  # "constant"
