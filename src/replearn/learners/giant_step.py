@@ -59,20 +59,26 @@ import torch
 
 from replearn.label_transforms import label_transform_spec, resolve_label_transform
 from replearn.learners.base import BaseLearner
+from replearn.learners.first_layer import (
+    MODEL_PARAMETER_CHECKS,
+    direction_rows,
+    directions_spec,
+    first_layer_gradient_sum,
+    gradient_step,
+    model_width,
+)
 from replearn.learners.one_step import (
     FrozenFirstLayerHead,
     first_layer_step_sum,
     step_label_function,
 )
 from replearn.metrics import direction_cosines, subspace_alignment
-from replearn.network import normal_biases, symmetric_init
-from replearn.targets import MultiIndexTarget
+from replearn.network import TwoLayerNetwork
 from replearn.validation import (
     boolean,
     choice,
     device_name,
     dtype_name,
-    even_width,
     integer_at_least,
     is_number,
     number,
@@ -110,11 +116,6 @@ def weight_decay_spec(value):
     return _positive_numbers(value, False, ("paper",))
 
 
-def output_scale_spec(value):
-    """c in f(x) = c·Σ a_j ReLU(w_j·x) during the steps: a number > 0 or '1/m'."""
-    return number(0.0, True, ("1/m",))(value)
-
-
 def label_transforms_spec(value):
     """One label transform for every step, or a non-empty list with one per step."""
     if isinstance(value, list | tuple):
@@ -126,20 +127,8 @@ def label_transforms_spec(value):
     return label_transform_spec(value)
 
 
-def diagnostics_target_spec(value):
-    """None, a MultiIndexTarget, or directions U: a 2-D (r, d) array of row vectors."""
-    if value is None or isinstance(value, MultiIndexTarget):
-        return value
-    try:
-        U = torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        U = None
-    if U is None or U.ndim != 2 or U.shape[0] < 1 or not torch.isfinite(U).all():
-        raise ValueError(
-            "must be None, a MultiIndexTarget or a finite 2-D (r, d) array of directions, "
-            f"got {type(value).__name__}"
-        )
-    return value
+diagnostics_target_spec = directions_spec
+"""None, a MultiIndexTarget, or directions U: a 2-D (r, d) array of row vectors."""
 
 
 class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
@@ -208,12 +197,12 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     """
 
     _parameter_checks = {
-        "width": even_width,
+        "width": model_width,
         "steps": integer_at_least(1),
         "step_size": step_size_spec,
         "weight_decay": weight_decay_spec,
         "batch": choice("fresh", "reuse"),
-        "output_scale": output_scale_spec,
+        **MODEL_PARAMETER_CHECKS,
         "label_transform": label_transforms_spec,
         "preprocess": boolean,
         "diagnostics_target": diagnostics_target_spec,
@@ -238,6 +227,11 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         label_transform=None,
         preprocess: bool = True,
         diagnostics_target=None,
+        activation="relu",
+        first_layer="gaussian",
+        second_layer="paper",
+        directions=None,
+        biases: str = "paper",
         head: str = "ridge",
         ridge_lambda: float | str = "auto",
         head_steps: int = 1000,
@@ -256,6 +250,11 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.label_transform = label_transform
         self.preprocess = preprocess
         self.diagnostics_target = diagnostics_target
+        self.activation = activation
+        self.first_layer = first_layer
+        self.second_layer = second_layer
+        self.directions = directions
+        self.biases = biases
         self.head = head
         self.ridge_lambda = ridge_lambda
         self.head_steps = head_steps
@@ -266,6 +265,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.seed = seed
 
     def _check_combination(self, values) -> None:
+        self._check_width_rule(values)
         steps = values["steps"]
         for name in ("step_size", "weight_decay", "label_transform"):
             value = values[name]
@@ -292,9 +292,6 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     def _per_step(self, value, t: int):
         return value[t] if isinstance(value, list) else value
 
-    def _scale(self) -> float:
-        return 1.0 / self.width if self.output_scale == "1/m" else float(self.output_scale)
-
     def _eta(self, t: int, d: int, n: int) -> float:
         eta = self._per_step(self.step_size, t)
         if eta == "sqrt_d":
@@ -311,29 +308,22 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         return float(decay), eta * float(decay) == 1.0
 
     def _directions(self, d: int) -> torch.Tensor | None:
-        target = self.diagnostics_target
-        if target is None:
-            return None
-        U = target.U if isinstance(target, MultiIndexTarget) else torch.as_tensor(target)
-        U = U.to(torch.float64).cpu()
-        if U.shape[1] != d:
-            raise ValueError(
-                f"diagnostics_target has directions of dimension {U.shape[1]}, the data d = {d}"
-            )
-        return U
+        return direction_rows(self.diagnostics_target, d, "diagnostics_target")
 
     def _fit(self, source, n: int, holdout, n_holdout: int) -> GiantStepNetwork:
         d = source.d
         half = self.width // 2
         scale = self._scale()
         directions = self._directions(d)
-        init = symmetric_init(self.width, d, self.seed, self._dtype, self._device)
+        init = self._initial_network(d)
         self.initial_network_ = init
         a = init.a.to(torch.float64)
         linear_parts: dict[int, tuple] = {}  # batch start → (α, β): one pass per batch
         labels_cache: dict[tuple, object] = {}
         W = init.W.to(torch.float64)  # W^t in float64; each pass uses it in the model's dtype
-        state = "equal"  # partners: "equal" (init), "opposite" (w_{j+m/2} = −w_j), "free"
+        # the paper's step model: partners "equal" (init), "opposite" (w_{j+m/2} = −w_j) or
+        # "free"; any other model: "general" (the true gradient on all m rows, every step)
+        state = "equal" if self._paper_step() else "general"
         history, etas, decays = [], [], []
         for t in range(self.steps):
             start = t * n if self.batch == "fresh" else 0
@@ -352,7 +342,12 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             decay, cancels = self._decay(t, eta)
             W_dtype = W.to(self._dtype)
             record = directions is not None
-            if state == "equal":
+            if state == "general":
+                W_new, shares = self._general_step(
+                    source, n, start, init, W, labels, eta, decay, cancels, record
+                )
+                paired = False
+            elif state == "equal":
                 # f ≡ 0: ∇_j = −(2c/n)·a_j·Σ s·1[w_j·x ≥ 0]·x, ∇_{j+m/2} = −∇_j
                 step_sum = first_layer_step_sum(
                     source, n, start, W_dtype[:half], labels, self.chunk_size,
@@ -404,12 +399,26 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             decays.append(decay)
         self.step_sizes_, self.weight_decays_, self.history_ = etas, decays, history
         self.W_ = W.to(self._dtype)
-        self.b_ = normal_biases(self.width, self.seed, self._dtype, self._device)
+        self.b_ = self._head_biases()
         head_start = (self.steps - 1) * n if self.batch == "fresh" else 0
         alpha, beta = linear_parts[head_start]
         self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
         self.n_samples_ = n * self.steps if self.batch == "fresh" else n
         return self
+
+    def _general_step(self, source, n, start, init, W, labels, eta, decay, cancels, record):
+        """W − η(∇L + λW) for any model: ∇_{w_j}L = (2c/n)·a_j·Σ_i r_i·σ′(w_j·x_i + b_j)·x_i,
+        r = f(x) − s (``first_layer_gradient_sum``); and the residual's degree shares."""
+        scale = init.output_scale
+        network = TwoLayerNetwork(W.to(self._dtype), init.b, init.a, init.activation, scale)
+        moments = _ResidualMoments(W.shape[1], self._device) if record else None
+        gradient_sum = first_layer_gradient_sum(
+            source, n, start, network, labels, self.chunk_size, self._dtype, self._device,
+            on_chunk=moments.add if moments is not None else None,
+        )  # fmt: skip
+        gradient = (2.0 * scale / n) * init.a.to(torch.float64)[:, None] * gradient_sum
+        W_new = gradient_step(W, gradient, eta, decay, cancels)
+        return W_new, (moments.shares() if moments is not None else None)
 
     def _label_shares(self, source, n, start, labels):
         """Degree shares of the step-1 residual r = −s (f ≡ 0): one extra pass (diagnostics)."""
