@@ -201,7 +201,9 @@ class ActivationFeatureMap:
     tensor([[0.5000, 1.0000]])
     """
 
-    def __init__(self, W: torch.Tensor, b: torch.Tensor, activation: Activation, scale: float = 1.0):
+    def __init__(
+        self, W: torch.Tensor, b: torch.Tensor, activation: Activation, scale: float = 1.0
+    ):
         self.W, self.b, self.activation, self.scale = W, b, activation, float(scale)
         self._buffer: torch.Tensor | None = None
 

@@ -99,7 +99,8 @@ def direction_rows(value, d: int, name: str) -> torch.Tensor | None:
     U = value.U if isinstance(value, MultiIndexTarget) else torch.as_tensor(value)
     U = U.to(torch.float64).cpu()
     if U.shape[1] != d:
-        raise ValueError(f"{name} has directions of dimension {U.shape[1]}, the data d = {d}")
+        what = "rows" if name == "directions" else "directions"
+        raise ValueError(f"{name} has {what} of dimension {U.shape[1]}, the data d = {d}")
     return U
 
 
