@@ -170,9 +170,31 @@ def first_layer_gradient_sum(
     source, n: int, start: int, network: TwoLayerNetwork, labels, chunk_size: int, dtype, device,
     on_chunk=None,
 ) -> torch.Tensor:  # fmt: skip
-    """G_j = Σ_i (f(x_i) − s_i)·σ′(w_j·x_i + b_j)·x_i over samples start…start+n−1, float64
-    (m, d); ∇_{w_j} L = (2c/n)·a_j·G_j. ``labels(X, y)`` gives s; ``on_chunk(X, r)`` (optional)
-    sees each chunk's residual r = f(x) − s."""
+    """G_j = Σ_i (f(x_i) − s_i)·σ′(w_j·x_i + b_j)·x_i over samples start…start+n−1, so that
+    ∇_{w_j} L = (2c/n)·a_j·G_j.
+
+    Parameters
+    ----------
+    source : DataStream or ArraySource
+        The samples (chunks of (X, y)).
+    n, start : int
+        Samples start…start+n−1.
+    network : TwoLayerNetwork
+        θ = (W, b, a, σ, c) at which the gradient is taken (used in ``dtype`` on ``device``).
+    labels : callable
+        (X, y) ↦ s, the step's labels of a chunk.
+    chunk_size : int
+        Samples per chunk.
+    dtype, device
+        Of the per-chunk products (the sums are float64).
+    on_chunk : callable, optional
+        Called with (X, r) for each chunk, r = f(x) − s (diagnostics).
+
+    Returns
+    -------
+    torch.Tensor
+        G, float64 (m, d).
+    """
     W, b, a = (t.to(device=device, dtype=dtype) for t in (network.W, network.b, network.a))
     activation, scale = network.activation, network.output_scale
     total = torch.zeros(W.shape, dtype=torch.float64, device=device)
@@ -190,7 +212,21 @@ def first_layer_gradient_sum(
 def gradient_step(
     W: torch.Tensor, gradient: torch.Tensor, eta: float, decay: float, cancels: bool
 ) -> torch.Tensor:
-    """W − η(∇L + λW); exactly −η∇L when η·λ = 1 (the paper's weight decay cancels W)."""
+    """W − η(∇L + λW); exactly −η∇L when η·λ = 1 (the paper's weight decay cancels W).
+
+    Parameters
+    ----------
+    W, gradient : torch.Tensor
+        W and ∇_W L, same shape.
+    eta, decay : float
+        η and λ.
+    cancels : bool
+        Whether η·λ = 1 (then W is dropped rather than subtracted from itself).
+
+    Returns
+    -------
+    torch.Tensor
+    """
     if cancels:
         return -eta * gradient
     return W - eta * (gradient + decay * W)

@@ -45,6 +45,20 @@ it gives the same first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·
 drops it at step 1), does not preprocess the labels (``preprocess=False``) and starts from a
 non-symmetric network (f⁰ = O(1/√p) instead of 0) — the remaining difference.
 
+The field's models (``replearn.learners.first_layer``): any activation σ, output scale c
+(1, "1/sqrt(m)", "1/m" or a number), first layer (Gaussian, unit rows, orthogonal to given
+directions, or a given W⁰), second layer (the paper's pairs, ±1/√m signs, N(0, 1/m), constant
+1/√m, or a given a) and biases ("paper": 0 during the steps, N(0, 1) for the head; "none": 0
+everywhere; "normal": N(0, 1) throughout). Every step is then the true gradient
+
+    ∇_{w_j} L_t = (2c/n)·a_j·Σ_i (f(x_i) − s_i)·σ′(w_j·x_i + b_j)·x_i,   f = c·aᵀσ(Wx + b)
+
+on all m rows (``first_layer_gradient_sum``); the head is fitted on c·σ(W^T x + b). With
+``weight_decay=0.0, preprocess=False``, a given W⁰ and a, the steps are plain full-batch
+gradient descent on the first layer from that point (``batch="reuse"``: every row of
+``fit``'s X in every step). The paper's model (ReLU with the paired init and b = 0 during the
+steps, any c) keeps the exact passes below.
+
 Ties w_j·x = 0 (probability 0 for continuous x; a row x = 0 adds nothing either way) count as
 active in step 1 and for neuron j < m/2 in step 2 (Algorithm 1's 1[z ≥ 0]), as inactive for
 its partner in step 2 and in later steps (autograd's ReLU'(0) = 0): the passes write the masks
@@ -137,7 +151,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     Parameters
     ----------
     width : int
-        m, even (neurons in ± pairs, ``symmetric_init``).
+        m: even with ``second_layer="paper"`` (neurons in ± pairs), else any m ≥ 1.
     steps : int
         T ≥ 1 gradient steps on W.
     step_size : float, list of float, "sqrt_d" or "dandi"
@@ -146,9 +160,10 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         λ_t: "paper" is λ₁ = 1/η₁ (W⁰ cancels: Algorithm 1's step) and λ_t = 0 for t ≥ 2.
     batch : {"fresh", "reuse"}
         Step t on samples t·n…(t+1)·n−1 ("fresh") or every step on 0…n−1 ("reuse").
-    output_scale : float or "1/m"
-        c in f(x) = c·Σ_j a_j ReLU(w_j·x) during the steps (1: the paper's network;
-        "1/m": Dandi et al.'s mean-field scaling). The head is unaffected (a is refitted).
+    output_scale : float, "1/sqrt(m)" or "1/m"
+        c in f(x) = c·Σ_j a_j σ(w_j·x + b_j) (1: the paper's network; "1/m": Dandi et al.'s
+        mean-field scaling; "1/sqrt(m)": Dandi et al. 2023's and Cui et al. 2024's f =
+        aᵀσ(Wx)/√p). The head's features are c·σ(W^T x + b) (``a_`` is refitted).
     label_transform : None, a transform, or a list with one per step
         T of ``OneStepNetwork``, applied to the raw labels of each step's batch.
     preprocess : bool
@@ -156,8 +171,19 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     diagnostics_target : None, MultiIndexTarget or (r, d) directions
         When given, ``history_`` also holds the alignment with span(U), the m × r cosines
         between neurons and the directions, and the residuals' Hermite degree shares.
+    activation : str, Activation or (σ, σ′)
+        σ, as in ``OneStepNetwork`` (default "relu").
+    first_layer : {"gaussian", "unit_rows", "orthogonal"} or array (m, d)
+        W⁰, as in ``OneStepNetwork``.
+    second_layer : {"paper", "signs", "gaussian", "constant"} or array (m,)
+        a, fixed during the steps, as in ``OneStepNetwork``.
+    directions : None, MultiIndexTarget or array (r, d)
+        The span that ``first_layer="orthogonal"`` avoids.
+    biases : {"paper", "none", "normal"}
+        b during the steps / for the head: 0 / N(0, 1) ("paper"), 0 / 0 ("none"),
+        N(0, 1) / the same N(0, 1) ("normal").
     head, ridge_lambda, head_steps, head_lr, dtype, device, chunk_size, seed
-        As in ``OneStepNetwork``.
+        As in ``OneStepNetwork`` (λ: (1/n)‖Φa − r‖² + (λ/2)‖a‖², Φ = c·σ(W^T X + b)).
 
     Attributes
     ----------
@@ -193,6 +219,50 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     >>> [h["step"] for h in net.history_], tuple(net.history_[1]["direction_cosines"].shape)
     ([1, 2], (64, 2))
     >>> float(rl.excess_risk(net, target, n_test=2000, seed=1)) < 1.0
+    True
+
+    Cui et al. 2024 (one step, then ridge on fresh samples): tanh student, y = tanh(x₁),
+    f = aᵀσ(Wx)/√p with a_j = 1/√p, unit rows, no biases; their step W¹ = W⁰ + η̃·p·G (G minus
+    the gradient of the ½-mean loss) is ours, W¹ = W⁰ − η∇L = W⁰ + 2ηG, with η = η̃·p/2; their
+    ridge Σ_i (y_i − aᵀφ_i)² + λ_C‖a‖² on φ = σ(W¹x)/√p is ours with λ = 2λ_C/n. The step on
+    n₀ = d/2 samples, the head refitted on n = 2d fresh ones (``transfer``):
+
+    >>> import torch
+    >>> d = p = 64
+    >>> def teacher(n, seed):
+    ...     X = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    ...     return X, torch.tanh(X[:, 0])
+    >>> (X0, y0), (X, y), (X_test, y_test) = teacher(d // 2, 0), teacher(2 * d, 1), teacher(4096, 2)
+    >>> cui = rl.GiantStepNetwork(
+    ...     width=p, steps=1, step_size=1.0 * p / 2, weight_decay=0.0, preprocess=False,
+    ...     activation="tanh", output_scale="1/sqrt(m)", first_layer="unit_rows",
+    ...     second_layer="constant", biases="none", ridge_lambda=2 * 0.01 / len(X),
+    ...     dtype="float64").fit(X0, y0)
+    >>> before, after = cui.initial_network_.W[:, 0].abs().mean(), cui.W_[:, 0].abs().mean()
+    >>> bool(after > 3 * before)             # the step moved every neuron towards e₁
+    True
+    >>> model = cui.transfer(X, y)           # ridge on fresh samples, W¹ and b = 0 kept
+    >>> bool(((model.predict(X_test) - y_test) ** 2).mean() < 0.6 * y_test.var())
+    True
+
+    Dandi et al. 2024 (batch reuse): two ReLU neurons, a = (1, −1)/√2 fixed, rows orthogonal
+    to the teacher tanh(h₁ + He₃(h₂)) at start, full-batch GD on the same N = 3D samples
+    (``batch="reuse"``, ``weight_decay=0.0``, ``preprocess=False``, no biases):
+
+    >>> import math
+    >>> D = 32
+    >>> X = torch.randn(3 * D, D, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> y = torch.tanh(X[:, 0] + rl.hermite.he(3, X[:, 1]))
+    >>> U = torch.eye(D, dtype=torch.float64)[:2]              # the teacher's directions
+    >>> a = torch.tensor([1.0, -1.0], dtype=torch.float64) / math.sqrt(2)
+    >>> net = rl.GiantStepNetwork(
+    ...     width=2, steps=7, step_size=0.5, weight_decay=0.0, batch="reuse", preprocess=False,
+    ...     first_layer="orthogonal", second_layer=a, directions=U, biases="none",
+    ...     diagnostics_target=U, ridge_lambda=1e-3, dtype="float64").fit(X, y)
+    >>> float((net.initial_network_.W @ U.T).abs().max()) < 1e-12   # W⁰ ⟂ span U
+    True
+    >>> overlaps = [h["direction_cosines"].abs().max(0).values for h in net.history_]
+    >>> bool((overlaps[-1] > overlaps[0]).all())   # both overlaps grow over the 7 steps
     True
     """
 
