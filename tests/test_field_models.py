@@ -330,3 +330,18 @@ def test_activation_feature_maps_reuse_their_buffer_and_match_sigma():
         torch.testing.assert_close(first, 0.5 * sigma(X @ W.T + b), rtol=1e-14, atol=1e-14)
         again = features(X[:6])
         assert again.data_ptr() == first.data_ptr()  # one buffer for the pass
+
+
+@pytest.mark.parametrize("activation", ["tanh", "hermite:3", "relu"])
+def test_fitted_models_of_every_activation_pickle(activation):
+    """Named activations pickle as their names (their σ, σ′ are lambdas or closures)."""
+    import pickle
+
+    X, y = _data(100)
+    model = OneStepNetwork(
+        width=3, activation=activation, second_layer="signs", output_scale="1/sqrt(m)",
+        ridge_lambda=0.1, dtype="float64",
+    ).fit(X, y)  # fmt: skip
+    again = pickle.loads(pickle.dumps(model))
+    assert again.network_.activation.name == activation
+    assert torch.equal(again.predict(X), model.predict(X))

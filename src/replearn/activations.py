@@ -92,6 +92,17 @@ class Activation:
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.function(z)
 
+    def __reduce_ex__(self, protocol):
+        """A named activation pickles as its name (its σ, σ′ are lambdas and closures), a
+        user's as its fields (its functions must be picklable)."""
+        named = ACTIVATIONS.get(self.name) is self or (
+            self.name.startswith("hermite:")
+            and getattr(self.function, "__qualname__", "").startswith("_hermite_k.")
+        )
+        if named:
+            return (resolve_activation, (self.name,))
+        return super().__reduce_ex__(protocol)
+
     def apply_(self, z: torch.Tensor) -> torch.Tensor:
         """σ(z) written into z (which the caller gives up), returned: the in-place variant when
         there is one, else σ(z) computed and copied back."""
