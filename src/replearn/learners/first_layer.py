@@ -150,9 +150,23 @@ class NetworkModel:
     def _zero_biases(self) -> torch.Tensor:
         return torch.zeros(self.width, dtype=self._dtype, device=self._device)
 
+    def _step_biases(self) -> torch.Tensor:
+        """b during the step(s): 0, or N(0, 1) for "normal" — shared by partners j, j + m/2
+        with the paper's paired second layer (b_{j+m/2} = b_j, so f⁰ ≡ 0 still holds)."""
+        if not _is(self.biases, "normal"):
+            return self._zero_biases()
+        b = self._normal_biases()
+        if self._paired():
+            half = self.width // 2
+            b = torch.cat([b[:half], b[:half]])
+        return b
+
     def _head_biases(self) -> torch.Tensor:
-        """b of the head: N(0, 1) ("paper", "normal") or 0 ("none")."""
-        return self._zero_biases() if _is(self.biases, "none") else self._normal_biases()
+        """b of the head: N(0, 1) (``normal_biases``, "paper"), 0 ("none"), or the steps'
+        own ("normal")."""
+        if _is(self.biases, "none"):
+            return self._zero_biases()
+        return self._step_biases() if _is(self.biases, "normal") else self._normal_biases()
 
     def _initial_network(self, d: int) -> TwoLayerNetwork:
         """θ⁰ = (W⁰, b, a, σ, c), b the biases of the step(s) (N(0, 1) for "normal", else 0)."""
@@ -161,8 +175,7 @@ class NetworkModel:
             self._activation(), self._scale(), direction_rows(self.directions, d, "directions"),
             self._dtype, self._device,
         )  # fmt: skip
-        if _is(self.biases, "normal"):
-            net.b = self._normal_biases()
+        net.b = self._step_biases()
         return net
 
 

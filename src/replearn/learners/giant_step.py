@@ -181,7 +181,8 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         The span that ``first_layer="orthogonal"`` avoids.
     biases : {"paper", "none", "normal"}
         b during the steps / for the head: 0 / N(0, 1) ("paper"), 0 / 0 ("none"),
-        N(0, 1) / the same N(0, 1) ("normal").
+        N(0, 1) / the same N(0, 1) ("normal"; shared by partners of the paper's pairs, so
+        f⁰ ≡ 0 still).
     head, ridge_lambda, head_steps, head_lr, dtype, device, chunk_size, seed
         As in ``OneStepNetwork`` (λ: (1/n)‖Φa − r‖² + (λ/2)‖a‖², Φ = c·σ(W^T X + b)).
 

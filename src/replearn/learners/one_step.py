@@ -222,7 +222,8 @@ class OneStepNetwork(FrozenFirstLayerHead, BaseLearner):
     biases : {"paper", "none", "normal"}
         "paper": b = 0 during the step, then b ~ N(0, 1) for the head (Algorithm 1's step 3);
         "none": b = 0 in the step and the head (Cui et al. 2024); "normal": b ~ N(0, 1)
-        from the start, the same during the step and for the head.
+        from the start, the same during the step and for the head (partners j, j + m/2 of
+        the paper's pairs share b_j, so f⁰ ≡ 0 still).
     weight_decay : "paper" or float
         λ₁ of the step W¹ = W⁰ − η₁(∇L + λ₁W⁰): "paper" is λ₁ = 1/η₁ (W¹ = −η₁∇L), or a
         number ≥ 0 (0: plain gradient descent from W⁰).

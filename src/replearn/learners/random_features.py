@@ -56,7 +56,8 @@ class RandomFeatures(NetworkModel, TransferMixin, BaseLearner):
         The model, as ``OneStepNetwork`` (the second layer is refitted; it decides only
         whether W⁰'s rows come in equal pairs, "paper", or are all independent).
     biases : {"paper", "none", "normal"}
-        b ~ N(0, 1) ("paper" and "normal": Algorithm 1's new biases) or b = 0 ("none").
+        b ~ N(0, 1) ("paper" and "normal": Algorithm 1's new biases, independent for every
+        neuron) or b = 0 ("none").
     dtype, device, chunk_size, seed
         As ``OneStepNetwork``.
 
@@ -145,7 +146,8 @@ class RandomFeatures(NetworkModel, TransferMixin, BaseLearner):
             W⁰ (m, d) and b (m,), in the model's dtype and device.
         """
         self._check_params()
-        return self._initial_network(d).W, self._head_biases()
+        independent = self._zero_biases() if self.biases == "none" else self._normal_biases()
+        return self._initial_network(d).W, independent
 
     def _fit(self, source, n: int, holdout, n_holdout: int) -> RandomFeatures:
         check_interpolation(check_ridge_lambda(self.ridge_lambda), n, self.width, "features")
