@@ -32,8 +32,10 @@ the partners are unrelated (w_{j+m/2} + w_j = η·(2c/n)·a_j·(B_j − A_j) wit
 over 1[z_j ≥ 0] and 1[z_j < 0], ≠ 0 in general), so steps ≥ 3
 run on all m rows: twice the flops of Algorithm 1's step pass.
 
-Step sizes η_t: a number (every step) or a list (one per step); ``"sqrt_d"``: η_t = √d (the
-paper's scale); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with ℓ = log_d n. Dandi et al.
+Step sizes η_t: a number (every step) or a list (one per step); ``"stable"`` (the default):
+η₁ = √d (Algorithm 1's), then η_t = 1/(c²·Σ_j a_j²) for t ≥ 2, the step the first layer's
+curvature allows (below); ``"sqrt_d"``: η_t = √d at every step (the paper's scale, which
+overshoots at t ≥ 2: η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with ℓ = log_d n. Dandi et al.
 write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
 the loss (1/2n)Σ(y − f)² and η = O(p·d^{(ℓ−1)/2}) for n = O(d^ℓ) (their notebooks use
 η = 2p at n = d); their update is Δw_j = (η_D/p)·sign(a_j)·mean(r·σ'·x). Ours is
@@ -44,6 +46,17 @@ it gives the same first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·
 ``"sqrt_d"`` at n = d². Their variant also keeps W⁰ (``weight_decay=0``; the default "paper"
 drops it at step 1), does not preprocess the labels (``preprocess=False``) and starts from a
 non-symmetric network (f⁰ = O(1/√p) instead of 0) — the remaining difference.
+
+Later steps and the curvature. Once f ≢ 0 the loss is curved in W: its Gauss–Newton part
+is H[V, V] = (2/n)Σ_i (c·Σ_j a_j σ′(z_ij) v_j·x_i)². By Cauchy–Schwarz
+λ_max(H) ≤ 2c²‖a‖²·sup|σ′|²·λ_max(XᵀX/n) ≈ 2c²‖a‖² (σ′ ≤ 1, n ≫ d); along the collective
+direction v_j ∝ a_j·u (every neuron moved along one u, weighted by its a_j) ReLU with half
+its neurons active gives H ≈ 2c²(Σ_j a_j²/2)²/‖a‖² = c²‖a‖²/2. Gradient descent decreases
+the loss for η < 2/λ_max, so the edge lies between η = 1/(c²‖a‖²) and 4/(c²‖a‖²);
+``"stable"`` takes η_t = 1/(c²‖a‖²) (= 1/(c²m) for the paper's ±1), measured stable up to
+4× that and losing step 1's alignment from 16× (docs/beyond.md, "Later giant steps"). A
+stable step moves neuron j by η·2c|a_j|·‖mean(r·σ′·x)‖ ≈ 2|a_j|/(c‖a‖²): O(1/m) at the
+paper's c = 1 (a lazy step: T = 2 keeps step 1's features), O(1) at c = 1/m (features move).
 
 The field's models (``replearn.learners.first_layer``): any activation σ, output scale c
 (1, "1/sqrt(m)", "1/m" or a number), first layer (Gaussian, unit rows, orthogonal to given
@@ -121,8 +134,8 @@ def _positive_numbers(value, minimum_strict: bool, words: tuple[str, ...]):
 
 
 def step_size_spec(value):
-    """η per step: a number > 0, 'sqrt_d', 'dandi', or a list of numbers > 0."""
-    return _positive_numbers(value, True, ("sqrt_d", "dandi"))
+    """η per step: a number > 0, 'sqrt_d', 'dandi', 'stable', or a list of numbers > 0."""
+    return _positive_numbers(value, True, ("sqrt_d", "dandi", "stable"))
 
 
 def weight_decay_spec(value):
@@ -154,8 +167,10 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         m: even with ``second_layer="paper"`` (neurons in ± pairs), else any m ≥ 1.
     steps : int
         T ≥ 1 gradient steps on W.
-    step_size : float, list of float, "sqrt_d" or "dandi"
-        η_t (see the module docstring for "dandi" and its map to Dandi et al.).
+    step_size : "stable", float, list of float, "sqrt_d" or "dandi"
+        η_t: "stable" is η₁ = √d then η_t = 1/(c²·Σ_j a_j²), the curvature's stable step;
+        "sqrt_d" is √d at every step (see the module docstring for both, and for "dandi"
+        and its map to Dandi et al.).
     weight_decay : "paper", float or list of float
         λ_t: "paper" is λ₁ = 1/η₁ (W⁰ cancels: Algorithm 1's step) and λ_t = 0 for t ≥ 2.
     batch : {"fresh", "reuse"}
@@ -291,7 +306,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self,
         width: int = 100,
         steps: int = 1,
-        step_size="sqrt_d",
+        step_size="stable",
         weight_decay="paper",
         batch: str = "fresh",
         output_scale: float | str = 1.0,
@@ -363,10 +378,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     def _per_step(self, value, t: int):
         return value[t] if isinstance(value, list) else value
 
-    def _eta(self, t: int, d: int, n: int) -> float:
+    def _eta(self, t: int, d: int, n: int, a_energy: float) -> float:
+        """η_t; ``a_energy`` = Σ_j a_j² (the curvature scale of "stable")."""
         eta = self._per_step(self.step_size, t)
-        if eta == "sqrt_d":
+        if eta == "sqrt_d" or (eta == "stable" and t == 0):
             return math.sqrt(d)
+        if eta == "stable":
+            return 1.0 / (self._scale() ** 2 * a_energy)
         if eta == "dandi":
             return math.sqrt(n / d) / self._scale()
         return float(eta)
@@ -389,6 +407,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         init = self._initial_network(d)
         self.initial_network_ = init
         a = init.a.to(torch.float64)
+        a_energy = float(a.pow(2).sum())  # Σ_j a_j²
         linear_parts: dict[int, tuple] = {}  # batch start → (α, β): one pass per batch
         labels_cache: dict[tuple, object] = {}
         W = init.W.to(torch.float64)  # W^t in float64; each pass uses it in the model's dtype
@@ -409,7 +428,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                     self, source, n, start, transform, alpha, beta
                 )
             labels = labels_cache[key]
-            eta = self._eta(t, d, n)
+            eta = self._eta(t, d, n, a_energy)
             decay, cancels = self._decay(t, eta)
             W_dtype = W.to(self._dtype)
             record = directions is not None
