@@ -35,8 +35,8 @@ run on all m rows: twice the flops of Algorithm 1's step pass.
 Step sizes η_t: a number (every step) or a list (one per step); ``"stable"`` (the default):
 η₁ = √d (Algorithm 1's), then η_t = 1/(c²·Σ_j a_j²) for t ≥ 2, the step the first layer's
 curvature allows (below); ``"sqrt_d"``: η_t = √d at every step (the paper's scale, which
-overshoots at t ≥ 2: η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with ℓ = log_d n. Dandi et al.
-write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
+overshoots at t ≥ 2: η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with
+ℓ = log_d n. Dandi et al. write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
 the loss (1/2n)Σ(y − f)² and η = O(p·d^{(ℓ−1)/2}) for n = O(d^ℓ) (their notebooks use
 η = 2p at n = d); their update is Δw_j = (η_D/p)·sign(a_j)·mean(r·σ'·x). Ours is
 Δw_j = 2η·c·|a_j|·sign(a_j)·mean(r·σ'·x) with |a_j| = 1, so with c = 1/p the two agree when
