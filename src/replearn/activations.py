@@ -67,6 +67,9 @@ class Activation:
     positively_homogeneous : bool
         σ(t·z) = t·σ(z) for t > 0 (relu, abs, linear): then σ(z) = σ′(z)·z, which the
         NTK's Gram pass uses.
+    in_place : callable or None
+        σ applied in place to a tensor it may overwrite (``torch.Tensor.tanh_``, …), which a
+        feature pass uses on its reused buffer; None: σ(z) is computed into a new tensor.
 
     Examples
     --------
@@ -84,9 +87,28 @@ class Activation:
     derivative: TensorFn = field(repr=False)
     exact_coefficients: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
     positively_homogeneous: bool = False
+    in_place: TensorFn | None = field(default=None, repr=False)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.function(z)
+
+    def __reduce_ex__(self, protocol):
+        """A named activation pickles as its name (its σ, σ′ are lambdas and closures), a
+        user's as its fields (its functions must be picklable)."""
+        named = ACTIVATIONS.get(self.name) is self or (
+            self.name.startswith("hermite:")
+            and getattr(self.function, "__qualname__", "").startswith("_hermite_k.")
+        )
+        if named:
+            return (resolve_activation, (self.name,))
+        return super().__reduce_ex__(protocol)
+
+    def apply_(self, z: torch.Tensor) -> torch.Tensor:
+        """σ(z) written into z (which the caller gives up), returned: the in-place variant when
+        there is one, else σ(z) computed and copied back."""
+        if self.in_place is not None:
+            return self.in_place(z)
+        return z.copy_(self.function(z))
 
     @property
     def is_relu(self) -> bool:
@@ -202,13 +224,31 @@ ACTIVATIONS: dict[str, Activation] = {
         _relu_derivative,
         hermite.relu_hermite_coefficients,
         positively_homogeneous=True,
+        in_place=torch.Tensor.relu_,
     ),
-    "tanh": Activation("tanh", torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
-    "erf": Activation("erf", torch.erf, lambda z: (2 / _SQRT_PI) * torch.exp(-z * z)),
-    "sigmoid": Activation("sigmoid", torch.sigmoid, _sigmoid_derivative),
-    "abs": Activation("abs", torch.abs, torch.sign, _abs_coefficients, positively_homogeneous=True),
+    "tanh": Activation(
+        "tanh", torch.tanh, lambda z: 1 - torch.tanh(z) ** 2, in_place=torch.Tensor.tanh_
+    ),
+    "erf": Activation(
+        "erf", torch.erf, lambda z: (2 / _SQRT_PI) * torch.exp(-z * z), in_place=torch.Tensor.erf_
+    ),
+    "sigmoid": Activation(
+        "sigmoid", torch.sigmoid, _sigmoid_derivative, in_place=torch.Tensor.sigmoid_
+    ),
+    "abs": Activation(
+        "abs",
+        torch.abs,
+        torch.sign,
+        _abs_coefficients,
+        positively_homogeneous=True,
+        in_place=torch.Tensor.abs_,
+    ),
     "quadratic": Activation(
-        "quadratic", lambda z: z * z, lambda z: 2 * z, _polynomial_coefficients([0, 0, 1])
+        "quadratic",
+        lambda z: z * z,
+        lambda z: 2 * z,
+        _polynomial_coefficients([0, 0, 1]),
+        in_place=torch.Tensor.square_,
     ),
     "linear": Activation(
         "linear",
@@ -216,6 +256,7 @@ ACTIVATIONS: dict[str, Activation] = {
         torch.ones_like,
         _polynomial_coefficients([0, 1]),
         positively_homogeneous=True,
+        in_place=lambda z: z,
     ),
 }
 """The named activations; ``"hermite:k"`` (k = 0 … ``HERMITE_MAX``) is built on request."""

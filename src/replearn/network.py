@@ -42,6 +42,8 @@ __all__ = [
     "symmetric_init",
     "relu_features",
     "ReluFeatureMap",
+    "ActivationFeatureMap",
+    "feature_map",
     "scratch",
     "normal_biases",
     "BIAS_SEED_OFFSET",
@@ -173,6 +175,75 @@ class ReluFeatureMap:
         if self._buffer is None or out.data_ptr() != self._buffer.data_ptr():
             self._buffer = out
         return torch.addmm(self.b, X, self.W.T, out=out).relu_()
+
+
+class ActivationFeatureMap:
+    """X ↦ c·σ(X Wᵀ + b) for a pass over chunks, written into one reused buffer.
+
+    ``ReluFeatureMap``'s shape for any σ (``Activation.apply_`` in place on the buffer) and an
+    output scale c (1: no multiplication). Each result is valid until the next call.
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (m, d)
+    b : torch.Tensor, shape (m,)
+    activation : Activation
+        σ.
+    scale : float
+        c, multiplied into the features (the head's features are those of f = c·aᵀσ(Wx + b)).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from replearn.activations import resolve_activation
+    >>> features = ActivationFeatureMap(torch.eye(2), torch.zeros(2), resolve_activation("abs"), 0.5)
+    >>> features(torch.tensor([[1.0, -2.0]]))
+    tensor([[0.5000, 1.0000]])
+    """
+
+    def __init__(
+        self, W: torch.Tensor, b: torch.Tensor, activation: Activation, scale: float = 1.0
+    ):
+        self.W, self.b, self.activation, self.scale = W, b, activation, float(scale)
+        self._buffer: torch.Tensor | None = None
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        out = scratch(self._buffer, X.shape[0], self.W.shape[0], X)
+        if self._buffer is None or out.data_ptr() != self._buffer.data_ptr():
+            self._buffer = out
+        out = self.activation.apply_(torch.addmm(self.b, X, self.W.T, out=out))
+        return out if self.scale == 1.0 else out.mul_(self.scale)
+
+
+def feature_map(
+    W: torch.Tensor, b: torch.Tensor, activation: Activation | None = None, scale: float = 1.0
+):
+    """The feature pass X ↦ c·σ(X Wᵀ + b) of a frozen first layer: ``ReluFeatureMap`` (the
+    paper's fused pass, unchanged) for σ = ReLU and c = 1, else ``ActivationFeatureMap``.
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (m, d)
+    b : torch.Tensor, shape (m,)
+    activation : Activation, optional
+        σ (default ReLU).
+    scale : float
+        c.
+
+    Returns
+    -------
+    ReluFeatureMap or ActivationFeatureMap
+
+    Examples
+    --------
+    >>> import torch
+    >>> type(feature_map(torch.eye(2), torch.zeros(2))).__name__
+    'ReluFeatureMap'
+    """
+    activation = activation if activation is not None else ACTIVATIONS["relu"]
+    if activation.is_relu and float(scale) == 1.0:
+        return ReluFeatureMap(W, b)
+    return ActivationFeatureMap(W, b, activation, scale)
 
 
 def symmetric_init(
