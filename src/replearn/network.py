@@ -9,8 +9,9 @@ w_{j+m/2} = w_j, b_{j+m/2} = b_j, with a_j uniform on {−1, +1}, w_j ~ N(0, I_d
 - the second layer: ``"paper"`` (±1 in symmetric pairs), ``"signs"`` (±1/√m, independent),
   ``"gaussian"`` (N(0, 1/m)), ``"constant"`` (1/√m for every neuron) or a given (m,) vector,
 - the first layer: ``"gaussian"`` (N(0, I_d/d), the paper), ``"unit_rows"`` (Gaussian rows
-  scaled to norm 1), ``"orthogonal"`` (Gaussian rows N(0, I_d/d) with their component in a
-  given subspace span U removed) or a given (m, d) matrix,
+  scaled to norm 1), ``"orthogonal"`` (unit rows orthogonal to a given subspace span U, and
+  to each other when m ≤ d − r: Gram–Schmidt of Gaussian rows projected off span U, as Dandi
+  et al. 2024 start their student) or a given (m, d) matrix,
 - the activation σ (``replearn.activations``).
 
 Dandi et al. 2023 (f = aᵀσ(Wx)/√p, a ~ N(0, 1/p) or ±1/√p, W ~ N(0, I/d)): c = 1/√m,
@@ -404,8 +405,9 @@ def initial_network(
         Seeds W⁰ and a.
     first_layer : {"gaussian", "unit_rows", "orthogonal"} or array (m, d)
         "gaussian": w_j ~ N(0, I_d/d); "unit_rows": the same scaled to ‖w_j‖ = 1;
-        "orthogonal": N(0, I_d/d) rows with their projection on span(``directions``)
-        removed; an array: W⁰ as given (copied).
+        "orthogonal": Gaussian rows with their projection on span(``directions``) removed,
+        then orthonormalised (Gram–Schmidt in row order) when m ≤ d − r, else scaled to unit
+        norm; an array: W⁰ as given (copied).
     second_layer : {"paper", "signs", "gaussian", "constant"} or array (m,)
         "paper": ±1 in symmetric pairs; "signs": independent ±1/√m; "gaussian": N(0, 1/m);
         "constant": 1/√m for every neuron; an array: a as given (copied).
@@ -493,7 +495,11 @@ def _first_layer(value, rows: int, d: int, generator, directions) -> torch.Tenso
         if U.ndim != 2 or U.shape[1] != d:
             raise ValueError(f"directions must be an (r, {d}) array, got shape {tuple(U.shape)}")
         Q, _ = torch.linalg.qr(U.T)  # orthonormal basis of span U, (d, r)
-        return W - (W @ Q) @ Q.T
+        W = W - (W @ Q) @ Q.T
+        if rows <= d - Q.shape[1]:  # orthonormal rows, as Dandi et al. 2024's ``set_weight``
+            basis, R = torch.linalg.qr(W.T)  # (d, rows); signs fixed so W⁰ is a function of W
+            return (basis * torch.sign(torch.diagonal(R)).where(torch.diagonal(R) != 0, 1.0)).T
+        return W / W.norm(dim=1, keepdim=True)
     return W
 
 
