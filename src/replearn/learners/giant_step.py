@@ -158,6 +158,26 @@ diagnostics_target_spec = directions_spec
 """None, a MultiIndexTarget, or directions U: a 2-D (r, d) array of row vectors."""
 
 
+def diagnostics_data_spec(value):
+    """None, or test data (X, y): a 2-D (n, d) array and a 1-D (n,) array of finite numbers."""
+    if value is None:
+        return None
+    message = (
+        "must be None or a pair (X, y) of a finite 2-D (n, d) array and a finite 1-D (n,) array"
+    )
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"{message}, got {type(value).__name__}")
+    try:
+        X, y = (torch.as_tensor(v, dtype=torch.float64) for v in value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{message}, got entries that are not numeric arrays") from None
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] < 1:
+        raise ValueError(f"{message}, got shapes {tuple(X.shape)} and {tuple(y.shape)}")
+    if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
+        raise ValueError(f"{message}, got non-finite entries")
+    return value
+
+
 class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     """T giant full-batch steps on the first layer (second layer fixed), then the ridge head.
 
@@ -292,7 +312,8 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "label_transform": label_transforms_spec,
         "preprocess": boolean,
         "diagnostics_target": diagnostics_target_spec,
-        "head": choice("ridge", "gd"),
+        "diagnostics_data": diagnostics_data_spec,
+        "head": choice("ridge", "gd", "none"),
         "ridge_lambda": ridge_lambda,
         "head_steps": integer_at_least(0),
         "head_lr": number(0.0, True, ("auto",)),
@@ -313,6 +334,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         label_transform=None,
         preprocess: bool = True,
         diagnostics_target=None,
+        diagnostics_data=None,
         activation="relu",
         first_layer="gaussian",
         second_layer="paper",
@@ -336,6 +358,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.label_transform = label_transform
         self.preprocess = preprocess
         self.diagnostics_target = diagnostics_target
+        self.diagnostics_data = diagnostics_data
         self.activation = activation
         self.first_layer = first_layer
         self.second_layer = second_layer
@@ -415,6 +438,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         # "free"; any other model: "general" (the true gradient on all m rows, every step)
         state = "equal" if self._paper_step() else "general"
         history, etas, decays = [], [], []
+        test = self._diagnostics_data(d)
+        self.initial_diagnostics_ = None
+        if directions is not None or test is not None:
+            first = None
+            if test is not None:  # the predictor before any step: α₀ + β₀·x + f⁰
+                linear_parts[0] = first = self._linear_part(source, n, start=0)
+            self.initial_diagnostics_ = self._diagnostics(W, None, init, directions, test, first)
         for t in range(self.steps):
             start = t * n if self.batch == "fresh" else 0
             if start not in linear_parts:
@@ -478,23 +508,73 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                 "weight_norm": float(torch.linalg.norm(W_new)),
                 "paired_pass": paired,
             }
-            W = W_new
+            entry.update(self._diagnostics(W_new, W, init, directions, test, (alpha, beta)))
             if record:
-                W_cpu = W.to(self._dtype).to(torch.float64).cpu()
-                entry["alignment"] = subspace_alignment(W_cpu, directions)
-                entry["direction_cosines"] = direction_cosines(W_cpu, directions)
                 entry["residual_degree_shares"] = shares
+            W = W_new
             history.append(entry)
             etas.append(eta)
             decays.append(decay)
         self.step_sizes_, self.weight_decays_, self.history_ = etas, decays, history
         self.W_ = W.to(self._dtype)
-        self.b_ = self._head_biases()
         head_start = (self.steps - 1) * n if self.batch == "fresh" else 0
         alpha, beta = linear_parts[head_start]
-        self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
+        if self.head == "none":
+            self._keep_second_layer(init, alpha, beta)
+        else:
+            self.b_ = self._head_biases()
+            self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
         self.n_samples_ = n * self.steps if self.batch == "fresh" else n
         return self
+
+    def _keep_second_layer(self, init, alpha, beta) -> None:
+        """``head="none"``: the predictor is the trained network itself, α + β·x + c·aᵀσ(W^T x +
+        b) with a and b those of the steps (no refit; α, β of the last step's batch, or 0)."""
+        self.b_, self.a_ = init.b, init.a
+        self.alpha_, self.beta_ = alpha, beta
+        self.ridge_lambda_ = None
+        self.lambda_path_ = self.lambda_criterion_ = self.lambda_criterion_name_ = None
+        self.network_ = TwoLayerNetwork(self.W_, self.b_, self.a_, init.activation, self._scale())
+
+    def _transferred(self, source, n, holdout, n_holdout):
+        if self.head == "none":
+            raise ValueError("transfer refits the head: it needs head='ridge' or 'gd', not 'none'")
+        return super()._transferred(source, n, holdout, n_holdout)
+
+    def _diagnostics_data(self, d: int):
+        """``diagnostics_data`` as (X, y) in the model's dtype and device, or None."""
+        if self.diagnostics_data is None:
+            return None
+        X, y = (
+            torch.as_tensor(v).to(device=self._device, dtype=self._dtype)
+            for v in self.diagnostics_data
+        )
+        if X.shape[1] != d:
+            raise ValueError(f"diagnostics_data has X with {X.shape[1]} columns, the data d = {d}")
+        return X, y
+
+    def _diagnostics(self, W, W_before, init, directions, test, linear) -> dict:
+        """The per-step measurements of W (float64 master) after a step from ``W_before``
+        (None: the initial W⁰): with directions U, ``alignment``, ``direction_cosines``,
+        ``direction_overlaps`` W·Uᵀ and ``step_cosines`` (cosines of the step's rows
+        W − W_before); with test data, ``network_risk``."""
+        out = {}
+        if directions is not None:
+            W_cpu = W.to(self._dtype).to(torch.float64).cpu()
+            out["alignment"] = subspace_alignment(W_cpu, directions)
+            out["direction_cosines"] = direction_cosines(W_cpu, directions)
+            out["direction_overlaps"] = W_cpu @ directions.T
+            if W_before is not None:
+                out["step_cosines"] = direction_cosines((W - W_before).cpu(), directions)
+        if test is not None:
+            X, y = test
+            alpha, beta = linear
+            network = TwoLayerNetwork(
+                W.to(self._dtype), init.b, init.a, init.activation, init.output_scale
+            )
+            f = alpha + X @ beta + network(X, self.chunk_size)
+            out["network_risk"] = float((f.to(torch.float64) - y.to(torch.float64)).pow(2).mean())
+        return out
 
     def _general_step(self, source, n, start, init, W, labels, eta, decay, cancels, record):
         """W − η(∇L + λW) for any model: ∇_{w_j}L = (2c/n)·a_j·Σ_i r_i·σ′(w_j·x_i + b_j)·x_i,
