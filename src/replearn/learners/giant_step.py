@@ -205,7 +205,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         Subtract α_t + β_t·x (of each step's batch) from the labels, and α + β·x before the head.
     diagnostics_target : None, MultiIndexTarget or (r, d) directions
         When given, ``history_`` also holds the alignment with span(U), the m × r cosines
-        between neurons and the directions, and the residuals' Hermite degree shares.
+        and overlaps between neurons and the directions, the cosines of each step's rows,
+        and the residuals' Hermite degree shares.
+    diagnostics_data : None or (X_test, y_test)
+        When given, ``history_`` also holds ``network_risk``: the test MSE of the network
+        itself after each step, mean (α_t + β_t·x + c·aᵀσ(W^t x + b) − y)² with its fixed
+        second layer (no head; α_t, β_t of the step's batch, 0 without ``preprocess``). No
+        ½: Dandi et al. 2024's test error Σ½(y − f)²/N is half of it.
     activation : str, Activation or (σ, σ′)
         σ, as in ``OneStepNetwork`` (default "relu").
     first_layer : {"gaussian", "unit_rows", "orthogonal"} or array (m, d)
@@ -218,7 +224,11 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         b during the steps / for the head: 0 / N(0, 1) ("paper"), 0 / 0 ("none"),
         N(0, 1) / the same N(0, 1) ("normal"; shared by partners of the paper's pairs, so
         f⁰ ≡ 0 still).
-    head, ridge_lambda, head_steps, head_lr, dtype, device, chunk_size, seed
+    head : {"ridge", "gd", "none"}
+        As in ``OneStepNetwork``; "none": no head, the predictor is the trained network
+        itself, α + β·x + c·aᵀσ(W^T x + b) with the steps' a and b (Dandi et al.'s measure
+        after T steps; ``ridge_lambda`` unused, ``transfer`` not available).
+    ridge_lambda, head_steps, head_lr, dtype, device, chunk_size, seed
         As in ``OneStepNetwork`` (λ: (1/n)‖Φa − r‖² + (λ/2)‖a‖², Φ = c·σ(W^T X + b)).
 
     Attributes
@@ -232,7 +242,10 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         ``step_norm`` ‖W^t − W^{t−1}‖_F, ``weight_norm`` ‖W^t‖_F, ``paired_pass`` (whether the
         m/2-row pass was exact for this step) and, with ``diagnostics_target``:
         ``alignment`` (``metrics.subspace_alignment`` of W^t), ``direction_cosines`` (m, r)
-        (``metrics.direction_cosines``), ``residual_degree_shares`` {0, 1, 2, "higher"}: the
+        (``metrics.direction_cosines``), ``direction_overlaps`` (m, r) = W^t·Uᵀ (Dandi et
+        al. 2024's m(t) with unit rows u_k), ``step_cosines`` (m, r): the cosines of the
+        step's rows W^t − W^{t−1} (−η_t∇L_t with λ_t = 0: Dandi et al. 2023's cos(G_i, θ_k)),
+        and with ``diagnostics_data`` ``network_risk`` (above); ``residual_degree_shares`` {0, 1, 2, "higher"}: the
         batch's empirical Hermite energy of the residual r = s − f(x) at degrees 0, 1, 2 and
         the rest, as shares of mean r² — the gradient's leading term sees degree 2 only
         (−2c·a_j·E[r·1[w·x ≥ 0]·x] = −c·a_j(E[r·x] + 2·E[r(xxᵀ − I)]ŵ/√(2π) + degree ≥ 4
@@ -242,6 +255,9 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         noise of its d² entries, each of variance ≈ E r²/n).
         Cost with a target: O(d²) more work per sample in each pass and one extra pass at
         step 1 (whose pass is Algorithm 1's shared one).
+    initial_diagnostics_ : dict or None
+        The same measurements of W⁰ (no ``step_cosines``, ``residual_degree_shares``) when a
+        diagnostics target or data is given, else None.
 
     Examples
     --------
