@@ -5,7 +5,9 @@ array materialised, step by step as the public code does them (read, not copied)
   (lucpoisson/GiantStep, single_step/single_step.ipynb, cells 3, 6 and 9);
 - the same paper's several fresh-batch steps (multiple_steps/multiple_steps.ipynb, cell 3);
 - Dandi, Troiani, Arnaboldi, Pesce, Zdeborová & Krzakala 2024, full-batch GD on a reused batch
-  (IdePHICS/benefit-reusing-batch, simulation.py: ``committee``, ``grad_w``).
+  (IdePHICS/benefit-reusing-batch, simulation.py: ``committee``, ``grad_w``);
+- Cui, Pesce, Dandi, Krzakala, Lu, Zdeborová & Loureiro 2024, one giant step then ridge on
+  fresh samples (SPOC-group/OneStepGD_asymptotics, Simulations.ipynb, cells 9, 11, 12).
 
 Each function takes its data and initialisation as arguments, so a test can give replearn and
 the peer the same numbers and compare the results to rounding, and draws nothing itself.
@@ -96,3 +98,24 @@ def dandi2024_batch_reuse(X, y, X_test, y_test, W0, a, teacher, lr, steps) -> di
         gradient = -(displacement[None, :] * a[:, None] * np.heaviside(h, 1)) @ X / np.sqrt(D)
         W = W - lr * gradient
     return {"overlaps": np.array(overlaps), "test_errors": np.array(errors), "W": W}
+
+
+def cui2024_one_step_ridge(Z0, Y0, W0, a0, eta_tilde, ridge_sets, lam) -> dict:
+    """One giant step on (Z0, Y0), then ridge on each fresh training set (SPOC-group/
+    OneStepGD_asymptotics, Simulations.ipynb cells 3, 9, 11 and 12).
+
+    Student f = tanh(ZWᵀ)a/√p; G = (1/n)·Zᵀ[(1/√p)·(Y − f(Z))·aᵀ ⊙ tanh′(ZWᵀ)];
+    W¹ = W⁰ + η̃·p·G (their η = η̃·√p times √p); for each (Z, Y, Z_test, Y_test) in
+    ``ridge_sets``: w = argmin ‖Y − Xw/√p‖² + λ‖w‖² on X = tanh(ZW¹ᵀ), test error
+    mean (X_test·w/√p − Y_test)² (no preprocessing, no intercept).
+    """
+    p = W0.shape[0]
+    G = giant_step_gradient(
+        Z0, Y0, W0, a0, sigma=np.tanh, sigma_prime=lambda t: 1 - np.tanh(t) ** 2
+    )
+    W1 = W0 + eta_tilde * p * G.T
+    errors = []
+    for Z, Y, Z_test, Y_test in ridge_sets:
+        w = ridge_unnormalised(np.tanh(Z @ W1.T) / np.sqrt(p), Y, lam)
+        errors.append(float(np.mean((np.tanh(Z_test @ W1.T) @ w / np.sqrt(p) - Y_test) ** 2)))
+    return {"W1": W1, "test_errors": errors}

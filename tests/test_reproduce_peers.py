@@ -9,6 +9,8 @@ The parametrisations map as follows (``/work``'s notes, the peers' docstrings):
   loss (1/n)Σ(f − s)² (twice theirs), so η = η_D/2; no weight decay (W⁰ kept), no biases.
   Their ridge min ‖y − Xw/√p‖² + λ_D‖w‖² is ours (1/n)‖Φa − r‖² + (λ/2)‖a‖² with
   λ = 2λ_D/n.
+- Cui et al. 2024: the same network with σ = tanh, a = 1/√p, unit rows, W¹ = W⁰ + η̃·p·G:
+  η = η̃·p/2, λ = 2λ_C/n; the ridge on fresh samples is ``transfer``.
 - Dandi et al. 2024: f = Σ_k a_k ReLU(w_k·x/√D) with rows of norm √D and the summed loss
   Σ½(y − f)², lr. Ours: unit rows w/√D, c = 1, so Δ(w/√D) = lr·Σ r a σ′ x/D and
   η = lr·N/(2D); overlaps m = W W*ᵀ/D are ours (w/√D)·θ.
@@ -25,7 +27,13 @@ import numpy as np
 import pytest
 import torch
 
-from peers import dandi2023_single_step, dandi2023_steps, dandi2024_batch_reuse, relu
+from peers import (
+    cui2024_one_step_ridge,
+    dandi2023_single_step,
+    dandi2023_steps,
+    dandi2024_batch_reuse,
+    relu,
+)
 from replearn.learners.giant_step import GiantStepNetwork
 
 F64 = torch.float64
@@ -147,7 +155,7 @@ def test_dandi2024_batch_reuse_matches_the_simulation():
         preprocess=False, first_layer=torch.from_numpy(W0_unit), second_layer=torch.from_numpy(a),
         biases="none", diagnostics_target=torch.from_numpy(theta),
         diagnostics_data=(torch.from_numpy(X_test), torch.from_numpy(y_test)),
-        ridge_lambda=1e-3, dtype="float64",
+        head="none", dtype="float64",
     )  # fmt: skip
     net.fit(torch.from_numpy(X), torch.from_numpy(y))
     # their record t is before step t + 1: t = 0 is W⁰, t ≥ 1 is our history entry t
@@ -162,3 +170,58 @@ def test_dandi2024_batch_reuse_matches_the_simulation():
             abs(entry["network_risk"] / 2 - peer["test_errors"][t]) < TOL * peer["test_errors"][t]
         )
     assert _relative(net.W_.numpy() * math.sqrt(D), peer["W"]) < TOL
+    # head="none": the predictor is the trained network itself, a fixed
+    student = relu(X_test @ peer["W"].T / math.sqrt(D)) @ a
+    assert _relative(net.predict(torch.from_numpy(X_test)).numpy(), student) < TOL
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        (np.zeros((4, 3)),),
+        (np.zeros((4, 3)), np.zeros(5)),
+        (np.zeros(4), np.zeros(4)),
+        (np.full((4, 3), np.nan), np.zeros(4)),
+        "data",
+    ],
+)
+def test_diagnostics_data_errors_are_one_line(value):
+    with pytest.raises(ValueError, match="diagnostics_data.*pair \\(X, y\\)"):
+        GiantStepNetwork(diagnostics_data=value).fit(torch.zeros(8, 3), torch.zeros(8))
+
+
+def test_head_none_has_no_transfer():
+    X, y = torch.randn(16, 3, dtype=F64), torch.randn(16, dtype=F64)
+    net = GiantStepNetwork(width=4, head="none", dtype="float64").fit(X, y)
+    assert net.ridge_lambda_ is None and torch.equal(net.a_, net.initial_network_.a)
+    with pytest.raises(ValueError, match="head='none'"):
+        net.transfer(X, y)
+
+
+def test_cui2024_one_step_then_ridge_matches_the_notebook():
+    """W¹ and the test errors of the ridge on fresh samples (``transfer``) agree to rounding."""
+    d = p = 20
+    rng = np.random.default_rng(11)
+    W0 = rng.standard_normal((p, d))
+    W0 /= np.linalg.norm(W0, axis=1, keepdims=True)  # cell 7: rows normalised
+    a0 = np.ones(p) / math.sqrt(p)
+
+    def draw(n):
+        Z = rng.standard_normal((n, d))
+        return Z, np.tanh(Z[:, 0])
+
+    Z0, Y0 = draw(d // 2)  # α₀ = 0.5
+    sets = [(*draw(n), *draw(200)) for n in (8, 40)]  # α = 0.4 and 2
+    eta_tilde, lam_C = 1.0, 0.01
+    peer = cui2024_one_step_ridge(Z0, Y0, W0, a0, eta_tilde, sets, lam_C)
+    net = GiantStepNetwork(
+        width=p, steps=1, step_size=eta_tilde * p / 2, weight_decay=0.0, preprocess=False,
+        activation="tanh", output_scale="1/sqrt(m)", first_layer=torch.from_numpy(W0),
+        second_layer="constant", biases="none", ridge_lambda=1.0, dtype="float64",
+    ).fit(torch.from_numpy(Z0), torch.from_numpy(Y0))  # fmt: skip
+    assert _relative(net.W_.numpy(), peer["W1"]) < TOL
+    for (Z, Y, Z_test, Y_test), theirs in zip(sets, peer["test_errors"], strict=True):
+        model = net.set_params(ridge_lambda=2 * lam_C / len(Y))
+        model = model.transfer(torch.from_numpy(Z), torch.from_numpy(Y))
+        ours = float(((model.predict(torch.from_numpy(Z_test)).numpy() - Y_test) ** 2).mean())
+        assert abs(ours - theirs) < TOL * theirs

@@ -554,7 +554,9 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
 
     def _transferred(self, source, n, holdout, n_holdout):
         if self.head == "none":
-            raise ValueError("transfer refits the head: it needs head='ridge' or 'gd', not 'none'")
+            raise ValueError(
+                "head='none' has no head to refit: transfer needs head='ridge' or 'gd'"
+            )
         return super()._transferred(source, n, holdout, n_holdout)
 
     def _diagnostics_data(self, d: int):
