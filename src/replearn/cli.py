@@ -326,7 +326,16 @@ def _execute(spec, args, default_executor: str):
     )
 
 
+def _check_spec_not_store(spec_path: Path, db: Path) -> None:
+    """``--db`` naming the spec file itself: refused before the spec is read or run."""
+    from replearn.experiments.paths import check_output_not_input
+
+    check_output_not_input(db, {f"the spec {spec_path}": [spec_path]}, "--db")
+
+
 def cmd_run(args) -> int:
+    if not args.dry_run:
+        _check_spec_not_store(args.spec, args.db)
     spec = _load(args.spec)
     if args.dry_run:
         from replearn.experiments.api import estimate_cells
@@ -419,6 +428,7 @@ def cmd_results(args) -> int:
         if args.out is None:
             raise CommandError("--format parquet needs --out FILE", EXIT_USAGE)
     if args.out is not None:
+        _check_not_store(args.out, args.db)
         _check_output_file(args.out)
     rows = _flat_results(args.db, args.experiment, args.status)
     if args.format == "csv":
@@ -443,6 +453,14 @@ def cmd_results(args) -> int:
         _write_output(args.out, text.encode("utf-8"))
         print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
     return 0
+
+
+def _check_not_store(out: Path, db: Path, option: str = "--out") -> None:
+    """Refuse an output that is the results database (or its -wal/-shm), through symlinks,
+    hard links and relative paths, before any work (see replearn.experiments.paths)."""
+    from replearn.experiments.paths import check_output_not_input, store_files
+
+    check_output_not_input(out, {f"the results database --db {db}": store_files(db)}, option)
 
 
 def _check_output_file(out: Path) -> None:
@@ -503,7 +521,14 @@ def _demo_spec_path(given: Path | None) -> Path:
 
 
 def cmd_demo(args) -> int:
-    spec = _load(_demo_spec_path(args.spec))
+    from replearn.experiments.api import check_output_dir
+    from replearn.experiments.paths import check_report_dir
+
+    spec_path = _demo_spec_path(args.spec)
+    _check_spec_not_store(spec_path, args.db)
+    check_report_dir(args.out, args.db)  # both before any run: a bad --out costs nothing
+    check_output_dir(args.out)
+    spec = _load(spec_path)
     if not args.quiet:
         print(
             f"replearn demo: {spec.description or spec.name}\n"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from replearn.experiments.executors import RunSummary, check_executor, run_pending
 from replearn.experiments.grid import expand_grid, run_id
+from replearn.experiments.paths import check_report_dir
 from replearn.experiments.report import grid_section, scaling_section, write_html
 from replearn.experiments.scaling import plan_searches, run_scaling
 from replearn.experiments.spec import ExperimentSpec, load_spec
@@ -153,6 +154,7 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
         ``out/index.html``.
     """
     db, out = Path(db), Path(out)
+    check_report_dir(out, db)  # never write over the store, whatever the paths look like
     sections = []
     with Store(db, readonly=True) as store:
         known = store.experiments()
