@@ -245,7 +245,7 @@ def test_every_expected_figure_and_table_is_written(report):
     out, index, page = report
     assert index == out / "index.html"
     # one transfer figure per width: Fig. 2 is about one network, widths are not mixed
-    expected = {"fig1-risk", "fig2-transfer-one_step-w4", "fig2-transfer-one_step-w8"}
+    expected = {"fig1-risk", "fig2-transfer-one_step@w4", "fig2-transfer-one_step@w8"}
     for stem in expected:
         for fmt in ("png", "pdf", *TABLE_FORMATS):
             path = out / f"{stem}.{fmt}"
@@ -266,7 +266,7 @@ def test_html_is_self_contained_and_its_links_resolve(report):
         assert "://" not in href and not href.startswith("/")
         assert (out / href).is_file(), href
     linked = set(page.links)
-    for stem in ("fig1-risk", "fig2-transfer-one_step-w4", "fig2-transfer-one_step-w8"):
+    for stem in ("fig1-risk", "fig2-transfer-one_step@w4", "fig2-transfer-one_step@w8"):
         assert {f"{stem}.{fmt}" for fmt in ("pdf", *TABLE_FORMATS)} <= linked
 
 

@@ -492,19 +492,27 @@ def _parquet_value(value):
     return value if value is None or isinstance(value, int | float | str | bool) else str(value)
 
 
-def _write_report(db: Path, out: Path, experiments: list[str] | None) -> Path:
+def _write_report(db: Path, out: Path, experiments: list[str] | None) -> tuple[Path, list[str]]:
+    """(index.html, one line per experiment that could not be drawn)."""
     from replearn.experiments.api import write_report
 
+    failures: list[str] = []
     try:
-        return write_report(db, out, experiments)
+        return write_report(db, out, experiments, failures), failures
     except ValueError as err:  # no database, an unknown experiment, an unusable --out
         raise CommandError(_one_line(err), EXIT_USAGE) from None
 
 
+def _report_failures(failures: list[str]) -> None:
+    for line in failures:
+        print(f"could not draw {line} (the page says so; please report it)", file=sys.stderr)
+
+
 def cmd_report(args) -> int:
-    path = _write_report(args.db, args.out, args.experiment)
+    path, failures = _write_report(args.db, args.out, args.experiment)
     print(f"report: {path}")
-    return 0
+    _report_failures(failures)
+    return EXIT_FAILED if failures else 0
 
 
 def _demo_spec_path(given: Path | None) -> Path:
@@ -535,8 +543,11 @@ def cmd_demo(args) -> int:
             f"results go to {args.db}; interrupting is safe (re-running resumes)"
         )
     summary = _run_spec(spec, args)
-    path = _write_report(args.db, args.out, [spec.name])
+    path, failures = _write_report(args.db, args.out, [spec.name])
     print(f"report: {path}")
+    _report_failures(failures)
+    if failures:
+        return EXIT_FAILED
     if summary.counts["failed"]:
         print(f"{summary.counts['failed']} runs failed (see the report)", file=sys.stderr)
         return EXIT_FAILED
