@@ -220,7 +220,7 @@ def test_risk_figure_plots_the_store_means_and_bands(built):
 def test_transfer_table_and_figure_are_the_store_numbers_of_one_width(built, width):
     cells = {k[1:]: v for k, v in _store_cells(built["db"], "fig2", _fig2_key).items()
              if k[0] == width}  # fmt: skip
-    stem = f"fig2-transfer-one_step-w{width}"
+    stem = f"fig2-transfer-one_step@w{width}"
     table = list(csv.DictReader((built["out"] / f"{stem}.csv").open()))
     assert len(table) == len(cells) == 4
     for row in table:
@@ -280,7 +280,7 @@ def test_tables_have_one_row_per_cell(report):
     }
     assert {"mean", "sd", "count"} <= set(fig1[0]) and {r["count"] for r in fig1} == {"3"}
     for width in (4, 8):
-        fig2 = list(csv.DictReader((out / f"fig2-transfer-one_step-w{width}.csv").open()))
+        fig2 = list(csv.DictReader((out / f"fig2-transfer-one_step@w{width}.csv").open()))
         assert len(fig2) == 4 and {(r["n"], r["N"]) for r in fig2} == {
             ("4", "4"), ("4", "8"), ("16", "4"), ("16", "8")
         }  # fmt: skip
