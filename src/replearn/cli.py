@@ -189,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_option(results)
     results.add_argument("--experiment", default=None, help="only this experiment")
     results.add_argument(
-        "--format", choices=("csv", "json", "parquet"), default="csv", help="output format"
+        "--format",
+        choices=("csv", "json", "parquet"),
+        default="csv",
+        help="output format (json: strict JSON, NaN and ±inf written as null)",
     )
     results.add_argument(
         "--status",
@@ -434,7 +437,7 @@ def cmd_results(args) -> int:
     if args.format == "csv":
         text = _csv_text(rows)
     elif args.format == "json":
-        text = json.dumps(rows, indent=1, default=str) + "\n"
+        text = json.dumps(_json_safe(rows), indent=1, default=str, allow_nan=False) + "\n"
     else:
         from replearn.experiments.store import columns_of
 
@@ -453,6 +456,18 @@ def cmd_results(args) -> int:
         _write_output(args.out, text.encode("utf-8"))
         print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
     return 0
+
+
+def _json_safe(value):
+    """Rows as strict JSON: a non-finite float (NaN, ±inf: a diverged run's risk) becomes
+    null — bare NaN/Infinity are not JSON (RFC 8259) and most readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _check_not_store(out: Path, db: Path, option: str = "--out") -> None:
