@@ -639,6 +639,8 @@ def cmd_theory(args) -> int:
             transformed = theory.label_transform_report(
                 target, args.label_transform, noise=args.noise, noise_kind=args.noise_kind
             )
+        except theory.QuadratureSizeError as err:  # no n_nodes option here: the cause only
+            raise CommandError(f"--label-transform: {err.cause}", EXIT_USAGE) from None
         except (TypeError, ValueError) as err:
             raise CommandError(f"--label-transform: {err}", EXIT_USAGE) from None
     print(theory.format_summary(theory.summary(target, epsilon=args.epsilon)))
