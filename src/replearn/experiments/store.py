@@ -305,6 +305,26 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
+def _is_full(err: sqlite3.OperationalError) -> bool:
+    return "disk is full" in str(err) or "database or disk is full" in str(err)
+
+
+def _full(path: Path, err: sqlite3.OperationalError) -> StoreError:
+    """SQLITE_FULL as one line naming the database and where space ran out."""
+    folder = path.resolve().parent
+    try:
+        import shutil
+
+        free = f"; {shutil.disk_usage(folder).free:,} bytes free there"
+    except OSError:
+        free = ""
+    return StoreError(
+        f"{path}: cannot write the results database: the disk holding {folder} is full (or "
+        f"the database reached its size limit){free}; free space and run again — finished "
+        "runs are kept"
+    )
+
+
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -505,15 +525,26 @@ class Store:
         try:
             yield self._conn
         except BaseException as err:
-            self._conn.execute("ROLLBACK")
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.OperationalError:  # SQLite rolled back itself (e.g. disk full)
+                pass
             if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err):
                 raise _damaged(self.path, err) from None
+            if isinstance(err, sqlite3.OperationalError) and _is_full(err):
+                raise _full(self.path, err) from None
             raise
         try:
             self._conn.execute("COMMIT")
         except sqlite3.OperationalError as err:
             if "readonly" in str(err) or "read-only" in str(err):
                 raise _damaged(self.path, err) from None
+            if _is_full(err):
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.OperationalError:
+                    pass
+                raise _full(self.path, err) from None
             raise
 
     def close(self) -> None:
