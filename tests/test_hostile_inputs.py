@@ -518,3 +518,19 @@ def test_killing_one_worker_does_not_mark_another_workers_run_as_died(tmp_path):
     with Store(db, readonly=True) as store:
         assert store.counts()["k"]["done"] == 4
         assert all(run["error"] is None for run in store.runs("k"))
+
+
+def test_a_run_whose_own_worker_dies_again_is_marked_died():
+    # _run_alone is the second try after a pool broke: a worker that dies there too
+    # (here at start-up) is the run's own, so that run — and only it — is "died"
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from replearn.experiments.executors import _run_alone
+
+    def dying_pool(size: int = 1) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(size, mp_context=context, initializer=os._exit, initargs=(1,))
+
+    result = _run_alone(dying_pool, {"method": "synthetic"}, 1)
+    assert result["status"] == "failed" and "worker process died" in result["error"]
