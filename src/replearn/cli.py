@@ -11,14 +11,16 @@ Every command takes ``--debug`` (show the traceback of an error) and ``--raise-l
 NAME=VALUE`` (repeatable; raise a limit of :mod:`replearn.limits` for this command, like
 ``REPLEARN_MAX_<NAME>=VALUE``; see docs/limits.md).
 
-Exit codes: 0 success; 1 runs failed (or an internal error: please report it); 2 a user
+Exit codes: 0 success; 1 runs failed, or a report section could not be drawn (the page says
+which; the other experiments are drawn), or an internal error (please report it); 2 a user
 error or an environment fault — a bad spec or argument, a limit, a results database that
 is missing, damaged or not writable, an output that cannot be written, a Ray cluster that
 cannot be reached — always one line on stderr, a traceback only with ``--debug``;
 130 interrupted (finished runs are kept, re-running resumes).
 
 The status, results and report commands open the results database read-only: they work
-on a store nobody may write to and leave nothing behind.
+on a store nobody may write to and leave nothing behind. No output option may name an
+input (the store, its -wal/-shm, the spec), by any path: refused before any work.
 """
 
 from __future__ import annotations
