@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("scaling", ("replearn.experiments.scaling",)),
     ("executors", ("replearn.experiments.executors",)),
     ("grid", ("replearn.experiments.grid",)),
-    ("store", ("replearn.experiments.store",)),
+    ("store", ("replearn.experiments.store", "replearn.experiments.paths")),
     ("spec", ("replearn.experiments.spec", "replearn.experiments.yaml_strict")),
     ("analysis", ("replearn.experiments.analysis",)),
     ("methods", ("replearn.experiments.methods",)),

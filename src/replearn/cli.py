@@ -11,14 +11,16 @@ Every command takes ``--debug`` (show the traceback of an error) and ``--raise-l
 NAME=VALUE`` (repeatable; raise a limit of :mod:`replearn.limits` for this command, like
 ``REPLEARN_MAX_<NAME>=VALUE``; see docs/limits.md).
 
-Exit codes: 0 success; 1 runs failed (or an internal error: please report it); 2 a user
+Exit codes: 0 success; 1 runs failed, or a report section could not be drawn (the page says
+which; the other experiments are drawn), or an internal error (please report it); 2 a user
 error or an environment fault — a bad spec or argument, a limit, a results database that
 is missing, damaged or not writable, an output that cannot be written, a Ray cluster that
 cannot be reached — always one line on stderr, a traceback only with ``--debug``;
 130 interrupted (finished runs are kept, re-running resumes).
 
 The status, results and report commands open the results database read-only: they work
-on a store nobody may write to and leave nothing behind.
+on a store nobody may write to and leave nothing behind. No output option may name an
+input (the store, its -wal/-shm, the spec), by any path: refused before any work.
 """
 
 from __future__ import annotations
@@ -189,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_option(results)
     results.add_argument("--experiment", default=None, help="only this experiment")
     results.add_argument(
-        "--format", choices=("csv", "json", "parquet"), default="csv", help="output format"
+        "--format",
+        choices=("csv", "json", "parquet"),
+        default="csv",
+        help="output format (json: strict JSON, NaN and ±inf written as null)",
     )
     results.add_argument(
         "--status",
@@ -326,7 +331,16 @@ def _execute(spec, args, default_executor: str):
     )
 
 
+def _check_spec_not_store(spec_path: Path, db: Path) -> None:
+    """``--db`` naming the spec file itself: refused before the spec is read or run."""
+    from replearn.experiments.paths import check_output_not_input
+
+    check_output_not_input(db, {f"the spec {spec_path}": [spec_path]}, "--db")
+
+
 def cmd_run(args) -> int:
+    if not args.dry_run:
+        _check_spec_not_store(args.spec, args.db)
     spec = _load(args.spec)
     if args.dry_run:
         from replearn.experiments.api import estimate_cells
@@ -419,12 +433,13 @@ def cmd_results(args) -> int:
         if args.out is None:
             raise CommandError("--format parquet needs --out FILE", EXIT_USAGE)
     if args.out is not None:
+        _check_not_store(args.out, args.db)
         _check_output_file(args.out)
     rows = _flat_results(args.db, args.experiment, args.status)
     if args.format == "csv":
         text = _csv_text(rows)
     elif args.format == "json":
-        text = json.dumps(rows, indent=1, default=str) + "\n"
+        text = json.dumps(_json_safe(rows), indent=1, default=str, allow_nan=False) + "\n"
     else:
         from replearn.experiments.store import columns_of
 
@@ -443,6 +458,26 @@ def cmd_results(args) -> int:
         _write_output(args.out, text.encode("utf-8"))
         print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
     return 0
+
+
+def _json_safe(value):
+    """Rows as strict JSON: a non-finite float (NaN, ±inf: a diverged run's risk) becomes
+    null — bare NaN/Infinity are not JSON (RFC 8259) and most readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _check_not_store(out: Path, db: Path, option: str = "--out") -> None:
+    """Refuse an output that is the results database (or its -wal/-shm), through symlinks,
+    hard links and relative paths, before any work (see replearn.experiments.paths)."""
+    from replearn.experiments.paths import check_output_not_input, store_files
+
+    check_output_not_input(out, {f"the results database --db {db}": store_files(db)}, option)
 
 
 def _check_output_file(out: Path) -> None:
@@ -474,19 +509,27 @@ def _parquet_value(value):
     return value if value is None or isinstance(value, int | float | str | bool) else str(value)
 
 
-def _write_report(db: Path, out: Path, experiments: list[str] | None) -> Path:
+def _write_report(db: Path, out: Path, experiments: list[str] | None) -> tuple[Path, list[str]]:
+    """(index.html, one line per experiment that could not be drawn)."""
     from replearn.experiments.api import write_report
 
+    failures: list[str] = []
     try:
-        return write_report(db, out, experiments)
+        return write_report(db, out, experiments, failures), failures
     except ValueError as err:  # no database, an unknown experiment, an unusable --out
         raise CommandError(_one_line(err), EXIT_USAGE) from None
 
 
+def _report_failures(failures: list[str]) -> None:
+    for line in failures:
+        print(f"could not draw {line} (the page says so; please report it)", file=sys.stderr)
+
+
 def cmd_report(args) -> int:
-    path = _write_report(args.db, args.out, args.experiment)
+    path, failures = _write_report(args.db, args.out, args.experiment)
     print(f"report: {path}")
-    return 0
+    _report_failures(failures)
+    return EXIT_FAILED if failures else 0
 
 
 def _demo_spec_path(given: Path | None) -> Path:
@@ -503,15 +546,25 @@ def _demo_spec_path(given: Path | None) -> Path:
 
 
 def cmd_demo(args) -> int:
-    spec = _load(_demo_spec_path(args.spec))
+    from replearn.experiments.api import check_output_dir
+    from replearn.experiments.paths import check_report_dir
+
+    spec_path = _demo_spec_path(args.spec)
+    _check_spec_not_store(spec_path, args.db)
+    check_report_dir(args.out, args.db)  # both before any run: a bad --out costs nothing
+    check_output_dir(args.out)
+    spec = _load(spec_path)
     if not args.quiet:
         print(
             f"replearn demo: {spec.description or spec.name}\n"
             f"results go to {args.db}; interrupting is safe (re-running resumes)"
         )
     summary = _run_spec(spec, args)
-    path = _write_report(args.db, args.out, [spec.name])
+    path, failures = _write_report(args.db, args.out, [spec.name])
     print(f"report: {path}")
+    _report_failures(failures)
+    if failures:
+        return EXIT_FAILED
     if summary.counts["failed"]:
         print(f"{summary.counts['failed']} runs failed (see the report)", file=sys.stderr)
         return EXIT_FAILED
@@ -588,6 +641,8 @@ def cmd_theory(args) -> int:
             transformed = theory.label_transform_report(
                 target, args.label_transform, noise=args.noise, noise_kind=args.noise_kind
             )
+        except theory.QuadratureSizeError as err:  # no n_nodes option here: the cause only
+            raise CommandError(f"--label-transform: {err.cause}", EXIT_USAGE) from None
         except (TypeError, ValueError) as err:
             raise CommandError(f"--label-transform: {err}", EXIT_USAGE) from None
     print(theory.format_summary(theory.summary(target, epsilon=args.epsilon)))

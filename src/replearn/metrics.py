@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import torch
 
+from replearn import limits
 from replearn.data import DataStream
 from replearn.targets import MultiIndexTarget
 from replearn.validation import check_count
@@ -84,6 +85,7 @@ def excess_risk(
     (True, True)
     """
     n_test = check_count("n_test", n_test, minimum=2)
+    limits.check("n", n_test, "n_test (test samples, streamed)")  # bounded time, not memory
     if device is None:
         device = getattr(model, "device", "cpu")  # a learner's own device parameter
     # read once: cache_bytes=0 keeps none of its blocks (the same numbers either way)
@@ -271,6 +273,8 @@ def captured_degree_components(
         k: MultiIndexTarget(target.U, {a: c for a, c in target.terms.items() if sum(a) == k})
         for k in target.degree_energy(normalized=False)
     }
+    n_test = check_count("n_test", n_test, minimum=1)
+    limits.check("n", n_test, "n_test (test samples, streamed)")
     device = getattr(model, "device", "cpu")
     stream = DataStream(
         target, noise=0.0, seed=seed, split="test", dtype=torch.float64, device=device

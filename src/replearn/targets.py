@@ -27,6 +27,8 @@ from replearn import limits
 from replearn.expression import latent_dimension, monomial_bound, parse_polynomial
 from replearn.hermite import he_all, monomial_to_hermite
 from replearn.limits import excerpt
+from replearn.validation import named
+from replearn.validation import seed as seed_check
 
 __all__ = ["MultiIndexTarget", "paper_target", "paper_transfer_target", "haar_orthonormal_rows"]
 
@@ -61,7 +63,7 @@ def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
     """
     # the Gaussian matrix, Q and QR's workspace: three d × r float64 matrices
     limits.check_memory(3 * 8 * d * r, f"U ({r}×{d} float64) and its QR factorisation")
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(named("seed", seed_check, seed))  # 1.5: refused
     gaussian = torch.randn(d, r, generator=generator, dtype=torch.float64)
     q, upper = torch.linalg.qr(gaussian)
     q = q * torch.sign(torch.diagonal(upper)).where(torch.diagonal(upper) != 0, 1.0)
@@ -493,7 +495,7 @@ class MultiIndexTarget:
             raise ValueError(f"hessian_energy must be in (0, 1], got {hessian_energy}")
         if degree == 2:
             hessian_energy = 1.0
-        generator = np.random.default_rng([int(seed), 0x5EED])
+        generator = np.random.default_rng([named("seed", seed_check, seed), 0x5EED])
         eigenvalues = cls._hessian_eigenvalues(r, kappa, hessian_energy)
         if r == 1 and kappa is not None:
             hessian_energy = eigenvalues[0] ** 2 / 2

@@ -59,6 +59,8 @@ from replearn.validation import (
 __all__ = ["BaseLearner"]
 
 _NUMPY_DTYPES = (np.float64, np.float32)
+# |x| up to this is an ordinary input (x ~ N(0, I) has |x_i| < 10); overflow beyond it is the model's
+MODERATE_INPUT = 1e6
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -380,9 +382,16 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         if not bool(torch.isfinite(out).all()):
             short = str(self._dtype).removeprefix("torch.")
             wider = "" if self._dtype == torch.float64 else " or use dtype='float64'"
+            x_max = float(X.abs().amax()) if X.numel() else 0.0
+            if x_max <= MODERATE_INPUT:  # not the inputs: the fitted model is too large
+                raise ValueError(
+                    f"the predictions overflow {short} although |X| ≤ {x_max:.3g}: the fitted "
+                    "model is too large — its fit was ill-conditioned (a step size far above "
+                    "its scale, labels far from unit scale, or a kernel/λ that is not "
+                    f"positive definite); refit with saner settings{wider}"
+                )
             raise ValueError(
-                f"the predictions overflow {short} (|X| up to {float(X.abs().amax()):.3g}): "
-                f"rescale X{wider}"
+                f"the predictions overflow {short} (|X| up to {x_max:.3g}): rescale X{wider}"
             )
         return out.to(out_device) if out_device is not None else out.cpu().numpy()
 

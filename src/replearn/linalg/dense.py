@@ -201,11 +201,23 @@ def refine(kernel, X, r, mu, L32, diagonal, max_refine):
     return None, max_refine
 
 
+INDEFINITE_TOLERANCE = 1e-3  # eigenvalue < −tolerance·max|s|: an indefinite kernel, refused
+
+
 class EigenPath:
     """All c(μ) = (K + μI)⁻¹r from one eigendecomposition K = Q·diag(s)·Qᵀ (float64)."""
 
     def __init__(self, K: torch.Tensor, r: torch.Tensor):
         s, Q = torch.linalg.eigh(K, UPLO="L")
+        largest = float(s.abs().max()) if s.numel() else 0.0
+        if s.numel() and float(s.min()) < -INDEFINITE_TOLERANCE * largest:
+            # rounding moves a PSD kernel's eigenvalues by ~ n·ε·‖K‖, far below 10⁻³·‖K‖;
+            # clamping a truly negative spectrum to 0 would let GCV pick μ ≈ 0 and predict ∞
+            raise ValueError(
+                f"the kernel matrix is not positive semi-definite: eigenvalue "
+                f"{float(s.min()):.3g} against a largest |eigenvalue| of {largest:.3g}; a "
+                "kernel must satisfy Σ c_i c_j k(x_i, x_j) ≥ 0 — check the kernel function"
+            )
         # as RidgePath: eigenvalues at rounding level are exact zeros of a PSD kernel
         null = s <= s.abs().max() * s.shape[0] * torch.finfo(s.dtype).eps
         self.s = s.clamp_min(0.0).masked_fill(null, 0.0)

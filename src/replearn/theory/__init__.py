@@ -19,6 +19,7 @@ import torch
 from replearn.targets import MultiIndexTarget
 
 __all__ = [
+    "QuadratureSizeError",
     "one_step_threshold",
     "one_step_width",
     "kernel_learnable_degree",
@@ -365,13 +366,25 @@ def _normal_gauss_hermite(n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(nodes), torch.from_numpy(weights / math.sqrt(2 * math.pi))
 
 
+class QuadratureSizeError(ValueError):
+    """A quadrature rule with more points than ``MAX_POINTS``. ``str(err)`` ends with the
+    Python advice (``n_nodes=…``); ``err.cause`` is the same line without it, for callers
+    that have no such option (the ``replearn theory`` command)."""
+
+    def __init__(self, points: int, rule: str, r: int):
+        self.points, self.rule, self.r = points, rule, r
+        self.cause = (
+            f"the quadrature ({rule}) needs {points:,} points, more than the {MAX_POINTS:,} "
+            f"it may use (memory ~ 160 bytes a point): the target's {r} latent directions are "
+            "too many for this transform"
+        )
+        super().__init__(f"{self.cause}; pass a smaller n_nodes (nodes per coordinate)")
+
+
 def _tensor_grid(r: int, n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All n^r points of the product Gauss–Hermite rule: Z (n^r, r), weights (n^r,)."""
     if n_nodes**r > MAX_POINTS:
-        raise ValueError(
-            f"quadrature grid of {n_nodes}^{r} = {n_nodes**r:.3g} points exceeds {MAX_POINTS:.0e}: "
-            "pass a smaller n_nodes (or a target with fewer latent directions)"
-        )
+        raise QuadratureSizeError(n_nodes**r, f"{n_nodes} nodes per coordinate, {n_nodes}^{r}", r)
     nodes, weights = _normal_gauss_hermite(n_nodes)
     Z = torch.cartesian_prod(*([nodes] * r)).reshape(-1, r)
     W = torch.cartesian_prod(*([weights] * r)).reshape(-1, r).prod(dim=1)
@@ -446,9 +459,10 @@ def _outer_grid(target: MultiIndexTarget, axis: int, n_nodes: int):
         axis_weights.append(torch.from_numpy(weights / math.sqrt(2 * math.pi)))
     n_outer = math.prod(len(nodes) for nodes in axis_nodes)
     if n_outer * LINE_NODES * 4 > MAX_POINTS:  # ~4 pieces per line
-        raise ValueError(
-            f"split-line rule with {n_outer:.3g} outer points exceeds {MAX_POINTS:.0e} points: "
-            "pass a smaller n_nodes"
+        raise QuadratureSizeError(
+            n_outer * LINE_NODES * 4,
+            f"split lines: {n_outer:,} outer points × about 4·{LINE_NODES} per line",
+            target.r,
         )
     outer = torch.cartesian_prod(*axis_nodes).reshape(-1, len(others))
     weights = torch.cartesian_prod(*axis_weights).reshape(-1, len(others)).prod(dim=1)

@@ -59,9 +59,22 @@ def _color(method: str, index: int) -> str:
     return COLORS.get(method.split("[")[0], f"C{index % 10}")
 
 
+def _drawable(target: MultiIndexTarget | None) -> bool:
+    """A target whose theory lines can be drawn: E f*² > 0 and finite (risks are divided by
+    it; a target such as z1 − z1 with ``normalize: false`` has E f*² = 0)."""
+    if target is None:
+        return False
+    norm2 = target.norm2()
+    return math.isfinite(norm2) and norm2 > 0
+
+
 def _reference_lines(ax, target: MultiIndexTarget | None) -> None:
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="zero predictor")
     if target is None:
+        return
+    if not _drawable(target):
+        ax.text(0.02, 0.02, "E f*² = 0: no theory lines (risks relative to E f*²)",
+                transform=ax.transAxes, fontsize=7, color="dimgray")  # fmt: skip
         return
     norm2 = target.norm2()
     degrees = sorted(target.degree_energy())
@@ -75,7 +88,7 @@ def _reference_lines(ax, target: MultiIndexTarget | None) -> None:
 
 
 def _theory_overlays(ax, target: MultiIndexTarget | None, x_max: float) -> None:
-    if target is None:
+    if not _drawable(target):
         return
     threshold = theory.one_step_threshold(target)
     if math.isfinite(threshold):
@@ -238,6 +251,13 @@ def figure_scaling(
                     label=f"theory guide: {name} (slope {slope:g})")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if not any(n for fit in fits.values() for n in fit["n_star"].values() if n):
+        # nothing positive on the log axes: fix their range, say why they are empty
+        low, high = (min(all_d), max(all_d)) if all_d else (1, 10)
+        ax.set_xlim(low / 1.5, high * 1.5)
+        ax.set_ylim(1, max(10.0, float(high) ** 2))
+        ax.text(0.5, 0.5, "the risk threshold was reached at no d:\nno n*(d) to draw",
+                transform=ax.transAxes, ha="center", va="center", color="dimgray")  # fmt: skip
     ax.set_xlabel("d")
     ax.set_ylabel("n*(d): samples to reach the risk threshold")
     ax.grid(alpha=0.3, which="both")

@@ -16,7 +16,12 @@ from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfe
 from replearn.experiments.report.tables import table_rows, write_tables
 from replearn.experiments.store import Store, flat_rows
 
-__all__ = ["grid_section"]
+__all__ = ["grid_section", "QUALIFIER"]
+
+# Per-cell parts of a file name (d, width) follow this character, which an experiment name
+# cannot contain: experiment "g" at d = 4 writes g-risk@d4 and g@d4-steps, experiment "g-d4"
+# writes g-d4-risk and g-d4-steps — never the same file.
+QUALIFIER = "@"
 
 
 def _varying_params(rows: Sequence[Mapping], method: str, skip: Sequence[str]) -> list[str]:
@@ -73,7 +78,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
     for d in sorted({r["d"] for r in rows}):
         at_d = [r for r in rows if r["d"] == d]
         target = build_target(first_config[at_d[0]["run_id"]]["target"], d)
-        suffix = f"-d{d}" if len({r["d"] for r in rows}) > 1 else ""
+        suffix = f"{QUALIFIER}d{d}" if len({r["d"] for r in rows}) > 1 else ""
         if any(r.get("N") is not None for r in at_d):
             transfer_rows = [r for r in at_d if r.get("N") is not None]
             for method in sorted({r["method"] for r in transfer_rows}):
@@ -81,7 +86,8 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
                 widths = sorted({r.get("param_width") for r in of_method}, key=str)
                 for width in widths:  # one figure per width: Fig. 2 is one network
                     subset = [r for r in of_method if r.get("param_width") == width]
-                    stem = f"{name}-transfer-{method}" + (f"-w{width}" if len(widths) > 1 else "")
+                    stem = f"{name}-transfer-{method}"
+                    stem += f"{QUALIFIER}w{width}" if len(widths) > 1 else ""
                     stem += suffix
                     fig = figure_transfer(
                         subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
