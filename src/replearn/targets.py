@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from replearn import limits
-from replearn.expression import latent_dimension, monomial_bound, parse_polynomial
+from replearn.expression import LinkNode, latent_dimension, monomial_bound, parse_expression
 from replearn.hermite import he_all, monomial_to_hermite
 from replearn.limits import excerpt
 
@@ -32,6 +32,11 @@ __all__ = ["MultiIndexTarget", "paper_target", "paper_transfer_target", "haar_or
 
 Terms = dict[tuple[int, ...], float]
 ORTHONORMAL_TOLERANCE = 1e-8
+# a Hermite coefficient at most this share of the largest one is a round-off residue of the
+# monomial → Hermite conversion (whose sums carry relative errors of a few ulps) and is dropped
+ROUNDOFF_RELATIVE = 1e-15
+# H's eigenvalues below this share of the largest count as 0 (hessian_rank's default tol)
+HESSIAN_RANK_TOLERANCE = 1e-10
 
 
 def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
@@ -207,6 +212,15 @@ class MultiIndexTarget:
     def degree(self) -> int:
         return max((sum(alpha) for alpha in self.terms), default=0)
 
+    @property
+    def degree_cutoff(self) -> int:
+        """The degree to which the Hermite expansion in ``terms`` is complete: p here.
+
+        A non-polynomial link (:class:`replearn.links.LinkTarget`) has ``degree`` None and
+        resolves its expansion to this cutoff; code that runs over degrees uses it.
+        """
+        return self.degree
+
     # -- exact moments --------------------------------------------------------------------
     def mean(self) -> float:
         """E[f*(x)] = c_0."""
@@ -302,7 +316,7 @@ class MultiIndexTarget:
             return math.inf
         return math.sqrt(self.r) / eigenvalues.min().item()
 
-    def hessian_rank(self, tol: float = 1e-10) -> int:
+    def hessian_rank(self, tol: float = HESSIAN_RANK_TOLERANCE) -> int:
         eigenvalues = torch.linalg.eigvalsh(self.latent_hessian()).abs()
         if eigenvalues.max().item() == 0.0:
             return 0
@@ -332,6 +346,33 @@ class MultiIndexTarget:
         return MultiIndexTarget(self.U, {a: c * scale for a, c in centred.items()}, self.name)
 
     # -- evaluation -----------------------------------------------------------------------
+    def latent_function(self, Z: torch.Tensor) -> torch.Tensor:
+        """g(z) = Σ_α c_α Π_i He_{α_i}(z_i) on latent points Z (N, r), in Z's dtype.
+
+        Parameters
+        ----------
+        Z : torch.Tensor, shape (N, r)
+
+        Returns
+        -------
+        torch.Tensor, shape (N,)
+
+        Examples
+        --------
+        >>> t = MultiIndexTarget.from_expression("z1*z2", d=3, normalize=False)
+        >>> t.latent_function(torch.tensor([[2.0, 3.0]], dtype=torch.float64))
+        tensor([6.], dtype=torch.float64)
+        """
+        table = he_all(max(self.degree, 1), Z)  # (N, r, p+1)
+        out = torch.zeros(Z.shape[0], dtype=Z.dtype, device=Z.device)
+        for alpha, c in self.terms.items():
+            term = torch.full_like(out, c)
+            for i, a in enumerate(alpha):
+                if a:
+                    term = term * table[:, i, a]
+            out = out + term
+        return out
+
     def latent(self, X: torch.Tensor) -> torch.Tensor:
         """z = X Uᵀ, shape (n, r)."""
         return X @ self.U.to(device=X.device, dtype=X.dtype).T
@@ -374,8 +415,15 @@ class MultiIndexTarget:
         U=None,
         max_terms: int | None = None,
         max_degree: int | None = None,
+        degree_cutoff: int | None = None,
+        n_nodes: int | None = None,
     ) -> MultiIndexTarget:
         """Parse g from text in z1…zr (whitelist parser); U Haar-random from seed unless given.
+
+        A polynomial gives a :class:`MultiIndexTarget` (exact coefficients); an expression
+        with a link function (``tanh sin cos sign abs relu erf exp``) gives a
+        :class:`replearn.links.LinkTarget`, a subclass whose moments come from quadrature
+        (r ≤ 4) or Monte Carlo (r > 4), with the method and its accuracy stated.
 
         The work is bounded before it is done (see :mod:`replearn.expression` and
         docs/limits.md); ``max_terms`` and ``max_degree`` raise those limits for this call,
@@ -384,7 +432,9 @@ class MultiIndexTarget:
         Parameters
         ----------
         expr : str
-            A polynomial in z1…zr: numbers, ``+ - * / **``, ``sqrt``, ``He<k>(·)``.
+            In z1…zr: numbers, ``+ - * / **``, ``sqrt``, ``He<k>(·)``, and the links
+            ``tanh sin cos sign abs relu erf exp`` (exp of an argument bounded above by a
+            linear function; see :mod:`replearn.expression`).
         d : int
             Input dimension.
         seed : int
@@ -397,10 +447,14 @@ class MultiIndexTarget:
             The principal subspace, instead of a random one.
         max_terms, max_degree : int, optional
             Raise the limits ``expression_terms`` and ``expression_degree`` for this call.
+        degree_cutoff, n_nodes : int, optional
+            Links only: the Hermite degree K to resolve and the quadrature nodes per
+            coordinate (:class:`replearn.links.LinkTarget`); an error for a polynomial.
 
         Returns
         -------
         MultiIndexTarget
+            A :class:`replearn.links.LinkTarget` for a non-polynomial link.
 
         Examples
         --------
@@ -409,6 +463,9 @@ class MultiIndexTarget:
         (3, 2, 1.0)
         >>> MultiIndexTarget.from_expression("z1*z2", d=5).terms   # already E[f*²] = 1
         {(1, 1): 1.0}
+        >>> link = MultiIndexTarget.from_expression("tanh(z1 + He3(z2))", d=20, seed=0)
+        >>> type(link).__name__, link.r, round(link.norm2(), 12)
+        ('LinkTarget', 2, 1.0)
         """
         used = latent_dimension(expr) if isinstance(expr, str) else 0
         if U is not None:
@@ -420,17 +477,39 @@ class MultiIndexTarget:
         limits.check("d", int(d), "input dimension d")
         if used > r:
             raise ValueError(f"expression uses z{used} but r={r}")
-        polynomial = parse_polynomial(expr, r, max_terms=max_terms, max_degree=max_degree)
-        terms = monomials_to_hermite(polynomial, r, max_terms=max_terms)
-        # drop round-off residues; keep non-finite values so that the constructor rejects them
-        terms = {a: c for a, c in terms.items() if not math.isfinite(c) or abs(c) > 1e-15}
+        parsed = parse_expression(expr, r, max_terms=max_terms, max_degree=max_degree)
+        is_link = isinstance(parsed, LinkNode)
+        if not is_link and (degree_cutoff is not None or n_nodes is not None):
+            raise ValueError(
+                "degree_cutoff and n_nodes apply to non-polynomial links only: "
+                f"{excerpt(expr)} is a polynomial (its expansion is exact)"
+            )
+        if not is_link:
+            terms = monomials_to_hermite(parsed, r, max_terms=max_terms)
+            # drop round-off residues, relative to the expression's scale (an absolute
+            # threshold would drop every coefficient of (1e-8*z1)*(1e-8*z2)); keep non-finite
+            # values so that the constructor rejects them
+            largest = max((abs(c) for c in terms.values() if math.isfinite(c)), default=0.0)
+            terms = {
+                a: c
+                for a, c in terms.items()
+                if not math.isfinite(c) or abs(c) > ROUNDOFF_RELATIVE * largest
+            }
         if U is None:
             U = haar_orthonormal_rows(r, d, seed)
         elif torch.as_tensor(U).shape[-1] != d:
             raise ValueError(
                 f"U must have d={d} columns, got shape {tuple(torch.as_tensor(U).shape)}"
             )
-        target = cls(U, terms, name=expr.strip())
+        if is_link:
+            from replearn.links import LinkTarget
+
+            target = LinkTarget(
+                U, parsed, name=expr.strip(), degree_cutoff=degree_cutoff, n_nodes=n_nodes,
+                seed=seed,
+            )  # fmt: skip
+        else:
+            target = cls(U, terms, name=expr.strip())
         return target.normalized() if normalize else target
 
     @classmethod
@@ -495,6 +574,15 @@ class MultiIndexTarget:
             hessian_energy = 1.0
         generator = np.random.default_rng([int(seed), 0x5EED])
         eigenvalues = cls._hessian_eigenvalues(r, kappa, hessian_energy)
+        # the smallest eigenvalue must stay distinguishable from 0 (hessian_rank's tolerance,
+        # with a factor 10 for the rounding of H = Uᵀ A U): else κ would read as ∞
+        if r > 1 and eigenvalues.min() <= 10 * HESSIAN_RANK_TOLERANCE * eigenvalues.max():
+            raise ValueError(
+                f"kappa = {kappa:g} cannot be represented for r={r}: H's smallest eigenvalue "
+                f"would be {eigenvalues.min() / eigenvalues.max():.2g} of its largest, below "
+                f"{10 * HESSIAN_RANK_TOLERANCE:g} (rank tolerance); use kappa <= about "
+                f"{kappa * eigenvalues.min() / eigenvalues.max() / (10 * HESSIAN_RANK_TOLERANCE):.2g}"
+            )
         if r == 1 and kappa is not None:
             hessian_energy = eigenvalues[0] ** 2 / 2
             if hessian_energy > 1.0:

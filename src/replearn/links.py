@@ -1,0 +1,486 @@
+"""Multi-index targets with a non-polynomial link: f*(x) = a·g(Ux) + b, g any parsed link.
+
+g is a :class:`replearn.expression.LinkNode` tree (``tanh(z1 + He3(z2))``, ``sign(z1)``,
+``relu(z1)*z2``, …). Its Gaussian moments are integrals over z ~ N(0, I_r), computed once
+when the target is built and stated with their method and accuracy (``target.quadrature``):
+
+- r ≤ 4, g without sign/abs/relu/tanh/erf (sin, cos, exp, polynomials): tensor
+  Gauss–Hermite with n nodes per coordinate (:func:`replearn.quadrature.tensor_grid`).
+- r ≤ 4, g with kinks or jumps (sign, abs, relu of a sub-expression) or steep turns (tanh,
+  erf of an argument that may grow fast, e.g. tanh(z1 + He3(z2))): the split-line rule
+  (:func:`replearn.quadrature.split_line_grid`): the coordinate of highest degree in those
+  arguments is integrated piece by piece between their zeros (Gauss–Legendre, nodes
+  clustered at the cuts), the others by Gauss–Hermite.
+- The error is estimated by the same rule with 3/4 of the nodes (every count): the
+  difference is reported as ``quadrature["error"]`` — for a rule whose error falls with n it
+  bounds the error of the coarser rule, so it overstates that of the rule used. The rule is
+  ``converged`` when the estimate of E f*² is ≤ ``CONVERGENCE_TOLERANCE``·E f*²; otherwise
+  a ``RuntimeWarning`` says so (pass ``n_nodes``).
+- r > 4: Monte Carlo over ``MC_SAMPLES`` seeded draws, with the standard error of every
+  moment reported.
+
+From the rule: E f* = a·E g + b, E f*² (directly, not from the truncated expansion), and
+the Hermite coefficients up to the degree cutoff K,
+
+    c_α = E[f*(z)·He_α(z)] / α!,   |α| ≤ K,
+
+held in ``terms`` as for a polynomial target — so ``latent_hessian`` (A_ij = E[∂_ij g] =
+E[g·(z_i z_j − δ_ij)], Stein), ``hessian``, ``kappa``, ``degree_energy`` and ``project``
+work unchanged. A coefficient whose magnitude is within ``ZERO_FACTOR`` × its error (the
+quadrature's estimate, or ``MC_ZERO_SE`` standard errors) is set to 0: sin(z) has no even
+coefficients, not 10⁻¹⁷ ones. The energy above the cutoff, E f*² − Σ_{k ≤ K} energy_k,
+is exact up to the same errors (``energy_above_cutoff``).
+
+``degree`` is None (a non-polynomial link has no degree); ``degree_cutoff`` is K, the degree
+to which the expansion is resolved, and what the kernel staircase of :mod:`replearn.theory`
+runs to.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from replearn.expression import NON_SMOOTH_LINKS, LinkNode
+from replearn.hermite import he, he_all
+from replearn.quadrature import split_line_grid, tensor_grid
+from replearn.targets import MultiIndexTarget, monomials_to_hermite
+
+__all__ = ["LinkTarget", "evaluate_link", "DEFAULT_CUTOFF", "QUADRATURE_NODES"]
+
+# degree cutoff K of the Hermite expansion, by r (the number of α with |α| ≤ K is C(K + r, r))
+DEFAULT_CUTOFF = {1: 12, 2: 10, 3: 8, 4: 6}
+MC_CUTOFF = 4  # r > 4
+# Gauss–Hermite nodes per coordinate of the smooth rule, by r (the check uses half of them)
+QUADRATURE_NODES = {1: 240, 2: 120, 3: 48, 4: 24}
+# split-line rule: (Gauss–Hermite nodes per outer coordinate, Gauss–Legendre nodes per piece)
+SPLIT_NODES = {1: (1, 96), 2: (96, 96), 3: (40, 48), 4: (16, 24)}
+MC_SAMPLES = 2**18
+MC_SEED = 0x11A7
+ZERO_FACTOR = 10.0  # |c_α| ≤ 10 × its estimated quadrature error → c_α = 0
+MC_ZERO_SE = 4.0  # |c_α| ≤ 4 standard errors (Monte Carlo) → c_α = 0
+# the rule is "converged" when its estimated error of E f*² is at most this share of E f*²
+CONVERGENCE_TOLERANCE = 1e-6
+CHUNK = 2**16  # points per batch when the moments are summed
+
+
+def evaluate_link(node: LinkNode, Z: torch.Tensor) -> torch.Tensor:
+    """g(z) for latent points Z (N, r), in Z's dtype and device.
+
+    Parameters
+    ----------
+    node : LinkNode
+        The link's tree (:func:`replearn.expression.parse_expression`).
+    Z : torch.Tensor, shape (N, r)
+
+    Returns
+    -------
+    torch.Tensor, shape (N,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from replearn.expression import parse_expression
+    >>> g = parse_expression("relu(z1) + He2(z2)", 2)
+    >>> evaluate_link(g, torch.tensor([[-1.0, 2.0], [3.0, 0.0]], dtype=torch.float64))
+    tensor([3., 2.], dtype=torch.float64)
+    """
+    op, children = node.op, node.children
+    if op == "poly":
+        return _evaluate_polynomial(node.value, Z)
+    values = [evaluate_link(child, Z) for child in children]
+    if op == "add":
+        return values[0] + values[1]
+    if op == "mul":
+        return values[0] * values[1]
+    if op == "scale":
+        return node.value * values[0]
+    if op == "pow":
+        return values[0] ** node.value
+    if op == "hermite":
+        return he(node.value, values[0])
+    if op == "relu":
+        return torch.clamp(values[0], min=0.0)
+    if op == "erf":
+        return torch.special.erf(values[0])
+    return getattr(torch, op)(values[0])  # tanh, sin, cos, sign, abs, exp
+
+
+def _evaluate_polynomial(polynomial: dict, Z: torch.Tensor) -> torch.Tensor:
+    """Σ c_α He_α(z), the monomials rewritten in the Hermite basis (well conditioned)."""
+    r = Z.shape[1]
+    terms = monomials_to_hermite(polynomial, r)
+    degree = max((sum(alpha) for alpha in terms), default=0)
+    table = he_all(max(degree, 1), Z)
+    out = torch.zeros(Z.shape[0], dtype=Z.dtype, device=Z.device)
+    for alpha, c in terms.items():
+        term = torch.full_like(out, c)
+        for i, a in enumerate(alpha):
+            if a:
+                term = term * table[:, i, a]
+        out = out + term
+    return out
+
+
+# where g is not smooth (sign, abs, relu) or turns steeply (tanh, erf of a fast-growing
+# argument): the split rule cuts its line at the zeros of these functions' arguments
+SPLIT_AT = (*NON_SMOOTH_LINKS, "tanh", "erf")
+
+
+def _breakpoint_functions(node: LinkNode) -> list:
+    """The arguments of sign/abs/relu (kinks, jumps) and of tanh/erf (steep turns)."""
+    return [
+        (lambda Z, child=n.children[0]: evaluate_link(child, Z))
+        for n in node.walk()
+        if n.op in SPLIT_AT
+    ]
+
+
+def _is_smooth(node: LinkNode) -> bool:
+    return not any(n.op in NON_SMOOTH_LINKS for n in node.walk())
+
+
+def _line_axis(node: LinkNode, r: int) -> int:
+    """The line of the split rule: the coordinate of highest degree inside a split argument.
+
+    Along it the argument changes fastest; cutting there leaves the other coordinates a
+    smoother line integral (tanh(z1 + He3(z2)): the line is z2).
+    """
+    degree = [0] * r
+    for n in node.walk():
+        if n.op in SPLIT_AT:
+            for leaf in n.children[0].walk():
+                if leaf.op == "poly":
+                    for exponents in leaf.value:
+                        degree = [max(a, b) for a, b in zip(degree, exponents, strict=True)]
+    return max(range(r), key=lambda i: (degree[i], -i))
+
+
+def _indices(r: int, cutoff: int) -> list[tuple[int, ...]]:
+    """All α ∈ N^r with |α| ≤ K, by degree then lexicographically."""
+    out = []
+    for k in range(cutoff + 1):
+        out.extend(
+            alpha for alpha in itertools.product(range(k + 1), repeat=r) if sum(alpha) == k
+        )
+    return out
+
+
+def _moments(node: LinkNode, Z: torch.Tensor, W: torch.Tensor, indices) -> dict:
+    """Σ_n w_n·(g, g², g·He_α/α!) over a rule (or, with W = 1/N, sample means and squares)."""
+    cutoff = max(sum(alpha) for alpha in indices)
+    factorials = torch.tensor(
+        [math.prod(math.factorial(a) for a in alpha) for alpha in indices], dtype=torch.float64
+    )
+    mean = square = 0.0
+    coefficients = torch.zeros(len(indices), dtype=torch.float64)
+    coefficient_squares = torch.zeros(len(indices), dtype=torch.float64)
+    square_square = 0.0
+    for start in range(0, Z.shape[0], CHUNK):
+        z, w = Z[start : start + CHUNK], W[start : start + CHUNK]
+        g = evaluate_link(node, z)
+        if not torch.isfinite(g).all():
+            raise ValueError("the link is not finite at a quadrature point (overflow)")
+        table = he_all(max(cutoff, 1), z)  # (N, r, K + 1)
+        basis = torch.ones(z.shape[0], len(indices), dtype=torch.float64)
+        for column, alpha in enumerate(indices):
+            for i, a in enumerate(alpha):
+                if a:
+                    basis[:, column] *= table[:, i, a]
+        products = g[:, None] * basis / factorials
+        mean += float(w @ g)
+        square += float(w @ (g * g))
+        square_square += float(w @ (g * g) ** 2)
+        coefficients += w @ products
+        coefficient_squares += w @ products**2
+    return {
+        "mean": mean,
+        "norm2": square,
+        "coefficients": coefficients,
+        "second": (square_square, coefficient_squares),
+    }
+
+
+class LinkTarget(MultiIndexTarget):
+    """f*(x) = scale·g(Ux) + offset for a non-polynomial link g; moments by quadrature.
+
+    Everything a :class:`~replearn.MultiIndexTarget` offers, computed from the Hermite
+    coefficients up to ``degree_cutoff`` and E f*² (module docstring for the methods);
+    ``quadrature`` states the method and its accuracy. Built by
+    ``MultiIndexTarget.from_expression`` for an expression with a link function.
+
+    Parameters
+    ----------
+    U : array_like, shape (r, d)
+        Orthonormal rows.
+    link : LinkNode
+        g, from :func:`replearn.expression.parse_expression`.
+    name : str, optional
+        A label for reports.
+    degree_cutoff : int, optional
+        K (default :data:`DEFAULT_CUTOFF` by r, :data:`MC_CUTOFF` for r > 4).
+    n_nodes : int, optional
+        Gauss–Hermite nodes per coordinate of the smooth rule (default by r); for the split
+        rule, nodes per outer coordinate.
+    seed : int
+        Seeds the Monte Carlo draws (r > 4 only).
+
+    Attributes
+    ----------
+    terms : dict
+        α → c_α for |α| ≤ K (exact up to ``quadrature["error"]``).
+    quadrature : dict
+        ``method``, ``nodes``, ``error`` (estimated errors of ``mean``, ``norm2`` and the
+        largest of any coefficient; standard errors for Monte Carlo), ``converged``.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=5, normalize=False)
+    >>> type(t).__name__, t.degree, t.degree_cutoff, round(t.mean(), 12)
+    ('LinkTarget', None, 12, 0.0)
+    >>> round(t.norm2(), 10)                       # E tanh(z)²
+    0.3942944903
+    >>> sorted(t.degree_energy(normalized=False))   # odd degrees only
+    [1, 3, 5, 7, 9, 11]
+    """
+
+    def __init__(
+        self,
+        U,
+        link: LinkNode,
+        name: str | None = None,
+        degree_cutoff: int | None = None,
+        n_nodes: int | None = None,
+        seed: int = 0,
+    ):
+        if not isinstance(link, LinkNode):
+            raise ValueError(f"link must be a LinkNode, got {type(link).__name__}")
+        super().__init__(U, {}, name=name or "link target")
+        r = self.r
+        if degree_cutoff is None:
+            degree_cutoff = DEFAULT_CUTOFF.get(r, MC_CUTOFF)
+        if isinstance(degree_cutoff, bool) or not isinstance(degree_cutoff, int | np.integer):
+            raise ValueError(f"degree_cutoff must be an integer >= 2, got {degree_cutoff!r}")
+        if not 2 <= degree_cutoff <= 30:
+            raise ValueError(f"degree_cutoff must be in [2, 30], got {degree_cutoff}")
+        if n_nodes is not None and (
+            isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 4 <= n_nodes <= 256
+        ):
+            raise ValueError(f"n_nodes must be an integer in [4, 256] or None, got {n_nodes!r}")
+        self.link = link
+        self.scale, self.offset = 1.0, 0.0
+        self.degree_cutoff_ = int(degree_cutoff)
+        self._compute(n_nodes, seed)
+
+    # -- the moments ----------------------------------------------------------------------
+    def _rule(self, n_nodes: int | None, coarse: bool):
+        r = self.r
+        breakpoints = _breakpoint_functions(self.link)
+        if not breakpoints:
+            n = n_nodes or QUADRATURE_NODES[r]
+            n = max(3 * n // 4, 2) if coarse else n
+            return "tensor Gauss-Hermite", {"nodes_per_coordinate": n}, tensor_grid(r, n)
+        outer, line = SPLIT_NODES[r]
+        outer = n_nodes or outer
+        if coarse:
+            outer, line = max(3 * outer // 4, 1), max(3 * line // 4, 2)
+        axis = _line_axis(self.link, r)
+        rule = split_line_grid(r, axis, breakpoints, outer, line)
+        about = {
+            "line_axis": axis,
+            "outer_nodes_per_coordinate": outer if r > 1 else 0,
+            "line_nodes_per_piece": line,
+        }
+        return "split lines (Gauss-Legendre between kinks, Gauss-Hermite outside)", about, rule
+
+    def _compute(self, n_nodes: int | None, seed: int) -> None:
+        indices = _indices(self.r, self.degree_cutoff_)
+        if self.r <= 4:
+            method, about, (Z, W) = self._rule(n_nodes, coarse=False)
+            fine = _moments(self.link, Z, W, indices)
+            _, about_coarse, (Z, W) = self._rule(n_nodes, coarse=True)
+            coarse = _moments(self.link, Z, W, indices)
+            errors = {
+                "mean": abs(fine["mean"] - coarse["mean"]),
+                "norm2": abs(fine["norm2"] - coarse["norm2"]),
+            }
+            coefficient_errors = (fine["coefficients"] - coarse["coefficients"]).abs()
+            zero_below = ZERO_FACTOR * coefficient_errors
+            about = {**about, "check": about_coarse, "error_estimate": "fine - coarse rule"}
+        else:
+            method = "Monte Carlo"
+            generator = np.random.default_rng([int(seed), MC_SEED])
+            Z = torch.from_numpy(generator.standard_normal((MC_SAMPLES, self.r)))
+            W = torch.full((MC_SAMPLES,), 1.0 / MC_SAMPLES, dtype=torch.float64)
+            fine = _moments(self.link, Z, W, indices)
+            square_square, coefficient_squares = fine["second"]
+            n = MC_SAMPLES
+
+            def standard_error(mean_of_square, mean):
+                return math.sqrt(max(mean_of_square - mean * mean, 0.0) / (n - 1))
+
+            errors = {
+                "mean": standard_error(fine["norm2"], fine["mean"]),
+                "norm2": standard_error(square_square, fine["norm2"]),
+            }
+            coefficient_errors = (
+                (coefficient_squares - fine["coefficients"] ** 2).clamp(min=0) / (n - 1)
+            ).sqrt()
+            zero_below = MC_ZERO_SE * coefficient_errors
+            about = {"samples": MC_SAMPLES, "seed": int(seed), "error_estimate": "standard error"}
+        coefficients = torch.where(
+            fine["coefficients"].abs() <= zero_below, 0.0, fine["coefficients"]
+        )
+        self.terms = {
+            alpha: float(c) for alpha, c in zip(indices, coefficients.tolist(), strict=True) if c
+        }
+        self._coefficient_errors = dict(
+            zip(indices, coefficient_errors.tolist(), strict=True)
+        )
+        self._norm2 = fine["norm2"]
+        errors["coefficients"] = float(coefficient_errors.max())
+        scale = max(self._norm2, 1e-300)
+        # Monte Carlo has no convergence to check: its standard errors are the statement
+        converged = self.r > 4 or errors["norm2"] <= CONVERGENCE_TOLERANCE * scale
+        self.quadrature = {"method": method, **about, "error": errors, "converged": converged}
+        if not converged:
+            warnings.warn(
+                f"target {self.name!r}: {method} not converged (estimated error of E[f*^2] "
+                f"{errors['norm2']:.2g} of {self._norm2:.4g}); pass more n_nodes",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    # -- shape ----------------------------------------------------------------------------
+    @property
+    def degree(self) -> None:
+        """None: a non-polynomial link has no degree (see ``degree_cutoff``)."""
+        return None
+
+    @property
+    def degree_cutoff(self) -> int:
+        """K: the Hermite expansion is resolved up to this degree."""
+        return self.degree_cutoff_
+
+    # -- moments --------------------------------------------------------------------------
+    def norm2(self) -> float:
+        """E[f*²] from the quadrature (all degrees, not only those ≤ K)."""
+        return self._norm2
+
+    def energy_above_cutoff(self, normalized: bool = False) -> float:
+        """E f*² − Σ_{k ≤ K} energy_k: the energy the expansion to degree K leaves out.
+
+        Parameters
+        ----------
+        normalized : bool
+            As a share of E[f*²].
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=4)
+        >>> 0.02 < t.energy_above_cutoff() < 0.1     # a jump: energy decays like 1/k^{3/2}
+        True
+        """
+        kept = sum(MultiIndexTarget.degree_energy(self, normalized=False).values())
+        rest = max(self.norm2() - kept, 0.0)
+        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
+
+    def energy_above(self, k: int, normalized: bool = False) -> float:
+        """Energy of f* above degree k (k ≤ K): E f*² − Σ_{j ≤ k} energy_j.
+
+        Parameters
+        ----------
+        k : int
+            The highest degree kept, at most ``degree_cutoff``.
+        normalized : bool
+            As a share of E[f*²].
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=4)
+        >>> 0.0 < t.energy_above(1) < 0.1     # most of tanh is linear
+        True
+        """
+        if k > self.degree_cutoff:
+            raise ValueError(
+                f"k must be <= degree_cutoff = {self.degree_cutoff} for a link target "
+                f"(the expansion is resolved to that degree), got {k}"
+            )
+        below = sum(
+            v for j, v in MultiIndexTarget.degree_energy(self, normalized=False).items() if j <= k
+        )
+        rest = max(self.norm2() - below, 0.0)
+        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
+
+    def coefficient_error(self, alpha: tuple[int, ...]) -> float:
+        """The estimated error of c_α (quadrature difference, or Monte Carlo standard error)."""
+        return self._coefficient_errors[tuple(alpha)] * abs(self.scale)
+
+    # -- derived targets --------------------------------------------------------------------
+    def project(self, k: int) -> MultiIndexTarget:
+        """The degree-≤k part (k ≤ K), a polynomial :class:`MultiIndexTarget`.
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("relu(z1)", d=4, normalize=False)
+        >>> p = t.project(2)
+        >>> type(p).__name__, p.degree, round(p.terms[(1,)], 12)   # relu = … + z/2 + …
+        ('MultiIndexTarget', 2, 0.5)
+        """
+        if k > self.degree_cutoff:
+            raise ValueError(f"k must be <= degree_cutoff = {self.degree_cutoff}, got {k}")
+        kept = {a: c for a, c in self.terms.items() if sum(a) <= k}
+        return MultiIndexTarget(self.U, kept, name=f"{self.name} (degree ≤ {k})")
+
+    def normalized(self) -> LinkTarget:
+        """(f* − E f*)/sd(f*): E[f*²] = 1, moments transformed exactly (no new quadrature)."""
+        mean = self.mean()
+        variance = self.norm2() - mean * mean
+        if not variance > 1e-24 * max(self.norm2(), 1e-300):
+            raise ValueError("target is constant: cannot normalise to E[f*²] = 1")
+        factor = 1.0 / math.sqrt(variance)
+        out = object.__new__(LinkTarget)
+        out.__dict__.update(self.__dict__)
+        out.scale, out.offset = self.scale * factor, (self.offset - mean) * factor
+        out.terms = {a: c * factor for a, c in self.terms.items() if sum(a) > 0}
+        out._norm2 = 1.0
+        errors = dict(self.quadrature["error"])
+        errors = {key: value * factor for key, value in errors.items()}
+        errors["norm2"] = self.quadrature["error"]["norm2"] * factor**2
+        out.quadrature = {**self.quadrature, "error": errors}
+        return out
+
+    # -- evaluation -----------------------------------------------------------------------
+    def latent_function(self, Z: torch.Tensor) -> torch.Tensor:
+        """f* as a function of the latent z: scale·g(z) + offset on points Z (N, r), float64."""
+        g = evaluate_link(self.link, Z.to(torch.float64))
+        return self.scale * g + self.offset if (self.scale, self.offset) != (1.0, 0.0) else g
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        """f*(X) for X of shape (n, d): computed in float64 on X's device, returned in X's dtype."""
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must have shape (n, {self.d}), got {tuple(X.shape)}")
+        z = X.to(torch.float64) @ self.U.to(X.device).T
+        return self.latent_function(z).to(X.dtype)
+
+    def describe(self) -> str:
+        energy = ", ".join(f"{k}: {v:.4g}" for k, v in self.degree_energy().items())
+        error = self.quadrature["error"]
+        return (
+            f"{self.name}: d={self.d}, r={self.r}, non-polynomial link (Hermite expansion to "
+            f"degree {self.degree_cutoff}), E[f*]={self.mean():.4g}, E[f*²]={self.norm2():.4g}, "
+            f"kappa={self.kappa:.4g}, rank(H)={self.hessian_rank()}, degree energy {{{energy}}}, "
+            f"above {self.degree_cutoff}: {self.energy_above_cutoff(normalized=True):.3g}; "
+            f"{self.quadrature['method']}, error of E[f*²] ~ {error['norm2']:.2g}"
+        )
+
+    def __repr__(self) -> str:
+        return f"LinkTarget(d={self.d}, r={self.r}, name={self.name!r})"
