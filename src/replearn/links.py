@@ -27,7 +27,8 @@ the Hermite coefficients up to the degree cutoff K,
 held in ``terms`` as for a polynomial target — so ``latent_hessian`` (A_ij = E[∂_ij g] =
 E[g·(z_i z_j − δ_ij)], Stein), ``hessian``, ``kappa``, ``degree_energy`` and ``project``
 work unchanged. A coefficient whose magnitude is within ``ZERO_FACTOR`` × its error (the
-quadrature's estimate, or ``MC_ZERO_SE`` standard errors) is set to 0: sin(z) has no even
+quadrature's estimate, or ``MC_ZERO_SE`` standard errors) or within the rounding error of
+its sum (``ROUNDING`` × Σ|terms|) is set to 0: sin(z) has no even
 coefficients, not 10⁻¹⁷ ones. The energy above the cutoff, E f*² − Σ_{k ≤ K} energy_k,
 is exact up to the same errors (``energy_above_cutoff``).
 
@@ -50,7 +51,7 @@ from replearn.hermite import he, he_all
 from replearn.quadrature import split_line_grid, tensor_grid
 from replearn.targets import MultiIndexTarget, monomials_to_hermite
 
-__all__ = ["LinkTarget", "evaluate_link", "DEFAULT_CUTOFF", "QUADRATURE_NODES"]
+__all__ = ["LinkTarget", "evaluate_link", "breakpoint_functions", "DEFAULT_CUTOFF", "QUADRATURE_NODES"]
 
 # degree cutoff K of the Hermite expansion, by r (the number of α with |α| ≤ K is C(K + r, r))
 DEFAULT_CUTOFF = {1: 12, 2: 10, 3: 8, 4: 6}
@@ -62,6 +63,9 @@ SPLIT_NODES = {1: (1, 96), 2: (96, 96), 3: (40, 48), 4: (16, 24)}
 MC_SAMPLES = 2**18
 MC_SEED = 0x11A7
 ZERO_FACTOR = 10.0  # |c_α| ≤ 10 × its estimated quadrature error → c_α = 0
+# … or ≤ ROUNDING × Σ_n |w_n g(z_n) He_α(z_n)|/α!: a float64 sum of N terms is off by at most
+# ~log2(N)·ε·Σ|terms| (pairwise summation, N ≤ 2·10⁷: ≤ 25ε), ROUNDING = 1e-13 ≈ 450ε is safe
+ROUNDING = 1e-13
 MC_ZERO_SE = 4.0  # |c_α| ≤ 4 standard errors (Monte Carlo) → c_α = 0
 # the rule is "converged" when its estimated error of E f*² is at most this share of E f*²
 CONVERGENCE_TOLERANCE = 1e-6
@@ -131,7 +135,7 @@ def _evaluate_polynomial(polynomial: dict, Z: torch.Tensor) -> torch.Tensor:
 SPLIT_AT = (*NON_SMOOTH_LINKS, "tanh", "erf")
 
 
-def _breakpoint_functions(node: LinkNode) -> list:
+def breakpoint_functions(node: LinkNode) -> list:
     """The arguments of sign/abs/relu (kinks, jumps) and of tanh/erf (steep turns)."""
     return [
         (lambda Z, child=n.children[0]: evaluate_link(child, Z))
@@ -178,6 +182,7 @@ def _moments(node: LinkNode, Z: torch.Tensor, W: torch.Tensor, indices) -> dict:
     )
     mean = square = 0.0
     coefficients = torch.zeros(len(indices), dtype=torch.float64)
+    magnitudes = torch.zeros(len(indices), dtype=torch.float64)  # Σ_n |w_n g He_α|/α!
     coefficient_squares = torch.zeros(len(indices), dtype=torch.float64)
     square_square = 0.0
     for start in range(0, Z.shape[0], CHUNK):
@@ -196,11 +201,13 @@ def _moments(node: LinkNode, Z: torch.Tensor, W: torch.Tensor, indices) -> dict:
         square += float(w @ (g * g))
         square_square += float(w @ (g * g) ** 2)
         coefficients += w @ products
+        magnitudes += w.abs() @ products.abs()
         coefficient_squares += w @ products**2
     return {
         "mean": mean,
         "norm2": square,
         "coefficients": coefficients,
+        "magnitudes": magnitudes,
         "second": (square_square, coefficient_squares),
     }
 
@@ -278,9 +285,40 @@ class LinkTarget(MultiIndexTarget):
         self._compute(n_nodes, seed)
 
     # -- the moments ----------------------------------------------------------------------
-    def _rule(self, n_nodes: int | None, coarse: bool):
+    def quadrature_rule(
+        self, extra_breakpoints=(), n_nodes: int | None = None, coarse: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rule (points (N, r), weights (N,)) this target's moments use (r ≤ 4).
+
+        Parameters
+        ----------
+        extra_breakpoints : sequence of callables
+            More functions of Z (N, r) whose zeros are kinks of the integrand (a label
+            transform's, e.g. Z ↦ g(Z) − b); they force the split-line rule.
+        n_nodes : int, optional
+            Nodes per coordinate (the smooth rule) or per outer coordinate (split lines).
+        coarse : bool
+            The rule with 3/4 of the nodes, used to estimate the error.
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=3, normalize=False)
+        >>> Z, W = t.quadrature_rule()
+        >>> round(float(W @ t.latent_function(Z) ** 2), 12)
+        1.0
+        """
+        if self.r > 4:
+            raise ValueError(f"quadrature rules are built for r <= 4, got r={self.r}")
+        return self._rule(n_nodes, coarse, tuple(extra_breakpoints))[2]
+
+    def _rule(self, n_nodes: int | None, coarse: bool, extra=()):
         r = self.r
-        breakpoints = _breakpoint_functions(self.link)
+        breakpoints = breakpoint_functions(self.link) + list(extra)
         if not breakpoints:
             n = n_nodes or QUADRATURE_NODES[r]
             n = max(3 * n // 4, 2) if coarse else n
@@ -310,7 +348,9 @@ class LinkTarget(MultiIndexTarget):
                 "norm2": abs(fine["norm2"] - coarse["norm2"]),
             }
             coefficient_errors = (fine["coefficients"] - coarse["coefficients"]).abs()
-            zero_below = ZERO_FACTOR * coefficient_errors
+            zero_below = torch.maximum(
+                ZERO_FACTOR * coefficient_errors, ROUNDING * fine["magnitudes"]
+            )
             about = {**about, "check": about_coarse, "error_estimate": "fine - coarse rule"}
         else:
             method = "Monte Carlo"
@@ -331,7 +371,9 @@ class LinkTarget(MultiIndexTarget):
             coefficient_errors = (
                 (coefficient_squares - fine["coefficients"] ** 2).clamp(min=0) / (n - 1)
             ).sqrt()
-            zero_below = MC_ZERO_SE * coefficient_errors
+            zero_below = torch.maximum(
+                MC_ZERO_SE * coefficient_errors, ROUNDING * fine["magnitudes"]
+            )
             about = {"samples": MC_SAMPLES, "seed": int(seed), "error_estimate": "standard error"}
         coefficients = torch.where(
             fine["coefficients"].abs() <= zero_below, 0.0, fine["coefficients"]
