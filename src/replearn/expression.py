@@ -443,12 +443,10 @@ class _Interpreter:
         return out
 
     def unknown_function(self, name: str) -> str:
+        message = f"unknown function {excerpt(name, 40)} (allowed: He<k>, sqrt)"
         if name in LINK_FUNCTIONS:
-            return (
-                f"{name} is a non-polynomial link: a polynomial is expected here "
-                "(MultiIndexTarget.from_expression and parse_expression read links)"
-            )
-        return f"unknown function {excerpt(name, 40)} (allowed: He<k>, sqrt)"
+            message += "; links need parse_expression"
+        return message
 
     # -- AST walk -------------------------------------------------------------------------
     def visit(self, node: ast.AST) -> _Poly:

@@ -10,7 +10,8 @@ when the target is built and stated with their method and accuracy (``target.qua
   erf of an argument that may grow fast, e.g. tanh(z1 + He3(z2))): the split-line rule
   (:func:`replearn.quadrature.split_line_grid`): the coordinate of highest degree in those
   arguments is integrated piece by piece between their zeros (Gauss–Legendre, nodes
-  clustered at the cuts), the others by Gauss–Hermite.
+  clustered at the cuts), the others by Gauss–Hermite — or by Gauss–Legendre pieces between
+  fixed kinks when a split argument is a polynomial of that coordinate alone (sign(z2)).
 - The error is estimated by the same rule with 3/4 of the nodes (every count): the
   difference is reported as ``quadrature["error"]`` — for a rule whose error falls with n it
   bounds the error of the coarser rule, so it overstates that of the rule used. The rule is
@@ -146,6 +147,28 @@ def breakpoint_functions(node: LinkNode) -> list:
 
 def _is_smooth(node: LinkNode) -> bool:
     return not any(n.op in NON_SMOOTH_LINKS for n in node.walk())
+
+
+def _fixed_cuts(node: LinkNode, r: int, axis: int) -> dict[int, list[float]]:
+    """Zeros of split arguments that are polynomials of one coordinate i ≠ axis (sign(z2)):
+    fixed cut points of that coordinate for the outer rule."""
+    cuts: dict[int, list[float]] = {}
+    for n in node.walk():
+        child = n.children[0] if n.op in SPLIT_AT else None
+        if child is None or child.op != "poly":
+            continue
+        used = {i for exponents in child.value for i, e in enumerate(exponents) if e}
+        if len(used) != 1 or axis in used:
+            continue
+        (i,) = used
+        degree = max(exponents[i] for exponents in child.value)
+        coefficients = np.zeros(degree + 1)
+        for exponents, c in child.value.items():
+            coefficients[exponents[i]] += c
+        roots = np.polynomial.polynomial.polyroots(coefficients)
+        real = roots[np.abs(roots.imag) <= 1e-12 * (1 + np.abs(roots.real))].real
+        cuts.setdefault(i, []).extend(sorted(set(real.tolist())))
+    return cuts
 
 
 def _line_axis(node: LinkNode, r: int) -> int:
@@ -328,7 +351,8 @@ class LinkTarget(MultiIndexTarget):
         if coarse:
             outer, line = max(3 * outer // 4, 1), max(3 * line // 4, 2)
         axis = _line_axis(self.link, r)
-        rule = split_line_grid(r, axis, breakpoints, outer, line)
+        cuts = _fixed_cuts(self.link, r, axis)
+        rule = split_line_grid(r, axis, breakpoints, outer, line, outer_cuts=cuts)
         about = {
             "line_axis": axis,
             "outer_nodes_per_coordinate": outer if r > 1 else 0,
@@ -388,7 +412,10 @@ class LinkTarget(MultiIndexTarget):
         errors["coefficients"] = float(coefficient_errors.max())
         scale = max(self._norm2, 1e-300)
         # Monte Carlo has no convergence to check: its standard errors are the statement
-        converged = self.r > 4 or errors["norm2"] <= CONVERGENCE_TOLERANCE * scale
+        converged = self.r > 4 or (
+            errors["norm2"] <= CONVERGENCE_TOLERANCE * scale
+            and errors["coefficients"] <= CONVERGENCE_TOLERANCE * math.sqrt(scale)
+        )
         self.quadrature = {"method": method, **about, "error": errors, "converged": converged}
         if not converged:
             warnings.warn(

@@ -173,6 +173,34 @@ def _line_points(outer: torch.Tensor, axis: int, t: torch.Tensor, r: int) -> tor
     return points.reshape(-1, r)
 
 
+def _outer_rule(r, axis, n_nodes, cuts, half_width):
+    """Product rule over the coordinates other than ``axis``: Gauss–Hermite, or Gauss–Legendre
+    pieces between the given cuts of a coordinate."""
+    hermite_nodes, hermite_weights = normal_gauss_hermite(n_nodes)
+    gl_nodes, gl_weights = np.polynomial.legendre.leggauss(n_nodes)
+    axis_nodes, axis_weights = [], []
+    for i in range(r):
+        if i == axis:
+            continue
+        inside = sorted(c for c in cuts.get(i, ()) if -half_width < c < half_width)
+        if not inside:
+            axis_nodes.append(hermite_nodes)
+            axis_weights.append(hermite_weights)
+            continue
+        ends = np.array([-half_width, *inside, half_width])
+        half, middle = np.diff(ends) / 2, (ends[1:] + ends[:-1]) / 2
+        nodes = (middle[:, None] + half[:, None] * gl_nodes).reshape(-1)
+        weights = (half[:, None] * gl_weights).reshape(-1) * np.exp(-nodes * nodes / 2)
+        axis_nodes.append(torch.from_numpy(nodes))
+        axis_weights.append(torch.from_numpy(weights / math.sqrt(2 * math.pi)))
+    size = math.prod(len(nodes) for nodes in axis_nodes)
+    if size > MAX_POINTS:
+        raise ValueError(f"outer rule of {size:.3g} points exceeds {MAX_POINTS:.0e}: fewer nodes")
+    outer = torch.cartesian_prod(*axis_nodes).reshape(-1, r - 1)
+    weights = torch.cartesian_prod(*axis_weights).reshape(-1, r - 1).prod(dim=1)
+    return outer, weights
+
+
 def split_line_grid(
     r: int,
     axis: int,
@@ -180,8 +208,13 @@ def split_line_grid(
     outer_nodes: int,
     line_nodes: int,
     half_width: float = LINE_HALF_WIDTH,
+    outer_cuts: dict[int, Sequence[float]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A rule for E F(z), F smooth except where a breakpoint function is 0 (see module doc).
+
+    An outer coordinate i with ``outer_cuts[i]`` (fixed kinks in z_i, e.g. of sign(z_i)) is
+    integrated piece by piece between them with ``outer_nodes`` Gauss–Legendre nodes per
+    piece instead of Gauss–Hermite.
 
     Parameters
     ----------
@@ -197,6 +230,8 @@ def split_line_grid(
         Gauss–Legendre nodes per piece of the line.
     half_width : float
         The line is [−L, L].
+    outer_cuts : dict of int to sequence of float, optional
+        Fixed cut points of outer coordinates.
 
     Returns
     -------
@@ -210,7 +245,7 @@ def split_line_grid(
     True
     """
     if r > 1:
-        outer, outer_weights = tensor_grid(r - 1, outer_nodes)
+        outer, outer_weights = _outer_rule(r, axis, outer_nodes, outer_cuts or {}, half_width)
     else:
         outer = torch.zeros(1, 0, dtype=torch.float64)
         outer_weights = torch.ones(1, dtype=torch.float64)
