@@ -136,13 +136,41 @@ def _evaluate_polynomial(polynomial: dict, Z: torch.Tensor) -> torch.Tensor:
 SPLIT_AT = (*NON_SMOOTH_LINKS, "tanh", "erf")
 
 
-def breakpoint_functions(node: LinkNode) -> list:
-    """The arguments of sign/abs/relu (kinks, jumps) and of tanh/erf (steep turns)."""
+def breakpoint_functions(node: LinkNode, skip_axes=()) -> list:
+    """The arguments of sign/abs/relu (kinks, jumps) and of tanh/erf (steep turns).
+
+    Parameters
+    ----------
+    node : LinkNode
+        The link.
+    skip_axes : collection of int
+        Leave out the arguments that are polynomials of one of these coordinates alone
+        (the outer rule cuts them).
+
+    Returns
+    -------
+    list of callables
+        Each maps points Z (N, r) to the argument's values (N,).
+
+    Examples
+    --------
+    >>> from replearn.expression import parse_expression
+    >>> len(breakpoint_functions(parse_expression("relu(z1)*sign(z2) + sin(z1)", 2)))
+    2
+    """
     return [
         (lambda Z, child=n.children[0]: evaluate_link(child, Z))
         for n in node.walk()
-        if n.op in SPLIT_AT
+        if n.op in SPLIT_AT and _single_coordinate(n.children[0]) not in skip_axes
     ]
+
+
+def _single_coordinate(node: LinkNode) -> int | None:
+    """i when node is a polynomial of z_i alone, else None."""
+    if node.op != "poly":
+        return None
+    used = {i for exponents in node.value for i, e in enumerate(exponents) if e}
+    return used.pop() if len(used) == 1 else None
 
 
 def _is_smooth(node: LinkNode) -> bool:
@@ -352,7 +380,8 @@ class LinkTarget(MultiIndexTarget):
             outer, line = max(3 * outer // 4, 1), max(3 * line // 4, 2)
         axis = _line_axis(self.link, r)
         cuts = _fixed_cuts(self.link, r, axis)
-        rule = split_line_grid(r, axis, breakpoints, outer, line, outer_cuts=cuts)
+        on_line = breakpoint_functions(self.link, skip_axes=set(cuts)) + list(extra)
+        rule = split_line_grid(r, axis, on_line, outer, line, outer_cuts=cuts)
         about = {
             "line_axis": axis,
             "outer_nodes_per_coordinate": outer if r > 1 else 0,
