@@ -30,7 +30,7 @@ def target(expr: str, **kwargs):
 # He_3(a)φ(a) − He_3(b)φ(b) ≠ 0 for a = 1/2).
 A_LOW = 0.5
 A_HIGH = scipy.optimize.brentq(
-    lambda z: z * math.exp(-z * z / 2) - A_LOW * math.exp(-A_LOW**2 / 2), 1.0, 5.0, xtol=1e-15
+    lambda z: z * math.exp(-z * z / 2) - A_LOW * math.exp(-(A_LOW**2) / 2), 1.0, 5.0, xtol=1e-15
 )
 EXPONENT_FOUR = f"(1 - sign((z1^2 - {A_LOW}^2)*(z1^2 - {A_HIGH!r}^2)))/2"
 

@@ -12,7 +12,7 @@ import torch
 import replearn as rl
 from replearn.expression import LinkNode, parse_expression, parse_polynomial
 from replearn.hermite import he_all
-from replearn.links import LinkTarget
+from replearn.targets import LinkTarget
 
 # -- parser ---------------------------------------------------------------------------------
 

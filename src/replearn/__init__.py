@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "hermite": "replearn.hermite",
     "MultiIndexTarget": "replearn.targets",
+    "LinkTarget": "replearn.targets",
     "paper_target": "replearn.targets",
     "paper_transfer_target": "replearn.targets",
     "DataStream": "replearn.data",

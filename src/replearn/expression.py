@@ -41,11 +41,12 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Mapping
 
 import numpy as np
 
 from replearn import limits
-from replearn.hermite import hermite_to_monomial
+from replearn.hermite import hermite_to_monomial, monomial_to_hermite
 from replearn.limits import LimitError, excerpt
 
 MAX_EXPRESSION_LENGTH = limits.LIMITS["expression_length"].default
@@ -531,6 +532,49 @@ class _Interpreter:
                 return self.const(math.sqrt(value))
             return self.hermite(int(_HERMITE.match(name).group(1)), argument)
         raise _fail(self.expr, f"{type(node).__name__} is not allowed")
+
+
+def monomials_to_hermite(
+    polynomial: Mapping[tuple[int, ...], float], r: int, max_terms: int | None = None
+) -> Poly:
+    """Σ_a c_a z^a (monomials) → Σ_α c_α He_α(z) (tensor Hermite basis), one coordinate at a time.
+
+    z_i^a = Σ_k w_{a,k} He_k(z_i) (k ≤ a, k ≡ a mod 2) is substituted for coordinate i in
+    every term, then for the next coordinate: each stage holds multi-indices of degree ≤ the
+    polynomial's degree D in the v variables used, so at most C(v + D, v) terms. Before each
+    stage its size is bounded by min(Σ_terms (a_i//2 + 1), C(v + D, v)) and checked against
+    the limit ``expression_terms`` (``max_terms`` raises it for this call).
+    """
+    bound_limit = limits.resolve("expression_terms", max_terms)
+    terms: Poly = dict(polynomial)
+    degree = max((sum(a) for a in terms), default=0)
+    used = sorted({i for a in terms for i, e in enumerate(a) if e})
+    ceiling = monomial_bound(len(used), degree)
+    table: dict[int, list[tuple[int, float]]] = {}
+    for i in used:
+        if all(a[i] < 2 for a in terms):
+            continue  # z^0 = He_0 and z^1 = He_1: nothing to substitute
+        stage_bound = min(sum(a[i] // 2 + 1 for a in terms), ceiling)
+        if stage_bound > bound_limit:
+            raise limits.LimitError(
+                f"the Hermite expansion has at most {stage_bound:,} terms, more than the limit "
+                f"expression_terms = {bound_limit:,}; "
+                + limits.LIMITS["expression_terms"].how_to_raise()
+            )
+        out: Poly = {}
+        for alpha, coefficient in terms.items():
+            a = alpha[i]
+            if a < 2:
+                out[alpha] = out.get(alpha, 0.0) + coefficient
+                continue
+            if a not in table:
+                hermite = monomial_to_hermite([0] * a + [1])
+                table[a] = [(k, float(w)) for k, w in enumerate(hermite) if w != 0]
+            for k, weight in table[a]:
+                beta = alpha[:i] + (k,) + alpha[i + 1 :]
+                out[beta] = out.get(beta, 0.0) + coefficient * weight
+        terms = out
+    return terms
 
 
 # -- non-polynomial links ---------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Multi-index targets with a non-polynomial link: f*(x) = a·g(Ux) + b, g any parsed link.
+"""Non-polynomial links g(z): evaluation, quadrature rules and exact Gaussian moments.
 
 g is a :class:`replearn.expression.LinkNode` tree (``tanh(z1 + He3(z2))``, ``sign(z1)``,
 ``relu(z1)*z2``, …). Its Gaussian moments are integrals over z ~ N(0, I_r), computed once
-when the target is built and stated with their method and accuracy (``target.quadrature``):
+when a :class:`replearn.targets.LinkTarget` is built and stated with their method and
+accuracy (``target.quadrature``):
 
 - r ≤ 4, g without sign/abs/relu/tanh/erf (sin, cos, exp, polynomials): tensor
   Gauss–Hermite with n nodes per coordinate (:func:`replearn.quadrature.tensor_grid`).
@@ -42,17 +43,22 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 
 import numpy as np
 import torch
 
-from replearn.expression import NON_SMOOTH_LINKS, LinkNode
+from replearn.expression import NON_SMOOTH_LINKS, LinkNode, monomials_to_hermite
 from replearn.hermite import he, he_all
 from replearn.quadrature import split_line_grid, tensor_grid
-from replearn.targets import MultiIndexTarget, monomials_to_hermite
 
-__all__ = ["LinkTarget", "evaluate_link", "breakpoint_functions", "DEFAULT_CUTOFF", "QUADRATURE_NODES"]
+__all__ = [
+    "evaluate_link",
+    "breakpoint_functions",
+    "link_rule",
+    "link_moments",
+    "DEFAULT_CUTOFF",
+    "QUADRATURE_NODES",
+]
 
 # degree cutoff K of the Hermite expansion, by r (the number of α with |α| ≤ K is C(K + r, r))
 DEFAULT_CUTOFF = {1: 12, 2: 10, 3: 8, 4: 6}
@@ -219,9 +225,7 @@ def _indices(r: int, cutoff: int) -> list[tuple[int, ...]]:
     """All α ∈ N^r with |α| ≤ K, by degree then lexicographically."""
     out = []
     for k in range(cutoff + 1):
-        out.extend(
-            alpha for alpha in itertools.product(range(k + 1), repeat=r) if sum(alpha) == k
-        )
+        out.extend(alpha for alpha in itertools.product(range(k + 1), repeat=r) if sum(alpha) == k)
     return out
 
 
@@ -263,322 +267,139 @@ def _moments(node: LinkNode, Z: torch.Tensor, W: torch.Tensor, indices) -> dict:
     }
 
 
-class LinkTarget(MultiIndexTarget):
-    """f*(x) = scale·g(Ux) + offset for a non-polynomial link g; moments by quadrature.
-
-    Everything a :class:`~replearn.MultiIndexTarget` offers, computed from the Hermite
-    coefficients up to ``degree_cutoff`` and E f*² (module docstring for the methods);
-    ``quadrature`` states the method and its accuracy. Built by
-    ``MultiIndexTarget.from_expression`` for an expression with a link function.
+def link_rule(
+    link: LinkNode,
+    r: int,
+    n_nodes: int | None = None,
+    coarse: bool = False,
+    extra_breakpoints=(),
+):
+    """(method, details, (points (N, r), weights (N,))) of the rule for E over z ~ N(0, I_r).
 
     Parameters
     ----------
-    U : array_like, shape (r, d)
-        Orthonormal rows.
     link : LinkNode
-        g, from :func:`replearn.expression.parse_expression`.
-    name : str, optional
-        A label for reports.
-    degree_cutoff : int, optional
-        K (default :data:`DEFAULT_CUTOFF` by r, :data:`MC_CUTOFF` for r > 4).
+        g.
+    r : int
+        Latent dimension, ≤ 4.
     n_nodes : int, optional
-        Gauss–Hermite nodes per coordinate of the smooth rule (default by r); for the split
-        rule, nodes per outer coordinate.
-    seed : int
-        Seeds the Monte Carlo draws (r > 4 only).
+        Nodes per coordinate (smooth rule) or per outer coordinate (split lines).
+    coarse : bool
+        The same rule with 3/4 of the nodes (the error estimate).
+    extra_breakpoints : sequence of callables
+        More functions of Z whose zeros are kinks of the integrand (force split lines).
 
-    Attributes
-    ----------
-    terms : dict
-        α → c_α for |α| ≤ K (exact up to ``quadrature["error"]``).
-    quadrature : dict
-        ``method``, ``nodes``, ``error`` (estimated errors of ``mean``, ``norm2`` and the
-        largest of any coefficient; standard errors for Monte Carlo), ``converged``.
+    Returns
+    -------
+    (str, dict, (torch.Tensor, torch.Tensor))
 
     Examples
     --------
-    >>> import replearn as rl
-    >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=5, normalize=False)
-    >>> type(t).__name__, t.degree, t.degree_cutoff, round(t.mean(), 12)
-    ('LinkTarget', None, 12, 0.0)
-    >>> round(t.norm2(), 10)                       # E tanh(z)²
-    0.3942944903
-    >>> sorted(t.degree_energy(normalized=False))   # odd degrees only
-    [1, 3, 5, 7, 9, 11]
+    >>> from replearn.expression import parse_expression
+    >>> method, details, (Z, W) = link_rule(parse_expression("sign(z1)", 1), 1)
+    >>> method.split(" (")[0], round(float(W @ torch.sign(Z[:, 0]) ** 2), 12)
+    ('split lines', 1.0)
     """
+    breakpoints = breakpoint_functions(link) + list(extra_breakpoints)
+    if not breakpoints:
+        n = n_nodes or QUADRATURE_NODES[r]
+        n = max(3 * n // 4, 2) if coarse else n
+        return "tensor Gauss-Hermite", {"nodes_per_coordinate": n}, tensor_grid(r, n)
+    outer, line = SPLIT_NODES[r]
+    outer = n_nodes or outer
+    if coarse:
+        outer, line = max(3 * outer // 4, 1), max(3 * line // 4, 2)
+    axis = _line_axis(link, r)
+    cuts = _fixed_cuts(link, r, axis)
+    on_line = breakpoint_functions(link, skip_axes=set(cuts)) + list(extra_breakpoints)
+    rule = split_line_grid(r, axis, on_line, outer, line, outer_cuts=cuts)
+    details = {
+        "line_axis": axis,
+        "outer_nodes_per_coordinate": outer if r > 1 else 0,
+        "line_nodes_per_piece": line,
+    }
+    return "split lines (Gauss-Legendre between kinks, Gauss-Hermite outside)", details, rule
 
-    def __init__(
-        self,
-        U,
-        link: LinkNode,
-        name: str | None = None,
-        degree_cutoff: int | None = None,
-        n_nodes: int | None = None,
-        seed: int = 0,
-    ):
-        if not isinstance(link, LinkNode):
-            raise ValueError(f"link must be a LinkNode, got {type(link).__name__}")
-        super().__init__(U, {}, name=name or "link target")
-        r = self.r
-        if degree_cutoff is None:
-            degree_cutoff = DEFAULT_CUTOFF.get(r, MC_CUTOFF)
-        if isinstance(degree_cutoff, bool) or not isinstance(degree_cutoff, int | np.integer):
-            raise ValueError(f"degree_cutoff must be an integer >= 2, got {degree_cutoff!r}")
-        if not 2 <= degree_cutoff <= 30:
-            raise ValueError(f"degree_cutoff must be in [2, 30], got {degree_cutoff}")
-        if n_nodes is not None and (
-            isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 4 <= n_nodes <= 256
-        ):
-            raise ValueError(f"n_nodes must be an integer in [4, 256] or None, got {n_nodes!r}")
-        self.link = link
-        self.scale, self.offset = 1.0, 0.0
-        self.degree_cutoff_ = int(degree_cutoff)
-        self._compute(n_nodes, seed)
 
-    # -- the moments ----------------------------------------------------------------------
-    def quadrature_rule(
-        self, extra_breakpoints=(), n_nodes: int | None = None, coarse: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The rule (points (N, r), weights (N,)) this target's moments use (r ≤ 4).
+def link_moments(
+    link: LinkNode, r: int, degree_cutoff: int, n_nodes: int | None = None, seed: int = 0
+) -> dict:
+    """E g, E g², c_α = E[g He_α]/α! (|α| ≤ K) and their errors (module docstring).
 
-        Parameters
-        ----------
-        extra_breakpoints : sequence of callables
-            More functions of Z (N, r) whose zeros are kinks of the integrand (a label
-            transform's, e.g. Z ↦ g(Z) − b); they force the split-line rule.
-        n_nodes : int, optional
-            Nodes per coordinate (the smooth rule) or per outer coordinate (split lines).
-        coarse : bool
-            The rule with 3/4 of the nodes, used to estimate the error.
+    Parameters
+    ----------
+    link : LinkNode
+        g.
+    r : int
+        Latent dimension.
+    degree_cutoff : int
+        K.
+    n_nodes : int, optional
+        See :func:`link_rule` (r ≤ 4).
+    seed : int
+        Seeds the Monte Carlo draws (r > 4).
 
-        Returns
-        -------
-        (torch.Tensor, torch.Tensor)
+    Returns
+    -------
+    dict
+        ``mean``, ``norm2``, ``terms`` {α: c_α} (those within their error of 0 left out),
+        ``coefficient_errors`` {α: error}, ``quadrature`` (method, nodes, ``error`` of mean,
+        norm2 and the largest of a coefficient, ``converged``).
 
-        Examples
-        --------
-        >>> import replearn as rl
-        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=3, normalize=False)
-        >>> Z, W = t.quadrature_rule()
-        >>> round(float(W @ t.latent_function(Z) ** 2), 12)
-        1.0
-        """
-        if self.r > 4:
-            raise ValueError(f"quadrature rules are built for r <= 4, got r={self.r}")
-        return self._rule(n_nodes, coarse, tuple(extra_breakpoints))[2]
-
-    def _rule(self, n_nodes: int | None, coarse: bool, extra=()):
-        r = self.r
-        breakpoints = breakpoint_functions(self.link) + list(extra)
-        if not breakpoints:
-            n = n_nodes or QUADRATURE_NODES[r]
-            n = max(3 * n // 4, 2) if coarse else n
-            return "tensor Gauss-Hermite", {"nodes_per_coordinate": n}, tensor_grid(r, n)
-        outer, line = SPLIT_NODES[r]
-        outer = n_nodes or outer
-        if coarse:
-            outer, line = max(3 * outer // 4, 1), max(3 * line // 4, 2)
-        axis = _line_axis(self.link, r)
-        cuts = _fixed_cuts(self.link, r, axis)
-        on_line = breakpoint_functions(self.link, skip_axes=set(cuts)) + list(extra)
-        rule = split_line_grid(r, axis, on_line, outer, line, outer_cuts=cuts)
-        about = {
-            "line_axis": axis,
-            "outer_nodes_per_coordinate": outer if r > 1 else 0,
-            "line_nodes_per_piece": line,
+    Examples
+    --------
+    >>> from replearn.expression import parse_expression
+    >>> moments = link_moments(parse_expression("relu(z1)", 1), 1, degree_cutoff=2)
+    >>> round(moments["norm2"], 12), round(moments["terms"][(1,)], 12)
+    (0.5, 0.5)
+    """
+    indices = _indices(r, degree_cutoff)
+    if r <= 4:
+        method, about, (Z, W) = link_rule(link, r, n_nodes)
+        fine = _moments(link, Z, W, indices)
+        _, about_coarse, (Z, W) = link_rule(link, r, n_nodes, coarse=True)
+        coarse = _moments(link, Z, W, indices)
+        errors = {
+            "mean": abs(fine["mean"] - coarse["mean"]),
+            "norm2": abs(fine["norm2"] - coarse["norm2"]),
         }
-        return "split lines (Gauss-Legendre between kinks, Gauss-Hermite outside)", about, rule
+        coefficient_errors = (fine["coefficients"] - coarse["coefficients"]).abs()
+        zero_below = torch.maximum(ZERO_FACTOR * coefficient_errors, ROUNDING * fine["magnitudes"])
+        about = {**about, "check": about_coarse, "error_estimate": "fine - coarse rule"}
+    else:
+        method = "Monte Carlo"
+        generator = np.random.default_rng([int(seed), MC_SEED])
+        Z = torch.from_numpy(generator.standard_normal((MC_SAMPLES, r)))
+        W = torch.full((MC_SAMPLES,), 1.0 / MC_SAMPLES, dtype=torch.float64)
+        fine = _moments(link, Z, W, indices)
+        square_square, coefficient_squares = fine["second"]
+        n = MC_SAMPLES
 
-    def _compute(self, n_nodes: int | None, seed: int) -> None:
-        indices = _indices(self.r, self.degree_cutoff_)
-        if self.r <= 4:
-            method, about, (Z, W) = self._rule(n_nodes, coarse=False)
-            fine = _moments(self.link, Z, W, indices)
-            _, about_coarse, (Z, W) = self._rule(n_nodes, coarse=True)
-            coarse = _moments(self.link, Z, W, indices)
-            errors = {
-                "mean": abs(fine["mean"] - coarse["mean"]),
-                "norm2": abs(fine["norm2"] - coarse["norm2"]),
-            }
-            coefficient_errors = (fine["coefficients"] - coarse["coefficients"]).abs()
-            zero_below = torch.maximum(
-                ZERO_FACTOR * coefficient_errors, ROUNDING * fine["magnitudes"]
-            )
-            about = {**about, "check": about_coarse, "error_estimate": "fine - coarse rule"}
-        else:
-            method = "Monte Carlo"
-            generator = np.random.default_rng([int(seed), MC_SEED])
-            Z = torch.from_numpy(generator.standard_normal((MC_SAMPLES, self.r)))
-            W = torch.full((MC_SAMPLES,), 1.0 / MC_SAMPLES, dtype=torch.float64)
-            fine = _moments(self.link, Z, W, indices)
-            square_square, coefficient_squares = fine["second"]
-            n = MC_SAMPLES
+        def standard_error(mean_of_square, mean):
+            return math.sqrt(max(mean_of_square - mean * mean, 0.0) / (n - 1))
 
-            def standard_error(mean_of_square, mean):
-                return math.sqrt(max(mean_of_square - mean * mean, 0.0) / (n - 1))
-
-            errors = {
-                "mean": standard_error(fine["norm2"], fine["mean"]),
-                "norm2": standard_error(square_square, fine["norm2"]),
-            }
-            coefficient_errors = (
-                (coefficient_squares - fine["coefficients"] ** 2).clamp(min=0) / (n - 1)
-            ).sqrt()
-            zero_below = torch.maximum(
-                MC_ZERO_SE * coefficient_errors, ROUNDING * fine["magnitudes"]
-            )
-            about = {"samples": MC_SAMPLES, "seed": int(seed), "error_estimate": "standard error"}
-        coefficients = torch.where(
-            fine["coefficients"].abs() <= zero_below, 0.0, fine["coefficients"]
-        )
-        self.terms = {
-            alpha: float(c) for alpha, c in zip(indices, coefficients.tolist(), strict=True) if c
+        errors = {
+            "mean": standard_error(fine["norm2"], fine["mean"]),
+            "norm2": standard_error(square_square, fine["norm2"]),
         }
-        self._coefficient_errors = dict(
-            zip(indices, coefficient_errors.tolist(), strict=True)
-        )
-        self._norm2 = fine["norm2"]
-        errors["coefficients"] = float(coefficient_errors.max())
-        scale = max(self._norm2, 1e-300)
-        # Monte Carlo has no convergence to check: its standard errors are the statement
-        converged = self.r > 4 or (
-            errors["norm2"] <= CONVERGENCE_TOLERANCE * scale
-            and errors["coefficients"] <= CONVERGENCE_TOLERANCE * math.sqrt(scale)
-        )
-        self.quadrature = {"method": method, **about, "error": errors, "converged": converged}
-        if not converged:
-            warnings.warn(
-                f"target {self.name!r}: {method} not converged (estimated error of E[f*^2] "
-                f"{errors['norm2']:.2g} of {self._norm2:.4g}); pass more n_nodes",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-
-    # -- shape ----------------------------------------------------------------------------
-    @property
-    def degree(self) -> None:
-        """None: a non-polynomial link has no degree (see ``degree_cutoff``)."""
-        return None
-
-    @property
-    def degree_cutoff(self) -> int:
-        """K: the Hermite expansion is resolved up to this degree."""
-        return self.degree_cutoff_
-
-    # -- moments --------------------------------------------------------------------------
-    def norm2(self) -> float:
-        """E[f*²] from the quadrature (all degrees, not only those ≤ K)."""
-        return self._norm2
-
-    def energy_above_cutoff(self, normalized: bool = False) -> float:
-        """E f*² − Σ_{k ≤ K} energy_k: the energy the expansion to degree K leaves out.
-
-        Parameters
-        ----------
-        normalized : bool
-            As a share of E[f*²].
-
-        Examples
-        --------
-        >>> import replearn as rl
-        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=4)
-        >>> 0.02 < t.energy_above_cutoff() < 0.1     # a jump: energy decays like 1/k^{3/2}
-        True
-        """
-        kept = sum(MultiIndexTarget.degree_energy(self, normalized=False).values())
-        rest = max(self.norm2() - kept, 0.0)
-        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
-
-    def energy_above(self, k: int, normalized: bool = False) -> float:
-        """Energy of f* above degree k (k ≤ K): E f*² − Σ_{j ≤ k} energy_j.
-
-        Parameters
-        ----------
-        k : int
-            The highest degree kept, at most ``degree_cutoff``.
-        normalized : bool
-            As a share of E[f*²].
-
-        Examples
-        --------
-        >>> import replearn as rl
-        >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=4)
-        >>> 0.0 < t.energy_above(1) < 0.1     # most of tanh is linear
-        True
-        """
-        if k > self.degree_cutoff:
-            raise ValueError(
-                f"k must be <= degree_cutoff = {self.degree_cutoff} for a link target "
-                f"(the expansion is resolved to that degree), got {k}"
-            )
-        below = sum(
-            v for j, v in MultiIndexTarget.degree_energy(self, normalized=False).items() if j <= k
-        )
-        rest = max(self.norm2() - below, 0.0)
-        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
-
-    def coefficient_error(self, alpha: tuple[int, ...]) -> float:
-        """The estimated error of c_α (quadrature difference, or Monte Carlo standard error)."""
-        return self._coefficient_errors[tuple(alpha)] * abs(self.scale)
-
-    # -- derived targets --------------------------------------------------------------------
-    def project(self, k: int) -> MultiIndexTarget:
-        """The degree-≤k part (k ≤ K), a polynomial :class:`MultiIndexTarget`.
-
-        Examples
-        --------
-        >>> import replearn as rl
-        >>> t = rl.MultiIndexTarget.from_expression("relu(z1)", d=4, normalize=False)
-        >>> p = t.project(2)
-        >>> type(p).__name__, p.degree, round(p.terms[(1,)], 12)   # relu = … + z/2 + …
-        ('MultiIndexTarget', 2, 0.5)
-        """
-        if k > self.degree_cutoff:
-            raise ValueError(f"k must be <= degree_cutoff = {self.degree_cutoff}, got {k}")
-        kept = {a: c for a, c in self.terms.items() if sum(a) <= k}
-        return MultiIndexTarget(self.U, kept, name=f"{self.name} (degree ≤ {k})")
-
-    def normalized(self) -> LinkTarget:
-        """(f* − E f*)/sd(f*): E[f*²] = 1, moments transformed exactly (no new quadrature)."""
-        mean = self.mean()
-        variance = self.norm2() - mean * mean
-        if not variance > 1e-24 * max(self.norm2(), 1e-300):
-            raise ValueError("target is constant: cannot normalise to E[f*²] = 1")
-        factor = 1.0 / math.sqrt(variance)
-        out = object.__new__(LinkTarget)
-        out.__dict__.update(self.__dict__)
-        out.scale, out.offset = self.scale * factor, (self.offset - mean) * factor
-        out.terms = {a: c * factor for a, c in self.terms.items() if sum(a) > 0}
-        out._norm2 = 1.0
-        errors = dict(self.quadrature["error"])
-        errors = {key: value * factor for key, value in errors.items()}
-        errors["norm2"] = self.quadrature["error"]["norm2"] * factor**2
-        out.quadrature = {**self.quadrature, "error": errors}
-        return out
-
-    # -- evaluation -----------------------------------------------------------------------
-    def latent_function(self, Z: torch.Tensor) -> torch.Tensor:
-        """f* as a function of the latent z: scale·g(z) + offset on points Z (N, r), float64."""
-        g = evaluate_link(self.link, Z.to(torch.float64))
-        return self.scale * g + self.offset if (self.scale, self.offset) != (1.0, 0.0) else g
-
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        """f*(X) for X of shape (n, d): computed in float64 on X's device, returned in X's dtype."""
-        if X.ndim != 2 or X.shape[1] != self.d:
-            raise ValueError(f"X must have shape (n, {self.d}), got {tuple(X.shape)}")
-        z = X.to(torch.float64) @ self.U.to(X.device).T
-        return self.latent_function(z).to(X.dtype)
-
-    def describe(self) -> str:
-        energy = ", ".join(f"{k}: {v:.4g}" for k, v in self.degree_energy().items())
-        error = self.quadrature["error"]
-        return (
-            f"{self.name}: d={self.d}, r={self.r}, non-polynomial link (Hermite expansion to "
-            f"degree {self.degree_cutoff}), E[f*]={self.mean():.4g}, E[f*²]={self.norm2():.4g}, "
-            f"kappa={self.kappa:.4g}, rank(H)={self.hessian_rank()}, degree energy {{{energy}}}, "
-            f"above {self.degree_cutoff}: {self.energy_above_cutoff(normalized=True):.3g}; "
-            f"{self.quadrature['method']}, error of E[f*²] ~ {error['norm2']:.2g}"
-        )
-
-    def __repr__(self) -> str:
-        return f"LinkTarget(d={self.d}, r={self.r}, name={self.name!r})"
+        coefficient_errors = (
+            (coefficient_squares - fine["coefficients"] ** 2).clamp(min=0) / (n - 1)
+        ).sqrt()
+        zero_below = torch.maximum(MC_ZERO_SE * coefficient_errors, ROUNDING * fine["magnitudes"])
+        about = {"samples": MC_SAMPLES, "seed": int(seed), "error_estimate": "standard error"}
+    coefficients = torch.where(fine["coefficients"].abs() <= zero_below, 0.0, fine["coefficients"])
+    terms = {alpha: float(c) for alpha, c in zip(indices, coefficients.tolist(), strict=True) if c}
+    errors["coefficients"] = float(coefficient_errors.max())
+    scale = max(fine["norm2"], 1e-300)
+    # Monte Carlo has no convergence to check: its standard errors are the statement
+    converged = r > 4 or (
+        errors["norm2"] <= CONVERGENCE_TOLERANCE * scale
+        and errors["coefficients"] <= CONVERGENCE_TOLERANCE * math.sqrt(scale)
+    )
+    return {
+        "mean": fine["mean"],
+        "norm2": fine["norm2"],
+        "terms": terms,
+        "coefficient_errors": dict(zip(indices, coefficient_errors.tolist(), strict=True)),
+        "quadrature": {"method": method, **about, "error": errors, "converged": converged},
+    }

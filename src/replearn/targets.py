@@ -18,17 +18,30 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from replearn import limits
-from replearn.expression import LinkNode, latent_dimension, monomial_bound, parse_expression
-from replearn.hermite import he_all, monomial_to_hermite
+from replearn.expression import (  # monomials_to_hermite: re-exported, it was defined here
+    LinkNode,
+    latent_dimension,
+    monomials_to_hermite,
+    parse_expression,
+)
+from replearn.hermite import he_all
 from replearn.limits import excerpt
+from replearn.links import DEFAULT_CUTOFF, MC_CUTOFF, evaluate_link, link_moments, link_rule
 
-__all__ = ["MultiIndexTarget", "paper_target", "paper_transfer_target", "haar_orthonormal_rows"]
+__all__ = [
+    "MultiIndexTarget",
+    "LinkTarget",
+    "paper_target",
+    "paper_transfer_target",
+    "haar_orthonormal_rows",
+]
 
 Terms = dict[tuple[int, ...], float]
 ORTHONORMAL_TOLERANCE = 1e-8
@@ -92,49 +105,6 @@ def _multi_indices(r: int, k: int) -> list[tuple[int, ...]]:
 
 def _multi_factorial(alpha: tuple[int, ...]) -> int:
     return math.prod(math.factorial(a) for a in alpha)
-
-
-def monomials_to_hermite(
-    polynomial: Mapping[tuple[int, ...], float], r: int, max_terms: int | None = None
-) -> Terms:
-    """Σ_a c_a z^a (monomials) → Σ_α c_α He_α(z) (tensor Hermite basis), one coordinate at a time.
-
-    z_i^a = Σ_k w_{a,k} He_k(z_i) (k ≤ a, k ≡ a mod 2) is substituted for coordinate i in
-    every term, then for the next coordinate: each stage holds multi-indices of degree ≤ the
-    polynomial's degree D in the v variables used, so at most C(v + D, v) terms. Before each
-    stage its size is bounded by min(Σ_terms (a_i//2 + 1), C(v + D, v)) and checked against
-    the limit ``expression_terms`` (``max_terms`` raises it for this call).
-    """
-    bound_limit = limits.resolve("expression_terms", max_terms)
-    terms: Terms = dict(polynomial)
-    degree = max((sum(a) for a in terms), default=0)
-    used = sorted({i for a in terms for i, e in enumerate(a) if e})
-    ceiling = monomial_bound(len(used), degree)
-    table: dict[int, list[tuple[int, float]]] = {}
-    for i in used:
-        if all(a[i] < 2 for a in terms):
-            continue  # z^0 = He_0 and z^1 = He_1: nothing to substitute
-        stage_bound = min(sum(a[i] // 2 + 1 for a in terms), ceiling)
-        if stage_bound > bound_limit:
-            raise limits.LimitError(
-                f"the Hermite expansion has at most {stage_bound:,} terms, more than the limit "
-                f"expression_terms = {bound_limit:,}; "
-                + limits.LIMITS["expression_terms"].how_to_raise()
-            )
-        out: Terms = {}
-        for alpha, coefficient in terms.items():
-            a = alpha[i]
-            if a < 2:
-                out[alpha] = out.get(alpha, 0.0) + coefficient
-                continue
-            if a not in table:
-                hermite = monomial_to_hermite([0] * a + [1])
-                table[a] = [(k, float(w)) for k, w in enumerate(hermite) if w != 0]
-            for k, weight in table[a]:
-                beta = alpha[:i] + (k,) + alpha[i + 1 :]
-                out[beta] = out.get(beta, 0.0) + coefficient * weight
-        terms = out
-    return terms
 
 
 class MultiIndexTarget:
@@ -502,8 +472,6 @@ class MultiIndexTarget:
                 f"U must have d={d} columns, got shape {tuple(torch.as_tensor(U).shape)}"
             )
         if is_link:
-            from replearn.links import LinkTarget
-
             target = LinkTarget(
                 U, parsed, name=expr.strip(), degree_cutoff=degree_cutoff, n_nodes=n_nodes,
                 seed=seed,
@@ -640,6 +608,255 @@ class MultiIndexTarget:
             mid = (low + high) / 2
             low, high = (mid, high) if excess(mid) < 0 else (low, mid)
         return smallest * ((low + high) / 2) ** steps
+
+
+class LinkTarget(MultiIndexTarget):
+    """f*(x) = scale·g(Ux) + offset for a non-polynomial link g; moments by quadrature.
+
+    Everything a :class:`~replearn.MultiIndexTarget` offers, computed from the Hermite
+    coefficients up to ``degree_cutoff`` and E f*² (:mod:`replearn.links` for the methods);
+    ``quadrature`` states the method and its accuracy. Built by
+    ``MultiIndexTarget.from_expression`` for an expression with a link function.
+
+    Parameters
+    ----------
+    U : array_like, shape (r, d)
+        Orthonormal rows.
+    link : LinkNode
+        g, from :func:`replearn.expression.parse_expression`.
+    name : str, optional
+        A label for reports.
+    degree_cutoff : int, optional
+        K (default ``replearn.links.DEFAULT_CUTOFF`` by r, ``MC_CUTOFF`` for r > 4).
+    n_nodes : int, optional
+        Gauss–Hermite nodes per coordinate of the smooth rule (default by r); for the split
+        rule, nodes per outer coordinate.
+    seed : int
+        Seeds the Monte Carlo draws (r > 4 only).
+
+    Attributes
+    ----------
+    terms : dict
+        α → c_α for |α| ≤ K (exact up to ``quadrature["error"]``).
+    quadrature : dict
+        ``method``, ``nodes``, ``error`` (estimated errors of ``mean``, ``norm2`` and the
+        largest of any coefficient; standard errors for Monte Carlo), ``converged``.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=5, normalize=False)
+    >>> type(t).__name__, t.degree, t.degree_cutoff, round(t.mean(), 12)
+    ('LinkTarget', None, 12, 0.0)
+    >>> round(t.norm2(), 10)                       # E tanh(z)²
+    0.3942944903
+    >>> sorted(t.degree_energy(normalized=False))   # odd degrees only
+    [1, 3, 5, 7, 9, 11]
+    """
+
+    def __init__(
+        self,
+        U,
+        link: LinkNode,
+        name: str | None = None,
+        degree_cutoff: int | None = None,
+        n_nodes: int | None = None,
+        seed: int = 0,
+    ):
+        if not isinstance(link, LinkNode):
+            raise ValueError(f"link must be a LinkNode, got {type(link).__name__}")
+        super().__init__(U, {}, name=name or "link target")
+        r = self.r
+        if degree_cutoff is None:
+            degree_cutoff = DEFAULT_CUTOFF.get(r, MC_CUTOFF)
+        if isinstance(degree_cutoff, bool) or not isinstance(degree_cutoff, int | np.integer):
+            raise ValueError(f"degree_cutoff must be an integer >= 2, got {degree_cutoff!r}")
+        if not 2 <= degree_cutoff <= 30:
+            raise ValueError(f"degree_cutoff must be in [2, 30], got {degree_cutoff}")
+        if n_nodes is not None and (
+            isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 4 <= n_nodes <= 256
+        ):
+            raise ValueError(f"n_nodes must be an integer in [4, 256] or None, got {n_nodes!r}")
+        self.link = link
+        self.scale, self.offset = 1.0, 0.0
+        self.degree_cutoff_ = int(degree_cutoff)
+        self._compute(n_nodes, seed)
+
+    def _compute(self, n_nodes: int | None, seed: int) -> None:
+        moments = link_moments(self.link, self.r, self.degree_cutoff_, n_nodes, seed)
+        self.terms = moments["terms"]
+        self._coefficient_errors = moments["coefficient_errors"]
+        self._norm2 = moments["norm2"]
+        self.quadrature = moments["quadrature"]
+        if not self.quadrature["converged"]:
+            error = self.quadrature["error"]
+            warnings.warn(
+                f"target {self.name!r}: {self.quadrature['method']} not converged (estimated "
+                f"error of E[f*^2] {error['norm2']:.2g} of {self._norm2:.4g}, of a coefficient "
+                f"{error['coefficients']:.2g}); pass more n_nodes",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def quadrature_rule(
+        self, extra_breakpoints=(), n_nodes: int | None = None, coarse: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rule (points (N, r), weights (N,)) this target's moments use (r ≤ 4).
+
+        Parameters
+        ----------
+        extra_breakpoints : sequence of callables
+            More functions of Z (N, r) whose zeros are kinks of the integrand (a label
+            transform's, e.g. Z ↦ g(Z) − b); they force the split-line rule.
+        n_nodes : int, optional
+            Nodes per coordinate (the smooth rule) or per outer coordinate (split lines).
+        coarse : bool
+            The rule with 3/4 of the nodes, used to estimate the error.
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=3, normalize=False)
+        >>> Z, W = t.quadrature_rule()
+        >>> round(float(W @ t.latent_function(Z) ** 2), 12)
+        1.0
+        """
+        if self.r > 4:
+            raise ValueError(f"quadrature rules are built for r <= 4, got r={self.r}")
+        return link_rule(self.link, self.r, n_nodes, coarse, tuple(extra_breakpoints))[2]
+
+    # -- shape ----------------------------------------------------------------------------
+    @property
+    def degree(self) -> None:
+        """None: a non-polynomial link has no degree (see ``degree_cutoff``)."""
+        return None
+
+    @property
+    def degree_cutoff(self) -> int:
+        """K: the Hermite expansion is resolved up to this degree."""
+        return self.degree_cutoff_
+
+    # -- moments --------------------------------------------------------------------------
+    def norm2(self) -> float:
+        """E[f*²] from the quadrature (all degrees, not only those ≤ K)."""
+        return self._norm2
+
+    def energy_above_cutoff(self, normalized: bool = False) -> float:
+        """E f*² − Σ_{k ≤ K} energy_k: the energy the expansion to degree K leaves out.
+
+        Parameters
+        ----------
+        normalized : bool
+            As a share of E[f*²].
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=4)
+        >>> 0.02 < t.energy_above_cutoff() < 0.1     # a jump: energy decays like 1/k^{3/2}
+        True
+        """
+        kept = sum(MultiIndexTarget.degree_energy(self, normalized=False).values())
+        rest = max(self.norm2() - kept, 0.0)
+        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
+
+    def energy_above(self, k: int, normalized: bool = False) -> float:
+        """Energy of f* above degree k (k ≤ K): E f*² − Σ_{j ≤ k} energy_j.
+
+        Parameters
+        ----------
+        k : int
+            The highest degree kept, at most ``degree_cutoff``.
+        normalized : bool
+            As a share of E[f*²].
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=4)
+        >>> 0.0 < t.energy_above(1) < 0.1     # most of tanh is linear
+        True
+        """
+        if k > self.degree_cutoff:
+            raise ValueError(
+                f"k must be <= degree_cutoff = {self.degree_cutoff} for a link target "
+                f"(the expansion is resolved to that degree), got {k}"
+            )
+        below = sum(
+            v for j, v in MultiIndexTarget.degree_energy(self, normalized=False).items() if j <= k
+        )
+        rest = max(self.norm2() - below, 0.0)
+        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
+
+    def coefficient_error(self, alpha: tuple[int, ...]) -> float:
+        """The estimated error of c_α (quadrature difference, or Monte Carlo standard error)."""
+        return self._coefficient_errors[tuple(alpha)] * abs(self.scale)
+
+    # -- derived targets --------------------------------------------------------------------
+    def project(self, k: int) -> MultiIndexTarget:
+        """The degree-≤k part (k ≤ K), a polynomial :class:`MultiIndexTarget`.
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("relu(z1)", d=4, normalize=False)
+        >>> p = t.project(2)
+        >>> type(p).__name__, p.degree, round(p.terms[(1,)], 12)   # relu = … + z/2 + …
+        ('MultiIndexTarget', 2, 0.5)
+        """
+        if k > self.degree_cutoff:
+            raise ValueError(f"k must be <= degree_cutoff = {self.degree_cutoff}, got {k}")
+        kept = {a: c for a, c in self.terms.items() if sum(a) <= k}
+        return MultiIndexTarget(self.U, kept, name=f"{self.name} (degree ≤ {k})")
+
+    def normalized(self) -> LinkTarget:
+        """(f* − E f*)/sd(f*): E[f*²] = 1, moments transformed exactly (no new quadrature)."""
+        mean = self.mean()
+        variance = self.norm2() - mean * mean
+        if not variance > 1e-24 * max(self.norm2(), 1e-300):
+            raise ValueError("target is constant: cannot normalise to E[f*²] = 1")
+        factor = 1.0 / math.sqrt(variance)
+        out = object.__new__(LinkTarget)
+        out.__dict__.update(self.__dict__)
+        out.scale, out.offset = self.scale * factor, (self.offset - mean) * factor
+        out.terms = {a: c * factor for a, c in self.terms.items() if sum(a) > 0}
+        out._norm2 = 1.0
+        errors = dict(self.quadrature["error"])
+        errors = {key: value * factor for key, value in errors.items()}
+        errors["norm2"] = self.quadrature["error"]["norm2"] * factor**2
+        out.quadrature = {**self.quadrature, "error": errors}
+        return out
+
+    # -- evaluation -----------------------------------------------------------------------
+    def latent_function(self, Z: torch.Tensor) -> torch.Tensor:
+        """f* as a function of the latent z: scale·g(z) + offset on points Z (N, r), float64."""
+        g = evaluate_link(self.link, Z.to(torch.float64))
+        return self.scale * g + self.offset if (self.scale, self.offset) != (1.0, 0.0) else g
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        """f*(X) for X of shape (n, d): computed in float64 on X's device, returned in X's dtype."""
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must have shape (n, {self.d}), got {tuple(X.shape)}")
+        z = X.to(torch.float64) @ self.U.to(X.device).T
+        return self.latent_function(z).to(X.dtype)
+
+    def describe(self) -> str:
+        energy = ", ".join(f"{k}: {v:.4g}" for k, v in self.degree_energy().items())
+        error = self.quadrature["error"]
+        return (
+            f"{self.name}: d={self.d}, r={self.r}, non-polynomial link (Hermite expansion to "
+            f"degree {self.degree_cutoff}), E[f*]={self.mean():.4g}, E[f*²]={self.norm2():.4g}, "
+            f"kappa={self.kappa:.4g}, rank(H)={self.hessian_rank()}, degree energy {{{energy}}}, "
+            f"above {self.degree_cutoff}: {self.energy_above_cutoff(normalized=True):.3g}; "
+            f"{self.quadrature['method']}, error of E[f*²] ~ {error['norm2']:.2g}"
+        )
+
+    def __repr__(self) -> str:
+        return f"LinkTarget(d={self.d}, r={self.r}, name={self.name!r})"
 
 
 def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:

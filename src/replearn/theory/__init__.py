@@ -608,7 +608,7 @@ def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
     ):
         raise ValueError(f"n_nodes must be an integer in [2, {MAX_NODES}] or None, got {n_nodes!r}")
     if _is_link(target):  # the link's own rule, also cut where T(g + ε) kinks
-        if n_nodes is not None and target.r > 1 and n_nodes**(target.r - 1) > 10**6:
+        if n_nodes is not None and target.r > 1 and n_nodes ** (target.r - 1) > 10**6:
             raise ValueError(f"n_nodes = {n_nodes} is too many for r = {target.r}")
         return "link quadrature (split at the kinks of g and of T)", n_nodes
     if transform.polynomial_degree is not None:
