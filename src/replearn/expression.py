@@ -597,11 +597,12 @@ class LinkNode:
     ('mul', ['relu', 'sign'], 1)
     """
 
-    __slots__ = ("op", "children", "value", "growth", "exponential")
+    __slots__ = ("op", "children", "value", "growth", "exponential", "cache")
 
     def __init__(self, op: str, children=(), value=None, growth: int = 0, exponential=False):
         self.op, self.children, self.value = op, tuple(children), value
         self.growth, self.exponential = int(growth), bool(exponential)
+        self.cache = None  # what an evaluator derives once from value (Hermite terms of a leaf)
 
     def walk(self):
         """Every node of the tree, this one first (iteratively, no recursion)."""

@@ -102,7 +102,9 @@ def evaluate_link(node: LinkNode, Z: torch.Tensor) -> torch.Tensor:
     """
     op, children = node.op, node.children
     if op == "poly":
-        return _evaluate_polynomial(node.value, Z)
+        if node.cache is None:  # the leaf in the Hermite basis, converted once
+            node.cache = monomials_to_hermite(node.value, Z.shape[1])
+        return _evaluate_polynomial(node.cache, Z)
     values = [evaluate_link(child, Z) for child in children]
     if op == "add":
         return values[0] + values[1]
@@ -121,10 +123,8 @@ def evaluate_link(node: LinkNode, Z: torch.Tensor) -> torch.Tensor:
     return getattr(torch, op)(values[0])  # tanh, sin, cos, sign, abs, exp
 
 
-def _evaluate_polynomial(polynomial: dict, Z: torch.Tensor) -> torch.Tensor:
-    """Σ c_α He_α(z), the monomials rewritten in the Hermite basis (well conditioned)."""
-    r = Z.shape[1]
-    terms = monomials_to_hermite(polynomial, r)
+def _evaluate_polynomial(terms: dict, Z: torch.Tensor) -> torch.Tensor:
+    """Σ c_α He_α(z) (the leaf rewritten in the Hermite basis: better conditioned)."""
     degree = max((sum(alpha) for alpha in terms), default=0)
     table = he_all(max(degree, 1), Z)
     out = torch.zeros(Z.shape[0], dtype=Z.dtype, device=Z.device)

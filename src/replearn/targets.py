@@ -498,7 +498,8 @@ class MultiIndexTarget:
         the magnitudes of the λ_i are geometric between √r/κ and the largest value the
         energy allows, so ‖H†‖√r = κ exactly; κ must be ≥ r/√(2·hessian_energy), the
         equal-eigenvalue case (used when kappa is None). For r = 1, κ fixes λ = 1/κ and the
-        energy is 1/(2κ²).
+        energy is 1/(2κ²). A κ whose smallest eigenvalue would fall below 10⁻⁹ of the
+        largest (indistinguishable from 0 at ``hessian_rank``'s tolerance) is refused.
 
         Parameters
         ----------
