@@ -587,7 +587,7 @@ class LinkNode:
     (He_``value``(child)) or a link function of :data:`LINK_FUNCTIONS` (one child).
 
     ``growth`` is D and ``exponential`` says whether e^{c‖z‖} enters in the bound
-    |node(z)| ≤ C·(1 + ‖z‖)^D·e^{c‖z‖} (see the module docstring): D = 0 without
+    abs(node(z)) ≤ C·(1 + ‖z‖)^D·e^{c‖z‖} (see the module docstring): D = 0 without
     ``exponential`` means bounded.
 
     Examples

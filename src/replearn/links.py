@@ -24,13 +24,13 @@ accuracy (``target.quadrature``):
 From the rule: E f* = a·E g + b, E f*² (directly, not from the truncated expansion), and
 the Hermite coefficients up to the degree cutoff K,
 
-    c_α = E[f*(z)·He_α(z)] / α!,   |α| ≤ K,
+    c_α = E[f*(z)·He_α(z)] / α!,   deg α = Σ_i α_i ≤ K,
 
 held in ``terms`` as for a polynomial target — so ``latent_hessian`` (A_ij = E[∂_ij g] =
 E[g·(z_i z_j − δ_ij)], Stein), ``hessian``, ``kappa``, ``degree_energy`` and ``project``
 work unchanged. A coefficient whose magnitude is within ``ZERO_FACTOR`` × its error (the
 quadrature's estimate, or ``MC_ZERO_SE`` standard errors) or within the rounding error of
-its sum (``ROUNDING`` × Σ|terms|) is set to 0: sin(z) has no even
+its sum (``ROUNDING`` × the sum of the terms' magnitudes) is set to 0: sin(z) has no even
 coefficients, not 10⁻¹⁷ ones. The energy above the cutoff, E f*² − Σ_{k ≤ K} energy_k,
 is exact up to the same errors (``energy_above_cutoff``).
 
@@ -222,7 +222,7 @@ def _line_axis(node: LinkNode, r: int) -> int:
 
 
 def _indices(r: int, cutoff: int) -> list[tuple[int, ...]]:
-    """All α ∈ N^r with |α| ≤ K, by degree then lexicographically."""
+    """All α ∈ N^r with Σ_i α_i ≤ K, by degree then lexicographically."""
     out = []
     for k in range(cutoff + 1):
         out.extend(alpha for alpha in itertools.product(range(k + 1), repeat=r) if sum(alpha) == k)
@@ -324,7 +324,7 @@ def link_rule(
 def link_moments(
     link: LinkNode, r: int, degree_cutoff: int, n_nodes: int | None = None, seed: int = 0
 ) -> dict:
-    """E g, E g², c_α = E[g He_α]/α! (|α| ≤ K) and their errors (module docstring).
+    """E g, E g², c_α = E[g He_α]/α! (Σ_i α_i ≤ K) and their errors (module docstring).
 
     Parameters
     ----------

@@ -15,7 +15,7 @@
   bisection to machine precision; two zeros closer than the grid spacing (a tangency) are
   missed and only cost accuracy, which the convergence check reports.
 
-P(|z| > L) = 1.5·10⁻²³ for L = 10, so the line's cut at ±L is far below float64 rounding.
+P(z outside [−L, L]) = 1.5·10⁻²³ for L = 10, so the line's cut at ±L is far below float64 rounding.
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def split_line_grid(
     Returns
     -------
     (torch.Tensor, torch.Tensor)
-        Points (N, r) and weights (N,), float64; the weights sum to 1 − P(|z_axis| > L).
+        Points (N, r) and weights (N,), float64; the weights sum to P(z_axis ∈ [−L, L]).
 
     Examples
     --------

@@ -9,46 +9,46 @@ stored coefficient is non-zero, and the exponent is the lowest degree that has o
 
 **Generative exponent** (Damian, Pillaud-Vivien, Lee & Bruna 2024), single-index y = g(z) + ε:
 
-    k* = min{k ≥ 1 : E_y[ζ_k(y)²] > 0},   ζ_k(y) = E[He_k(z) | y],
+    k* = min{k ≥ 1 : E_y[ζ_k(y)²] > 0},   ζ_k(y) = E[He_k(z) ∣ y],
 
 the lowest degree that some label transform T(y) correlates with (E[T(y)He_k(z)] =
 E[T(y)ζ_k(y)]). How it is computed, exactly up to rounding:
 
-- Bins. For levels t_1 < … < t_K (quantiles of y), with F_k(t) = E[He_k(z)·P(y ≤ t | z)]
+- Bins. For levels t_1 < … < t_K (quantiles of y), with F_k(t) = E[He_k(z)·P(y ≤ t ∣ z)]
   and P(t) = P(y ≤ t),
 
       E_y[ζ_k²] ≥ Σ_b (ΔF_k(b))² / ΔP(b),
 
-  the energy of E[He_k | the bin of y] — the conditional expectation on a coarser
+  the energy of E[He_k ∣ the bin of y] — the conditional expectation on a coarser
   σ-algebra, hence a lower bound, with equality as the bins refine. If ζ_k ≡ 0 every
   ΔF_k(b) is 0; if ζ_k ≠ 0 on a set of positive probability, fine quantile bins see it.
   So "> 0" is decided on the binned sum: a positive value is a proof (lower bound).
-- Noiseless, y = g(z): P(y ≤ t | z) = 1{g(z) ≤ t}. The set {g ≤ t} is a union of intervals
+- Noiseless, y = g(z): P(y ≤ t ∣ z) = 1{g(z) ≤ t}. The set {g ≤ t} is a union of intervals
   whose ends (the preimages of t, found by a grid of ``GRID`` points on [−10, 10] and
   bisection) give F_k in closed form, since (He_{k−1}φ)' = −He_k φ:
 
       ∫_a^b He_k(z) φ(z) dz = He_{k−1}(a)φ(a) − He_{k−1}(b)φ(b),    P = Φ(b) − Φ(a),
 
   — no quadrature: atoms (sign, relu's 0) and preimages of any multiplicity are exact.
-- Rademacher noise ±ς: P(y ≤ t | z) = ½·1{g ≤ t − ς} + ½·1{g ≤ t + ς}: the same formula.
-- Gaussian noise ς: P(y ≤ t | z) = Φ((t − g(z))/ς), integrated over z by a composite
+- Rademacher noise ±ς: P(y ≤ t ∣ z) = ½·1{g ≤ t − ς} + ½·1{g ≤ t + ς}: the same formula.
+- Gaussian noise ς: P(y ≤ t ∣ z) = Φ((t − g(z))/ς), integrated over z by a composite
   Gauss–Legendre rule (``PIECES`` pieces of [−10, 10], also cut at the link's breakpoints,
   ``PIECE_NODES`` nodes each); its error is estimated with half the nodes per piece.
 
 Tolerance for "zero". Let δ bound the error of each computed F_k(t). A true zero then
-shows as |ΔF_k(b)| ≤ 2δ, so Σ_b ΔF_k²/ΔP ≤ 4δ²·Σ_b 1/ΔP. We call ζ_k zero when
+shows as abs(ΔF_k(b)) ≤ 2δ, so Σ_b ΔF_k²/ΔP ≤ 4δ²·Σ_b 1/ΔP. We call ζ_k zero when
 
     Σ_b ΔF_k(b)²/ΔP(b) ≤ ZERO_SAFETY · 4δ²·Σ_b 1/ΔP(b)
 
 (ZERO_SAFETY = 100). Noiseless or Rademacher: each preimage a is found to within a few ulps
-of |a| ≤ 10, so its term He_{k−1}(a)φ(a) is off by ≤ |He_k(a)φ(a)|·20·ε + ε·|He_{k−1}(a)φ(a)|;
-with |He_j(z)|φ(z) ≤ √(j!) (Cramér's bound, |He_j(z)| e^{−z²/4} ≤ 1.09·√(j!)) this is
+of a ∈ [−10, 10], so its term He_{k−1}(a)φ(a) is off by ≤ 20ε·abs(He_k(a)φ(a)) + ε·abs(He_{k−1}(a)φ(a));
+with abs(He_j(z))·φ(z) ≤ √(j!) (Cramér's bound: abs(He_j(z))·e^{−z²/4} ≤ 1.09·√(j!)) this is
 ≤ 21·ε·√(k!) per preimage, so δ = 32·ε·√(k!)·(number of preimages of t + 1). Gaussian
 noise: δ = the larger of that and the rule's estimated error. The values reported are
 ρ_k = E_y[ζ_k²]/k! ∈ [0, 1] (the share of He_k's variance that y can explain).
 
 **Leap structure** (Abbe, Boix-Adserà & Misiakiewicz 2023, for Gaussian inputs): with S the
-Hermite support of f* in the latent basis (α with c_α ≠ 0, |α| ≥ 1) and L the set of
+Hermite support of f* in the latent basis (α with c_α ≠ 0, deg α = Σ_i α_i ≥ 1) and L the set of
 directions learned so far, a term α is *visible* with leap ℓ when its degree in the
 unlearned coordinates, Σ_{i ∉ L} α_i, is between 1 and ℓ. Each step learns every direction
 of every visible term. ℓ = 2 is the one step of Damian et al. with n ≈ d² (it sees degree-2
@@ -278,7 +278,7 @@ def conditional_hermite_energy(
     noise_kind: str = "gaussian",
     n_bins: int = N_BINS,
 ) -> dict:
-    """ρ_k = E_y[(E[He_k(z)|y])²]/k! for k = 1…max_degree, with the tolerance for "zero".
+    """ρ_k = E_y[(E[He_k(z) ∣ y])²]/k! for k = 1…max_degree, with the tolerance for "zero".
 
     Single-index targets (r = 1); the method and the tolerance are in the module docstring.
 
@@ -372,7 +372,7 @@ def generative_exponent(
     noise_kind: str = "gaussian",
     max_degree: int = MAX_EXPONENT,
 ) -> int:
-    """k* = min{k ≥ 1 : E_y[(E[He_k(z)|y])²] > 0} of a single-index target (module doc).
+    """k* = min{k ≥ 1 : E_y[(E[He_k(z) ∣ y])²] > 0} of a single-index target (module doc).
 
     Parameters
     ----------
