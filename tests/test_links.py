@@ -246,3 +246,133 @@ def test_unrepresentable_kappa_is_refused():
     assert "\n" not in str(info.value)
     t = rl.MultiIndexTarget.random(d=10, r=3, degree=4, kappa=1e8)
     assert t.hessian_rank() == 3 and t.kappa == pytest.approx(1e8, rel=1e-6)
+
+
+# -- fuzzing the link parser (hypothesis) ----------------------------------------------------
+#
+# Random link expressions are built together with a numpy function that evaluates the same
+# thing directly; the parsed tree, evaluated by evaluate_link, must agree at random points —
+# or the parser refuses with a one-line ValueError. Points where the argument of a sign is
+# within 1e-6 of 0 are left out: there a rounding difference may flip the sign legitimately.
+
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy.special  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from numpy.polynomial import hermite_e  # noqa: E402
+
+from replearn.links import evaluate_link  # noqa: E402
+
+LINK_FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+NUMPY_LINKS = {
+    "tanh": np.tanh,
+    "sin": np.sin,
+    "cos": np.cos,
+    "sign": np.sign,
+    "abs": np.abs,
+    "relu": lambda v: np.maximum(v, 0.0),
+    "erf": scipy.special.erf,
+    "exp": np.exp,
+}
+
+
+@dataclass(frozen=True, repr=False)
+class Expr:
+    text: str
+    value: object  # Z (n, 2) -> (n,)
+    kink: object  # Z -> (n,): the smallest |argument| of a sign below (inf if none)
+
+    def __repr__(self) -> str:
+        return f"Expr({self.text!r})"
+
+
+def _no_kink(Z):
+    return np.full(Z.shape[0], np.inf)
+
+
+LEAVES = st.one_of(
+    st.sampled_from([1, 2]).map(lambda i: Expr(f"z{i}", lambda Z, i=i: Z[:, i - 1], _no_kink)),
+    st.sampled_from(["0.5", "2", "3", "1.25"]).map(
+        lambda c: Expr(c, lambda Z, c=c: np.full(Z.shape[0], float(c)), _no_kink)
+    ),
+)
+
+
+def _extend(children):
+    def call(name, a):
+        kink = a.kink
+        if name in ("sign", "abs", "relu"):
+            kink = lambda Z, a=a: np.minimum(a.kink(Z), np.abs(a.value(Z)))  # noqa: E731
+        return Expr(f"{name}({a.text})", lambda Z: NUMPY_LINKS[name](a.value(Z)), kink)
+
+    def binary(op, a, b):
+        values = {"+": np.add, "-": np.subtract, "*": np.multiply}[op]
+        return Expr(
+            f"({a.text} {op} {b.text})",
+            lambda Z: values(a.value(Z), b.value(Z)),
+            lambda Z: np.minimum(a.kink(Z), b.kink(Z)),
+        )
+
+    def hermite(k, a):
+        coefficients = np.zeros(k + 1)
+        coefficients[k] = 1.0
+        return Expr(
+            f"He{k}({a.text})", lambda Z: hermite_e.hermeval(a.value(Z), coefficients), a.kink
+        )
+
+    def power(k, a):
+        return Expr(f"({a.text})^{k}", lambda Z: a.value(Z) ** k, a.kink)
+
+    return st.one_of(
+        st.builds(call, st.sampled_from(sorted(NUMPY_LINKS)), children),
+        st.builds(binary, st.sampled_from("+-*"), children, children),
+        st.builds(hermite, st.integers(0, 3), children),
+        st.builds(power, st.integers(0, 3), children),
+    )
+
+
+LINK_EXPRESSIONS = st.recursive(LEAVES, _extend, max_leaves=6)
+
+
+@LINK_FUZZ
+@given(LINK_EXPRESSIONS)
+def test_fuzz_link_expressions_evaluate_as_written(expr):
+    try:
+        parsed = parse_expression(expr.text, 2)
+    except ValueError as err:
+        assert "\n" not in str(err)
+        return
+    node = parsed if isinstance(parsed, LinkNode) else LinkNode("poly", (), parsed)
+    Z = np.random.default_rng(0).uniform(-2, 2, size=(64, 2))
+    with np.errstate(all="ignore"):
+        expected = expr.value(Z)
+        keep = (expr.kink(Z) > 1e-6) & np.isfinite(expected) & (np.abs(expected) < 1e12)
+    got = evaluate_link(node, torch.from_numpy(Z)).numpy()
+    np.testing.assert_allclose(got[keep], expected[keep], rtol=1e-9, atol=1e-9)
+
+
+@LINK_FUZZ
+@given(
+    st.lists(
+        st.sampled_from(
+            ["tanh", "sign", "exp", "relu", "He2", "sqrt", "(", ")", "z1", "z2", "z9", "+", "-",
+             "*", "/", "^", "**", "2", "0.5", "1e308", ",", "pi", "e", "abs", "erf", "lambda"]
+        ),
+        max_size=14,
+    )
+)  # fmt: skip
+def test_fuzz_link_token_soup(tokens):
+    text = " ".join(tokens) or "z1"
+    try:
+        parsed = parse_expression(text, 2)
+    except ValueError as err:
+        assert "\n" not in str(err)
+        return
+    assert isinstance(parsed, dict | LinkNode)
