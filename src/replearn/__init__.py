@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "hermite": "replearn.hermite",
     "MultiIndexTarget": "replearn.targets",
+    "LinkTarget": "replearn.targets",
     "paper_target": "replearn.targets",
     "paper_transfer_target": "replearn.targets",
     "DataStream": "replearn.data",
@@ -44,6 +45,8 @@ _EXPORTS = {
     "label_transforms": "replearn.label_transforms",
     "resolve_label_transform": "replearn.label_transforms",
     "theory": "replearn.theory",
+    "information_exponent": "replearn.theory.exponents",
+    "generative_exponent": "replearn.theory.exponents",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -79,7 +79,7 @@ def _reference_lines(ax, target: MultiIndexTarget | None) -> None:
     norm2 = target.norm2()
     degrees = sorted(target.degree_energy())
     shown = set()
-    for k in range(0, target.degree):
+    for k in range(0, target.degree_cutoff):
         risk = theory.best_degree_risk(target, k) / norm2
         if 0 < risk < 1 and round(risk, 6) not in shown and k >= min(degrees):
             shown.add(round(risk, 6))
