@@ -38,7 +38,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("executors", ("replearn.experiments.executors",)),
     ("grid", ("replearn.experiments.grid",)),
     ("store", ("replearn.experiments.store",)),
-    ("spec", ("replearn.experiments.spec", "replearn.experiments.yaml_strict")),
+    (
+        "spec",
+        (
+            "replearn.experiments.spec",
+            "replearn.experiments.yaml_strict",
+            "replearn.experiments.catalog",
+        ),
+    ),
     ("analysis", ("replearn.experiments.analysis",)),
     ("methods", ("replearn.experiments.methods",)),
     (
@@ -62,7 +69,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),  # fmt: skip
     ("data", ("replearn.data", "replearn.label_transforms")),
     ("targets", ("replearn.targets", "replearn.expression", "replearn.hermite")),
-    ("validation", ("replearn.validation", "replearn.limits", "replearn._threads")),
+    (
+        "validation",
+        ("replearn.validation", "replearn.limits", "replearn._threads", "replearn._version"),
+    ),
 ]
 
 

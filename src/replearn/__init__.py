@@ -20,7 +20,7 @@ from replearn._threads import passive_openmp_wait as _passive_openmp_wait
 # down by orders of magnitude (docs/performance.md, "Shared cores").
 _passive_openmp_wait()
 
-__version__ = "0.1.0"
+from replearn._version import __version__  # noqa: E402  (the one place it is written)
 
 # public name → module that defines it (imported on first use, so `import replearn` is cheap)
 _EXPORTS = {
