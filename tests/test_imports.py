@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("replearn.cli",)),
     ("api", ("replearn.experiments", "replearn.experiments.api")),
     ("report", ("replearn.experiments.report", "replearn.experiments.report.*")),
+    ("frames", ("replearn.experiments.frames",)),
     ("scaling", ("replearn.experiments.scaling",)),
     ("executors", ("replearn.experiments.executors",)),
     ("grid", ("replearn.experiments.grid",)),

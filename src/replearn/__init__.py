@@ -44,6 +44,8 @@ _EXPORTS = {
     "label_transforms": "replearn.label_transforms",
     "resolve_label_transform": "replearn.label_transforms",
     "theory": "replearn.theory",
+    "results": "replearn.experiments.frames",
+    "set_progress": "replearn.progress",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

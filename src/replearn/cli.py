@@ -434,12 +434,12 @@ def cmd_status(args) -> int:
 
 
 def _flat_results(db: Path, experiment: str | None, status: str | None = None) -> list[dict]:
-    from replearn.experiments.store import flat_rows
+    from replearn.experiments.frames import run_rows
 
     with _open_store(db) as store:
         if experiment:
             _experiments(store, [experiment])
-        return flat_rows(store.runs(experiment, status))
+        return run_rows(store, experiment, status)
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -459,7 +459,8 @@ def cmd_results(args) -> int:
             import pyarrow.parquet as parquet
         except ImportError:
             raise CommandError(
-                "--format parquet needs pyarrow (pip install pyarrow); use csv or json",
+                "--format parquet needs pyarrow: pip install 'replearn[parquet]' "
+                "(or use csv or json)",
                 EXIT_USAGE,
             ) from None
         if args.out is None:
@@ -471,13 +472,14 @@ def cmd_results(args) -> int:
         text = _csv_text(rows)
     elif args.format == "json":
         text = json.dumps(rows, indent=1, default=str) + "\n"
-    else:
-        from replearn.experiments.store import columns_of
+    else:  # the DataFrame of rl.results; nested values (a giant step's history) as JSON
+        from replearn.experiments.frames import results
 
-        columns = columns_of(rows)
-        table = pyarrow.Table.from_pylist(
-            [{c: _parquet_value(row.get(c)) for c in columns} for row in rows]
-        )
+        frame = results(args.db, args.experiment, args.status)
+        for column in frame.columns:
+            if frame[column].dtype.kind == "O":
+                frame[column] = frame[column].map(_parquet_value)
+        table = pyarrow.Table.from_pandas(frame, preserve_index=False)
         sink = pyarrow.BufferOutputStream()
         parquet.write_table(table, sink)
         _write_output(args.out, sink.getvalue().to_pybytes())
@@ -517,7 +519,9 @@ def _write_output(out: Path, data: bytes) -> None:
 
 
 def _parquet_value(value):
-    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    return json.dumps(value, default=str)
 
 
 def _write_report(db: Path, out: Path, experiments: list[str] | None) -> Path:

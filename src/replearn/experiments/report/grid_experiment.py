@@ -1,6 +1,7 @@
 """The report section of a grid experiment: its risk (or transfer) figures and tables.
 
-Rows come from the store (:func:`replearn.experiments.store.flat_rows` of the done runs);
+Rows come from the store (:func:`replearn.experiments.frames.run_rows` of the done runs, the
+rows of ``rl.results``);
 figures and tables aggregate them over seeds with the same
 :func:`replearn.experiments.analysis.aggregate`, so the plotted means are the tabulated ones.
 """
@@ -14,7 +15,8 @@ from replearn.experiments.methods import build_target
 from replearn.experiments.report.beyond import history_figures
 from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
 from replearn.experiments.report.tables import table_rows, write_tables
-from replearn.experiments.store import Store, flat_rows
+from replearn.experiments.frames import run_rows
+from replearn.experiments.store import Store
 
 __all__ = ["grid_section"]
 
@@ -52,7 +54,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
     """
     raw = store.runs(name)
     done_raw = [r for r in raw if r["status"] == "done"]
-    rows = [r for r in flat_rows(done_raw) if r.get("risk") is not None]
+    rows = [r for r in run_rows(store, name, "done") if r.get("risk") is not None]
     failed = sum(r["status"] == "failed" for r in raw)
     pending = len(raw) - len(done_raw) - failed
     spec = store.experiment_spec(name) or {}

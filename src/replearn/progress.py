@@ -1,0 +1,2 @@
+"""placeholder"""
+def set_progress(x): pass
