@@ -72,7 +72,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("targets", ("replearn.targets", "replearn.expression", "replearn.hermite")),
     (
         "validation",
-        ("replearn.validation", "replearn.limits", "replearn._threads", "replearn._version"),
+        (
+            "replearn.validation",
+            "replearn.limits",
+            "replearn._threads",
+            "replearn._version",
+            "replearn.progress",
+        ),
     ),
 ]
 

@@ -20,7 +20,6 @@ from replearn._threads import passive_openmp_wait as _passive_openmp_wait
 # down by orders of magnitude (docs/performance.md, "Shared cores").
 _passive_openmp_wait()
 
-from replearn._version import __version__  # noqa: E402  (the one place it is written)
 
 # public name → module that defines it (imported on first use, so `import replearn` is cheap)
 _EXPORTS = {
@@ -52,6 +51,10 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # written in replearn/_version.py only (pyproject reads it there)
+        from replearn._version import __version__
+
+        return __version__
     if name not in _EXPORTS:
         raise AttributeError(f"module 'replearn' has no attribute {name!r}")
     module = importlib.import_module(_EXPORTS[name])

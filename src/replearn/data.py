@@ -36,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import torch
 
+from replearn import progress
 from replearn.targets import MultiIndexTarget
 
 __all__ = [
@@ -422,7 +423,7 @@ class DataStream:
             (begin, min(begin + chunk_size, start + n))
             for begin in range(start, start + n, chunk_size)
         ]
-        return self._chunks(bounds, clean)
+        return progress.track_rows(self._chunks(bounds, clean), n)  # a bar on long passes
 
     def _chunks(self, bounds: list[tuple[int, int]], clean: bool):
         def block_range(begin: int, stop: int) -> range:

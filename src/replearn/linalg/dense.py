@@ -16,6 +16,8 @@ import os
 
 import torch
 
+from replearn import progress
+
 __all__ = [
     "block_entries",
     "block_rows",
@@ -61,7 +63,7 @@ def kernel_matrix(kernel, X: torch.Tensor, dtype, device, diagonal=None) -> torc
     n = X.shape[0]
     buffer = torch.empty(n, n, dtype=dtype, device=device)
     rows = block_rows(n, device)
-    for start in range(0, n, rows):
+    for start in progress.steps(range(0, n, rows), "kernel matrix", unit="block"):
         stop = min(start + rows, n)
         block = upper_block(kernel, X, start, stop, diagonal)
         if not bool(torch.isfinite(block).all()):
