@@ -20,6 +20,7 @@ from pathlib import Path
 from replearn.experiments.executors import RunSummary, check_executor, run_pending
 from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.report import grid_section, scaling_section, write_html
+from replearn.experiments.report.explain import provenance, reproduce_commands
 from replearn.experiments.scaling import plan_searches, run_scaling
 from replearn.experiments.spec import ExperimentSpec, load_spec
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
@@ -153,7 +154,7 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
         ``out/index.html``.
     """
     db, out = Path(db), Path(out)
-    sections = []
+    sections, run_versions = [], []
     with Store(db, readonly=True) as store:
         known = store.experiments()
         names = list(dict.fromkeys(experiments)) if experiments else known
@@ -166,12 +167,14 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
         check_output_dir(out)
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
+            run_versions += [r["versions"] for r in store.runs(name, "done")]
             spec = store.experiment_spec(name) or {}
             if spec.get("kind") == "scaling":
                 sections.append(scaling_section(db, name, out))
             else:
                 sections.append(grid_section(store, name, out))
-    return write_html(sections, out / "index.html", title="replearn report")
+    meta = dict(provenance(run_versions), commands=reproduce_commands(str(db), names, str(out)))
+    return write_html(sections, out / "index.html", title="replearn report", meta=meta)
 
 
 def check_output_dir(out: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from replearn.experiments.frames import run_rows
 from replearn.experiments.methods import build_target
 from replearn.experiments.report.beyond import history_figures
+from replearn.experiments.report.explain import risk_caption, transfer_caption
 from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
 from replearn.experiments.report.tables import table_rows, write_tables
 from replearn.experiments.store import Store
@@ -63,6 +64,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         "figures": [],
         "tables": [],
         "links": [],
+        "captions": {},
     }
     section["text"] = (
         f"{len(done_raw)} runs done, {failed} failed, {pending} pending. "
@@ -90,6 +92,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
                     )
                     paths = save_figure(fig, out_dir, stem)
                     section["figures"].append(paths["png"])
+                    section["captions"][paths["png"].name] = transfer_caption(spec, subset, d)
                     section["links"].append(paths["pdf"].name)
                     table = table_rows(subset, by=["n", "N"])
                     section["tables"].append(table)
@@ -106,6 +109,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         fig = figure_risk_vs_n(labelled, target, title=title, panel_key=panel_key)
         paths = save_figure(fig, out_dir, f"{name}-risk{suffix}")
         section["figures"].append(paths["png"])
+        section["captions"][paths["png"].name] = risk_caption(spec, target, labelled, d)
         section["links"].append(paths["pdf"].name)
         by = ["method"] + ([panel_key] if panel_key else []) + ["d", "n"]
         table = table_rows(labelled, by=by)
