@@ -17,15 +17,10 @@ from collections.abc import Mapping, Sequence
 from replearn import theory
 from replearn.experiments.analysis import aggregate, log_d
 from replearn.experiments.catalog import find_config
-from replearn.experiments.report.figures import LABELS
+from replearn.experiments.report.figures import method_label
 from replearn.targets import MultiIndexTarget
 
 __all__ = ["risk_caption", "transfer_caption", "provenance", "reproduce_commands"]
-
-
-def _method_name(label: str) -> str:
-    base = label.split("[")[0]
-    return LABELS.get(base, base) + (label[len(base) :] if "[" in label else "")
 
 
 def _theory_sentence(target: MultiIndexTarget) -> str:
@@ -65,7 +60,7 @@ def _measured_sentence(records: Sequence[Mapping], d: int) -> str:
         return ""
     largest = max(row["n"] for row in rows)
     at = sorted((row for row in rows if row["n"] == largest), key=lambda r: r["mean"])
-    values = ", ".join(f"{_method_name(row['method'])} {row['mean']:.3g}" for row in at)
+    values = ", ".join(f"{method_label(row['method'])} {row['mean']:.3g}" for row in at)
     return f"Measured at the largest n = {largest:,} (log_d n = {log_d(largest, d):.2g}): {values}."
 
 

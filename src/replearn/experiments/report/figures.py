@@ -29,6 +29,7 @@ from replearn.targets import MultiIndexTarget  # noqa: E402
 __all__ = [
     "COLORS",
     "LABELS",
+    "method_label",
     "figure_risk_vs_n",
     "figure_transfer",
     "figure_scaling",
@@ -37,13 +38,14 @@ __all__ = [
 ]
 
 COLORS = {"one_step": "#1f77b4", "random_features": "#d62728", "ntk": "#2ca02c",
-          "kernel_ridge": "#9467bd", "full_training": "#ff7f0e"}  # fmt: skip
+          "kernel_ridge": "#9467bd", "full_training": "#ff7f0e", "giant_step": "#e377c2"}  # fmt: skip
 # theory and reference lines are grey/black (dashed, dotted, dash-dot), never a method's hue:
 # a method is a coloured line with a band of its own colour, a prediction is a grey line
 THEORY_COLOR = "#3b3b3b"
 LABELS = {"one_step": "Algorithm 1 (one step)", "random_features": "random features",
           "ntk": "NTK (linearised network)", "kernel_ridge": "kernel ridge (infinite width)",
-          "full_training": "full training (GD on both layers)"}  # fmt: skip
+          "full_training": "full training (GD on both layers)",
+          "giant_step": "giant steps (GiantStepNetwork)"}  # fmt: skip
 
 
 def _method_order(method: str) -> tuple[int, str]:
@@ -53,25 +55,27 @@ def _method_order(method: str) -> tuple[int, str]:
     return (order.index(base) if base in order else len(order), method)
 
 
-def _label(method: str) -> str:
+def method_label(method: str) -> str:
+    """A legend entry: the method's name, then the hyper-parameters that vary (k=v, …)."""
     base = method.split("[")[0]
-    return LABELS.get(base, base) + (method[len(base) :] if "[" in method else "")
+    options = method[len(base) :].strip("[]") if "[" in method else ""
+    return LABELS.get(base, base) + (f", {options}" if options else "")
 
 
 def _color(method: str, index: int) -> str:
     return COLORS.get(method.split("[")[0], f"C{index % 10}")
 
 
-_SPARE = ("#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939")
+_SPARE = ("#17becf", "#8c564b", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
 
 
 def _colors(methods: Sequence[str]) -> dict[str, str]:
     """One colour per line: a method's own (COLORS) for its first variant, spare hues (none
-    of them a method's or the theory's) for further variants of the same method."""
+    of them a method's or the theory's) for further variants and for unknown methods."""
     taken, out, spare = set(), {}, iter(_SPARE * 4)
-    for i, method in enumerate(methods):
-        color = _color(method, i)
-        out[method] = color if color not in taken else next(spare)
+    for method in methods:
+        color = COLORS.get(method.split("[")[0])
+        out[method] = color if color is not None and color not in taken else next(spare)
         taken.add(out[method])
     return out
 
@@ -158,7 +162,7 @@ def figure_risk_vs_n(
             means = [row["mean"] for row in line]
             sds = [row["sd"] for row in line]
             color = colors[method]
-            ax.plot(xs, means, marker="o", markersize=3.5, color=color, label=_label(method))
+            ax.plot(xs, means, marker="o", markersize=3.5, color=color, label=method_label(method))
             low, high = _band(means, sds)
             ax.fill_between(xs, low, high,
                             color=color, alpha=0.2, linewidth=0)  # fmt: skip
@@ -237,7 +241,7 @@ def figure_scaling(
             low, high = fit["ci"]
             ds = [min(all_d), max(all_d)]
             ax.plot(ds, [math.exp(fit["intercept"]) * d ** fit["slope"] for d in ds], color=color,
-                    label=f"{_label(method)}: slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
+                    label=f"{method_label(method)}: slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
         elif points or fit["n_star"]:
             reached = ", ".join(str(p[0]) for p in points)
             note = (
@@ -245,7 +249,7 @@ def figure_scaling(
                 if points
                 else "threshold reached at no d"
             )
-            ax.plot([], [], "o", color=color, label=f"{_label(method)}: {note}")
+            ax.plot([], [], "o", color=color, label=f"{method_label(method)}: {note}")
     if guides and all_d:
         anchor_d = min(all_d)
         anchor_n = min(
