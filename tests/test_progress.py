@@ -89,3 +89,17 @@ def test_the_engine_runs_show_no_inner_bars(capsys):
     rl.set_progress(True)
     assert execute_run(expand_grid(spec)[0])["status"] == "done"
     assert "pass" not in capsys.readouterr().err
+
+
+def test_one_long_call_shows_its_elapsed_time(capsys):
+    import time
+
+    rl.set_progress(True)
+    with progress.stage("KernelRidge"), progress.working("eigendecomposition (n = 9)"):
+        time.sleep(1.6)  # the line refreshes every 0.5 s
+    err = capsys.readouterr().err
+    assert "KernelRidge › eigendecomposition (n = 9): 00:01" in err
+    rl.set_progress(False)
+    with progress.working("silent"):
+        pass
+    assert capsys.readouterr().err == ""

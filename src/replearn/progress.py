@@ -26,6 +26,7 @@ import contextvars
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "bar",
     "track_rows",
     "steps",
+    "working",
 ]
 
 AUTO_DELAY = 3.0  # seconds: "auto" shows a bar only for work still running after this long
@@ -308,3 +310,41 @@ def labelled(label: str, iterable: Iterable) -> Iterator:
             except StopIteration:
                 return
         yield item
+
+
+@contextlib.contextmanager
+def working(what: str) -> Iterator[None]:
+    """An elapsed-time line for one long call that cannot report its own progress (a
+    Cholesky factorisation, an eigendecomposition): ``KernelRidge › eigendecomposition: 12 s``.
+
+    Shown, like every bar, only when bars are on, no other bar is shown, and (under ``"auto"``)
+    after :data:`AUTO_DELAY` seconds; a background thread refreshes it twice a second.
+
+    Parameters
+    ----------
+    what : str
+        Label after the stage's.
+
+    Returns
+    -------
+    context manager
+    """
+    if getattr(_shown, "bar", None) is not None or not enabled():
+        yield
+        return
+    with bar(None, what, unit="s") as line:
+        line.bar_format = "{desc}: {elapsed} (one call, no progress to report)"
+        done = threading.Event()
+
+        def refresh() -> None:  # tqdm's own delay covers update(), not refresh(): ours
+            while not done.wait(0.5):
+                if time.time() - line.start_t >= line.delay:
+                    line.refresh()
+
+        ticker = threading.Thread(target=refresh, name="replearn-progress", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()

@@ -109,7 +109,8 @@ def symmetric_matvec(kernel, X, v, diagonal=None, row_abs_sums: bool = False):
 def cholesky_in_place(A: torch.Tensor) -> int:
     """Lower Cholesky factor of a column-major A, written over A; 0 or LAPACK's info."""
     info = torch.empty((), dtype=torch.int32, device=A.device)
-    torch.linalg.cholesky_ex(A, out=(A, info))
+    with progress.working(f"Cholesky factorisation (n = {A.shape[0]})"):
+        torch.linalg.cholesky_ex(A, out=(A, info))
     return int(info)
 
 
@@ -207,7 +208,8 @@ class EigenPath:
     """All c(μ) = (K + μI)⁻¹r from one eigendecomposition K = Q·diag(s)·Qᵀ (float64)."""
 
     def __init__(self, K: torch.Tensor, r: torch.Tensor):
-        s, Q = torch.linalg.eigh(K, UPLO="L")
+        with progress.working(f"eigendecomposition (n = {K.shape[0]})"):
+            s, Q = torch.linalg.eigh(K, UPLO="L")
         # as RidgePath: eigenvalues at rounding level are exact zeros of a PSD kernel
         null = s <= s.abs().max() * s.shape[0] * torch.finfo(s.dtype).eps
         self.s = s.clamp_min(0.0).masked_fill(null, 0.0)
