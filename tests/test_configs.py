@@ -81,3 +81,9 @@ def test_quick_version_reduces_a_grid_and_refuses_a_search(capsys):
     assert "paper-fig2-quick: valid spec, 6 runs" in capsys.readouterr().out
     assert main(["run", "scaling", "--quick"]) == 2
     assert "--quick: only for grid specs" in capsys.readouterr().err
+
+
+def test_configs_has_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["configs", "--help"])
+    assert exit_info.value.code == 0 and "usage: replearn configs" in capsys.readouterr().out
