@@ -102,3 +102,10 @@ def test_parquet_export_is_the_frame(db, tmp_path, capsys):
     assert back.risk.equals(frame.risk) and list(back.run_id) == list(frame.run_id)
     history = back.history[frame.method == "giant_step"].map(json.loads)
     assert list(history) == list(frame.history[frame.method == "giant_step"])
+
+
+def test_flat_rows_takes_a_store(db):
+    from replearn.experiments import Store, flat_rows
+
+    with Store(db, readonly=True) as store:
+        assert flat_rows(store) == run_rows(db)
