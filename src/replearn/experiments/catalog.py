@@ -170,6 +170,8 @@ def quick_version(data: dict) -> dict:
             "run it in full or lower its scaling.n_stop"
         )
     out = dict(data, name=f"{data.get('name', 'spec')}-quick", seeds=1)
+    description = str(data.get("description") or data.get("name") or "")
+    out["description"] = f"{description} — quick: one seed, first d, first three n".lstrip(" —")
     first = lambda value, k: value[:k] if isinstance(value, list) else value
     out["d"] = first(data.get("d"), 1)
     if "n" in data:
