@@ -34,11 +34,19 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("replearn.cli",)),
     ("api", ("replearn.experiments", "replearn.experiments.api")),
     ("report", ("replearn.experiments.report", "replearn.experiments.report.*")),
+    ("frames", ("replearn.experiments.frames",)),
     ("scaling", ("replearn.experiments.scaling",)),
     ("executors", ("replearn.experiments.executors",)),
     ("grid", ("replearn.experiments.grid",)),
     ("store", ("replearn.experiments.store", "replearn.experiments.paths")),
-    ("spec", ("replearn.experiments.spec", "replearn.experiments.yaml_strict")),
+    (
+        "spec",
+        (
+            "replearn.experiments.spec",
+            "replearn.experiments.yaml_strict",
+            "replearn.experiments.catalog",
+        ),
+    ),
     ("analysis", ("replearn.experiments.analysis",)),
     ("methods", ("replearn.experiments.methods",)),
     (
@@ -73,7 +81,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "replearn.hermite",
         ),
     ),  # fmt: skip
-    ("validation", ("replearn.validation", "replearn.limits", "replearn._threads")),
+    (
+        "validation",
+        (
+            "replearn.validation",
+            "replearn.limits",
+            "replearn._threads",
+            "replearn._version",
+            "replearn.progress",
+        ),
+    ),
 ]
 
 

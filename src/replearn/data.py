@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import torch
 
-from replearn import limits
+from replearn import limits, progress
 from replearn.targets import MultiIndexTarget
 
 __all__ = [
@@ -440,7 +440,9 @@ class DataStream:
             f"({str(self.dtype).removeprefix('torch.')}; give a smaller chunk_size)",
             str(self.device),
         )
-        return self._chunks(_bounds(start, n, chunk_size), clean)
+        return progress.track_rows(
+            self._chunks(_bounds(start, n, chunk_size), clean), n
+        )  # a bar on long passes
 
     def _chunks(self, bounds: Iterator[tuple[int, int]], clean: bool):
         def block_range(begin: int, stop: int) -> range:

@@ -863,7 +863,7 @@ class LinkTarget(MultiIndexTarget):
 
 
 def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
-    """The paper's Fig. 1 target f*(x) = He₂(u·x)/2 + He₄(u·x)/(4√3), u random unit.
+    """The target of the paper's first figure, f*(x) = He₂(u·x)/2 + He₄(u·x)/(4√3) with u a random unit vector.
 
     E[f*²] = 1/4·2! + 1/48·4! = 1, half of it in degree 2; H = u uᵀ, so κ = 1.
 
@@ -895,7 +895,7 @@ def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
 
 
 def paper_transfer_target(d: int, seed: int = 0, u=None) -> MultiIndexTarget:
-    """The paper's Fig. 2 target He₃(u·x)/√6, u the direction of paper_target(d, seed).
+    """The transfer target of the paper's second figure, He₃(u·x)/√6 with u the direction of paper_target(d, seed).
 
     Parameters
     ----------

@@ -21,6 +21,7 @@ from replearn.experiments.executors import RunSummary, check_executor, run_pendi
 from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.paths import check_report_dir
 from replearn.experiments.report import grid_section, scaling_section, write_html
+from replearn.experiments.report.explain import provenance, reproduce_commands
 from replearn.experiments.scaling import plan_searches, run_scaling
 from replearn.experiments.spec import ExperimentSpec, load_spec
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
@@ -163,7 +164,7 @@ def write_report(
     """
     db, out = Path(db), Path(out)
     check_report_dir(out, db)  # never write over the store, whatever the paths look like
-    sections = []
+    sections, run_versions = [], []
     with Store(db, readonly=True) as store:
         known = store.experiments()
         names = list(dict.fromkeys(experiments)) if experiments else known
@@ -177,6 +178,7 @@ def write_report(
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
             try:
+                run_versions += [r["versions"] for r in store.runs(name, "done")]
                 spec = store.experiment_spec(name) or {}
                 if spec.get("kind") == "scaling":
                     sections.append(scaling_section(db, name, out))
@@ -189,7 +191,8 @@ def write_report(
                 sections.append(
                     {"title": name, "text": f"This experiment could not be drawn: {problem}"}
                 )
-    return write_html(sections, out / "index.html", title="replearn report")
+    meta = dict(provenance(run_versions), commands=reproduce_commands(str(db), names, str(out)))
+    return write_html(sections, out / "index.html", title="replearn report", meta=meta)
 
 
 def check_output_dir(out: Path) -> None:

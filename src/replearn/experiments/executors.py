@@ -42,7 +42,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from replearn import limits
+from replearn import limits, progress
 from replearn.experiments.grid import ALGORITHM_VERSION
 from replearn.experiments.methods import METHODS
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
@@ -136,7 +136,8 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
         if method is None:
             raise ValueError(f"unknown method {config['method']!r}")
         check_run_memory(config)
-        metrics = method.run(config)
+        with progress.progress_setting(False):  # the engine's bar counts runs; none inside
+            metrics = method.run(config)
         status = "done"
     except Exception:
         error = traceback.format_exc(limit=20)
@@ -449,16 +450,18 @@ def _progress(experiment: str, counts: dict, quiet: bool):
     from tqdm import tqdm
 
     finished = counts["done"] + counts["failed"]
+    # the one progress setting (replearn.progress): by default a bar on a terminal, none in a
+    # log; the summary line at the end is printed either way
     bar = tqdm(
         total=counts["total"],
         initial=finished,
         desc=experiment,
         unit="run",
-        disable=quiet,
+        disable=quiet or not progress.enabled(),
         file=sys.stderr,
         dynamic_ncols=True,
         smoothing=0.05,
-        mininterval=0.2 if sys.stderr.isatty() else 30.0,  # a log file gets a line per 30 s
+        mininterval=0.2 if sys.stderr.isatty() else 30.0,  # REPLEARN_PROGRESS=1 into a log
     )
     bar.set_postfix(failed=counts["failed"], refresh=False)
     return bar

@@ -785,12 +785,15 @@ def _target_label(target: dict) -> str:
     return target["kind"]
 
 
-def flat_rows(rows: list[dict]) -> list[dict]:
+def flat_rows(rows: list[dict] | Store) -> list[dict]:
     """One flat dict per run: run columns, ``param_*`` hyper-parameters, metrics, timing.
 
-    ``N`` is the transfer sample size (None without transfer); ``log_d_n`` = log n / log d.
-    Failed runs keep the last line of their error in ``error``.
+    ``rows`` are ``Store.runs(...)``, or a Store (all its runs). ``N`` is the transfer sample
+    size (None without transfer); ``log_d_n`` = log n / log d. Failed runs keep the last line
+    of their error in ``error``. As a pandas DataFrame: ``rl.results``.
     """
+    if isinstance(rows, Store):
+        rows = rows.runs()
     out = []
     for row in rows:
         config = row["config"]

@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import validate_data
 
-from replearn import limits
+from replearn import limits, progress
 from replearn.data import DataStream
 from replearn.learners.sources import ArraySource, linear_moments
 from replearn.validation import (
@@ -291,7 +291,8 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         self._check_params()
         source = self._training_data(X, y)
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
-        return self._fit(source, self._samples_per_pass(len(source)), holdout, n_holdout)
+        with progress.stage(type(self).__name__):  # names the progress bars of long passes
+            return self._fit(source, self._samples_per_pass(len(source)), holdout, n_holdout)
 
     def fit_stream(self, stream, n: int, n_holdout: int = 100_000, *, cache_bytes=None):
         """Fit on samples 0…n−1 of a stream; λ on n_holdout samples of its 'holdout' split.
@@ -319,7 +320,8 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         self._check_params()
         stream, n, n_holdout = self._stream_args(stream, n, n_holdout, cache_bytes)
         self._reset_features(stream.d)
-        return self._fit(stream, n, stream.split("holdout"), n_holdout)
+        with progress.stage(type(self).__name__):  # names the progress bars of long passes
+            return self._fit(stream, n, stream.split("holdout"), n_holdout)
 
     def _samples_per_pass(self, n_rows: int) -> int:
         """How many of ``fit``'s n_rows rows one pass of ``_fit`` uses (all of them here)."""

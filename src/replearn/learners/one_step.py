@@ -38,6 +38,7 @@ import math
 
 import torch
 
+from replearn import progress
 from replearn.label_transforms import (
     label_transform_spec,
     resolve_label_transform,
@@ -95,7 +96,7 @@ def first_layer_step_sum(
     (float64 sums of per-chunk products in ``dtype``): shape (len(W_half), d)."""
     total = torch.zeros(W_half.shape, dtype=torch.float64, device=device)
     buffer = None
-    for X, y, *_ in source.chunks(n, chunk_size, start=start):
+    for X, y, *_ in progress.labelled("first-layer step", source.chunks(n, chunk_size, start)):
         X = X.to(device=device, dtype=dtype)
         s = labels(X, y.to(device=device, dtype=dtype))
         # s_i·1[w_j·x_i ≥ 0], shape (c, m/2), written in place into the pre-activations, one

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from replearn import progress
 from replearn.learners.sources import Source, preprocessed_chunks
 from replearn.linalg.ridge import GramAccumulator, HoldoutErrors, RidgePath, default_lambda_grid
 
@@ -51,7 +52,8 @@ def accumulate_gram(
 ) -> GramAccumulator:
     """FᵀF, Fᵀr, rᵀr over the source, r = y − α − β·x the preprocessed label."""
     acc = GramAccumulator(n_features, device=device)
-    for X, r in preprocessed_chunks(source, n, start, alpha, beta, chunk_size, dtype, device):
+    chunks = preprocessed_chunks(source, n, start, alpha, beta, chunk_size, dtype, device)
+    for X, r in progress.labelled("Gram pass", chunks):
         acc.add(features(X), r)
     return acc
 
@@ -95,9 +97,8 @@ def fit_ridge_head(
         lambdas = default_lambda_grid(path.gram) if lambdas is None else lambdas
         errors = HoldoutErrors(path.coefficients(lambdas))
         rows = HoldoutErrors.slice_rows  # features of a slice stay in cache until consumed
-        for X, r in preprocessed_chunks(
-            holdout, n_holdout, 0, alpha, beta, chunk_size, dtype, device
-        ):
+        chunks = preprocessed_chunks(holdout, n_holdout, 0, alpha, beta, chunk_size, dtype, device)
+        for X, r in progress.labelled("holdout pass", chunks):
             for start in range(0, X.shape[0], rows):
                 errors.add(features(X[start : start + rows]), r[start : start + rows])
     best, grid, criterion = path.select(lambdas, errors)
