@@ -278,3 +278,36 @@ def test_default_learns_he2_at_d256_within_50_d_log_d():
     )
     assert model.recovered_.all(), model.recovery_samples_
     assert (model.recovery_samples_ <= budget).all()
+
+
+# -- the overlap ODE ---------------------------------------------------------------------------
+def _ode_against_simulation(d: int, replicas: int, n: int, record_every: int):
+    from replearn.theory import online_overlap_ode
+
+    target = rl.MultiIndexTarget.from_expression("He2(z1)/sqrt(2)", d=d, seed=0)
+    stream = rl.DataStream(target, noise=0.3, noise_kind="gaussian", seed=0, dtype=F64)
+    lr = 1.0 / d  # drift 0.56·η·m against a projection loss ≈ 0.3·η·m: a fixed point below 1
+    model = rl.OnlineSGD(
+        replicas=replicas, init_overlap=0.3, lr=lr, dtype="float64", record_every=record_every,
+        seed=0,
+    ).fit_stream(stream, n=n, n_holdout=0)  # fmt: skip
+    path = model.overlap_path_[:, :, 0].numpy()
+    mean, spread = path.mean(0), path.std(0, ddof=1)
+    options = dict(lr=lr, n=n, m0=0.3, noise=0.3, points=len(model.path_samples_))
+    with_corrections = online_overlap_ode(target, **options).overlap
+    drift_only = online_overlap_ode(target, corrections=False, **options).overlap
+    return mean, spread, with_corrections, drift_only
+
+
+def test_overlap_ode_matches_the_mean_simulated_overlap():
+    """m(t) of the ODE within the replicas' spread (one sd) of their mean at every record; the
+    drift alone (no step-size correction) is not — the correction is what sets the plateau."""
+    mean, spread, ode, drift_only = _ode_against_simulation(256, 16, 4000, 250)
+    assert np.all(np.abs(mean - ode) <= spread + 1e-9)
+    assert np.abs(mean - drift_only)[-1] > 3 * spread[-1]
+
+
+@pytest.mark.slow
+def test_overlap_ode_matches_the_mean_simulated_overlap_at_d1024():
+    mean, spread, ode, _ = _ode_against_simulation(1024, 32, 20_000, 1000)
+    assert np.all(np.abs(mean - ode) <= spread + 1e-9)

@@ -17,8 +17,12 @@ import numpy as np
 import torch
 
 from replearn.targets import MultiIndexTarget
+from replearn.theory.online_ode import OverlapCurve, link_coefficients, online_overlap_ode
 
 __all__ = [
+    "online_overlap_ode",
+    "OverlapCurve",
+    "link_coefficients",
     "one_step_threshold",
     "one_step_width",
     "kernel_learnable_degree",
