@@ -3,6 +3,7 @@ single runs, weak recovery, and the default learning He₂ within 50·d·log d s
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -81,8 +82,10 @@ def _reference_run(model, X, y, loss_of_W):
     for i in range(model.n_used_ // B):
         Xb, yb = X[i * B : (i + 1) * B], y[i * B : (i + 1) * B]
         for repeat in range(model.repeats):
-            W = _step(W, lambda V: loss_of_W(V, Xb, yb, i * model.repeats + repeat), model.lr_,
-                      model.spherical)  # fmt: skip
+            draw = i * model.repeats + repeat
+            W = _step(
+                W, functools.partial(loss_of_W, Xb=Xb, yb=yb, draw=draw), model.lr_, model.spherical
+            )
     return W
 
 
@@ -100,7 +103,7 @@ def test_steps_equal_autograd(loss, spherical, repeats, width, batch_size, activ
     sigma, a = resolve_activation(activation), model.a_
     c = 1.0
 
-    def loss_of_W(W, Xb, yb, _):
+    def loss_of_W(W, Xb, yb, draw):
         return _plain_loss(W, a, c, sigma, Xb, yb, loss)
 
     expected = _reference_run(model, X, y, loss_of_W)
@@ -123,7 +126,7 @@ def test_closed_form_smoothing_equals_autograd(loss, repeats):
     S_sigma = SmoothedPolynomial.build(monomial, lam, 6)
     S_squared = SmoothedPolynomial.build(list(np.convolve(monomial, monomial)), lam, 6)
 
-    def loss_of_W(W, Xb, yb, _):
+    def loss_of_W(W, Xb, yb, draw):
         return _smoothed_loss(W, model.a_, 1.0, S_sigma, S_squared, Xb, yb, loss)
 
     torch.testing.assert_close(model.W_, _reference_run(model, X, y, loss_of_W), rtol=0, atol=1e-10)
@@ -196,7 +199,10 @@ def test_monte_carlo_gradient_is_unbiased_for_the_closed_form(loss):
     rng = np.random.default_rng(2)
     t = torch.from_numpy(sphere_coordinates(rng, (K, 1, B, m), d))[:, None]  # (K, 1, 1, B, m)
     samples = torch.stack(
-        [monte_carlo_smoothed_gradient(W, a, 1.0, activation, lam, t[k], X, y, loss) for k in range(K)]
+        [
+            monte_carlo_smoothed_gradient(W, a, 1.0, activation, lam, t[k], X, y, loss)
+            for k in range(K)
+        ]
     )
     mean, stderr = samples.mean(0), samples.std(0) / math.sqrt(K)
     assert bool(((mean - exact).abs() <= 4.5 * stderr + 1e-12).all())
@@ -214,7 +220,9 @@ def test_replicas_in_one_batch_equal_single_runs_and_chunks_do_not_matter():
         )
         torch.testing.assert_close(batched.replica_W_[r], single.W_, rtol=0, atol=1e-12)
         assert batched.recovery_samples_[r] == single.recovery_samples_[0]
-        torch.testing.assert_close(batched.overlap_path_[r], single.overlap_path_[0], rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            batched.overlap_path_[r], single.overlap_path_[0], rtol=0, atol=1e-12
+        )
 
 
 def test_recovery_is_censored_when_the_budget_is_too_small():

@@ -315,7 +315,9 @@ def recovery_quantile(times: Sequence[float], quantile: float = 0.5) -> float | 
     """
     ordered = np.sort(np.asarray(times, dtype=float))
     if not 0.0 < quantile < 1.0 or len(ordered) == 0:
-        raise ValueError(f"need 0 < quantile < 1 and at least one time, got {quantile}, {len(ordered)}")
+        raise ValueError(
+            f"need 0 < quantile < 1 and at least one time, got {quantile}, {len(ordered)}"
+        )
     value = float(ordered[max(0, math.ceil(quantile * len(ordered)) - 1)])
     return value if math.isfinite(value) else None
 

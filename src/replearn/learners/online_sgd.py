@@ -258,7 +258,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
     >>> model.W_.shape, model.replica_W_.shape
     (torch.Size([1, 32]), torch.Size([4, 1, 32]))
     >>> model.recovered_.tolist(), model.recovery_samples_.tolist()
-    
+
     """
 
     _parameter_checks = {
@@ -550,7 +550,9 @@ class OnlineSGD(TransferMixin, BaseLearner):
         if self.head != "ridge":
             raise ValueError("transfer refits the ridge head: fit with head='ridge'")
         if source.d != self.W_.shape[1]:
-            raise ValueError(f"transfer data must have d={self.W_.shape[1]} columns, got {source.d}")
+            raise ValueError(
+                f"transfer data must have d={self.W_.shape[1]} columns, got {source.d}"
+            )
         new = copy.copy(self)
         new._fit_head(source, n, holdout, n_holdout)
         new.n_transfer_samples_ = n

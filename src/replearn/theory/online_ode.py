@@ -74,7 +74,9 @@ def link_coefficients(target: MultiIndexTarget) -> np.ndarray:
     [0.0, 0.0, 0.707107]
     """
     if target.r != 1:
-        raise ValueError(f"the online-SGD ODE is for single-index targets (r = 1), got r = {target.r}")
+        raise ValueError(
+            f"the online-SGD ODE is for single-index targets (r = 1), got r = {target.r}"
+        )
     out = np.zeros(target.degree + 1)
     for (k,), c in target.terms.items():
         out[k] += c
