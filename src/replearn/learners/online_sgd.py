@@ -258,6 +258,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
     >>> model.W_.shape, model.replica_W_.shape
     (torch.Size([1, 32]), torch.Size([4, 1, 32]))
     >>> model.recovered_.tolist(), model.recovery_samples_.tolist()
+    ([True, True, True, True], [209.0, 690.0, 236.0, 612.0])
 
     """
 

@@ -108,9 +108,9 @@ class SmoothedPolynomial:
     Examples
     --------
     >>> S = SmoothedPolynomial.build([0.0, 0.0, 1.0], smoothing=1.0, d=4)  # P(u) = u²
-    >>> a, q = torch.tensor([0.5]), torch.tensor([2.0])
-    >>> float(S.value(a, q))   # (a² + λ²·q·E t²)/(1 + λ²) = (0.25 + 2/3)/2
-    0.4583333333333333
+    >>> a, q = torch.tensor([0.5], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64)
+    >>> round(float(S.value(a, q)), 12)   # (a² + λ²·q·E t²)/(1 + λ²) = (0.25 + 2/3)/2
+    0.458333333333
     """
 
     terms: tuple[tuple[int, int, float], ...]

@@ -51,12 +51,18 @@ QUADRATURE_NODES = 80
 class OverlapCurve:
     """m(t) of the online-SGD ODE on a grid of sample counts.
 
-    Attributes
+    Parameters
     ----------
     samples : numpy.ndarray (T,)
         t, samples used.
     overlap : numpy.ndarray (T,)
         m(t) = u·w.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> OverlapCurve(np.array([0.0, 10.0]), np.array([0.1, 0.2])).overlap.tolist()
+    [0.1, 0.2]
     """
 
     samples: np.ndarray
