@@ -13,7 +13,7 @@ or of its smoothed version at radius λ (``smoothing``; Damian, Nichani, Ge & Le
 
 **Step sizes** (``lr="auto"``: η = ``lr_scale``·η(d, k, λ), k = ``information_exponent``):
 
-    η = 1/d (k = 1),  1/(d·log d) (k = 2),  d^{−k/2} (k ≥ 3)          (λ = 0)
+    η = 1/d (k = 1),  1/(d·max(1, log d)) (k = 2),  d^{−k/2} (k ≥ 3)   (λ = 0)
     η = d^{−k/2}·λ^{2k−2}  (k ≥ 3, λ > 0; as for λ = 0 when k ≤ 2)
 
 The λ = 0 schedule is Ben Arous, Gheissari & Jagannath (2021, JMLR 22(106), Theorem 1.3 and
@@ -133,7 +133,7 @@ def online_lr(d: int, information_exponent: int, smoothing: float = 0.0) -> floa
     if k == 1:
         return 1.0 / d
     if k == 2:
-        return 1.0 / (d * math.log(d))
+        return 1.0 / (d * max(1.0, math.log(d)))  # (log d floored at 1: d ≤ 2 keeps η ≤ 1/d)
     return d ** (-k / 2) * (smoothing ** (2 * k - 2) if smoothing > 0 else 1.0)
 
 
