@@ -458,7 +458,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
                     W = apply_step(W, gradient(W, a, Xb, yb, draw), lr, self.spherical)
                 step += 1
                 if U_device is not None:
-                    current = overlaps(W, U_device)
+                    current = overlaps(W, U_device, unit_rows=self.spherical)
                     recovery = self._update_recovery(recovery, current, step * B)
                     if step % record_every == 0 or step == steps:
                         path.append(current)

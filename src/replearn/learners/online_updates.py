@@ -269,13 +269,15 @@ def apply_step(W: torch.Tensor, G: torch.Tensor, lr: float, spherical: bool) -> 
         return W - lr * G
     tangent = G - (G * W).sum(-1, keepdim=True) * W
     moved = W - lr * tangent
-    return moved / moved.norm(dim=-1, keepdim=True)
+    return moved / torch.linalg.vector_norm(moved, dim=-1, keepdim=True)
 
 
-def overlaps(W: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+def overlaps(W: torch.Tensor, U: torch.Tensor, unit_rows: bool = False) -> torch.Tensor:
     """Per neuron, the share of w_j in span U: ‖U·w_j‖/‖w_j‖ (r > 1), or the signed cosine
-    u·w_j/‖w_j‖ (r = 1); shape (R, m)."""
-    projection = (W @ U.T) / W.norm(dim=-1, keepdim=True)  # (R, m, r)
+    u·w_j/‖w_j‖ (r = 1); shape (R, m). ``unit_rows``: ‖w_j‖ = 1 already (spherical SGD)."""
+    projection = W @ U.T  # (R, m, r)
+    if not unit_rows:
+        projection = projection / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
     return projection[..., 0] if U.shape[0] == 1 else projection.norm(dim=-1)
 
 
