@@ -48,10 +48,12 @@ did not happen within the n samples of the fit.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from replearn import data
 from replearn.activations import activation_spec, resolve_activation
 from replearn.data import DataStream
 from replearn.learners.base import BaseLearner, TransferMixin
@@ -399,23 +401,46 @@ class OnlineSGD(TransferMixin, BaseLearner):
         return torch.stack(rows), a
 
     def _replica_chunks(self, source, n: int, rows: int):
-        """(X (R, k, d), y (R, k)) of samples start…start+k−1, k ≤ rows, for every replica."""
-        if isinstance(source, DataStream):
-            streams = [source] + [
-                source.with_(seed=source.seed + r, cache_bytes=0) for r in range(1, self.replicas)
-            ]
-            for start in range(0, n, rows):
-                stop = min(start + rows, n)
-                parts = [s.get(start, stop) for s in streams]
-                yield (
-                    torch.stack([p[0] for p in parts]).to(self._device, self._dtype),
-                    torch.stack([p[1] for p in parts]).to(self._device, self._dtype),
-                )
-        else:
+        """(X (R, k, d), y (R, k)) of samples start…start+k−1, k ≤ rows, for every replica.
+
+        From a stream: replica r's samples come from the stream with seed ``stream.seed + r``;
+        with the numpy sampler the next chunk's replicas are drawn in ``data.DRAW_THREADS``
+        background threads while the current chunk is used (numpy releases the GIL; each
+        replica's blocks come from their own generators, so the threads change no number).
+        """
+        if not isinstance(source, DataStream):
             for X, y in source.chunks(n, rows):
                 X = X.to(self._device, self._dtype)
                 y = y.to(self._device, self._dtype)
                 yield X.expand(self.replicas, *X.shape), y.expand(self.replicas, *y.shape)
+            return
+        streams = [source] + [
+            source.with_(seed=source.seed + r, cache_bytes=0) for r in range(1, self.replicas)
+        ]
+        bounds = [(start, min(start + rows, n)) for start in range(0, n, rows)]
+        threads = data.DRAW_THREADS if source.sampler == "numpy" and data.PREFETCH else 0
+
+        def stacked(parts):
+            return (
+                torch.stack([p[0] for p in parts]).to(self._device, self._dtype),
+                torch.stack([p[1] for p in parts]).to(self._device, self._dtype),
+            )
+
+        if threads <= 1:
+            for start, stop in bounds:
+                yield stacked([s.get(start, stop) for s in streams])
+            return
+        with ThreadPoolExecutor(threads, thread_name_prefix="replearn-online") as pool:
+
+            def submit(start: int, stop: int):
+                return [pool.submit(s.get, start, stop) for s in streams]
+
+            pending = submit(*bounds[0])
+            for index in range(len(bounds)):
+                parts = [future.result() for future in pending]
+                if index + 1 < len(bounds):
+                    pending = submit(*bounds[index + 1])
+                yield stacked(parts)
 
     def _fit(self, source, n: int, holdout, n_holdout: int):
         d, B = source.d, self.batch_size
