@@ -319,3 +319,17 @@ def test_overlap_ode_matches_the_mean_simulated_overlap():
 def test_overlap_ode_matches_the_mean_simulated_overlap_at_d1024():
     mean, spread, ode, _ = _ode_against_simulation(1024, 32, 20_000, 1000)
     assert np.all(np.abs(mean - ode) <= spread + 1e-9)
+
+
+def test_recovery_time_is_the_first_recorded_crossing():
+    """With every step recorded, recovery_samples_ is the first record with |u·w| ≥ threshold
+    (chunks of 96 samples: crossings inside and across chunk boundaries)."""
+    target = rl.MultiIndexTarget.from_expression("He2(z1)/sqrt(2)", d=16, seed=0)
+    stream = rl.DataStream(target, seed=3)
+    model = rl.OnlineSGD(replicas=6, record_every=1, chunk_size=96, batch_size=2, seed=1)
+    model.fit_stream(stream, 2000, 0)
+    for r in range(6):
+        crossed = np.nonzero(model.overlap_path_[r, :, 0].abs().numpy() >= 0.5)[0]
+        expected = model.path_samples_[crossed[0]] if len(crossed) else math.inf
+        assert model.recovery_samples_[r] == expected
+    assert model.recovered_.sum() >= 3  # most replicas cross within 2000 samples at d = 16

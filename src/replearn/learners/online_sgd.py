@@ -470,25 +470,37 @@ class OnlineSGD(TransferMixin, BaseLearner):
         path, path_steps = [], [0]
         if U_device is not None:
             path.append(overlaps(W, U_device))
-            recovery = self._update_recovery(recovery, path[0], 0)
+            recovery = self._update_recovery(recovery, path[0][None], 0, B)  # the start
         rows = max(B, (self.chunk_size // B) * B)
         step = 0
         for X, y in self._replica_chunks(source, steps * B, rows):
             k = X.shape[1] // B
             X, y = X.reshape(R, k, B, d), y.reshape(R, k, B)
+            # the chunk's projections U·w after every step, one product per step into a
+            # buffer; overlaps, crossings and records are taken from it after the chunk
+            tracked = U_device is not None
+            if tracked:
+                projected = W.new_empty(k, R, self.width, U_device.shape[0])
+                norms = None if self.spherical else W.new_empty(k, R, self.width, 1)
             for i in range(k):
                 Xb, yb = X[:, i], y[:, i]
                 for repeat in range(self.repeats):
-                    draw = step * self.repeats + repeat  # fresh smoothing draws every step
+                    draw = (step + i) * self.repeats + repeat  # fresh smoothing draws every step
                     W = apply_step(W, gradient(W, a, Xb, yb, draw), lr, self.spherical)
-                step += 1
-                if U_device is not None:
-                    current = overlaps(W, U_device, unit_rows=self.spherical)
-                    recovery = self._update_recovery(recovery, current, step * B)
-                    if step % record_every == 0 or step == steps:
-                        path.append(current)
-                        path_steps.append(step)
-            if self.stop_at_recovery and U_device is not None and bool(recovery.isfinite().all()):
+                if tracked:
+                    torch.matmul(W, U_device.T, out=projected[i])
+                    if norms is not None:
+                        torch.linalg.vector_norm(W, dim=-1, keepdim=True, out=norms[i])
+            if tracked:
+                current = projected if norms is None else projected / norms
+                current = current[..., 0] if U_device.shape[0] == 1 else current.norm(dim=-1)
+                recovery = self._update_recovery(recovery, current, (step + 1) * B, B)
+                done = torch.arange(step + 1, step + k + 1)
+                kept = ((done % record_every == 0) | (done == steps)).nonzero()[:, 0]
+                path.extend(current[kept].unbind(0))
+                path_steps.extend((done[kept]).tolist())
+            step += k
+            if self.stop_at_recovery and tracked and bool(recovery.isfinite().all()):
                 break
         self.n_used_ = step * B
         self.lr_ = float(lr)
@@ -504,10 +516,13 @@ class OnlineSGD(TransferMixin, BaseLearner):
         self.n_samples_ = n
         return self
 
-    def _update_recovery(self, recovery, current, samples: int):
-        """First sample count at which max_j |overlap_j| ≥ threshold, per replica (on device)."""
-        reached = current.abs().amax(dim=1) >= self.threshold
-        return torch.where(reached & torch.isinf(recovery), float(samples), recovery)
+    def _update_recovery(self, recovery, current, first_samples: int, batch_size: int):
+        """First sample count at which max_j |overlap_j| ≥ threshold, per replica: ``current``
+        (k, R, m) holds the overlaps after first_samples, first_samples + B, … samples."""
+        reached = current.abs().amax(dim=-1) >= self.threshold  # (k, R)
+        first = reached.to(torch.int8).argmax(dim=0)  # the first record that reached it
+        samples = (first_samples + first * batch_size).to(recovery.dtype)
+        return torch.where(reached.any(dim=0) & recovery.isinf(), samples, recovery)
 
     def _gradient_function(self, activation, c: float, smoothing: float, d: int):
         """(W, a, X, y, step) ↦ the step's gradient, for the chosen loss and smoothing."""
