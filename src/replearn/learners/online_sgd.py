@@ -47,6 +47,7 @@ did not happen within the n samples of the fit.
 
 from __future__ import annotations
 
+import copy
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -216,7 +217,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
     dtype : {"float32", "float64"}
     device : str or torch.device
     chunk_size : int
-        Samples per replica drawn at once (memory R·chunk_size·d).
+        Samples per replica drawn at once (memory R·chunk_size·d); keep it a multiple of the
+        stream's 4096-sample block (a smaller chunk draws a block again for each piece).
     seed : int
         Seeds W⁰, a, the head's biases and Monte Carlo draws (replica r: seed + r).
 
@@ -543,10 +545,13 @@ class OnlineSGD(TransferMixin, BaseLearner):
                     list(np.convolve(monomial, monomial)), smoothing, d
                 )
             return lambda W, a, X, y, step: smoothed_gradient(W, a, c, sigma, squared, X, y, loss)
-        draws = _SphereDraws(self.seed, self.replicas, self.smoothing_samples, self.width, d)
+        draws = _SphereDraws(
+            self.seed, self.replicas, self.smoothing_samples, self.width, d,
+            self._device, self._dtype,
+        )  # fmt: skip
 
         def monte_carlo(W, a, X, y, step):
-            t = draws.at(step, X.shape[1]).to(W.device, W.dtype)
+            t = draws.at(step, X.shape[1])
             return monte_carlo_smoothed_gradient(W, a, c, activation, smoothing, t, X, y, loss)
 
         return monte_carlo
@@ -586,8 +591,6 @@ class OnlineSGD(TransferMixin, BaseLearner):
         return self._linear(X) + self.network_(X)
 
     def _transferred(self, source, n, holdout, n_holdout):
-        import copy
-
         if self.head != "ridge":
             raise ValueError("transfer refits the ridge head: fit with head='ridge'")
         if source.d != self.W_.shape[1]:
@@ -610,10 +613,11 @@ class _SphereDraws:
     """The Monte Carlo smoothing's sphere coordinates t, (S, R, B, m) per step, drawn per
     block of SMOOTHING_STEP_BLOCK steps from numpy generators seeded by (seed + r, tag, block)."""
 
-    def __init__(self, seed: int, replicas: int, samples: int, width: int, d: int):
+    def __init__(self, seed, replicas, samples, width, d, device="cpu", dtype=torch.float64):
         self.seed, self.replicas, self.samples, self.width, self.d = (
             seed, replicas, samples, width, d,
         )  # fmt: skip
+        self.device, self.dtype = device, dtype
         self._block, self._values = -1, None
 
     def at(self, step: int, batch: int) -> torch.Tensor:
@@ -627,6 +631,7 @@ class _SphereDraws:
                 for r in range(self.replicas)
             ]
             # (block steps, S, R, B, m)
-            self._values = torch.from_numpy(np.stack(per_replica, axis=2))
+            values = torch.from_numpy(np.stack(per_replica, axis=2))
+            self._values = values.to(self.device, self.dtype)  # one copy per block
             self._block = block
         return self._values[step - block * SMOOTHING_STEP_BLOCK]
