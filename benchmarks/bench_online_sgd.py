@@ -5,10 +5,13 @@ For each d (default 256, 1024, 4096), on one device:
 
 1. **draw**: the stream's drawing rate (the practical limit: every sample needs d fresh
    normals) — one 4096-sample block of ``DataStream`` per call, for the stream's sampler
-   (numpy PCG64 on the CPU by default; ``--sampler torch`` draws on the device), as samples/s.
+   (numpy PCG64 on the CPU by default; ``--sampler torch`` draws on the device), as samples/s
+   of one thread (OnlineSGD draws its replicas' next chunk in ``data.DRAW_THREADS`` threads,
+   so with the numpy sampler it can exceed this column on a machine with idle cores).
 2. **OnlineSGD**: ``OnlineSGD(replicas=R, batch_size=B).fit_stream(stream, n)`` end to end
    (drawing included), R·n samples / seconds. Defaults: one ReLU neuron, spherical,
-   correlation loss, B = 1 (every sample its own step), R = ``--replicas``.
+   correlation loss, B = 1 (every sample its own step), R = ``--replicas``; ``--n`` should be
+   a multiple of 4096 (a stream draws whole 4096-sample blocks).
 3. **per-sample loop**: the way the public scripts run it — one replica, for each sample a
    fresh ``torch.randn(d)``, the loss, ``backward()``, the step and the projection in Python —
    samples / seconds.
@@ -112,7 +115,7 @@ def loop_rate(d: int, n: int, device, dtype, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, nargs="+", default=[256, 1024, 4096])
-    parser.add_argument("--n", type=int, default=16_384, help="samples per replica")
+    parser.add_argument("--n", type=int, default=16_384, help="samples per replica (× 4096)")
     parser.add_argument("--loop-n", type=int, default=4096, help="samples of the per-sample loop")
     parser.add_argument("--replicas", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=1)
