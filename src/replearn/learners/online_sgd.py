@@ -145,6 +145,16 @@ def _smoothing_spec(value):
     return number(0.0, words=("d^1/4",))(value)
 
 
+def _record_every_spec(value):
+    """ "auto" or an integer ≥ 1 (steps between recorded overlaps)."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    try:
+        return integer_at_least(1)(value)
+    except ValueError:
+        raise ValueError(f"must be 'auto' or an integer ≥ 1, got {value!r}") from None
+
+
 def _directions_spec(value):
     """None (the stream's target's U) or an (r, d) array of directions."""
     if value is None:
@@ -285,7 +295,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
         "smoothing_samples": integer_at_least(1),
         "init_overlap": optional(interval(0.0, 1.0, closed_high=True)),
         "threshold": interval(0.0, 1.0, closed_low=False, closed_high=True),
-        "record_every": lambda v: v if v == "auto" else integer_at_least(1)(v),
+        "record_every": _record_every_spec,
         "stop_at_recovery": boolean,
         "replicas": integer_at_least(1),
         "head": choice("none", "ridge"),
