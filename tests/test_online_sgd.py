@@ -289,28 +289,35 @@ def test_default_learns_he2_at_d256_within_50_d_log_d():
 
 
 # -- the overlap ODE ---------------------------------------------------------------------------
-def _ode_against_simulation(d: int, replicas: int, n: int, record_every: int):
+def _ode_against_simulation(d, replicas, n, record_every, batch_size=1, lr_times_d=1.0):
     from replearn.theory import online_overlap_ode
 
     target = rl.MultiIndexTarget.from_expression("He2(z1)/sqrt(2)", d=d, seed=0)
     stream = rl.DataStream(target, noise=0.3, noise_kind="gaussian", seed=0, dtype=F64)
-    lr = 1.0 / d  # drift 0.56·η·m against a projection loss ≈ 0.3·η·m: a fixed point below 1
+    # η = 1/d: drift 0.56·η·m against a projection loss ≈ 0.3·η·m, a fixed point below 1
+    lr = lr_times_d / d
     model = rl.OnlineSGD(
-        replicas=replicas, init_overlap=0.3, lr=lr, dtype="float64", record_every=record_every,
-        seed=0,
+        replicas=replicas, init_overlap=0.3, lr=lr, batch_size=batch_size, dtype="float64",
+        record_every=record_every, seed=0,
     ).fit_stream(stream, n=n, n_holdout=0)  # fmt: skip
     path = model.overlap_path_[:, :, 0].numpy()
     mean, spread = path.mean(0), path.std(0, ddof=1)
-    options = dict(lr=lr, n=n, m0=0.3, noise=0.3, points=len(model.path_samples_))
+    options = dict(
+        lr=lr, n=n, m0=0.3, noise=0.3, batch_size=batch_size, points=len(model.path_samples_)
+    )
     with_corrections = online_overlap_ode(target, **options).overlap
     drift_only = online_overlap_ode(target, corrections=False, **options).overlap
     return mean, spread, with_corrections, drift_only
 
 
-def test_overlap_ode_matches_the_mean_simulated_overlap():
+@pytest.mark.parametrize("batch_size, lr_times_d", [(1, 1.0), (8, 6.0)])
+def test_overlap_ode_matches_the_mean_simulated_overlap(batch_size, lr_times_d):
     """m(t) of the ODE within the replicas' spread (one sd) of their mean at every record; the
-    drift alone (no step-size correction) is not — the correction is what sets the plateau."""
-    mean, spread, ode, drift_only = _ode_against_simulation(256, 16, 4000, 250)
+    drift alone (no step-size correction) is not — the correction is what sets the plateau
+    (with B = 8 it is the batch's variance, (E‖h₁‖² − ‖E h‖²)/B, that does)."""
+    mean, spread, ode, drift_only = _ode_against_simulation(
+        256, 16, 4000 * batch_size // 2 if batch_size > 1 else 4000, 250, batch_size, lr_times_d
+    )
     assert np.all(np.abs(mean - ode) <= spread + 1e-9)
     assert np.abs(mean - drift_only)[-1] > 3 * spread[-1]
 
