@@ -17,6 +17,7 @@ from replearn.learners.full_training import FullTraining
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.online_sgd import OnlineSGD
 from replearn.learners.random_features import RandomFeatures
 
 LEARNERS = {
@@ -25,8 +26,9 @@ LEARNERS = {
     "ntk": NTKRegression(width=4),
     "kernel_ridge": KernelRidge(),
     "full_training": FullTraining(width=8, epochs=2, patience=None),
+    "online_sgd": OnlineSGD(width=4, head="ridge"),
 }
-TRANSFER = ["one_step", "random_features"]
+TRANSFER = ["one_step", "random_features", "online_sgd"]
 
 
 def _data(n: int = 60, d: int = 3, seed: int = 0):

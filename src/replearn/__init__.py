@@ -37,6 +37,7 @@ _EXPORTS = {
     "NTKRegression": "replearn.learners.ntk",
     "KernelRidge": "replearn.learners.kernel_ridge",
     "FullTraining": "replearn.learners.full_training",
+    "OnlineSGD": "replearn.learners.online_sgd",
     "excess_risk": "replearn.metrics",
     "subspace_alignment": "replearn.metrics",
     "principal_angles": "replearn.metrics",

@@ -20,9 +20,13 @@ from replearn.quadrature import MAX_POINTS, QuadratureSizeError
 from replearn.quadrature import normal_gauss_hermite as _normal_gauss_hermite
 from replearn.quadrature import tensor_grid as _tensor_grid
 from replearn.targets import MultiIndexTarget
+from replearn.theory.online_ode import OverlapCurve, link_coefficients, online_overlap_ode
 
 __all__ = [
     "QuadratureSizeError",
+    "online_overlap_ode",
+    "OverlapCurve",
+    "link_coefficients",
     "one_step_threshold",
     "one_step_width",
     "kernel_learnable_degree",
