@@ -5,7 +5,7 @@ The layers, top to bottom (docs/architecture.md, "Layout")::
     cli → experiments.api → experiments.report → experiments.scaling → experiments.executors
         → experiments.grid → experiments.store → experiments.spec → experiments.analysis
         → experiments.methods → learners (+ metrics, theory) → linear algebra (+ network)
-        → data → targets (expression, hermite) → validation
+        → data → targets (links, quadrature, expression, hermite) → validation
 
 A module may import any module of a *lower* layer, never one of a higher layer, and the
 modules of one layer must not import each other in a circle. The check parses every
@@ -34,11 +34,19 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("replearn.cli",)),
     ("api", ("replearn.experiments", "replearn.experiments.api")),
     ("report", ("replearn.experiments.report", "replearn.experiments.report.*")),
+    ("frames", ("replearn.experiments.frames",)),
     ("scaling", ("replearn.experiments.scaling",)),
     ("executors", ("replearn.experiments.executors",)),
     ("grid", ("replearn.experiments.grid",)),
-    ("store", ("replearn.experiments.store",)),
-    ("spec", ("replearn.experiments.spec", "replearn.experiments.yaml_strict")),
+    ("store", ("replearn.experiments.store", "replearn.experiments.paths")),
+    (
+        "spec",
+        (
+            "replearn.experiments.spec",
+            "replearn.experiments.yaml_strict",
+            "replearn.experiments.catalog",
+        ),
+    ),
     ("analysis", ("replearn.experiments.analysis",)),
     ("methods", ("replearn.experiments.methods",)),
     (
@@ -64,9 +72,25 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("replearn.data", "replearn.label_transforms")),
     (
         "targets",
-        ("replearn.targets", "replearn.expression", "replearn.activations", "replearn.hermite"),
+        (
+            "replearn.targets",
+            "replearn.links",
+            "replearn.quadrature",
+            "replearn.expression",
+            "replearn.activations",
+            "replearn.hermite",
+        ),
+    ),  # fmt: skip
+    (
+        "validation",
+        (
+            "replearn.validation",
+            "replearn.limits",
+            "replearn._threads",
+            "replearn._version",
+            "replearn.progress",
+        ),
     ),
-    ("validation", ("replearn.validation", "replearn.limits", "replearn._threads")),
 ]
 
 

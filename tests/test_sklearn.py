@@ -18,6 +18,7 @@ from replearn.learners.giant_step import GiantStepNetwork
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.online_sgd import OnlineSGD
 from replearn.learners.random_features import RandomFeatures
 
 # small models so that the ~50 checks per learner stay fast; float64 so that predicting a
@@ -55,6 +56,10 @@ LEARNERS = [
         dtype="float64",
     ),
     RandomFeatures(width=5, activation="tanh", second_layer="gaussian", dtype="float64"),
+    # the ridge head (the trained network alone is no regressor of arbitrary y); a fixed λ > 0:
+    # on inputs of mean 100 every ReLU feature can be dead, and the λ-path of a zero Gram
+    # matrix is degenerate
+    OnlineSGD(width=4, head="ridge", ridge_lambda=1e-3, dtype="float64"),
 ]
 
 

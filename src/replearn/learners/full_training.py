@@ -44,6 +44,7 @@ from replearn.network import TwoLayerReLU, symmetric_init
 from replearn.validation import (
     boolean,
     choice,
+    count_within,
     device_name,
     dtype_name,
     even_width,
@@ -121,8 +122,8 @@ class FullTraining(BaseLearner):
         "width": even_width,
         "optimizer": choice("sgd", "adam"),
         "lr": number(0.0, True, ("auto",)),
-        "epochs": integer_at_least(1),
-        "n_steps": optional(integer_at_least(1)),
+        "epochs": count_within("steps", 1),
+        "n_steps": optional(count_within("steps", 1)),
         "batch_size": integer_at_least(1),
         "weight_decay": number(0.0),
         "momentum": interval(0.0, 1.0),
@@ -259,6 +260,14 @@ class FullTraining(BaseLearner):
         return 20.0 / (self.width * d) if self.parametrization == "standard" else 0.5 / d
 
     def _fit(self, source, n: int, holdout) -> FullTraining:
+        if self.n_steps is None:  # epochs × minibatches, bounded before any pass over the data
+            full, rest = divmod(n, self.chunk_size)
+            per_epoch = full * -(-self.chunk_size // self.batch_size) + -(-rest // self.batch_size)
+            limits.check(
+                "steps",
+                self.epochs * per_epoch,
+                f"{self.epochs} epochs × {per_epoch:,} minibatches",
+            )
         d = source.d
         dtype, device = self._dtype, self._device
         alpha, beta = self._linear_part(source, n)

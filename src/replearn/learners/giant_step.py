@@ -84,6 +84,7 @@ import math
 
 import torch
 
+from replearn import limits
 from replearn.label_transforms import label_transform_spec, resolve_label_transform
 from replearn.learners.base import BaseLearner
 from replearn.learners.first_layer import (
@@ -104,6 +105,7 @@ from replearn.network import TwoLayerNetwork
 from replearn.validation import (
     boolean,
     choice,
+    count_within,
     device_name,
     dtype_name,
     integer_at_least,
@@ -320,7 +322,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
 
     _parameter_checks = {
         "width": model_width,
-        "steps": integer_at_least(1),
+        "steps": count_within("steps", 1),
         "step_size": step_size_spec,
         "weight_decay": weight_decay_spec,
         "batch": choice("fresh", "reuse"),
@@ -331,7 +333,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "diagnostics_data": diagnostics_data_spec,
         "head": choice("ridge", "gd", "none"),
         "ridge_lambda": ridge_lambda,
-        "head_steps": integer_at_least(0),
+        "head_steps": count_within("steps", 0),
         "head_lr": number(0.0, True, ("auto",)),
         "dtype": dtype_name,
         "device": device_name,
@@ -439,6 +441,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         return direction_rows(self.diagnostics_target, d, "diagnostics_target")
 
     def _fit(self, source, n: int, holdout, n_holdout: int) -> GiantStepNetwork:
+        limits.check("n", n * self.steps, f"n·steps = {n:,}·{self.steps} (samples the steps use)")
         d = source.d
         half = self.width // 2
         scale = self._scale()

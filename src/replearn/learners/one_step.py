@@ -38,6 +38,7 @@ import math
 
 import torch
 
+from replearn import progress
 from replearn.label_transforms import (
     label_transform_spec,
     resolve_label_transform,
@@ -58,6 +59,7 @@ from replearn.validation import (
     boolean,
     check_ridge_lambda,
     choice,
+    count_within,
     device_name,
     dtype_name,
     integer_at_least,
@@ -94,7 +96,7 @@ def first_layer_step_sum(
     (float64 sums of per-chunk products in ``dtype``): shape (len(W_half), d)."""
     total = torch.zeros(W_half.shape, dtype=torch.float64, device=device)
     buffer = None
-    for X, y, *_ in source.chunks(n, chunk_size, start=start):
+    for X, y, *_ in progress.labelled("first-layer step", source.chunks(n, chunk_size, start)):
         X = X.to(device=device, dtype=dtype)
         s = labels(X, y.to(device=device, dtype=dtype))
         # s_i·1[w_j·x_i ≥ 0], shape (c, m/2), written in place into the pre-activations, one
@@ -286,7 +288,7 @@ class OneStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "eta1": number(0.0, True, ("sqrt_d", "normalize")),
         "head": choice("ridge", "gd"),
         "ridge_lambda": ridge_lambda,
-        "head_steps": integer_at_least(0),
+        "head_steps": count_within("steps", 0),
         "head_lr": number(0.0, True, ("auto",)),
         "data": choice("same", "resample"),
         "preprocess": boolean,
