@@ -89,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, default=512)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first…first+seeds−1")
     parser.add_argument("--n-test", type=int, default=100_000)
     parser.add_argument("--exponents", type=float, nargs="+", default=list(EXPONENTS))
     parser.add_argument("--dtype", default="float64")
@@ -104,9 +105,10 @@ def main() -> None:
         n = int(d**ell)  # np.logspace(1.3, 2, 3, base=d), cast to int as there
         runs = [
             run_one(d, p, n, args.n_test, s, init, dtype, not args.no_algorithm1)
-            for s in range(args.seeds)
+            for s in range(args.first_seed, args.first_seed + args.seeds)
         ]
         row = {"ell": ell, "n": n, "wall_s": round(time.time() - started, 1)}
+        row["per_seed"] = {k: [r[k] for r in runs] for k in runs[0]}
         for key in runs[0]:
             values = np.array([r[key] for r in runs])
             row[key] = (float(values.mean()), float(values.std()))
