@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, create_model, model_serializer
 
 from replearn.learners.full_training import FullTraining
 from replearn.learners.giant_step import GiantStepNetwork
@@ -63,92 +63,141 @@ def checked_by(learner, name: str, allow_none: bool = False):
 Bool = Annotated[Any, AfterValidator(boolean)]
 
 
+def _same(value: Any, default: Any) -> bool:
+    """``value == default`` without True == 1 (a bool equals only a bool)."""
+    if isinstance(value, bool) != isinstance(default, bool):
+        return False
+    try:
+        return bool(value == default)
+    except Exception:  # an array-like default: never "the same"
+        return False
+
+
 class Params(BaseModel):
     """Base of the hyper-parameter models: unknown names are errors.
 
-    ``omitted_when_none`` lists options added after results were stored: at their default
-    None they are left out of ``model_dump()`` (so of the run config, so of its run id), and
-    the runs of existing specs keep their ids.
+    ``omitted_at`` maps options added after results were stored to their default: at that
+    value they are left out of ``model_dump()`` (so of the run config, so of its run id), and
+    the runs of existing specs keep their ids; another value enters the run id.
+    ``none_means_default`` lists fields whose None stands for the learner's own default (the
+    runner leaves them out of the constructor call).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    omitted_when_none: ClassVar[tuple[str, ...]] = ()
+    omitted_at: ClassVar[dict[str, Any]] = {}
+    none_means_default: ClassVar[frozenset[str]] = frozenset()
 
     @model_serializer(mode="wrap")
     def _leave_out_new_defaults(self, handler):
         data = handler(self)
-        for name in self.omitted_when_none:
-            if data.get(name, 0) is None:
+        for name, default in self.omitted_at.items():
+            if name in data and _same(data[name], default):
                 del data[name]
         return data
 
 
-class OneStepParams(Params):
-    width: checked_by(OneStepNetwork, "width") = 100
-    eta1: checked_by(OneStepNetwork, "eta1") = "sqrt_d"
-    head: checked_by(OneStepNetwork, "head") = "ridge"
-    ridge_lambda: checked_by(OneStepNetwork, "ridge_lambda") = "auto"
-    head_steps: checked_by(OneStepNetwork, "head_steps") = 1000
-    head_lr: checked_by(OneStepNetwork, "head_lr") = "auto"
-    data: checked_by(OneStepNetwork, "data") = "same"
-    preprocess: checked_by(OneStepNetwork, "preprocess") = True
-    chunk_size: checked_by(OneStepNetwork, "chunk_size") = 32_768
-    label_transform: checked_by(OneStepNetwork, "label_transform") = None
-
-    omitted_when_none: ClassVar[tuple[str, ...]] = ("label_transform",)
+# parameters a run takes from its config (``config["seed"]``, ``["dtype"]``, ``["device"]``),
+# never from a method's hyper-parameters
+RUN_CONTEXT = ("seed", "dtype", "device")
 
 
-class GiantStepParams(Params):
-    """GiantStepNetwork. A per-step list is one value, so a spec sweeps lists of lists:
-    ``step_size: [[2.0, 8.0]]`` is one run with η₁ = 2, η₂ = 8; ``batch: [fresh, reuse]`` is
-    two runs. (A list whose length is not ``steps`` fails the run with the learner's message.)"""
+def learner_params(
+    learner, legacy: tuple[str, ...], none_means_default: tuple[str, ...] = ()
+) -> type[Params]:
+    """A method's hyper-parameter model generated from its learner class.
 
-    width: checked_by(GiantStepNetwork, "width") = 100
-    steps: checked_by(GiantStepNetwork, "steps") = 1
-    step_size: checked_by(GiantStepNetwork, "step_size") = "sqrt_d"
-    weight_decay: checked_by(GiantStepNetwork, "weight_decay") = "paper"
-    batch: checked_by(GiantStepNetwork, "batch") = "fresh"
-    output_scale: checked_by(GiantStepNetwork, "output_scale") = 1.0
-    label_transform: checked_by(GiantStepNetwork, "label_transform") = None
-    preprocess: checked_by(GiantStepNetwork, "preprocess") = True
-    head: checked_by(GiantStepNetwork, "head") = "ridge"
-    ridge_lambda: checked_by(GiantStepNetwork, "ridge_lambda") = "auto"
-    head_steps: checked_by(GiantStepNetwork, "head_steps") = 1000
-    head_lr: checked_by(GiantStepNetwork, "head_lr") = "auto"
-    chunk_size: checked_by(GiantStepNetwork, "chunk_size") = 32_768
+    Every ``__init__`` parameter of ``learner`` becomes a field, with the learner's default
+    and its ``_parameter_checks`` check (so a spec and an estimator accept the same values
+    with the same words), except the run's context (:data:`RUN_CONTEXT`) and the parameters
+    the learner declares ``_not_in_specs`` (Python objects a YAML spec cannot express).
+
+    Parameters
+    ----------
+    learner : type
+        A :class:`~replearn.learners.base.BaseLearner` subclass.
+    legacy : tuple of str
+        The fields the method had when results were first stored, in their sweep order:
+        they are always in the run config (so in its run id). Every other field — a
+        parameter added to the learner later — is left out of the config at the learner's
+        default (:attr:`Params.omitted_at`), so adding a parameter never changes the run
+        id of an existing run; a value other than the default enters the run id. Written
+        once per method; never add a name to it.
+    none_means_default : tuple of str
+        Legacy fields whose spec default is None, meaning "the learner's default" (stored
+        as None in the run config; left out of the constructor call).
+
+    Returns
+    -------
+    type
+        A :class:`Params` model: legacy fields first (in that order), then the others in
+        the order of the learner's signature.
+
+    Examples
+    --------
+    >>> from replearn.learners.random_features import RandomFeatures
+    >>> P = learner_params(RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size"))
+    >>> list(P.model_fields)
+    ['width', 'ridge_lambda', 'chunk_size', 'preprocess']
+    >>> P().model_dump()             # preprocess at its default: not in the run config
+    {'width': 100, 'ridge_lambda': 'auto', 'chunk_size': 32768}
+    >>> P(preprocess=False).model_dump()["preprocess"]
+    False
+    """
+    signature = inspect.signature(learner.__init__).parameters
+    excluded = set(RUN_CONTEXT) | set(learner._not_in_specs)
+    names = [n for n in signature if n != "self" and n not in excluded]
+    unknown = [n for n in (*legacy, *none_means_default) if n not in names]
+    if unknown or not set(none_means_default) <= set(legacy):
+        raise TypeError(
+            f"{learner.__name__}: legacy fields {unknown or list(none_means_default)} are not "
+            "settable parameters (or a none_means_default field is not legacy)"
+        )
+    fields: dict[str, Any] = {}
+    for name in (*legacy, *[n for n in names if n not in legacy]):
+        if name in none_means_default:
+            fields[name] = (checked_by(learner, name, allow_none=True), None)
+        else:
+            fields[name] = (checked_by(learner, name), signature[name].default)
+    model = create_model(f"{learner.__name__}Params", __base__=Params, **fields)
+    model.omitted_at = {n: signature[n].default for n in names if n not in legacy}
+    model.none_means_default = frozenset(none_means_default)
+    model.__doc__ = (
+        f"Hyper-parameters of {learner.__name__} in a spec (generated from the learner)."
+    )
+    return model
 
 
-class RandomFeaturesParams(Params):
-    width: checked_by(RandomFeatures, "width") = 100
-    ridge_lambda: checked_by(RandomFeatures, "ridge_lambda") = "auto"
-    chunk_size: checked_by(RandomFeatures, "chunk_size") = 32_768
+# The fields each learner's method had when results were first stored (see learner_params):
+# they stay in every run config, so the run ids of stored results never change. Any learner
+# parameter not listed here enters a run config only at a value other than its default.
+OneStepParams = learner_params(
+    OneStepNetwork,
+    legacy=("width", "eta1", "head", "ridge_lambda", "head_steps", "head_lr", "data",
+            "preprocess", "chunk_size"),
+)  # fmt: skip
+GiantStepParams = learner_params(
+    GiantStepNetwork,
+    legacy=("width", "steps", "step_size", "weight_decay", "batch", "output_scale",
+            "label_transform", "preprocess", "head", "ridge_lambda", "head_steps", "head_lr",
+            "chunk_size"),
+)  # fmt: skip
+GiantStepParams.__doc__ += """
 
-
-class NTKParams(Params):
-    width: checked_by(NTKRegression, "width") = 100
-    ridge_lambda: checked_by(NTKRegression, "ridge_lambda") = "auto"
-    chunk_size: checked_by(NTKRegression, "chunk_size") = 32_768
-    bias: checked_by(NTKRegression, "bias") = "zero"
-    form: checked_by(NTKRegression, "form") = "auto"
-
-
-class KernelRidgeParams(Params):
-    """The infinite-width kernels: no width. (A spec names a kernel; callables are Python-only.)"""
-
-    kernel: checked_by(KernelRidge, "kernel") = "ntk"
-    ridge_lambda: checked_by(KernelRidge, "ridge_lambda") = "auto"
-    solver: checked_by(KernelRidge, "solver") = "auto"
-
-
-class FullTrainingParams(Params):
-    """None: the learner's default."""
-
-    width: checked_by(FullTraining, "width") = 100
-    optimizer: checked_by(FullTraining, "optimizer", allow_none=True) = None
-    lr: checked_by(FullTraining, "lr", allow_none=True) = None
-    epochs: checked_by(FullTraining, "epochs", allow_none=True) = None
-    batch_size: checked_by(FullTraining, "batch_size", allow_none=True) = None
-    weight_decay: checked_by(FullTraining, "weight_decay", allow_none=True) = None
+A per-step list is one value, so a spec sweeps lists of lists: ``step_size: [[2.0, 8.0]]`` is
+one run with η₁ = 2, η₂ = 8; ``batch: [fresh, reuse]`` is two runs. (A list whose length is
+not ``steps`` fails the run with the learner's message.)"""
+RandomFeaturesParams = learner_params(
+    RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size")
+)
+NTKParams = learner_params(
+    NTKRegression, legacy=("width", "ridge_lambda", "chunk_size", "bias", "form")
+)
+KernelRidgeParams = learner_params(KernelRidge, legacy=("kernel", "ridge_lambda", "solver"))
+FullTrainingParams = learner_params(
+    FullTraining,
+    legacy=("width", "optimizer", "lr", "epochs", "batch_size", "weight_decay"),
+    none_means_default=("optimizer", "lr", "epochs", "batch_size", "weight_decay"),
+)
 
 
 class SyntheticParams(Params):
@@ -307,7 +356,11 @@ def _import(path: str):
 
 
 def _construct(cls, params: dict, config: dict):
-    kwargs = {k: v for k, v in params.items() if v is not None}
+    """``cls(**params)`` with the run's seed, dtype and device; a None of a
+    ``none_means_default`` field is left out (the learner's default)."""
+    method = METHODS.get(config.get("method"))
+    defaults = method.params.none_means_default if method is not None else frozenset()
+    kwargs = {k: v for k, v in params.items() if not (v is None and k in defaults)}
     context = {"seed": config["seed"], "dtype": _dtype(config), "device": config["device"]}
     accepted = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())

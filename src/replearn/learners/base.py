@@ -126,6 +126,10 @@ class BaseLearner(RegressorMixin, BaseEstimator):
     """
 
     _parameter_checks: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    # parameters an experiment spec may not set: they take Python objects (a target, a
+    # callable, an array) that YAML cannot express. Every other parameter except the run's
+    # seed, dtype and device is a field of the learner's method (``experiments.methods``).
+    _not_in_specs: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -135,6 +139,11 @@ class BaseLearner(RegressorMixin, BaseEstimator):
                 raise TypeError(
                     f"{cls.__name__}._parameter_checks must cover exactly its parameters: "
                     f"{sorted(params ^ set(cls._parameter_checks))} differ"
+                )
+            if not set(cls._not_in_specs) <= params:
+                raise TypeError(
+                    f"{cls.__name__}._not_in_specs names no parameter: "
+                    f"{sorted(set(cls._not_in_specs) - params)}"
                 )
 
     # -- parameters ---------------------------------------------------------------------------

@@ -226,6 +226,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "chunk_size": integer_at_least(1),
         "seed": seed,
     }
+    _not_in_specs = frozenset({"diagnostics_target"})  # a target object; the engine passes it
 
     def __init__(
         self,
