@@ -311,19 +311,25 @@ def _run_spec(spec, args, default_executor: str = "process"):
     return summary
 
 
-def _execute(spec, args, default_executor: str):
-    from replearn.experiments.api import run_experiment
+def _run_options(args, default_executor: str):
+    """The flags of ``run``/``demo`` as one ``RunOptions`` (what travels to the executors)."""
+    from replearn.experiments.api import RunOptions
 
-    return run_experiment(
-        spec,
+    return RunOptions(
         db=args.db,
         executor=args.executor or default_executor,
         workers=args.workers,
+        threads=args.threads,
         address=args.address,
         retry_failed=getattr(args, "retry_failed", True),
         quiet=args.quiet,
-        threads=args.threads,
     )
+
+
+def _execute(spec, args, default_executor: str):
+    from replearn.experiments.api import run_experiment
+
+    return run_experiment(spec, _run_options(args, default_executor))
 
 
 def cmd_run(args) -> int:

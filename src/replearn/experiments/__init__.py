@@ -27,6 +27,7 @@ _EXPORTS = {
     "ALGORITHM_VERSION": "replearn.experiments.grid",
     "expand_grid": "replearn.experiments.grid",
     "run_id": "replearn.experiments.grid",
+    "RunOptions": "replearn.experiments.executors",
     "RunSummary": "replearn.experiments.executors",
     "execute_run": "replearn.experiments.executors",
     "run_pending": "replearn.experiments.executors",

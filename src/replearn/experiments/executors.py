@@ -39,16 +39,17 @@ import traceback
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from replearn import limits
 from replearn.experiments.grid import ALGORITHM_VERSION
-from replearn.experiments.methods import METHODS
+from replearn.experiments.methods import METHODS, build_learner
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
 
 __all__ = [
     "EXECUTORS",
+    "RunOptions",
     "RunSummary",
     "check_executor",
     "execute_run",
@@ -65,6 +66,74 @@ def check_executor(executor: str) -> None:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "ray":
         _require_ray()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How runs execute: everything ``replearn run`` passes down to the executors, as one
+    object (the CLI builds it from its flags; :func:`~replearn.experiments.run_experiment`,
+    the scaling search and :func:`run_pending` take it). None of it enters a run id.
+
+    Parameters
+    ----------
+    db : str or pathlib.Path
+        The SQLite results store; finished runs in it are not run again (resume).
+    executor : {"serial", "process", "ray"}
+        Where the runs execute.
+    workers : int, optional
+        Runs side by side (process and Ray executors); default: one per core.
+    threads : int, optional
+        torch intra-op threads per run (default 1; recorded, not part of the run id).
+    address : str, optional
+        A Ray cluster's address (``executor="ray"``).
+    retry_failed : bool
+        Run failed runs again.
+    quiet : bool
+        No progress lines.
+    lease_seconds : float
+        How long a claim lives without a heartbeat.
+
+    Examples
+    --------
+    >>> options = RunOptions(db="r.sqlite", executor="process", workers=2)
+    >>> options.threads, options.with_(quiet=True).quiet
+    (None, True)
+    >>> RunOptions(workers=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: workers must be ≥ 1, got 0
+    """
+
+    db: str | Path = DEFAULT_DB
+    executor: str = "serial"
+    workers: int | None = None
+    threads: int | None = None
+    address: str | None = None
+    retry_failed: bool = False
+    quiet: bool = False
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+
+    def __post_init__(self):
+        if self.executor not in EXECUTORS:
+            raise ValueError(
+                f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}"
+            )
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):  # fmt: skip
+                raise ValueError(f"{name} must be ≥ 1, got {value!r}")
+        if not (isinstance(self.lease_seconds, int | float) and self.lease_seconds > 0):
+            raise ValueError(f"lease_seconds must be > 0, got {self.lease_seconds!r}")
+
+    def with_(self, **changes) -> RunOptions:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def of(cls, options: RunOptions | None = None, **fields) -> RunOptions:
+        """``options`` with ``fields`` changed, or RunOptions(**fields) when None."""
+        return cls(**fields) if options is None else replace(options, **fields)
 
 
 # -- one run --------------------------------------------------------------------------------
@@ -156,23 +225,15 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
     }
 
 
-_MEMORY_ESTIMATED = ("one_step", "random_features", "ntk", "full_training")
-
-
 def check_run_memory(config: dict) -> None:
     """Refuse a run whose fit would need more memory than this machine (or device) has,
-    before it allocates: :func:`replearn.limits.check_fit_memory` on the run's method,
-    width, d, n, dtype, chunk size and device (a one-line LimitError with the numbers).
+    before it allocates: the run's learner, built from its params
+    (:func:`~replearn.experiments.methods.build_learner`), is asked for its own estimate at
+    the run's n, d and n_holdout — and at the transfer's N — (``check_fit_memory``; a
+    one-line LimitError with the numbers). Methods without a learner are not checked.
 
-    Checked where the run executes (a Ray worker has its own memory). Methods whose peak
-    depends on a solver chosen at run time (kernel ridge: dense or Falkon) are left to it;
-    the NTK's ``form: auto`` is resolved as the learner does (primal when m(d+1) ≤ n).
+    Checked where the run executes (a Ray worker has its own memory).
     """
-    method = config.get("method")
-    params = config.get("params") or {}
-    width = params.get("width")
-    if method not in _MEMORY_ESTIMATED or isinstance(width, bool) or not isinstance(width, int):
-        return
     device = str(config.get("device", "cpu"))
     if device.startswith("cuda"):
         import torch
@@ -181,15 +242,14 @@ def check_run_memory(config: dict) -> None:
             return  # the run itself says that CUDA is missing
     elif device != "cpu":
         return
-    d, n_samples = int(config["d"]), int(config["n"])
-    chunk = params.get("chunk_size")
-    chunk = chunk if isinstance(chunk, int) and chunk > 0 else 32_768
-    form = params.get("form", "primal")
-    if method == "ntk" and form not in ("primal", "dual"):
-        form = "primal" if width * (d + 1) <= n_samples else "dual"
-    limits.check_fit_memory(
-        method, width, d, n_samples, config.get("dtype", "float32"), chunk, device, form
-    )
+    model = build_learner(config)
+    if model is None:
+        return
+    d = int(config["d"])
+    model.check_fit_memory(int(config["n"]), d, int(config.get("n_holdout", 0)))
+    transfer = config.get("transfer")
+    if transfer:
+        model.check_fit_memory(int(transfer["N"]), d, int(transfer.get("n_holdout", 0)))
 
 
 def _crash_result(what: str) -> dict:
@@ -312,17 +372,7 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
-def run_pending(
-    experiment: str,
-    db: str | Path = DEFAULT_DB,
-    executor: str = "serial",
-    workers: int | None = None,
-    address: str | None = None,
-    retry_failed: bool = False,
-    quiet: bool = False,
-    threads: int | None = None,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
-) -> RunSummary:
+def run_pending(experiment: str, options: RunOptions | None = None, **fields: Any) -> RunSummary:
     """Run the experiment's unfinished runs (already registered in the store).
 
     Usable by searches that add cells as they go (``Store.register_experiment(…,
@@ -332,17 +382,20 @@ def run_pending(
     ----------
     experiment : str
         Its name in the store.
-    db, executor, workers, address, retry_failed, quiet, threads, lease_seconds
-        As :func:`run_experiment`.
+    options : RunOptions, optional
+        How the runs execute (default ``RunOptions()``).
+    **fields
+        Fields of :class:`RunOptions` to change (``db=…``, ``quiet=True``, …).
 
     Returns
     -------
     RunSummary
     """
-    check_executor(executor)
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be ≥ 1, got {workers}")
-    threads = threads or 1
+    options = RunOptions.of(options, **fields)
+    check_executor(options.executor)
+    db, executor, workers, address = options.db, options.executor, options.workers, options.address
+    retry_failed, quiet, lease_seconds = options.retry_failed, options.quiet, options.lease_seconds
+    threads = options.threads or 1
     db = Path(db)
     start = time.perf_counter()
     token = uuid.uuid4().hex

@@ -21,7 +21,6 @@ learners' speed.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import math
@@ -47,6 +46,7 @@ __all__ = [
     "METHODS",
     "MethodInfo",
     "register_method",
+    "build_learner",
     "build_target",
     "build_transfer_target",
     "derive_seed",
@@ -226,13 +226,18 @@ class MethodInfo:
     run: Callable[[dict], dict]
     supports_transfer: bool = False
     description: str = ""
+    learner: type | None = None
 
 
 METHODS: dict[str, MethodInfo] = {}
 
 
 def register_method(
-    name: str, params: type[Params], supports_transfer: bool = False, description: str = ""
+    name: str,
+    params: type[Params],
+    supports_transfer: bool = False,
+    description: str = "",
+    learner: type | None = None,
 ):
     """Decorator: ``@register_method("mine", MyParams)`` on ``def run(config) -> dict``.
 
@@ -246,6 +251,9 @@ def register_method(
         Whether ``run`` handles ``config["transfer"]`` (a spec's ``transfer`` block).
     description : str
         One line that says what it runs.
+    learner : type, optional
+        The learner class a run fits, built from the run's params (:func:`build_learner`):
+        the engine asks it for its memory estimate before the run.
 
     Returns
     -------
@@ -266,7 +274,7 @@ def register_method(
     """
 
     def decorate(run: Callable[[dict], dict]) -> Callable[[dict], dict]:
-        METHODS[name] = MethodInfo(name, params, run, supports_transfer, description)
+        METHODS[name] = MethodInfo(name, params, run, supports_transfer, description, learner)
         return run
 
     return decorate
@@ -347,14 +355,6 @@ def _scalar(value: Any) -> Any:
 
 
 # -- learners --------------------------------------------------------------------------------
-def _import(path: str):
-    module, _, name = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise RuntimeError(f"{path} is not available in this replearn build: {err}") from None
-
-
 def _construct(cls, params: dict, config: dict):
     """``cls(**params)`` with the run's seed, dtype and device; a None of a
     ``none_means_default`` field is left out (the learner's default)."""
@@ -368,13 +368,39 @@ def _construct(cls, params: dict, config: dict):
     return cls(**kwargs)
 
 
+def build_learner(config: dict):
+    """The unfitted learner of a run config (its method's ``learner`` built from the run's
+    params, seed, dtype and device), or None for a method without one.
+
+    Parameters
+    ----------
+    config : dict
+        A run config (``grid.cell_config``).
+
+    Returns
+    -------
+    BaseLearner or None
+
+    Examples
+    --------
+    >>> config = {"method": "ntk", "params": {"width": 10, "form": "dual"}, "seed": 1,
+    ...           "dtype": "float64", "device": "cpu"}
+    >>> build_learner(config)
+    NTKRegression(dtype=torch.float64, form='dual', seed=1, width=10)
+    """
+    method = METHODS.get(config.get("method"))
+    if method is None or method.learner is None:
+        return None
+    return _construct(method.learner, config.get("params") or {}, config)
+
+
 # the last few fitted pretraining models of this process: transfer cells that differ only
 # in N share the pretraining (a pure function of the rest of the config)
 _PRETRAINED: OrderedDict[str, tuple[Any, dict]] = OrderedDict()
 _PRETRAINED_SIZE = 2
 
 
-def _fit(class_path: str, config: dict, extra: dict | None = None):
+def _fit(cls, config: dict, extra: dict | None = None):
     """(fitted model, pretraining metrics) for the cell; cached per process for transfer.
     ``extra``: constructor arguments that are not hyper-parameters (derived from the config)."""
     key = json.dumps({k: v for k, v in config.items() if k != "transfer"}, sort_keys=True)
@@ -386,7 +412,7 @@ def _fit(class_path: str, config: dict, extra: dict | None = None):
     target = build_target(config["target"], config["d"])
     stream = _stream(target, config, config["seed"], config["noise"])
     extra = {k: (target if v == "target" else v) for k, v in (extra or {}).items()}
-    model = _construct(_import(class_path), {**config["params"], **extra}, config)
+    model = _construct(cls, {**config["params"], **extra}, config)
     model = model.fit_stream(stream, n=config["n"], n_holdout=config["n_holdout"])
     metrics: dict[str, Any] = {}
     if "excess_risk" in config["metrics"]:
@@ -405,9 +431,9 @@ def _fit(class_path: str, config: dict, extra: dict | None = None):
     return model, metrics
 
 
-def _learner(class_path: str) -> Callable[[dict], dict]:
+def _learner(cls) -> Callable[[dict], dict]:
     def run(config: dict) -> dict:
-        model, metrics = _fit(class_path, config)
+        model, metrics = _fit(cls, config)
         transfer = config.get("transfer")
         if not transfer:
             return dict(metrics)
@@ -427,7 +453,7 @@ def _learner(class_path: str) -> Callable[[dict], dict]:
             out["alignment"] = metrics["alignment"]
         return out
 
-    run.__name__ = f"run_{class_path.rsplit('.', 1)[-1]}"
+    run.__name__ = f"run_{cls.__name__}"
     return run
 
 
@@ -436,7 +462,8 @@ register_method(
     OneStepParams,
     supports_transfer=True,
     description="Algorithm 1: one gradient step on W, then a ridge head (OneStepNetwork)",
-)(_learner("replearn.learners.one_step.OneStepNetwork"))
+    learner=OneStepNetwork,
+)(_learner(OneStepNetwork))
 # per-step history kept in a giant-step run's metrics: summaries of every step, and the
 # cosines cos(w_j, u_k) of the first SCATTER_NEURONS neurons with the first SCATTER_DIRECTIONS
 # directions (the scatter figure), rounded to SCATTER_DIGITS: at most 256·2·T numbers a run
@@ -476,11 +503,7 @@ def step_history(history: list[dict]) -> list[dict]:
 
 def run_giant_step(config: dict) -> dict:
     """GiantStepNetwork on the cell; metrics as every learner plus ``history`` (step_history)."""
-    model, metrics = _fit(
-        "replearn.learners.giant_step.GiantStepNetwork",
-        config,
-        extra={"diagnostics_target": "target"},
-    )
+    model, metrics = _fit(GiantStepNetwork, config, extra={"diagnostics_target": "target"})
     return dict(metrics, history=step_history(model.history_))
 
 
@@ -489,28 +512,33 @@ register_method(
     GiantStepParams,
     description="T giant first-layer steps, second layer fixed (Dandi et al. 2023), then the "
     "ridge head (GiantStepNetwork)",
+    learner=GiantStepNetwork,
 )(run_giant_step)
 register_method(
     "random_features",
     RandomFeaturesParams,
     supports_transfer=True,
     description="random features: first layer frozen at init, ridge head",
-)(_learner("replearn.learners.random_features.RandomFeatures"))
+    learner=RandomFeatures,
+)(_learner(RandomFeatures))
 register_method(
     "ntk",
     NTKParams,
     description="linearised NTK of the same network, ridge on its features",
-)(_learner("replearn.learners.ntk.NTKRegression"))
+    learner=NTKRegression,
+)(_learner(NTKRegression))
 register_method(
     "kernel_ridge",
     KernelRidgeParams,
     description="exact kernel ridge regression (materialises the data set)",
-)(_learner("replearn.learners.kernel_ridge.KernelRidge"))
+    learner=KernelRidge,
+)(_learner(KernelRidge))
 register_method(
     "full_training",
     FullTrainingParams,
     description="both layers trained by (S)GD/Adam with autograd",
-)(_learner("replearn.learners.full_training.FullTraining"))
+    learner=FullTraining,
+)(_learner(FullTraining))
 
 
 @register_method(

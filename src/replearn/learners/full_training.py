@@ -236,16 +236,27 @@ class FullTraining(BaseLearner):
         return self._linear(X) + self.network_(X)
 
     def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str]:
-        """Parameters with their gradient and two Adam moments, one chunk's activations
-        (``limits.fit_memory_bytes('full_training', …)``), plus the holdout kept in memory."""
+        """(bytes, what) of the fit's dominant allocations.
+
+        The parameters m(d + 2) six times (themselves, θ⁰, their gradient, Adam's two moments
+        and the best copy); two training chunks (the first one is kept for the step-0 loss)
+        as drawn (float64) and cast (model dtype), chunk × d each; the holdout kept in memory
+        (float64 as drawn, and in the model dtype); and the holdout loss's pre-activations
+        and ReLU on a chunk of holdout rows (two min(chunk, n_holdout) × m arrays). Minibatch
+        activations (batch_size × m) are small beside these.
+        """
+        item = limits.item_bytes(self._dtype)
         chunk = min(self.chunk_size, n)
+        holdout_rows = min(self.chunk_size, n_holdout)
         needed = (
-            limits.fit_memory_bytes("full_training", self.width, d, n, self._dtype, self.chunk_size)
-            + n_holdout * (d + 1) * torch.finfo(self._dtype).bits // 8
+            6 * self.width * (d + 2) * item
+            + 2 * chunk * d * (8 + item)
+            + n_holdout * (d + 1) * (8 + item)
+            + 2 * holdout_rows * self.width * item
         )
         what = (
             f"FullTraining with width {self.width} at d = {d}, n = {n:,} (parameters, Adam "
-            f"moments and chunks of {chunk:,} samples)"
+            f"moments, chunks of {chunk:,} samples and the holdout)"
         )
         return needed, what
 

@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from replearn import limits
 from replearn.learners.base import BaseLearner
 from replearn.learners.ridge_head import (
     RidgeHead,
@@ -164,6 +165,43 @@ class NTKRegression(BaseLearner):
     def n_features(self, d: int) -> int:
         """p = (m/2)(d + 2): the tangent features actually fitted (see the class docstring)."""
         return self.width // 2 * (d + 2)
+
+    def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str]:
+        """(bytes, what) of the fit's dominant allocations, in the form the fit will take.
+
+        Both forms: θ⁰ (m(d + 2) numbers drawn in float64, then cast) and row chunks of the
+        p = (m/2)(d + 2) tangent features (model dtype and a float64 copy). Primal: the ridge
+        head on p features (``limits.ridge_head_bytes``). Dual: the n × n kernel and its
+        eigendecomposition (``limits.dense_kernel_bytes``); each kernel block
+        k(X[rows], X) holds the pre-activations and gates of its rows and of all n rows for
+        the m/2 distinct neurons (float64 both, and a bool mask: 17 bytes a number); and
+        θ = Φᵀc, p float64 numbers per λ (the 49 of the path when λ is chosen on a holdout).
+        The dual form's cost grows with the width through the last three: at m = 10⁷ and
+        n = 50 they are gigabytes although the kernel is 50 × 50.
+        """
+        p, half = self.n_features(d), self.width // 2
+        item = limits.item_bytes(self._dtype)
+        form = self.form if self.form != "auto" else ("primal" if p <= n else "dual")
+        network = self.width * (d + 2) * (8 + item)
+        rows = self._rows(p)
+        name = f"NTKRegression with width {self.width} at d = {d}, n = {n:,} ({form} form"
+        if form == "primal":
+            rows = min(rows, max(n, n_holdout))
+            needed = limits.ridge_head_bytes(p, d, rows, self._dtype) + network
+            return needed, f"{name}: the {p:,}×{p:,} float64 Gram matrix of the tangent features)"
+        n_lambdas = 49 if self.ridge_lambda == "auto" and n_holdout > 0 else 1
+        block = min(n, block_rows(n, self._device))
+        needed = (
+            limits.dense_kernel_bytes(n, d)
+            + (block + n) * half * 17
+            + rows * p * (item + 8)
+            + p * n_lambdas * 8
+            + network
+        )
+        return needed, (
+            f"{name}: the {n:,}×{n:,} kernel, its blocks over the {half:,} distinct neurons "
+            f"and θ = Φᵀc on {p:,} tangent features)"
+        )
 
     # -- features and kernel of the m/2 distinct neurons --------------------------------
     def _half(self):
