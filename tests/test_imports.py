@@ -4,7 +4,8 @@ The layers, top to bottom (docs/architecture.md, "Layout")::
 
     cli → experiments.api → experiments.report → experiments.scaling → experiments.executors
         → experiments.grid → experiments.store → experiments.spec → experiments.analysis
-        → experiments.methods → learners (+ metrics, theory) → linear algebra (+ network)
+        → experiments.methods → experiments.target_kinds → learners (+ metrics, theory)
+        → linear algebra (+ network)
         → data → targets (expression, hermite) → validation
 
 A module may import any module of a *lower* layer, never one of a higher layer, and the
@@ -41,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("spec", ("replearn.experiments.spec", "replearn.experiments.yaml_strict")),
     ("analysis", ("replearn.experiments.analysis",)),
     ("methods", ("replearn.experiments.methods",)),
+    ("target_kinds", ("replearn.experiments.target_kinds",)),
     (
         "learners",
         (

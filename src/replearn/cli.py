@@ -526,6 +526,7 @@ def cmd_demo(args) -> int:
 
 def _theory_target(args):
     from replearn.experiments.spec import SpecError, validate_target
+    from replearn.experiments.target_kinds import TARGET_KINDS
     from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
 
     _check_theory_numbers(args)
@@ -535,7 +536,7 @@ def _theory_target(args):
             target = load_yaml(text, "--target")
         except YAMLSpecError as err:
             raise CommandError(_one_line(err), EXIT_USAGE) from None
-    elif text in ("paper", "paper_transfer", "random"):
+    elif text in TARGET_KINDS:  # a kind's name: its defaults (options below fill the rest)
         target = {"kind": text}
     else:
         target = {"kind": "expression", "expr": text}

@@ -34,6 +34,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, create_model, model_serializer
 
+from replearn.experiments.target_kinds import build_target, build_transfer_target
 from replearn.learners.full_training import FullTraining
 from replearn.learners.giant_step import GiantStepNetwork
 from replearn.learners.kernel_ridge import KernelRidge
@@ -106,42 +107,43 @@ def learner_params(
 ) -> type[Params]:
     """A method's hyper-parameter model generated from its learner class.
 
-    Every ``__init__`` parameter of ``learner`` becomes a field, with the learner's default
-    and its ``_parameter_checks`` check (so a spec and an estimator accept the same values
-    with the same words), except the run's context (:data:`RUN_CONTEXT`) and the parameters
-    the learner declares ``_not_in_specs`` (Python objects a YAML spec cannot express).
+        Every ``__init__`` parameter of ``learner`` becomes a field, with the learner's default
+        and its ``_parameter_checks`` check (so a spec and an estimator accept the same values
+        with the same words), except the run's context (:data:`RUN_CONTEXT`) and the parameters
+        the learner declares ``_not_in_specs`` (Python objects a YAML spec cannot express).
 
-    Parameters
-    ----------
-    learner : type
-        A :class:`~replearn.learners.base.BaseLearner` subclass.
-    legacy : tuple of str
-        The fields the method had when results were first stored, in their sweep order:
-        they are always in the run config (so in its run id). Every other field — a
-        parameter added to the learner later — is left out of the config at the learner's
-        default (:attr:`Params.omitted_at`), so adding a parameter never changes the run
-        id of an existing run; a value other than the default enters the run id. Written
-        once per method; never add a name to it.
-    none_means_default : tuple of str
-        Legacy fields whose spec default is None, meaning "the learner's default" (stored
-        as None in the run config; left out of the constructor call).
+        Parameters
+        ----------
+        learner : type
+            A :class:`~replearn.learners.base.BaseLearner` subclass.
+        legacy : tuple of str
+            The fields the method had when results were first stored, in their sweep order:
+            they are always in the run config (so in its run id). Every other field — a
+            parameter added to the learner later — is left out of the config at the learner's
+            default (:attr:`Params.omitted_at`), so adding a parameter never changes the run
+            id of an existing run; a value other than the default enters the run id. Written
+            once per method; never add a name to it.
+        none_means_default : tuple of str
+            Legacy fields whose spec default is None, meaning "the learner's default" (stored
+            as None in the run config; left out of the constructor call).
 
-    Returns
-    -------
-    type
-        A :class:`Params` model: legacy fields first (in that order), then the others in
-        the order of the learner's signature.
+        Returns
+        -------
+        type
+            A :class:`Params` model: legacy fields first (in that order), then the others in
+            the order of the learner's signature.
 
-    Examples
-    --------
-    >>> from replearn.learners.random_features import RandomFeatures
-    >>> P = learner_params(RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size"))
-    >>> list(P.model_fields)
-    ['width', 'ridge_lambda', 'chunk_size', 'preprocess']
-    >>> P().model_dump()             # preprocess at its default: not in the run config
-    {'width': 100, 'ridge_lambda': 'auto', 'chunk_size': 32768}
-    >>> P(preprocess=False).model_dump()["preprocess"]
-    False
+        Examples
+        --------
+        >>> from replearn.experiments.target_kinds import build_target, build_transfer_target
+    from replearn.learners.random_features import RandomFeatures
+        >>> P = learner_params(RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size"))
+        >>> list(P.model_fields)
+        ['width', 'ridge_lambda', 'chunk_size', 'preprocess']
+        >>> P().model_dump()             # preprocess at its default: not in the run config
+        {'width': 100, 'ridge_lambda': 'auto', 'chunk_size': 32768}
+        >>> P(preprocess=False).model_dump()["preprocess"]
+        False
     """
     signature = inspect.signature(learner.__init__).parameters
     excluded = set(RUN_CONTEXT) | set(learner._not_in_specs)
@@ -285,46 +287,6 @@ def derive_seed(seed: int, purpose: str) -> int:
     """A seed for an independent stream (e.g. the transfer task's data) from the run's seed."""
     digest = hashlib.sha256(f"{int(seed)}:{purpose}".encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1
-
-
-def build_target(target: dict, d: int):
-    """MultiIndexTarget from a resolved ``config["target"]`` block and d."""
-    from replearn.targets import MultiIndexTarget, paper_target, paper_transfer_target
-
-    kind, seed = target["kind"], int(target.get("seed", 0))
-    if kind == "paper":
-        return paper_target(d, seed)
-    if kind == "paper_transfer":
-        return paper_transfer_target(d, seed)
-    if kind == "random":
-        extra = {}
-        if target.get("hessian_energy") is not None:
-            extra["hessian_energy"] = target["hessian_energy"]
-        return MultiIndexTarget.random(
-            d, target["r"], target["degree"], seed, kappa=target.get("kappa"), **extra
-        )
-    if kind == "expression":
-        return MultiIndexTarget.from_expression(
-            target["expr"], d, seed=seed, normalize=target.get("normalize", True), r=target.get("r")
-        )
-    raise ValueError(f"unknown target kind {kind!r}")
-
-
-def build_transfer_target(transfer_target: dict, pretrain_target):
-    """The transfer task's target: same principal subspace U as the pretraining target."""
-    from replearn.targets import MultiIndexTarget, paper_transfer_target
-
-    kind = transfer_target["kind"]
-    if kind == "paper_transfer":
-        return paper_transfer_target(pretrain_target.d, u=pretrain_target.U[:1])
-    if kind == "expression":
-        return MultiIndexTarget.from_expression(
-            transfer_target["expr"],
-            pretrain_target.d,
-            normalize=transfer_target.get("normalize", True),
-            U=pretrain_target.U,
-        )
-    raise ValueError(f"unknown transfer target kind {kind!r}")
 
 
 def _dtype(config: dict):

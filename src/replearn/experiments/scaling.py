@@ -42,9 +42,9 @@ from replearn import theory
 from replearn.experiments.analysis import LogGrid, bootstrap_exponent, find_threshold, log_d
 from replearn.experiments.executors import RunOptions, RunSummary, run_pending
 from replearn.experiments.grid import cell_config, method_params, run_id
-from replearn.experiments.methods import build_target
 from replearn.experiments.spec import ExperimentSpec, resolve_n
 from replearn.experiments.store import Store
+from replearn.experiments.target_kinds import build_target
 
 __all__ = [
     "Search",

@@ -3,7 +3,9 @@
 A spec names one experiment, a grid of runs::
 
     name: demo
-    target: {kind: paper}                 # paper | paper_transfer | random | expression
+    target: {kind: paper}                 # a registered kind (experiments.target_kinds):
+                                          # paper | paper_transfer | random | expression,
+                                          # or {link: "tanh(z1 + He3(z2))"}
     noise: 1.0                            # label-noise std (a list sweeps it)
     noise_kind: rademacher                # or gaussian
     methods:
@@ -44,7 +46,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -54,13 +56,21 @@ from pydantic import (
     Field,
     ValidationError,
 )
+from pydantic.fields import FieldInfo
 
 from replearn import limits
 from replearn.experiments.analysis import log_d
-from replearn.experiments.methods import METHODS, build_target, build_transfer_target
+from replearn.experiments.methods import METHODS
+from replearn.experiments.target_kinds import (
+    TARGET_KINDS,
+    build_target,
+    build_transfer_target,
+    implied_kind,
+    registry_version,
+)
 from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
 from replearn.limits import LimitError, excerpt
-from replearn.validation import boolean, choice, integer_at_least, is_int, number
+from replearn.validation import choice, integer_at_least, is_int, number
 
 __all__ = [
     "SpecError",
@@ -214,14 +224,6 @@ def _device(value: Any) -> str:
     return value
 
 
-def _target_seed(value: Any) -> int | str:
-    if value == "run" or (is_int(value) and 0 <= value <= INT64_MAX):
-        return value
-    raise ValueError(
-        f"must be an integer in [0, 2^63) or 'run' (the run's seed), got {excerpt(value)}"
-    )
-
-
 def _list_of(check) -> Any:
     return Annotated[
         list[Annotated[Any, AfterValidator(check)]],
@@ -231,7 +233,6 @@ def _list_of(check) -> Any:
 
 
 PositiveInt = Annotated[Any, AfterValidator(integer_at_least(1))]
-TargetSeed = Annotated[Any, AfterValidator(_target_seed)]
 NValue = Annotated[Any, AfterValidator(_n_value)]
 
 
@@ -239,65 +240,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-# -- targets ------------------------------------------------------------------------------------
-class PaperTarget(_Strict):
-    """He₂(u·x)/2 + He₄(u·x)/(4√3), u a random unit vector (Fig. 1)."""
-
-    kind: Literal["paper"]
-    seed: TargetSeed = 0
-
-
-class PaperTransferTarget(_Strict):
-    """He₃(u·x)/√6 with the u of the paper target of the same seed (Fig. 2's new task)."""
-
-    kind: Literal["paper_transfer"]
-    seed: TargetSeed = 0
-
-
-class RandomTarget(_Strict):
-    """MultiIndexTarget.random: degree-p, rank-r Hessian, E[f*²] = 1, optional κ."""
-
-    kind: Literal["random"]
-    r: PositiveInt
-    degree: Annotated[Any, AfterValidator(integer_at_least(2))]
-    kappa: Annotated[Any, AfterValidator(lambda v: v if v is None else number(0.0, True)(v))] = None
-    hessian_energy: Annotated[
-        Any, AfterValidator(lambda v: v if v is None else number(0.0, True)(v))
-    ] = None
-    seed: TargetSeed = 0
+# -- targets: the fields of every registered kind (experiments.target_kinds) ---------------------
+def _target_union(transfer: bool = False) -> Any:
+    """The discriminated union of the registered kinds' spec blocks (or transfer blocks);
+    a block without ``kind`` gets the kind its fields imply (``{link: …}``)."""
+    models = [
+        kind.transfer_model if transfer else kind.model
+        for kind in TARGET_KINDS.values()
+        if not transfer or kind.transfer_model is not None
+    ]
+    return Annotated[
+        typing.Union[tuple(models)],  # noqa: UP007 (a union built from a tuple)
+        Field(discriminator="kind"),
+        BeforeValidator(implied_kind),
+    ]
 
 
-class ExpressionTarget(_Strict):
-    """g written in z1…zr (e.g. ``He2(z1)/2 + He4(z1)/(4*sqrt(3))``), U Haar-random."""
-
-    kind: Literal["expression"]
-    expr: Annotated[Any, AfterValidator(_text)]
-    r: Annotated[Any, AfterValidator(lambda v: v if v is None else integer_at_least(1)(v))] = None
-    normalize: Annotated[Any, AfterValidator(boolean)] = True
-    seed: TargetSeed = 0
-
-
-TargetSpec = Annotated[
-    PaperTarget | PaperTransferTarget | RandomTarget | ExpressionTarget,
-    Field(discriminator="kind"),
-]
-
-
-class TransferExpressionTarget(_Strict):
-    """The new task g(Ux) in z1…zr, with the pretraining target's U."""
-
-    kind: Literal["expression"]
-    expr: Annotated[Any, AfterValidator(_text)]
-    normalize: Annotated[Any, AfterValidator(boolean)] = True
-
-
-class TransferPaperTarget(_Strict):
-    kind: Literal["paper_transfer"]
-
-
-TransferTargetSpec = Annotated[
-    TransferPaperTarget | TransferExpressionTarget, Field(discriminator="kind")
-]
+TargetSpec = _target_union()
+TransferTargetSpec = _target_union(transfer=True)
 
 
 class TransferSpec(_Strict):
@@ -372,7 +332,8 @@ class ExperimentSpec(_Strict):
     kind : {"grid", "scaling"}
         Every cell of the grid, or the adaptive n*(d) search of ``scaling``.
     target : mapping
-        ``{kind: paper | paper_transfer | random | expression, …}``.
+        ``{kind: <a registered target kind>, …}`` (``experiments.target_kinds``: paper,
+        paper_transfer, random, expression, link; ``{link: "…"}`` implies ``kind: link``).
     noise : float or list of float
         Label-noise standard deviations (a list sweeps them).
     noise_kind : {"rademacher", "gaussian"}
@@ -521,8 +482,24 @@ def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
     return validate_spec(data)
 
 
+_TARGETS_BUILT_AT = [registry_version()]
+
+
+def _refresh_target_fields() -> None:
+    """Rebuild the target fields of the spec models when a target kind was registered since
+    they were built (``target_kinds.register_target_kind``): a spec then accepts it."""
+    version = registry_version()
+    if version == _TARGETS_BUILT_AT[0]:
+        return
+    for model, transfer in ((TransferSpec, True), (_TargetOnly, False), (ExperimentSpec, False)):
+        model.model_fields["target"] = FieldInfo.from_annotation(_target_union(transfer))
+        model.model_rebuild(force=True)
+    _TARGETS_BUILT_AT[0] = version
+
+
 def validate_spec(data: Any) -> ExperimentSpec:
     """Validate a parsed spec (a dict); every problem is one :class:`SpecError` line."""
+    _refresh_target_fields()
     if not isinstance(data, dict):
         fields = ", ".join(ExperimentSpec.model_fields)
         raise SpecError(
@@ -558,6 +535,7 @@ def validate_target(target: Any, d: int | None = None):
     ...
     replearn.experiments.spec.SpecError: target.sede: unknown field; allowed: kind, seed
     """
+    _refresh_target_fields()
     try:
         validated = _TargetOnly.model_validate({"target": target}).target
     except ValidationError as err:
@@ -713,18 +691,20 @@ def _check_targets(spec: ExperimentSpec) -> None:
             try:
                 build_transfer_target(spec.transfer.target.model_dump(), built)
             except ValueError as err:
-                path = "transfer.target.expr" if spec.transfer.target.kind == "expression" else ""
-                raise SpecError(f"{path or 'transfer.target'}: {_one_line(err)}") from None
+                field = TARGET_KINDS[spec.transfer.target.kind].error_field
+                path = "transfer.target" + (f".{field}" if field else "")
+                raise SpecError(f"{path}: {_one_line(err)}") from None
 
 
 def _target_message(kind: str, err: ValueError, d: int) -> str:
+    """A build error of a target kind as one line under the field the kind names."""
     text = _one_line(err)
+    field = TARGET_KINDS[kind].error_field if kind in TARGET_KINDS else ""
     too_big = re.search(r"r=(\d+) > d=(\d+)", text)
     if too_big:
-        path = "target.r" if kind == "random" else "target.expr"
+        path = "target.r" if kind == "random" else f"target.{field or 'r'}"
         return f"{path}: must have r ≤ every d, got r={too_big.group(1)} > d={d}"
-    path = {"expression": "target.expr", "random": "target"}.get(kind, "target")
-    return f"{path}: {text}"
+    return f"target{'.' + field if field else ''}: {text}"
 
 
 def _one_line(err: Exception) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from replearn.experiments.methods import build_target
 from replearn.experiments.report.beyond import history_figures
 from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
 from replearn.experiments.report.tables import table_rows, write_tables
 from replearn.experiments.store import Store, flat_rows
+from replearn.experiments.target_kinds import build_target
 
 __all__ = ["grid_section"]
 
