@@ -298,6 +298,11 @@ def _load(path: Path):
     try:
         return load_spec(path)
     except SpecError as err:
+        if len(err.problems) > 1:  # every problem, one line each, under a heading line
+            lines = "\n".join(f"  {problem}" for problem in err.problems)
+            raise CommandError(
+                f"invalid spec, {len(err.problems)} problems:\n{lines}", EXIT_USAGE
+            ) from None
         raise CommandError(f"invalid spec: {err}", EXIT_USAGE) from None
 
 

@@ -135,8 +135,7 @@ def learner_params(
 
         Examples
         --------
-        >>> from replearn.experiments.target_kinds import build_target, build_transfer_target
-    from replearn.learners.random_features import RandomFeatures
+        >>> from replearn.learners.random_features import RandomFeatures
         >>> P = learner_params(RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size"))
         >>> list(P.model_fields)
         ['width', 'ridge_lambda', 'chunk_size', 'preprocess']

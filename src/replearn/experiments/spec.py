@@ -25,9 +25,11 @@ the smallest n with mean risk ≤ ``threshold``, by an adaptive search on a log 
     kind: scaling
     scaling: {threshold: 0.2, n_start: "d^1", n_stop: "d^3", log_step: 0.25}
 
-Every problem is one :class:`SpecError` line naming the field path and what is allowed,
-e.g. ``methods[1].width: must be an even integer ≥ 2, got 101``; targets are built at
-load time, so an expression the whitelist parser rejects or r > d fails here.
+Every problem is one line naming the field path and what is allowed, e.g.
+``methods[1].width: must be an even integer ≥ 2, got 101``; a spec with several problems
+raises one :class:`SpecError` that lists them all, one per line (``SpecError.problems``).
+Targets are built at load time, so an expression the whitelist parser rejects or r > d
+fails here.
 
 Bounded before it is done (:mod:`replearn.limits`): the YAML is read by
 :func:`~replearn.experiments.yaml_strict.load_yaml` (size, depth, alias expansion,
@@ -81,12 +83,21 @@ __all__ = [
     "validate_spec",
     "validate_target",
     "format_validation_error",
+    "validation_problems",
     "resolve_n",
 ]
 
 
 class SpecError(ValueError):
-    """A spec problem, as one line: ``field.path: what is wrong, what is allowed``."""
+    """A spec's problems, one line each: ``field.path: what is wrong, what is allowed``.
+
+    ``problems`` lists the lines; ``str(error)`` is them joined by newlines (one line when
+    there is one problem).
+    """
+
+    def __init__(self, *problems: str):
+        self.problems = list(dict.fromkeys(problems))
+        super().__init__("\n".join(self.problems))
 
 
 # -- field checks -----------------------------------------------------------------------------
@@ -498,21 +509,54 @@ def _refresh_target_fields() -> None:
 
 
 def validate_spec(data: Any) -> ExperimentSpec:
-    """Validate a parsed spec (a dict); every problem is one :class:`SpecError` line."""
+    """Validate a parsed spec (a dict): a :class:`SpecError` lists every problem, one line
+    each with its field path.
+
+    Parameters
+    ----------
+    data : dict
+        The spec as parsed YAML.
+
+    Returns
+    -------
+    ExperimentSpec
+
+    Examples
+    --------
+    >>> validate_spec({"name": "x", "target": {"kind": "expression"}, "d": [10],
+    ...                "methods": [{"name": "one_step", "width": 101}], "n": [100]})
+    Traceback (most recent call last):
+    ...
+    replearn.experiments.spec.SpecError: target.expr: required field is missing
+    methods[0].width: must be an even integer ≥ 2, got 101
+    """
     _refresh_target_fields()
     if not isinstance(data, dict):
         fields = ", ".join(ExperimentSpec.model_fields)
         raise SpecError(
             f"spec: must be a mapping with the fields {fields}; got {type(data).__name__}"
         )
+    problems: list[str] = []
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
-        raise SpecError(format_validation_error(err, ExperimentSpec)) from None
-    _check_methods(spec)
-    _check_kind(spec)
-    _check_sizes(spec)
-    _check_targets(spec)
+        problems += validation_problems(err, ExperimentSpec)
+        spec = None
+    method_problems = _method_problems(data.get("methods"), data.get("transfer") is not None)
+    problems += method_problems
+    if spec is not None:  # checks of the validated whole
+        try:
+            _check_kind(spec)
+            if not method_problems:  # the sizes need the kind's fields and the methods' sweeps
+                _check_sizes(spec)
+        except SpecError as err:
+            problems += err.problems
+        try:
+            _check_targets(spec)
+        except SpecError as err:
+            problems += err.problems
+    if problems:
+        raise SpecError(*problems)
     return spec
 
 
@@ -548,42 +592,57 @@ def validate_target(target: Any, d: int | None = None):
         raise SpecError(_target_message(validated.kind, err, d)) from None
 
 
-def _check_methods(spec: ExperimentSpec) -> None:
-    if not spec.methods:
-        raise SpecError("methods: must list at least one method")
+def _method_problems(methods: Any, transfer: bool) -> list[str]:
+    """Every problem of the ``methods`` list (raw spec data), one line each: unknown names,
+    unknown hyper-parameters, and each value its learner's check refuses. Entries that are
+    not mappings with a string name are the model validation's to report."""
+    if not isinstance(methods, list):
+        return []
+    if not methods:
+        return ["methods: must list at least one method"]
+    problems = []
     allowed = ", ".join(sorted(METHODS))
-    for i, method in enumerate(spec.methods):
+    for i, method in enumerate(methods):
         path = f"methods[{i}]"
-        if method.name not in METHODS:
-            raise SpecError(f"{path}.name: unknown method {method.name!r}; allowed: {allowed}")
-        info = METHODS[method.name]
+        if not isinstance(method, dict) or not isinstance(method.get("name"), str):
+            continue
+        name = method["name"]
+        if name not in METHODS:
+            problems.append(f"{path}.name: unknown method {name!r}; allowed: {allowed}")
+            continue
+        info = METHODS[name]
         fields = info.params.model_fields
-        for key, raw in method.params.items():
+        for key, raw in method.items():
+            if key == "name":
+                continue
             if key not in fields:
-                raise SpecError(
-                    f"{path}.{key}: unknown hyper-parameter of {method.name}; "
+                problems.append(
+                    f"{path}.{key}: unknown hyper-parameter of {name}; "
                     f"allowed: {', '.join(fields) or 'none'}"
                 )
+                continue
             values = _as_list(raw)
             if not values:
-                raise SpecError(f"{path}.{key}: empty list; give a value or a list to sweep")
+                problems.append(f"{path}.{key}: empty list; give a value or a list to sweep")
             for j, value in enumerate(values):
                 where = f"{path}.{key}" + (f"[{j}]" if isinstance(raw, list) else "")
                 try:
                     info.params.model_validate({key: value})
                 except ValidationError as err:
-                    raise SpecError(f"{where}: {_message(err.errors()[0])}") from None
+                    problems.append(f"{where}: {_message(err.errors()[0])}")
+                    continue
                 if key == "width" and is_int(value):
                     try:
                         limits.check("width", int(value), "network width")
                     except LimitError as err:
-                        raise SpecError(f"{where}: {err}") from None
-        if spec.transfer is not None and not info.supports_transfer:
+                        problems.append(f"{where}: {err}")
+        if transfer and not info.supports_transfer:
             names = ", ".join(sorted(k for k, v in METHODS.items() if v.supports_transfer))
-            raise SpecError(
-                f"{path}.name: {method.name} cannot refit its head on a new task (transfer); "
+            problems.append(
+                f"{path}.name: {name} cannot refit its head on a new task (transfer); "
                 f"methods with transfer: {names}"
             )
+    return problems
 
 
 def _check_kind(spec: ExperimentSpec) -> None:
@@ -769,16 +828,23 @@ def _short(value: Any) -> str:
 
 
 def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
-    """A pydantic ValidationError of model ``root`` as one line: ``field.path: problem``."""
-    errors = err.errors()
-    error = errors[0]
+    """A pydantic ValidationError of model ``root`` as lines ``field.path: problem``, one
+    per problem (:func:`validation_problems` joined by newlines)."""
+    return "\n".join(validation_problems(err, root))
+
+
+def validation_problems(err: ValidationError, root: type[BaseModel]) -> list[str]:
+    """Every problem of a pydantic ValidationError of model ``root``, one line each."""
+    return list(dict.fromkeys(_problem(error, root) for error in err.errors()))
+
+
+def _problem(error: dict, root: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
-    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" * (len(errors) > 1)
     if error["type"] == "extra_forbidden":
         path, models = _walk(root, loc[:-1])
         allowed = ", ".join(dict.fromkeys(f for m in models for f in m.model_fields))
         field = (path + "." if path else "") + str(loc[-1])
-        return f"{field}: unknown field; allowed: {allowed}{more}"
+        return f"{field}: unknown field; allowed: {allowed}"
     path, models = _walk(root, loc)
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         context = error.get("ctx", {})
@@ -786,7 +852,7 @@ def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
             repr(k) for m in models if (k := _kind_of(m))
         )
         got = f", got {context['tag']!r}" if "tag" in context else ", but it is missing"
-        return f"{path}.kind: must be one of {tags}{got}{more}"
+        return f"{path}.kind: must be one of {tags}{got}"
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{path or 'spec'}: must be a mapping, got {_short(error.get('input'))}{more}"
-    return f"{path or 'spec'}: {_message(error)}{more}"
+        return f"{path or 'spec'}: must be a mapping, got {_short(error.get('input'))}"
+    return f"{path or 'spec'}: {_message(error)}"
