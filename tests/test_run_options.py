@@ -75,3 +75,17 @@ def test_the_cli_passes_one_object(tmp_path, monkeypatch):
     assert fields == {}
     assert options == RunOptions(db=db, executor="process", workers=2, threads=1,
                                  retry_failed=options.retry_failed, quiet=True)  # fmt: skip
+
+
+def test_the_cli_offers_every_executor():
+    """An executor is one entry of ``EXECUTORS``; the CLI's --executor choices list them."""
+    import argparse
+
+    from replearn.cli import build_parser
+    from replearn.experiments.executors import EXECUTORS
+
+    run = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices["run"]
+    executor = next(a for a in run._actions if a.dest == "executor")
+    assert tuple(executor.choices) == tuple(EXECUTORS)

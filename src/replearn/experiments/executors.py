@@ -37,6 +37,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -57,7 +58,18 @@ __all__ = [
     "run_pending",
 ]
 
-EXECUTORS = ("serial", "process", "ray")
+# Every executor, one entry each: name → run(claims, record, options), which executes the
+# claimed (run id, config) pairs and hands each result to record(run id, result). A new
+# executor is one entry here (the CLI's --executor choices list the names).
+EXECUTORS: dict[str, Callable] = {
+    "serial": lambda claims, record, o: _run_serial(claims, record, o.threads or 1),
+    "process": lambda claims, record, o: _run_process_pool(
+        claims, record, o.workers, o.threads or 1
+    ),
+    "ray": lambda claims, record, o: _run_ray(
+        claims, record, o.workers, o.address, o.threads or 1, o.quiet
+    ),
+}
 
 
 def check_executor(executor: str) -> None:
@@ -393,10 +405,13 @@ def run_pending(experiment: str, options: RunOptions | None = None, **fields: An
     """
     options = RunOptions.of(options, **fields)
     check_executor(options.executor)
-    db, executor, workers, address = options.db, options.executor, options.workers, options.address
-    retry_failed, quiet, lease_seconds = options.retry_failed, options.quiet, options.lease_seconds
-    threads = options.threads or 1
-    db = Path(db)
+    db, executor, quiet, lease_seconds = (
+        Path(options.db),
+        options.executor,
+        options.quiet,
+        options.lease_seconds,
+    )
+    retry_failed = options.retry_failed
     start = time.perf_counter()
     token = uuid.uuid4().hex
     store = Store(db, lease_seconds)
@@ -423,12 +438,7 @@ def run_pending(experiment: str, options: RunOptions | None = None, **fields: An
                 yield claim
 
         try:
-            if executor == "serial":
-                _run_serial(claims(), record, threads)
-            elif executor == "process":
-                _run_process_pool(claims(), record, workers, threads)
-            else:
-                _run_ray(claims(), record, workers, address, threads, quiet)
+            EXECUTORS[executor](claims(), record, options)
         finally:
             bar.close()
     except BaseException:
