@@ -36,6 +36,9 @@ _EXPORTS = {
     "write_report": "replearn.experiments.api",
     "METHODS": "replearn.experiments.methods",
     "register_method": "replearn.experiments.methods",
+    "register_learner": "replearn.experiments.methods",
+    "register_target_kind": "replearn.experiments.target_kinds",
+    "TargetKind": "replearn.experiments.target_kinds",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -47,6 +47,8 @@ __all__ = [
     "METHODS",
     "MethodInfo",
     "register_method",
+    "register_learner",
+    "learner_params",
     "build_learner",
     "build_target",
     "build_transfer_target",
@@ -425,6 +427,56 @@ register_method(
     description="Algorithm 1: one gradient step on W, then a ridge head (OneStepNetwork)",
     learner=OneStepNetwork,
 )(_learner(OneStepNetwork))
+def register_learner(
+    name: str,
+    learner,
+    *,
+    legacy: tuple[str, ...] = (),
+    none_means_default: tuple[str, ...] = (),
+    supports_transfer: bool = False,
+    description: str = "",
+) -> type[Params]:
+    """Make a learner class a spec method — the one place a new learner is added.
+
+    Its hyper-parameters are generated from the learner (:func:`learner_params`: names,
+    defaults and checks of ``__init__`` and ``_parameter_checks``, less the run's seed,
+    dtype and device and the learner's ``_not_in_specs``); a run builds it from the run's
+    params, fits it with ``fit_stream`` on samples 0…n−1 of the run's stream, and records the
+    excess risk on ``n_test`` fresh samples (and the alignment of ``W_`` when the learner has
+    one, λ as ``ridge_lambda`` when it sets ``ridge_lambda_``); the engine asks it for its
+    memory estimate before the run.
+
+    Parameters
+    ----------
+    name : str
+        The name specs use (``methods: [{name: …}]``).
+    learner : type
+        A :class:`~replearn.learners.base.BaseLearner` subclass.
+    legacy, none_means_default : tuple of str
+        As :func:`learner_params` (a new learner has no legacy fields: every parameter
+        enters a run config only off its default).
+    supports_transfer : bool
+        Whether the learner has ``transfer_stream`` (a spec's ``transfer`` block).
+    description : str
+        One line.
+
+    Returns
+    -------
+    type
+        The generated :class:`Params` model.
+
+    Examples
+    --------
+    >>> params = register_learner("rf_again", RandomFeatures, description="random features")
+    >>> METHODS["rf_again"].learner is RandomFeatures, params(width=8).model_dump()
+    (True, {'width': 8})
+    >>> del METHODS["rf_again"]
+    """
+    params = learner_params(learner, legacy, none_means_default)
+    register_method(name, params, supports_transfer, description, learner)(_learner(learner))
+    return params
+
+
 # per-step history kept in a giant-step run's metrics: summaries of every step, and the
 # cosines cos(w_j, u_k) of the first SCATTER_NEURONS neurons with the first SCATTER_DIRECTIONS
 # directions (the scatter figure), rounded to SCATTER_DIGITS: at most 256·2·T numbers a run
