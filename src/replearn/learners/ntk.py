@@ -172,12 +172,14 @@ class NTKRegression(BaseLearner):
         Both forms: θ⁰ (m(d + 2) numbers drawn in float64, then cast) and row chunks of the
         p = (m/2)(d + 2) tangent features (model dtype and a float64 copy). Primal: the ridge
         head on p features (``limits.ridge_head_bytes``). Dual: the n × n kernel and its
-        eigendecomposition (``limits.dense_kernel_bytes``); each kernel block
-        k(X[rows], X) holds the pre-activations and gates of its rows and of all n rows for
-        the m/2 distinct neurons (float64 both, and a bool mask: 17 bytes a number); and
-        θ = Φᵀc, p float64 numbers per λ (the 49 of the path when λ is chosen on a holdout).
-        The dual form's cost grows with the width through the last three: at m = 10⁷ and
-        n = 50 they are gigabytes although the kernel is 50 × 50.
+        eigendecomposition (``limits.dense_kernel_bytes``), then the larger of two phases
+        that do not overlap — building K, whose blocks k(X[rows], X) hold the
+        pre-activations and gates of their rows and of all n rows for the m/2 distinct
+        neurons (float64 both, with their bool masks and conversions: about 20 bytes a
+        number, as measured), and θ = Φᵀc (a chunk of features, and p float64 numbers per
+        λ: the 49 of the path when λ is chosen on a holdout). The dual form's cost grows with
+        the width through both phases: at m = 10⁷ and n = 50 it is about 11 GB although the
+        kernel is 50 × 50.
         """
         p, half = self.n_features(d), self.width // 2
         item = limits.item_bytes(self._dtype)
@@ -191,13 +193,9 @@ class NTKRegression(BaseLearner):
             return needed, f"{name}: the {p:,}×{p:,} float64 Gram matrix of the tangent features)"
         n_lambdas = 49 if self.ridge_lambda == "auto" and n_holdout > 0 else 1
         block = min(n, block_rows(n, self._device))
-        needed = (
-            limits.dense_kernel_bytes(n, d)
-            + (block + n) * half * 17
-            + rows * p * (item + 8)
-            + p * n_lambdas * 8
-            + network
-        )
+        building_k = (block + n) * half * 20
+        primal_from_dual = rows * p * (item + 8) + p * n_lambdas * 8
+        needed = limits.dense_kernel_bytes(n, d) + max(building_k, primal_from_dual) + network
         return needed, (
             f"{name}: the {n:,}×{n:,} kernel, its blocks over the {half:,} distinct neurons "
             f"and θ = Φᵀc on {p:,} tangent features)"
