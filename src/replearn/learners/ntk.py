@@ -176,10 +176,11 @@ class NTKRegression(BaseLearner):
         that do not overlap — building K, whose blocks k(X[rows], X) hold the
         pre-activations and gates of their rows and of all n rows for the m/2 distinct
         neurons (float64 both, with their bool masks and conversions: about 20 bytes a
-        number, as measured), and θ = Φᵀc (a chunk of features, and p float64 numbers per
-        λ: the 49 of the path when λ is chosen on a holdout). The dual form's cost grows with
-        the width through both phases: at m = 10⁷ and n = 50 it is about 11 GB although the
-        kernel is 50 × 50.
+        number, as measured), and θ = Φᵀc (p float64 numbers per λ: the 49 of the path when
+        λ is chosen on a holdout) with the scoring of the holdout against every θ (a chunk of
+        features, or kernel blocks k(X_h[rows], X) as above). The dual form's cost grows
+        with the width through both phases: at m = 10⁷ and n = 50 it is about 11 GB
+        although the kernel is 50 × 50.
         """
         p, half = self.n_features(d), self.width // 2
         item = limits.item_bytes(self._dtype)
@@ -194,8 +195,12 @@ class NTKRegression(BaseLearner):
         n_lambdas = 49 if self.ridge_lambda == "auto" and n_holdout > 0 else 1
         block = min(n, block_rows(n, self._device))
         building_k = (block + n) * half * 20
-        primal_from_dual = rows * p * (item + 8) + p * n_lambdas * 8
-        needed = limits.dense_kernel_bytes(n, d) + max(building_k, primal_from_dual) + network
+        scoring = rows * p * (item + 8)  # a chunk of features (θ = Φᵀc, holdout predictions)
+        if n_lambdas > 1:  # or holdout rows scored through k(X_h, X), with every θ kept
+            holdout_rows = min(self._rows(max(n, self.width)), n_holdout)
+            scoring = max(scoring, (holdout_rows + n) * half * 20)
+        thetas = p * n_lambdas * 8 + scoring
+        needed = limits.dense_kernel_bytes(n, d) + max(building_k, thetas) + network
         return needed, (
             f"{name}: the {n:,}×{n:,} kernel, its blocks over the {half:,} distinct neurons "
             f"and θ = Φᵀc on {p:,} tangent features)"
