@@ -37,6 +37,8 @@ __all__ = [
     "output_scale_spec",
     "first_layer_spec",
     "second_layer_spec",
+    "directions_spec",
+    "resolve_directions",
     "FIRST_LAYERS",
     "SECOND_LAYERS",
     "symmetric_init",
@@ -437,3 +439,38 @@ def _second_layer(value, width: int, generator) -> torch.Tensor:
     if value == "gaussian":
         return scale * torch.randn(width, generator=generator, dtype=torch.float64)
     return torch.full((width,), scale, dtype=torch.float64)  # "constant"
+
+
+def directions_spec(value):
+    """The check of a learner's ``directions``: None, a target with ``U`` (a
+    ``MultiIndexTarget``) or a finite (r, d) array of directions."""
+    if value is None:
+        return None
+    U = getattr(value, "U", value)
+    try:
+        array = torch.as_tensor(U, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        array = None
+    if array is None or array.ndim != 2 or array.numel() == 0:
+        raise ValueError(
+            f"must be None, a target with directions U or an (r, d) array, got {type(value).__name__}"
+        )
+    if not bool(torch.isfinite(array).all()):
+        raise ValueError("must be finite: the given directions have non-finite entries")
+    return value
+
+
+def resolve_directions(value) -> torch.Tensor | None:
+    """The (r, d) float64 directions of ``directions=``: a target's U, an array, or None.
+
+    Examples
+    --------
+    >>> resolve_directions([[1.0, 0.0]])
+    tensor([[1., 0.]], dtype=torch.float64)
+    >>> resolve_directions(None) is None
+    True
+    """
+    directions_spec(value)
+    if value is None:
+        return None
+    return torch.as_tensor(getattr(value, "U", value), dtype=torch.float64)
