@@ -27,6 +27,96 @@ from replearn.network import relu_features, symmetric_init
 F64 = torch.float64
 
 
+ACTIVATIONS = ["relu", "tanh", "erf", "sigmoid", "abs", "quadratic", "linear", "hermite:3"]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_kernels_of_each_activation_match_monte_carlo(activation):
+    """K_rf (σ_b² = 1) and K_ntk (σ_b² = 0 and 1) of each σ against the width-10⁵ average of
+    independent neurons w ~ N(0, I/d), b ~ N(0, σ_b²), for every pair of the 9 points.
+
+    Per neuron the finite kernel is v(x, x') = σ(u)σ(v) [+ σ′(u)σ′(v)(x·x' + 1)], i.i.d. over
+    neurons with mean K(x, x'); the width average has standard error sd(v)/√m (sd from the
+    same sample). We allow 4.5 standard errors: under the normal approximation a correct
+    kernel fails one of the 3 × 45 checks per σ with probability ≤ 135 × 6.8·10⁻⁶ ≈ 0.1 %;
+    the seeds are fixed, so the test is deterministic. The diagonal functions must equal the
+    kernels' diagonals (both exact: 1e-9 covers the Mehler truncation bound 1e-10)."""
+    d, width = 10, 100_000
+    X = _mc_points(d)
+    sigma = rl.activations.resolve_activation(activation)
+    g = torch.Generator().manual_seed(17)
+    W = torch.randn(width, d, generator=g, dtype=F64) / math.sqrt(d)
+    b = torch.randn(width, generator=g, dtype=F64)
+    upper = torch.triu_indices(9, 9)
+    for kind, variance in (("rf", 1.0), ("ntk", 0.0), ("ntk", 1.0)):
+        pre = X @ W.T + math.sqrt(variance) * b  # (9, m)
+        value, slope = sigma(pre), sigma.derivative(pre)
+        units = value[:, None] * value[None, :]
+        if kind == "ntk":
+            units += slope[:, None] * slope[None, :] * (X @ X.T + 1.0)[:, :, None]
+        kernel, diagonal = (
+            (rf_kernel, rf_kernel_diagonal) if kind == "rf" else (ntk_kernel, ntk_kernel_diagonal)
+        )
+        closed = kernel(X, X, variance, activation=activation)
+        mean, stderr = units.mean(2), units.std(2) / math.sqrt(width)
+        deviation = (mean - closed).abs()[upper[0], upper[1]]
+        allowed = 4.5 * stderr[upper[0], upper[1]] + 1e-12
+        assert (deviation <= allowed).all(), (kind, variance, (deviation / allowed).max())
+        torch.testing.assert_close(
+            closed.diagonal(), diagonal(X, variance, activation=activation), rtol=1e-7, atol=1e-9
+        )
+
+
+def _custom(name):
+    """The same σ as a user's pair: no closed form, so the Mehler series with quadrature."""
+    sigma = rl.activations.resolve_activation(name)
+    return rl.activations.Activation.custom(sigma.function, sigma.derivative, "mine")
+
+
+@pytest.mark.parametrize("activation", ["erf", "linear", "quadratic", "hermite:3"])
+def test_the_quadrature_path_agrees_with_the_closed_forms(activation):
+    """σ's closed form (erf; Mehler's exact finite sum for polynomials) and the general path
+    (the series with trapezoidal-rule coefficients, the pair rule near ρ = ±1) compute the
+    same expectations: they agree to 1e-9 relative (the truncation bound is 1e-10 of
+    √(E σ(u)² E σ(v)²); the quadratures are at rounding level, see the next test)."""
+    X = _mc_points(6)
+    for kernel, variance in ((rf_kernel, 1.0), (ntk_kernel, 0.0)):
+        exact = kernel(X, X, variance, activation=activation)
+        general = kernel(X, X, variance, activation=_custom(activation))
+        torch.testing.assert_close(general, exact, rtol=1e-9, atol=1e-9 * float(exact.abs().max()))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_the_quadratures_have_converged(monkeypatch, activation):
+    """Convergence checks of the general path's three approximations, for σ without a closed
+    form at s = √(‖x‖²/d + σ_b²) up to ≈ 2.3 (the points include 2x):
+
+    - the trapezoidal rule for ĉ_k(s): step 0.05 → 0.025 and range 30 → 40 change K by < 1e-12;
+    - the Mehler truncation after K = 128 terms against the pair rule everywhere (tolerance
+      −1: every entry by quadrature over (z₁, z₂)): < 1e-9 relative (bound 1e-10, plus the
+      pair rule's own error);
+    - the pair rule: step 0.1 → 0.07 changes it by < 1e-10.
+    """
+    from replearn import kernels
+
+    X = torch.cat([_mc_points(6), 2 * _mc_points(6)[:2]])
+    sigma = _custom(activation)
+    base = rf_kernel(X, X, 1.0, activation=sigma)
+    scale = float(base.abs().max())
+    monkeypatch.setattr(kernels, "QUADRATURE_STEP", 0.025)
+    monkeypatch.setattr(kernels, "QUADRATURE_RANGE", 40.0)
+    finer = rf_kernel(X, X, 1.0, activation=sigma)
+    torch.testing.assert_close(finer, base, rtol=0, atol=1e-12 * scale)
+    monkeypatch.undo()
+    monkeypatch.setattr(kernels, "MEHLER_TOLERANCE", -1.0)
+    by_pairs = rf_kernel(X, X, 1.0, activation=sigma)
+    torch.testing.assert_close(by_pairs, base, rtol=0, atol=1e-9 * scale)
+    monkeypatch.setattr(kernels, "PAIR_STEP", 0.07)
+    torch.testing.assert_close(
+        rf_kernel(X, X, 1.0, activation=sigma), by_pairs, rtol=0, atol=1e-10 * scale
+    )
+
+
 @pytest.fixture(scope="module")
 def problem():
     target = rl.paper_target(8)
@@ -154,6 +244,30 @@ def test_kernel_ridge_matches_sklearn_precomputed(problem, dtype):
     )
     tolerance = 1e-8 if dtype == F64 else 1e-5  # float32 kernel blocks in predict
     assert _relative(model.predict(Xt), expected) <= tolerance
+
+
+@pytest.mark.parametrize(
+    ("kernel", "activation"), [("ntk", "tanh"), ("rf", "erf"), ("ntk", "quadratic")]
+)
+def test_kernel_ridge_takes_the_students_activation(problem, kernel, activation):
+    """KernelRidge(activation=σ) is kernel ridge with σ's kernel (``kernels``): the same dual
+    coefficients as scikit-learn's on that matrix, to 1e-8 relative (as above)."""
+    _, _, X, y, _, _, Xt = problem
+    X, y, n, lam = X[:200], y[:200], 200, 3e-3
+    model = KernelRidge(kernel=kernel, activation=activation, ridge_lambda=lam, dtype=F64)
+    model.fit(X, y)
+    r = (y - model.alpha_.double() - X @ model.beta_.double()).numpy()
+    function, diagonal = (
+        (ntk_kernel, ntk_kernel_diagonal) if kernel == "ntk" else (rf_kernel, rf_kernel_diagonal)
+    )
+    K = function(X, X, activation=activation)
+    K.diagonal().copy_(diagonal(X, activation=activation))
+    reference = SklearnKernelRidge(alpha=n * lam / 2, kernel="precomputed").fit(K.numpy(), r)
+    assert _relative(model.dual_coef_, reference.dual_coef_) <= 1e-8
+    relu = KernelRidge(kernel=kernel, ridge_lambda=lam, dtype=F64).fit(X, y)
+    assert _relative(model.predict(Xt), relu.predict(Xt)) > 1e-3  # σ changes the kernel
+    with pytest.raises(ValueError, match="activation applies to kernel='ntk' or 'rf'"):
+        KernelRidge(kernel=lambda A, B: A @ B.T, activation="tanh").fit(X, y)
 
 
 def test_lambda_path_solution_matches_sklearn_at_the_chosen_lambda(problem):
