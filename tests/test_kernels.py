@@ -22,6 +22,7 @@ from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
 from replearn.learners.random_features import RandomFeatures
+from replearn.learners.tangent_gram import TangentGram
 from replearn.network import relu_features, symmetric_init
 
 F64 = torch.float64
@@ -216,6 +217,150 @@ def test_ntk_finite_kernel_is_the_jacobian_gram_and_predictions_are_linearised(p
     displacement = torch.cat([model.delta_a_, model.delta_W_.reshape(-1), model.delta_b_])
     linearised = model.alpha_ + X @ model.beta_ + jacobian @ displacement
     torch.testing.assert_close(model.predict(X), linearised, rtol=1e-10, atol=1e-12)
+
+
+NTK_INITIALISATIONS = [  # (first layer, second layer, bias): every option at least once
+    ("gaussian", "paper", "zero"),
+    ("gaussian", "paper", "none"),
+    ("unit_rows", "signs", "normal"),
+    ("orthogonal", "gaussian", "zero"),
+    ("given", "constant", "none"),
+    ("given", "given", "normal"),
+]
+
+
+def _ntk_model(activation, output_scale, init, d, g, **kwargs):
+    first, second, bias = init
+    width = 12 if second == "paper" else 7
+    return NTKRegression(
+        width=width, activation=activation, output_scale=output_scale, bias=bias,
+        first_layer=torch.randn(width, d, generator=g, dtype=F64) if first == "given" else first,
+        second_layer=torch.randn(width, generator=g, dtype=F64) if second == "given" else second,
+        directions=torch.eye(d, dtype=F64)[:1] if first == "orthogonal" else None,
+        dtype=F64, seed=2, **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("init", NTK_INITIALISATIONS, ids=lambda i: "-".join(i))
+@pytest.mark.parametrize("output_scale", [1.0, "1/sqrt(m)", "1/m"], ids=str)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_ntk_tangent_features_are_autograds_for_every_network(
+    problem, activation, output_scale, init
+):
+    """For every σ × c × initialisation: J = ∂f/∂(a, W, b) at θ⁰ by autograd of the network
+    written here, f = c·σ(Wx + b)·a (all m(d + 2) columns; no bias columns for bias="none"),
+    has JJᵀ equal to the fitted features' Gram and to the dual form's kernel, and the
+    predictions are α + β·x + f(x; θ⁰) + J·(θ − θ⁰) (float64, to rounding)."""
+    _, _, X, y, *_ = problem
+    X, y = X[:40], y[:40]
+    g = torch.Generator().manual_seed(5)
+    model = _ntk_model(activation, output_scale, init, X.shape[1], g, ridge_lambda=1e-2)
+    model.fit(X, y)
+    net = model.network0_
+    sigma, c = rl.activations.resolve_activation(activation), net.output_scale
+    with_bias = model.bias != "none"
+    a0, W0, b0 = (t.clone().requires_grad_(True) for t in (net.a, net.W, net.b))
+    params = [a0, W0, b0] if with_bias else [a0, W0]
+    rows = []
+    for x in X:
+        f = c * (sigma.function(W0 @ x + b0) @ a0)
+        rows.append(torch.cat([grad.reshape(-1) for grad in torch.autograd.grad(f, params)]))
+    jacobian = torch.stack(rows)
+    gram = jacobian @ jacobian.T
+    scale = float(gram.abs().max())
+    features = model._features(X)
+    assert features.shape[1] == model.n_features(X.shape[1])
+    torch.testing.assert_close(features @ features.T, gram, rtol=1e-10, atol=1e-12 * scale)
+    torch.testing.assert_close(model._kernel(X, X), gram, rtol=1e-10, atol=1e-12 * scale)
+    displacement = [model.delta_a_, model.delta_W_.reshape(-1)] + (
+        [model.delta_b_] if with_bias else []
+    )
+    if not with_bias:
+        assert not model.delta_b_.any()
+    f0 = c * (sigma.function(X @ net.W.T + net.b) @ net.a)
+    linearised = model.alpha_ + X @ model.beta_ + f0 + jacobian @ torch.cat(displacement)
+    torch.testing.assert_close(model.predict(X), linearised, rtol=1e-9, atol=1e-9)
+    if init[1] == "paper":
+        assert f0.abs().max() < 1e-12  # the symmetric pairs: f(·; θ⁰) ≡ 0
+
+
+@pytest.mark.parametrize(
+    ("activation", "init"),
+    [("tanh", ("gaussian", "paper", "zero")), ("erf", ("unit_rows", "signs", "normal")),
+     ("quadratic", ("given", "given", "none"))],
+)  # fmt: skip
+def test_ntk_primal_and_dual_agree_for_other_networks(problem, activation, init):
+    """The same ridge problem solved on the features (primal) and on the finite kernel (dual):
+    with λ = 'auto' both choose the same λ, and their predictions agree to 10·cond·ε₆₄ relative
+    — two backward-stable float64 solves of G + (λ/2)I, cond = its condition number (1e-2:
+    cond ≈ 1e4; the chosen λ can be 1e-8: cond ≈ 1e10)."""
+    _, _, X, y, Xh, yh, Xt = problem
+    X, y = X[:150], y[:150]
+    for lam in (1e-2, "auto"):
+        fits = [
+            _ntk_model(activation, "1/sqrt(m)", init, X.shape[1], torch.Generator().manual_seed(5),
+                       form=form, ridge_lambda=lam).fit(X, y, Xh[:200], yh[:200])
+            for form in ("primal", "dual")
+        ]  # fmt: skip
+        assert fits[0].ridge_lambda_ == pytest.approx(fits[1].ridge_lambda_)
+        features = fits[0]._features(X)
+        eigenvalues = torch.linalg.eigvalsh(features.T @ features / len(X))
+        half_lambda = float(fits[0].ridge_lambda_) / 2
+        cond = float(eigenvalues.max() + half_lambda) / float(
+            eigenvalues.min().clamp_min(0) + half_lambda
+        )
+        tolerance = max(1e-12, 10 * cond * torch.finfo(F64).eps)
+        assert _relative(fits[1].predict(Xt), fits[0].predict(Xt)) <= tolerance
+
+
+@pytest.mark.parametrize("init", [("gaussian", "signs", "zero"), ("gaussian", "paper", "normal")])
+def test_ntk_structured_relu_path_for_other_scales_and_inits(problem, monkeypatch, init):
+    """ReLU with another output scale or without the pairs keeps the structured Gram and
+    predictor (``TangentGram``/``TangentPredictor`` with its feature scale): forced on at
+    small width, the fit equals the explicit-features fit (1e-8 relative: the two sum the
+    same products in another order)."""
+    _, _, X, y, Xh, yh, Xt = problem
+    fits = []
+    # the structured Gram serves the wide primal form's λ search (p ≥ this): force it too
+    monkeypatch.setattr(NTKRegression, "lambda_search_min_features", 1)
+    for min_neurons in (10**9, 1):
+        monkeypatch.setattr(TangentGram, "min_neurons", min_neurons)
+        model = _ntk_model("relu", "1/sqrt(m)", init, X.shape[1], torch.Generator().manual_seed(5),
+                           form="primal", ridge_lambda="auto")  # fmt: skip
+        fits.append(model.fit(X, y, Xh, yh))
+        assert model._structured() == (min_neurons == 1)
+    assert fits[0].ridge_lambda_ == fits[1].ridge_lambda_
+    assert _relative(fits[1].predict(Xt), fits[0].predict(Xt)) <= 1e-8
+
+
+@pytest.mark.parametrize("activation", ["tanh", "erf", "quadratic"])
+def test_wide_ntk_gram_tends_to_the_kernel_of_its_activation(activation):
+    """The finite-width kernel of NTKRegression (paired, c = 1, b⁰ = 0) over m = 4·10⁴
+    neurons, divided by m, against ``ntk_kernel`` of the same σ (σ_b² = 0).
+
+    K_m = Σ_{j<m/2} v_j with v_j = 2·[σ(u_j)σ(u'_j) + σ′(u_j)σ′(u'_j)(x·x' + 1)] (a_j² = 1) over
+    the m/2 i.i.d. pairs, so K_m/m = mean_j(v_j/2), E = K_ntk; its standard error is
+    sd(v_j/2)/√(m/2). 4.5 standard errors for 45 entries: a correct kernel fails with
+    probability ≤ 45 × 6.8·10⁻⁶ (normal approximation); fixed seed."""
+    d, width = 10, 40_000
+    X = _mc_points(d)
+    model = NTKRegression(width=width, activation=activation, dtype=F64, seed=7)
+    model.network0_ = model.initial_network(d)
+    W, b, a = model._units()
+    sigma = model.network0_.activation
+    pre = X @ W.T + b
+    value, slope = sigma(pre), sigma.derivative(pre) * a
+    units = (
+        value[:, None] * value[None, :]
+        + slope[:, None] * slope[None, :] * (X @ X.T + 1.0)[:, :, None]
+    )
+    finite = model._kernel(X, X) / width
+    torch.testing.assert_close(finite, units.mean(2), rtol=1e-10, atol=1e-10)
+    limit = ntk_kernel(X, X, 0.0, activation=activation)
+    stderr = units.std(2) / math.sqrt(width // 2)
+    upper = torch.triu_indices(9, 9)
+    deviation = (finite - limit).abs()[upper[0], upper[1]]
+    assert (deviation <= 4.5 * stderr[upper[0], upper[1]] + 1e-12).all()
 
 
 # -- KernelRidge vs scikit-learn ----------------------------------------------------------
