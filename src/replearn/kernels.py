@@ -50,6 +50,7 @@ every other σ's in float64, then cast.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -363,6 +364,31 @@ def _polynomial_coefficients(activation: Activation) -> np.ndarray | None:
 _MOMENTS_CACHE: dict[str, PairMoments] = {}
 
 
+def _same_callable(f, g) -> bool:
+    """f is g, or equal partial applications (a pickled and unpickled Activation's)."""
+    if isinstance(f, functools.partial) and isinstance(g, functools.partial):
+        return f.func is g.func and f.args == g.args and f.keywords == g.keywords
+    return f is g
+
+
+def _is_builtin(activation: Activation) -> bool:
+    """Whether σ is a named activation's own (σ, σ′): only then are its name's closed forms
+    used (a user's pair may reuse a name)."""
+    name = activation.name
+    if name in ACTIVATIONS:
+        builtin = ACTIVATIONS[name]
+    elif name.startswith("hermite:"):
+        try:
+            builtin = resolve_activation(name)
+        except ValueError:
+            return False
+    else:
+        return False
+    return _same_callable(activation.function, builtin.function) and _same_callable(
+        activation.derivative, builtin.derivative
+    )
+
+
 def pair_moments(activation) -> PairMoments:
     """How E[σ(u)σ(v)] and E[σ′(u)σ′(v)] are computed for an activation (module docstring).
 
@@ -381,12 +407,7 @@ def pair_moments(activation) -> PairMoments:
     ['closed form', 'Mehler (exact)', 'Mehler + quadrature']
     """
     activation = resolve_activation(activation)
-    # a built-in σ is known by its name (a user's pair may reuse a name: never trusted)
-    named = activation is ACTIVATIONS.get(activation.name) or (
-        activation.name.startswith("hermite:")
-        and getattr(activation.function, "__code__", None)
-        is resolve_activation(activation.name).function.__code__
-    )
+    named = _is_builtin(activation)
     if named and activation.name in _MOMENTS_CACHE:
         return _MOMENTS_CACHE[activation.name]
     if named and activation.name in _CLOSED_FORMS:

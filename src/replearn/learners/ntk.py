@@ -92,6 +92,7 @@ class _Shifted:
         W = self.network.W
         for X, y, *_ in self.source.chunks(n, chunk_size, start=start):
             f0 = self.network(X.to(device=W.device, dtype=W.dtype))
+            y = y if y.is_floating_point() else y.to(torch.float64)  # integer labels
             yield X, y - f0.to(device=y.device, dtype=y.dtype)
 
 
