@@ -214,7 +214,9 @@ def test_the_default_initialisation_is_the_papers(problem):
         ({"first_layer": "orthogonal"}, "first_layer='orthogonal' needs directions"),
         ({"parametrization": "mean-field", "output_scale": "1/m"}, "leave output_scale at 1"),
         ({"optimizer": "sgd", "output_scale": "1/m"}, "lr='auto' with optimizer='sgd'"),
-        ({"width": 3, "second_layer": "signs", "first_layer": torch.zeros(4, 3)}, "shape"),
+        ({"width": 3, "second_layer": "signs", "first_layer": torch.zeros(4, 3)}, "3 rows"),
+        ({"width": 3, "second_layer": torch.ones(4)}, "second_layer must have 3 entries"),
+        ({"width": 4, "first_layer": torch.zeros(4, 3)}, "with a given first_layer"),
         ({"width": 0}, "even integer ≥ 2"),
         ({"optimizer": "lbfgs"}, "optimizer must be one of"),
         ({"parametrization": "ntk"}, "parametrization must be one of"),
@@ -259,3 +261,19 @@ def test_reaches_a_reasonable_risk_on_the_paper_target():
     model = FullTraining(width=100, seed=0).fit_stream(stream, 10_000, n_holdout=10_000)
     risk = rl.excess_risk(model, target, n_test=100_000, seed=9)
     assert risk.risk < 0.35, risk
+
+
+def test_early_stopping_starts_from_the_loss_of_the_initial_network(problem):
+    """Without the symmetric pairs f⁰ ≠ 0: the step-0 entry of the history is the loss of f⁰
+    (not of f ≡ 0), on the first chunk, and the holdout loss of f⁰."""
+    _, _, X, y, Xh, yh = problem
+    kwargs = dict(width=6, second_layer="gaussian", output_scale="1/sqrt(m)", activation="tanh",
+                  epochs=1, chunk_size=500, dtype=F64, seed=1)  # fmt: skip
+    model = FullTraining(**kwargs).fit(X, y, Xh, yh)
+    net = FullTraining(**kwargs).initial_network(X.shape[1])
+    residual = lambda A, b: b - model.alpha_ - A @ model.beta_ - net(A)  # noqa: E731
+    assert model.history_["step"][0] == 0
+    assert model.history_["train_loss"][0] == pytest.approx(
+        float((residual(X[:500], y[:500]) ** 2).mean())
+    )
+    assert model.history_["holdout_loss"][0] == pytest.approx(float((residual(Xh, yh) ** 2).mean()))

@@ -39,6 +39,7 @@ __all__ = [
     "second_layer_spec",
     "directions_spec",
     "resolve_directions",
+    "check_network_options",
     "FIRST_LAYERS",
     "SECOND_LAYERS",
     "symmetric_init",
@@ -474,3 +475,49 @@ def resolve_directions(value) -> torch.Tensor | None:
     if value is None:
         return None
     return torch.as_tensor(getattr(value, "U", value), dtype=torch.float64)
+
+
+def check_network_options(width, first_layer, second_layer, directions=None) -> None:
+    """The rules between a learner's ``width``, ``first_layer``, ``second_layer`` and
+    ``directions`` that need no data: one-line ``ValueError`` before any work.
+
+    - ``second_layer="paper"`` (symmetric pairs): an even width, and a named first layer;
+    - a given W⁰ has ``width`` rows, a given a has ``width`` entries;
+    - ``first_layer="orthogonal"`` needs ``directions``.
+
+    Parameters
+    ----------
+    width : int
+        m (already checked to be an integer ≥ 1).
+    first_layer, second_layer, directions
+        As ``initial_network`` (already checked one by one).
+
+    Examples
+    --------
+    >>> check_network_options(4, "gaussian", "paper")
+    >>> check_network_options(3, "gaussian", "paper")
+    Traceback (most recent call last):
+    ...
+    ValueError: width must be an even integer ≥ 2, got 3
+    """
+    paired = isinstance(second_layer, str) and second_layer == "paper"
+    if paired:
+        check_width(width)
+        if not isinstance(first_layer, str):
+            raise ValueError(
+                "second_layer='paper' pairs neurons j and j + m/2 with equal rows; with a given "
+                "first_layer use second_layer='signs', 'gaussian', 'constant' or an array"
+            )
+    if not isinstance(first_layer, str):
+        rows = torch.as_tensor(first_layer).shape[0]
+        if rows != width:
+            raise ValueError(f"first_layer must have {width} rows (width), got {rows}")
+    if not isinstance(second_layer, str):
+        size = torch.as_tensor(second_layer).shape[0]
+        if size != width:
+            raise ValueError(f"second_layer must have {width} entries (width), got {size}")
+    if isinstance(first_layer, str) and first_layer == "orthogonal" and directions is None:
+        raise ValueError(
+            "first_layer='orthogonal' needs directions: the target (or its (r, d) directions U) "
+            "whose span the rows of W⁰ avoid"
+        )

@@ -25,7 +25,7 @@ give the same batches whether they come from arrays (``fit``) or a ``DataStream`
 Early stopping: the holdout loss is evaluated at the initialisation and every ``eval_every``
 steps (default: once an epoch); training stops after ``patience`` evaluations without
 improvement and the parameters with the best holdout loss (possibly the initialisation,
-f ≡ 0, when training never helps) are restored.
+f ≡ 0 for the paper's pairs, when training never helps) are restored.
 
 Learning rates. One SGD step moves a pre-activation w_j·x by O(lr·‖x‖²) = O(lr·d) per unit
 of output gradient. Standard parametrisation: the m neurons add up (no 1/m), so SGD needs
@@ -56,6 +56,7 @@ from replearn.learners.sources import ArraySource
 from replearn.network import (
     TwoLayerNetwork,
     TwoLayerReLU,
+    check_network_options,
     directions_spec,
     first_layer_spec,
     initial_network,
@@ -67,7 +68,6 @@ from replearn.network import (
 )
 from replearn.validation import (
     boolean,
-    check_width,
     choice,
     device_name,
     dtype_name,
@@ -141,7 +141,8 @@ class FullTraining(BaseLearner):
     alpha_, beta_ : tensor (), tensor (d,)
     history_ : dict of lists
         step, epoch, train_loss (mean minibatch loss since the previous evaluation; at step
-        0, the loss of f ≡ 0 on the first chunk) and holdout_loss.
+        0, the loss of f⁰ on the first chunk — f⁰ ≡ 0 for the symmetric pairs) and
+        holdout_loss.
     best_step_, n_steps_, n_epochs_ : int
     stopped_early_, diverged_ : bool
     lr_ : float
@@ -236,9 +237,8 @@ class FullTraining(BaseLearner):
     def _check_combination(self, values) -> None:
         if values["momentum"] > 0 and values["optimizer"] != "sgd":
             raise ValueError("momentum applies to optimizer='sgd' only")
+        check_network_options(values["width"], self.first_layer, self.second_layer, self.directions)
         paired = isinstance(self.second_layer, str) and self.second_layer == "paper"
-        if paired:
-            check_width(values["width"])
         if values["parametrization"] == "mean-field" and values["output_scale"] != 1.0:
             raise ValueError(
                 "parametrization='mean-field' is the output scale 1/m (with SGD steps lr·m): "
@@ -253,12 +253,6 @@ class FullTraining(BaseLearner):
                 "lr='auto' with optimizer='sgd' is tuned for the paper's network (output_scale "
                 "1, second_layer 'paper'): give lr, or use optimizer='adam'"
             )
-        if isinstance(self.first_layer, str) and self.first_layer == "orthogonal":
-            if self.directions is None:
-                raise ValueError(
-                    "first_layer='orthogonal' needs directions: the target (or its (r, d) "
-                    "directions U) whose span the rows of W⁰ avoid"
-                )
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, X, y, X_holdout=None, y_holdout=None) -> FullTraining:
@@ -409,12 +403,15 @@ class FullTraining(BaseLearner):
         best = (math.inf, None, 0)  # (holdout loss, parameters, step)
         wait, step, epoch, stopped, diverged = 0, 0, 0, False, False
         running, running_count = 0.0, 0
-        if holdout is not None:  # step 0: the initialisation f ≡ 0 is a candidate too
+        if holdout is not None:  # step 0: the initialisation θ⁰ is a candidate too
             X0, y0, *_ = next(iter(source.chunks(n, self.chunk_size)))
             X0 = X0.to(device=device, dtype=dtype)
             r0 = y0.to(device=device, dtype=dtype) - alpha - X0 @ beta
             history["step"].append(0)
             history["epoch"].append(0)
+            if not (isinstance(self.second_layer, str) and self.second_layer == "paper"):
+                with torch.no_grad():  # f⁰ ≠ 0 without the symmetric pairs
+                    r0 = r0 - model(X0)
             history["train_loss"].append(float((r0.double() ** 2).mean()))
             history["holdout_loss"].append(holdout_loss())
             best = (history["holdout_loss"][0], [p.detach().clone() for p in params], 0)

@@ -52,6 +52,7 @@ from replearn.linalg.ridge import (
 )
 from replearn.network import (
     TwoLayerNetwork,
+    check_network_options,
     directions_spec,
     first_layer_spec,
     initial_network,
@@ -64,7 +65,6 @@ from replearn.network import (
 from replearn.validation import (
     boolean,
     check_ridge_lambda,
-    check_width,
     choice,
     device_name,
     dtype_name,
@@ -229,14 +229,7 @@ class NTKRegression(BaseLearner):
         self.seed = seed
 
     def _check_combination(self, values) -> None:
-        if self._is_paired():
-            check_width(values["width"])
-        if isinstance(self.first_layer, str) and self.first_layer == "orthogonal":
-            if self.directions is None:
-                raise ValueError(
-                    "first_layer='orthogonal' needs directions: the target (or its (r, d) "
-                    "directions U) whose span the rows of W⁰ avoid"
-                )
+        check_network_options(values["width"], self.first_layer, self.second_layer, self.directions)
 
     def _is_paired(self) -> bool:
         """The symmetric ±1 pairs: partners j, j + m/2 share (w_j, b_j), f(·; θ⁰) ≡ 0."""
