@@ -195,6 +195,8 @@ class NTKRegression(BaseLearner):
         "chunk_size": integer_at_least(1),
         "seed": seed,
     }
+    # a target or an array: YAML cannot give it (the engine may pass the target's U)
+    _not_in_specs = frozenset({"directions"})
 
     def __init__(
         self,
