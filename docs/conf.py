@@ -99,3 +99,10 @@ html_favicon = "_static/favicon.svg"  # else browsers ask for /favicon.ico and l
 # the theme's light/dark switch starts from this mode; left empty its script logs an error
 html_context = {"default_mode": "auto"}
 
+# pages without sub-pages have nothing to show in the left sidebar ("Section Navigation" over
+# an empty column): give their width to the text
+html_sidebars = {
+    page: []
+    for page in ("index", "results", "performance", "label_transforms", "beyond", "limits",
+                 "architecture", "cli")
+}  # fmt: skip

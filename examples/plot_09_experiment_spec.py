@@ -1,10 +1,11 @@
 """
-Running an experiment spec from Python, and reading the store
-=============================================================
+Running an experiment spec from Python, and its results as a DataFrame
+======================================================================
 
 The engine runs a grid (methods × d × n × seeds) described by a spec — the same YAML that
 ``replearn run`` takes — and stores one row per run in SQLite, keyed by a run id that is a
-hash of the run's full config. Rerunning a spec does only what is missing (resume).
+hash of the run's full config. Rerunning a spec does only what is missing (resume), and
+``rl.results`` reads the store back as a pandas DataFrame.
 
 Everything here goes to a temporary directory.
 """
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from replearn.experiments import Store, aggregate, flat_rows, parse_spec, run_experiment
+import replearn as rl
+from replearn.experiments import parse_spec, run_experiment
 
 spec = parse_spec(
     """
@@ -39,30 +41,32 @@ first = run_experiment(spec, db=db, executor="serial", quiet=True)
 again = run_experiment(spec, db=db, executor="serial", quiet=True)
 print(f"first call executed {first.executed} runs; the second executed {again.executed}")
 
-store = Store(db)
-rows = flat_rows(store.runs(experiment="gallery-demo"))
-store.close()
-print(f"{len(rows)} runs stored; one of them: run_id={rows[0]['run_id'][:12]}…")
-cells = aggregate(rows, by=["method", "d", "n"], value="risk")
+# %%
+# ``rl.results`` reads the store as a pandas DataFrame: one row per run, every
+# hyper-parameter a column (``param_width``), the metrics beside them (``risk``,
+# ``alignment``, the chosen λ, the wall time).
+
+runs = rl.results(db, experiment="gallery-demo")
+print(f"{len(runs)} runs stored; columns: {', '.join(runs.columns[:10])}, …")
+print(runs[["method", "param_width", "n", "seed", "risk", "wall_time"]].head(4).to_string())
 
 # %%
-# ``aggregate`` averages the seeds of each cell (method, d, n). A table of the means:
+# Averaging the seeds of each cell (method, n) is one ``groupby``:
 
-print(f"{'method':>16} {'n':>5} {'risk (mean)':>11} {'seeds':>5}")
-for cell in sorted(cells, key=lambda c: (c["method"], c["n"])):
-    print(f"{cell['method']:>16} {cell['n']:>5} {cell['mean']:>11.3f} {cell['count']:>5}")
+cells = runs.groupby(["method", "n"]).risk.agg(["mean", "std", "count"]).reset_index()
+print(cells.to_string(float_format="{:.3f}".format))
 
 # %%
-# The same store is what ``replearn report --db …`` turns into figures and tables, and what
-# ``replearn results --format csv`` exports.
+# The same rows are what ``replearn results --format csv|json|parquet`` exports and what
+# ``replearn report --db …`` aggregates into its tables and figures.
 
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
-for method in sorted({c["method"] for c in cells}):
-    mine = sorted((c for c in cells if c["method"] == method), key=lambda c: c["n"])
-    ax.loglog([c["n"] for c in mine], [c["mean"] for c in mine], "o-", label=method)
+for method, mine in cells.groupby("method"):
+    ax.errorbar(mine["n"], mine["mean"], yerr=mine["std"], marker="o", capsize=3, label=method)
+ax.set_xscale("log")
 ax.set_xlabel("n")
-ax.set_ylabel("excess risk (mean over seeds)")
-ax.set_title("gallery-demo, read back from the store")
+ax.set_ylabel("excess risk (mean ± sd over seeds)")
+ax.set_title("gallery-demo, read back with rl.results")
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()

@@ -225,7 +225,8 @@ def test_public_name_has_a_doctested_example(module_name, qualname):
 _PARAMETERS = re.compile(r"^Parameters\n-{10}$", re.M)
 # the modules whose public names the API reference renders (docs/api/*.rst)
 API_MODULES = ("replearn.experiments", "replearn.hermite", "replearn.theory",
-               "replearn.label_transforms")  # fmt: skip
+               "replearn.label_transforms", "replearn.theory.exponents", "replearn.links",
+               "replearn.quadrature")  # fmt: skip
 NOT_NUMPYDOC = {"StepLabelMoments"}  # running sums of the streamed step, fields in comments
 
 
@@ -239,7 +240,9 @@ def _api_callables() -> list[tuple[str, str]]:
             value = getattr(module, public)
             if (inspect.isclass(value) or inspect.isfunction(value)) and public not in NOT_NUMPYDOC:
                 names.add((value.__module__, value.__qualname__))
-    classes = [*_learner_classes(), replearn.DataStream, replearn.MultiIndexTarget]
+    classes = [
+        *_learner_classes(), replearn.DataStream, replearn.MultiIndexTarget, replearn.LinkTarget,
+    ]  # fmt: skip
     for cls in classes:
         for name, value in vars(cls).items():
             if not name.startswith("_") and inspect.isfunction(value):

@@ -17,6 +17,7 @@ from replearn.learners.full_training import FullTraining
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.online_sgd import OnlineSGD
 from replearn.learners.random_features import RandomFeatures
 
 LEARNERS = {
@@ -25,8 +26,9 @@ LEARNERS = {
     "ntk": NTKRegression(width=4),
     "kernel_ridge": KernelRidge(),
     "full_training": FullTraining(width=8, epochs=2, patience=None),
+    "online_sgd": OnlineSGD(width=4, head="ridge"),
 }
-TRANSFER = ["one_step", "random_features"]
+TRANSFER = ["one_step", "random_features", "online_sgd"]
 
 
 def _data(n: int = 60, d: int = 3, seed: int = 0):
@@ -100,9 +102,11 @@ def test_overflow_inside_the_gram_matrix_names_the_cause(name):
     # Gram matrix overflows. Before: LinAlgError from eigh (and for the NTK, at times,
     # "ridge_lambda = 0 with a singular Gram matrix" although λ was 'auto').
     X, y = _data()
-    with pytest.raises(ValueError, match="Gram matrix FᵀF overflowed float32") as error:
+    with pytest.raises(ValueError, match="FᵀF overflowed float32") as error:
         _model(name).fit(torch.as_tensor(X) * 1e30, torch.as_tensor(y))
     assert "ridge_lambda = 0" not in _one_line(error)
+    if name != "ntk":  # the ridge head probes its first samples: X is the cause
+        assert "the cause is the inputs: |X| up to" in _one_line(error)
 
 
 def test_predictions_that_overflow_are_an_error_not_nan():

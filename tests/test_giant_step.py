@@ -164,11 +164,11 @@ def test_direction_cosines_definition_and_errors():
         (dict(steps=0), "steps must be an integer ≥ 1"),
         (dict(steps=2, step_size=[1.0]), "step_size has 1 entries but steps = 2"),
         (dict(step_size=[1.0, -2.0], steps=2), "step_size must be a number > 0"),
-        (dict(step_size="big"), "step_size must be a number > 0, 'sqrt_d', 'dandi'"),
+        (dict(step_size="big"), "step_size must be a number > 0, 'sqrt_d', 'dandi', 'stable'"),
         (dict(weight_decay=[-1.0]), "weight_decay must be a number ≥ 0, 'paper'"),
         (dict(steps=2, label_transform=["square", "cube"]), "label_transform must be None"),
         (dict(steps=2, label_transform=["square"]), "label_transform has 1 entries"),
-        (dict(output_scale=0.0), "output_scale must be a number > 0 or '1/m'"),
+        (dict(output_scale=0.0), r"output_scale must be a number > 0, '1/sqrt\(m\)' or '1/m'"),
         (dict(batch="new"), "batch must be one of 'fresh', 'reuse'"),
         (dict(diagnostics_target="u"), "diagnostics_target must be None, a MultiIndexTarget"),
         (dict(diagnostics_target=torch.ones(1, 3)), "directions of dimension 3, the data d = 4"),
@@ -216,3 +216,40 @@ def test_a_diverging_step_is_a_one_line_error():
     with pytest.raises(ValueError, match="diverged at step 2") as error:
         model.fit(X, y)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("expression", ["He2(z1) + He3(z1)*z2", "He2(z1)/2 + He4(z1)/(4*sqrt(3))"])
+def test_default_second_step_never_undoes_the_first(expression):
+    """Default settings (step_size="stable": η₂ = 1/(c²·Σa_j²) = 1/m here), T = 2 against
+    T = 1 over 4 seeds, d = 12, width 128, n = 16·d² per step, fresh batches.
+
+    T = 2's head sees another batch than T = 1's, so even an unchanged W gives another risk:
+    per seed the two risks differ by about the seed spread σ (measured 0.02–0.12 in
+    docs/beyond.md). The criterion "never worse by more than the seed spread" is checked as
+    mean(T = 2) ≤ mean(T = 1) + 2·SE, SE = σ̂·√(2/k) the standard error of a difference of
+    two k-seed means with per-seed sd σ̂ (σ̂ the sd of the T = 1 risks): a no-op step fails
+    it with probability ≈ 2 %, a step that undoes step 1 (the old default η₂ = √d, i.e.
+    η₂·c²m = √d·m ≈ 440 times the curvature bound) fails it — checked too, so the test
+    can fail. Measured means (T = 1, T = 2, T = 2 with η₂ = √d; bound): staircase 0.373,
+    0.358, 0.630; 0.392 — paper target 0.167, 0.225, 0.899; 0.246."""
+    d, width, seeds = 12, 128, range(4)
+    n = 16 * d * d
+    target = MultiIndexTarget.from_expression(expression, d=d, seed=0)
+
+    def risk(steps, seed, **kwargs):
+        net = GiantStepNetwork(width=width, steps=steps, seed=seed, **kwargs)
+        net.fit_stream(rl.DataStream(target, noise=0.0, seed=seed), n=n, n_holdout=2048)
+        return float(rl.excess_risk(net, target, n_test=10_000, seed=1).risk)
+
+    one, two, overshoot = [], [], []
+    for seed in seeds:
+        one.append(risk(1, seed))
+        two.append(risk(2, seed))
+        overshoot.append(risk(2, seed, step_size="sqrt_d"))
+    k = len(one)
+    mean = lambda values: sum(values) / k  # noqa: E731
+    spread = math.sqrt(sum((r - mean(one)) ** 2 for r in one) / (k - 1))
+    allowed = mean(one) + 2 * spread * math.sqrt(2 / k)
+    assert mean(two) <= allowed
+    assert mean(overshoot) > allowed

@@ -220,7 +220,7 @@ def test_risk_figure_plots_the_store_means_and_bands(built):
 def test_transfer_table_and_figure_are_the_store_numbers_of_one_width(built, width):
     cells = {k[1:]: v for k, v in _store_cells(built["db"], "fig2", _fig2_key).items()
              if k[0] == width}  # fmt: skip
-    stem = f"fig2-transfer-one_step-w{width}"
+    stem = f"fig2-transfer-one_step@w{width}"
     table = list(csv.DictReader((built["out"] / f"{stem}.csv").open()))
     assert len(table) == len(cells) == 4
     for row in table:
@@ -245,7 +245,7 @@ def test_every_expected_figure_and_table_is_written(report):
     out, index, page = report
     assert index == out / "index.html"
     # one transfer figure per width: Fig. 2 is about one network, widths are not mixed
-    expected = {"fig1-risk", "fig2-transfer-one_step-w4", "fig2-transfer-one_step-w8"}
+    expected = {"fig1-risk", "fig2-transfer-one_step@w4", "fig2-transfer-one_step@w8"}
     for stem in expected:
         for fmt in ("png", "pdf", *TABLE_FORMATS):
             path = out / f"{stem}.{fmt}"
@@ -266,7 +266,7 @@ def test_html_is_self_contained_and_its_links_resolve(report):
         assert "://" not in href and not href.startswith("/")
         assert (out / href).is_file(), href
     linked = set(page.links)
-    for stem in ("fig1-risk", "fig2-transfer-one_step-w4", "fig2-transfer-one_step-w8"):
+    for stem in ("fig1-risk", "fig2-transfer-one_step@w4", "fig2-transfer-one_step@w8"):
         assert {f"{stem}.{fmt}" for fmt in ("pdf", *TABLE_FORMATS)} <= linked
 
 
@@ -280,7 +280,7 @@ def test_tables_have_one_row_per_cell(report):
     }
     assert {"mean", "sd", "count"} <= set(fig1[0]) and {r["count"] for r in fig1} == {"3"}
     for width in (4, 8):
-        fig2 = list(csv.DictReader((out / f"fig2-transfer-one_step-w{width}.csv").open()))
+        fig2 = list(csv.DictReader((out / f"fig2-transfer-one_step@w{width}.csv").open()))
         assert len(fig2) == 4 and {(r["n"], r["N"]) for r in fig2} == {
             ("4", "4"), ("4", "8"), ("16", "4"), ("16", "8")
         }  # fmt: skip

@@ -211,3 +211,32 @@ def test_run_experiment_dispatches_scaling_specs(tmp_path):
         spec(**{"d: [4, 8, 16]": "d: [4, 8]"}), db=tmp_path / "r.sqlite", quiet=True
     )
     assert summary.ok and "synthetic" in summary.scaling["fits"]
+
+
+def test_recovery_fits_take_the_median_time_with_censoring():
+    """Recovery times d²·f_seed (f = 0.8, 1, 1.25 per seed's replica): the median is d², the
+    exponent 2 exactly; a shorter run of the same seed is ignored, a censored replica (None)
+    counts as later than every observed time."""
+    from replearn.experiments.scaling import _cells, recovery_fits
+
+    scaling_spec = spec()
+    cells = _cells(scaling_spec, plan_searches(scaling_spec))
+    rows = []
+    for run_id, (search, n, seed) in cells.items():
+        if n == search.grid.values[-1]:
+            factor = (0.8, 1.0, 1.25)[scaling_spec.seeds.index(seed)]
+            times = [search.d**2 * factor, None]  # replica 2 censored
+        elif n == search.grid.values[0]:
+            times = [None, None]  # a short run of the same seed: not the one used
+        else:
+            continue
+        rows.append({"run_id": run_id, "status": "done", "metrics": {"recovery_samples": times}})
+    fit = recovery_fits(scaling_spec, rows, n_boot=200)["fits"]["synthetic"]
+    # 6 times per d, 3 censored: the median (3rd of 6) is the largest observed, 1.25·d²
+    assert fit["n_star"] == {d: 1.25 * d**2 for d in (4, 8, 16)}
+    assert fit["censored"] == {4: 0.5, 8: 0.5, 16: 0.5} and fit["runs"] == {4: 6, 8: 6, 16: 6}
+    assert fit["slope"] == pytest.approx(2.0)
+    # the 0.25-quantile of 6 times is the 2nd smallest, d²
+    quarter = recovery_fits(scaling_spec, rows, quantile=0.25, n_boot=200)["fits"]["synthetic"]
+    assert quarter["n_star"] == {d: 1.0 * d**2 for d in (4, 8, 16)}
+    assert quarter["slope"] == pytest.approx(2.0) and quarter["dropped_draws"] < 200

@@ -18,6 +18,7 @@ from replearn.learners.giant_step import GiantStepNetwork
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.online_sgd import OnlineSGD
 from replearn.learners.random_features import RandomFeatures
 
 # small models so that the ~50 checks per learner stay fast; float64 so that predicting a
@@ -30,6 +31,35 @@ LEARNERS = [
     FullTraining(width=8, epochs=5, patience=None, dtype="float64"),
     # reuse: every step sees all rows (scikit-learn's checks fit on as little as one row)
     GiantStepNetwork(width=8, steps=2, step_size=[1.0, 1e-3], batch="reuse", dtype="float64"),
+    # the field's models: odd width, a given (array) second layer, another σ and scale
+    GiantStepNetwork(
+        width=3,
+        steps=2,
+        step_size=0.5,
+        weight_decay=0.0,
+        batch="reuse",
+        activation="tanh",
+        output_scale="1/sqrt(m)",
+        second_layer=np.array([1.0, -1.0, 0.5]),
+        biases="none",
+        dtype="float64",
+    ),
+    OneStepNetwork(
+        width=5,
+        activation="erf",
+        output_scale="1/m",
+        first_layer="unit_rows",
+        second_layer="signs",
+        biases="normal",
+        weight_decay=0.0,
+        eta1=1.0,
+        dtype="float64",
+    ),
+    RandomFeatures(width=5, activation="tanh", second_layer="gaussian", dtype="float64"),
+    # the ridge head (the trained network alone is no regressor of arbitrary y); a fixed λ > 0:
+    # on inputs of mean 100 every ReLU feature can be dead, and the λ-path of a zero Gram
+    # matrix is degenerate
+    OnlineSGD(width=4, head="ridge", ridge_lambda=1e-3, dtype="float64"),
 ]
 
 

@@ -20,12 +20,12 @@ from replearn._threads import passive_openmp_wait as _passive_openmp_wait
 # down by orders of magnitude (docs/performance.md, "Shared cores").
 _passive_openmp_wait()
 
-__version__ = "0.1.0"
 
 # public name → module that defines it (imported on first use, so `import replearn` is cheap)
 _EXPORTS = {
     "hermite": "replearn.hermite",
     "MultiIndexTarget": "replearn.targets",
+    "LinkTarget": "replearn.targets",
     "paper_target": "replearn.targets",
     "paper_transfer_target": "replearn.targets",
     "DataStream": "replearn.data",
@@ -37,6 +37,7 @@ _EXPORTS = {
     "NTKRegression": "replearn.learners.ntk",
     "KernelRidge": "replearn.learners.kernel_ridge",
     "FullTraining": "replearn.learners.full_training",
+    "OnlineSGD": "replearn.learners.online_sgd",
     "excess_risk": "replearn.metrics",
     "subspace_alignment": "replearn.metrics",
     "principal_angles": "replearn.metrics",
@@ -44,12 +45,20 @@ _EXPORTS = {
     "label_transforms": "replearn.label_transforms",
     "resolve_label_transform": "replearn.label_transforms",
     "theory": "replearn.theory",
+    "information_exponent": "replearn.theory.exponents",
+    "generative_exponent": "replearn.theory.exponents",
+    "results": "replearn.experiments.frames",
+    "set_progress": "replearn.progress",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # written in replearn/_version.py only (pyproject reads it there)
+        from replearn._version import __version__
+
+        return __version__
     if name not in _EXPORTS:
         raise AttributeError(f"module 'replearn' has no attribute {name!r}")
     module = importlib.import_module(_EXPORTS[name])

@@ -1,24 +1,27 @@
 """``replearn`` command line: run experiment specs, inspect and export results, reports.
 
-    replearn run SPEC [--db DB] [--executor serial|process|ray] [--workers K] [--address A]
+    replearn run SPEC|NAME [--db DB] [--executor serial|process|ray] [--workers K] [--quick]
+    replearn configs [NAME]
     replearn status [--db DB] [--experiment NAME]
     replearn results [--db DB] [--experiment NAME] --format csv|json|parquet [--out FILE]
     replearn report [--db DB] [--experiment NAME] [--out DIR]
-    replearn demo
+    replearn demo [--quick]
     replearn theory --target paper --d 10
 
 Every command takes ``--debug`` (show the traceback of an error) and ``--raise-limit
 NAME=VALUE`` (repeatable; raise a limit of :mod:`replearn.limits` for this command, like
 ``REPLEARN_MAX_<NAME>=VALUE``; see docs/limits.md).
 
-Exit codes: 0 success; 1 runs failed (or an internal error: please report it); 2 a user
+Exit codes: 0 success; 1 runs failed, or a report section could not be drawn (the page says
+which; the other experiments are drawn), or an internal error (please report it); 2 a user
 error or an environment fault — a bad spec or argument, a limit, a results database that
 is missing, damaged or not writable, an output that cannot be written, a Ray cluster that
 cannot be reached — always one line on stderr, a traceback only with ``--debug``;
 130 interrupted (finished runs are kept, re-running resumes).
 
 The status, results and report commands open the results database read-only: they work
-on a store nobody may write to and leave nothing behind.
+on a store nobody may write to and leave nothing behind. No output option may name an
+input (the store, its -wal/-shm, the spec), by any path: refused before any work.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 DEFAULT_DB = Path("results") / "replearn.sqlite"
-DEMO_SPEC = Path("configs") / "demo.yaml"
+DEMO_CONFIG = "demo"  # the shipped config `replearn demo` runs (replearn/configs/demo.yaml)
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
@@ -128,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})"
         )
 
+    def quick_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--quick",
+            action="store_true",
+            help="a smoke test of the spec: one seed, the first d, the first three n, at most "
+            "2000 holdout and test samples; stored as experiment NAME-quick",
+        )
+
     def executor_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--executor",
@@ -161,14 +172,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every unfinished run of a YAML spec; finished runs are skipped, so "
         "re-running resumes. Failed runs are recorded and the grid goes on.",
     )
-    run.add_argument("spec", type=Path, help="experiment spec (YAML)")
+    run.add_argument(
+        "spec",
+        help="experiment spec: a YAML file, or the name of a shipped config such as "
+        "paper-fig1 (`replearn configs` lists them)",
+    )
     db_option(run)
     executor_options(run)
+    quick_option(run)
     run.add_argument("--retry-failed", action="store_true", help="run the spec's failed runs again")
     run.add_argument(
         "--dry-run", action="store_true", help="validate the spec and count its runs; run nothing"
     )
     run.set_defaults(handler=cmd_run)
+
+    configs = commands.add_parser(
+        "configs",
+        help="list the experiment specs shipped with replearn, or print one",
+        description="Without NAME: every shipped spec's name and description (run one with "
+        "`replearn run NAME`). With NAME: its YAML, to copy and edit "
+        "(`replearn configs paper-fig1 > my.yaml`).",
+    )
+    configs.add_argument("name", nargs="?", default=None, help="print this config's YAML")
+    configs.add_argument(
+        "--path", action="store_true", help="print the file's path instead of its YAML"
+    )
+    configs.set_defaults(handler=cmd_configs)
 
     status = commands.add_parser(
         "status",
@@ -189,7 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_option(results)
     results.add_argument("--experiment", default=None, help="only this experiment")
     results.add_argument(
-        "--format", choices=("csv", "json", "parquet"), default="csv", help="output format"
+        "--format",
+        choices=("csv", "json", "parquet"),
+        default="csv",
+        help="output format (json: strict JSON, NaN and ±inf written as null)",
     )
     results.add_argument(
         "--status",
@@ -217,11 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="the headline experiment, small: run configs/demo.yaml and write its report",
+        help="the headline experiment, small: run the shipped config demo and write its report",
         description="A reduced Fig. 1 (d = 10, width 100, 3 seeds, n = d^1 … d^4): Algorithm 1 "
-        "against random features and the NTK. Resumes if interrupted.",
+        "against random features and the NTK. Works from any directory; resumes if "
+        "interrupted.",
     )
-    demo.add_argument("--spec", type=Path, default=None, help="spec to run (default demo.yaml)")
+    demo.add_argument(
+        "--spec",
+        default=None,
+        help="spec to run instead: a YAML file or a shipped config's name (default demo)",
+    )
+    quick_option(demo)
     db_option(demo)
     demo.add_argument(
         "--out", type=Path, default=Path("results") / "demo-report", help="report directory"
@@ -292,11 +330,22 @@ def _version() -> str:
 
 
 # -- commands -----------------------------------------------------------------------------------
-def _load(path: Path):
-    from replearn.experiments.spec import SpecError, load_spec
+def _load(given: str | Path, quick: bool = False):
+    """The spec of a file or a shipped config's name (``paper-fig1``); with ``quick`` its
+    smoke-test version (:func:`~replearn.experiments.catalog.quick_version`)."""
+    from replearn.experiments.catalog import quick_version, resolve_spec
+    from replearn.experiments.spec import SpecError, load_spec, validate_spec
+    from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
 
     try:
-        return load_spec(path)
+        path, _ = resolve_spec(given)
+    except ValueError as err:
+        raise CommandError(str(err), EXIT_USAGE) from None
+    try:
+        if not quick:
+            return load_spec(path)
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))
+        return validate_spec(quick_version(data))
     except SpecError as err:
         if len(err.problems) > 1:  # every problem, one line each, under a heading line
             lines = "\n".join(f"  {problem}" for problem in err.problems)
@@ -304,6 +353,10 @@ def _load(path: Path):
                 f"invalid spec, {len(err.problems)} problems:\n{lines}", EXIT_USAGE
             ) from None
         raise CommandError(f"invalid spec: {err}", EXIT_USAGE) from None
+    except YAMLSpecError as err:
+        raise CommandError(f"invalid spec: {err}", EXIT_USAGE) from None
+    except ValueError as err:  # --quick on a scaling spec
+        raise CommandError(str(err), EXIT_USAGE) from None
 
 
 def _run_spec(spec, args, default_executor: str = "process"):
@@ -337,8 +390,28 @@ def _execute(spec, args, default_executor: str):
     return run_experiment(spec, _run_options(args, default_executor))
 
 
+def _spec_path(given: str | Path) -> Path:
+    """The spec file of a path or a shipped config's name; one line (exit 2) if neither."""
+    from replearn.experiments.catalog import resolve_spec
+
+    try:
+        return resolve_spec(given)[0]
+    except ValueError as err:
+        raise CommandError(str(err), EXIT_USAGE) from None
+
+
+def _check_spec_not_store(spec_path: Path, db: Path) -> None:
+    """``--db`` naming the spec file itself: refused before the spec is read or run."""
+    from replearn.experiments.paths import check_output_not_input
+
+    check_output_not_input(db, {f"the spec {spec_path}": [spec_path]}, "--db")
+
+
 def cmd_run(args) -> int:
-    spec = _load(args.spec)
+    spec_path = _spec_path(args.spec)
+    if not args.dry_run:
+        _check_spec_not_store(spec_path, args.db)
+    spec = _load(spec_path, args.quick)
     if args.dry_run:
         from replearn.experiments.api import estimate_cells
 
@@ -399,12 +472,12 @@ def cmd_status(args) -> int:
 
 
 def _flat_results(db: Path, experiment: str | None, status: str | None = None) -> list[dict]:
-    from replearn.experiments.store import flat_rows
+    from replearn.experiments.frames import run_rows
 
     with _open_store(db) as store:
         if experiment:
             _experiments(store, [experiment])
-        return flat_rows(store.runs(experiment, status))
+        return run_rows(store, experiment, status)
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -424,25 +497,28 @@ def cmd_results(args) -> int:
             import pyarrow.parquet as parquet
         except ImportError:
             raise CommandError(
-                "--format parquet needs pyarrow (pip install pyarrow); use csv or json",
+                "--format parquet needs pyarrow: pip install 'replearn[parquet]' "
+                "(or use csv or json)",
                 EXIT_USAGE,
             ) from None
         if args.out is None:
             raise CommandError("--format parquet needs --out FILE", EXIT_USAGE)
     if args.out is not None:
+        _check_not_store(args.out, args.db)
         _check_output_file(args.out)
     rows = _flat_results(args.db, args.experiment, args.status)
     if args.format == "csv":
         text = _csv_text(rows)
     elif args.format == "json":
-        text = json.dumps(rows, indent=1, default=str) + "\n"
-    else:
-        from replearn.experiments.store import columns_of
+        text = json.dumps(_json_safe(rows), indent=1, default=str, allow_nan=False) + "\n"
+    else:  # the DataFrame of rl.results; nested values (a giant step's history) as JSON
+        from replearn.experiments.frames import results
 
-        columns = columns_of(rows)
-        table = pyarrow.Table.from_pylist(
-            [{c: _parquet_value(row.get(c)) for c in columns} for row in rows]
-        )
+        frame = results(args.db, args.experiment, args.status)
+        for column in frame.columns:
+            if frame[column].dtype.kind == "O":
+                frame[column] = frame[column].map(_parquet_value)
+        table = pyarrow.Table.from_pandas(frame, preserve_index=False)
         sink = pyarrow.BufferOutputStream()
         parquet.write_table(table, sink)
         _write_output(args.out, sink.getvalue().to_pybytes())
@@ -454,6 +530,26 @@ def cmd_results(args) -> int:
         _write_output(args.out, text.encode("utf-8"))
         print(f"{len(rows)} runs → {args.out}", file=sys.stderr)
     return 0
+
+
+def _json_safe(value):
+    """Rows as strict JSON: a non-finite float (NaN, ±inf: a diverged run's risk) becomes
+    null — bare NaN/Infinity are not JSON (RFC 8259) and most readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _check_not_store(out: Path, db: Path, option: str = "--out") -> None:
+    """Refuse an output that is the results database (or its -wal/-shm), through symlinks,
+    hard links and relative paths, before any work (see replearn.experiments.paths)."""
+    from replearn.experiments.paths import check_output_not_input, store_files
+
+    check_output_not_input(out, {f"the results database --db {db}": store_files(db)}, option)
 
 
 def _check_output_file(out: Path) -> None:
@@ -482,47 +578,83 @@ def _write_output(out: Path, data: bytes) -> None:
 
 
 def _parquet_value(value):
-    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    return json.dumps(value, default=str)
 
 
-def _write_report(db: Path, out: Path, experiments: list[str] | None) -> Path:
+def _write_report(db: Path, out: Path, experiments: list[str] | None) -> tuple[Path, list[str]]:
+    """(index.html, one line per experiment that could not be drawn)."""
     from replearn.experiments.api import write_report
 
+    failures: list[str] = []
     try:
-        return write_report(db, out, experiments)
+        return write_report(db, out, experiments, failures), failures
     except ValueError as err:  # no database, an unknown experiment, an unusable --out
         raise CommandError(_one_line(err), EXIT_USAGE) from None
 
 
+def _report_failures(failures: list[str]) -> None:
+    for line in failures:
+        print(f"could not draw {line} (the page says so; please report it)", file=sys.stderr)
+
+
 def cmd_report(args) -> int:
-    path = _write_report(args.db, args.out, args.experiment)
+    path, failures = _write_report(args.db, args.out, args.experiment)
     print(f"report: {path}")
+    _report_failures(failures)
+    return EXIT_FAILED if failures else 0
+
+
+def cmd_configs(args) -> int:
+    from replearn.experiments.catalog import config_description, resolve_spec, shipped_configs
+
+    if args.name is None:
+        configs = shipped_configs()
+        if not configs:  # an installation without its package data
+            raise CommandError(
+                "no shipped configs found (is replearn installed whole?)", EXIT_USAGE
+            )
+        width = max(map(len, configs))
+        for name, path in configs.items():
+            print(f"{name.ljust(width)}  {config_description(path)}")
+        print("\nrun one with: replearn run NAME [--quick]; print its YAML: replearn configs NAME")
+        return 0
+    try:
+        path, shipped = resolve_spec(args.name)
+    except ValueError as err:
+        raise CommandError(str(err), EXIT_USAGE) from None
+    if not shipped:
+        raise CommandError(
+            f"{args.name}: not a shipped config (`replearn configs` lists them)", EXIT_USAGE
+        )
+    if args.path:
+        print(path)
+    else:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
     return 0
 
 
-def _demo_spec_path(given: Path | None) -> Path:
-    if given is not None:
-        return given
-    candidates = [Path.cwd() / DEMO_SPEC, Path(__file__).resolve().parents[2] / DEMO_SPEC]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise CommandError(
-        f"cannot find {DEMO_SPEC} (looked in {', '.join(str(c.parent) for c in candidates)}); "
-        "run from the repository root or pass --spec"
-    )
-
-
 def cmd_demo(args) -> int:
-    spec = _load(_demo_spec_path(args.spec))
+    from replearn.experiments.api import check_output_dir
+    from replearn.experiments.paths import check_report_dir
+
+    spec_path = _spec_path(args.spec or DEMO_CONFIG)
+    _check_spec_not_store(spec_path, args.db)
+    check_report_dir(args.out, args.db)  # both before any run: a bad --out costs nothing
+    check_output_dir(args.out)
+    spec = _load(spec_path, args.quick)
     if not args.quiet:
         print(
             f"replearn demo: {spec.description or spec.name}\n"
             f"results go to {args.db}; interrupting is safe (re-running resumes)"
         )
     summary = _run_spec(spec, args)
-    path = _write_report(args.db, args.out, [spec.name])
+    path, failures = _write_report(args.db, args.out, [spec.name])
     print(f"report: {path}")
+    _report_failures(failures)
+    if failures:
+        return EXIT_FAILED
     if summary.counts["failed"]:
         print(f"{summary.counts['failed']} runs failed (see the report)", file=sys.stderr)
         return EXIT_FAILED
@@ -600,6 +732,8 @@ def cmd_theory(args) -> int:
             transformed = theory.label_transform_report(
                 target, args.label_transform, noise=args.noise, noise_kind=args.noise_kind
             )
+        except theory.QuadratureSizeError as err:  # no n_nodes option here: the cause only
+            raise CommandError(f"--label-transform: {err.cause}", EXIT_USAGE) from None
         except (TypeError, ValueError) as err:
             raise CommandError(f"--label-transform: {err}", EXIT_USAGE) from None
     print(theory.format_summary(theory.summary(target, epsilon=args.epsilon)))

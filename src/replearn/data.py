@@ -36,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import torch
 
+from replearn import limits, progress
 from replearn.targets import MultiIndexTarget
 
 __all__ = [
@@ -385,7 +386,20 @@ class DataStream:
         """
         start = _check_count("start", start, minimum=0)
         stop = _check_count("stop", stop, minimum=start + 1)
+        limits.check("n", stop - start, f"get({start}, {stop}): stop − start samples")
+        limits.check_memory(
+            self._get_bytes(stop - start),
+            f"get({start}, {stop}): {stop - start:,} samples at d = {self.d} "
+            f"({str(self.dtype).removeprefix('torch.')}; stream them with chunks())",
+            str(self.device),
+        )
         return self._assemble(start, stop, clean, {})
+
+    def _get_bytes(self, rows: int) -> int:
+        """Bytes ``get`` allocates for ``rows`` samples: the blocks (X, f*, y) and their
+        concatenation, both (rows + 2·BLOCK_SIZE) × (d + 2) in the stream's dtype."""
+        item = torch.empty((), dtype=self.dtype).element_size()
+        return 2 * (rows + 2 * BLOCK_SIZE) * (self.d + 2) * item
 
     def chunks(
         self, n: int, chunk_size: int = 65_536, start: int = 0, clean: bool = False
@@ -418,13 +432,19 @@ class DataStream:
         n = _check_count("n", n)
         chunk_size = _check_count("chunk_size", chunk_size)
         start = _check_count("start", start, minimum=0)
-        bounds = [
-            (begin, min(begin + chunk_size, start + n))
-            for begin in range(start, start + n, chunk_size)
-        ]
-        return self._chunks(bounds, clean)
+        limits.check("n", n, "n (samples of the stream)")
+        rows = min(chunk_size, n)  # one chunk is materialised at a time (get's memory)
+        limits.check_memory(
+            self._get_bytes(rows),
+            f"chunks of {rows:,} samples at d = {self.d} "
+            f"({str(self.dtype).removeprefix('torch.')}; give a smaller chunk_size)",
+            str(self.device),
+        )
+        return progress.track_rows(
+            self._chunks(_bounds(start, n, chunk_size), clean), n
+        )  # a bar on long passes
 
-    def _chunks(self, bounds: list[tuple[int, int]], clean: bool):
+    def _chunks(self, bounds: Iterator[tuple[int, int]], clean: bool):
         def block_range(begin: int, stop: int) -> range:
             return range(begin // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE + 1)
 
@@ -443,15 +463,15 @@ class DataStream:
                 return [pool.submit(self._draw, group) for group in groups if group]
 
             pending: list[Future] = []
-            for i, (begin, stop) in enumerate(bounds):
+            for (begin, stop), following in _with_next(bounds):
                 current = block_range(begin, stop)
                 if not pending:
                     pending = submit([b for b in current if b not in drawn])
                 for future in pending:
                     drawn.update(future.result())
                 pending = []
-                if i + 1 < len(bounds):
-                    pending = submit([b for b in block_range(*bounds[i + 1]) if b not in current])
+                if following is not None:
+                    pending = submit([b for b in block_range(*following) if b not in current])
                 chunk = self._assemble(begin, stop, clean, drawn)
                 # keep only a block the next chunk shares (chunk_size not a multiple of blocks)
                 drawn = {b: v for b, v in drawn.items() if b == current[-1]}
@@ -465,6 +485,24 @@ class DataStream:
             f"noise_kind={self.noise_kind!r}, split={self.split_name!r}, dtype={self.dtype}"
             f"{options})"
         )
+
+
+def _bounds(start: int, n: int, chunk_size: int) -> Iterator[tuple[int, int]]:
+    """(begin, stop) of each chunk of samples start…start+n−1, one at a time (never a list:
+    n / chunk_size may be 10¹⁰)."""
+    end = start + n
+    for begin in range(start, end, chunk_size):
+        yield begin, min(begin + chunk_size, end)
+
+
+def _with_next(items: Iterator) -> Iterator[tuple]:
+    """(item, the next item or None) for each item, reading one ahead."""
+    iterator = iter(items)
+    current = next(iterator, None)
+    while current is not None:
+        following = next(iterator, None)
+        yield current, following
+        current = following
 
 
 def sample(
@@ -507,4 +545,6 @@ def sample(
     True
     """
     stream = DataStream(target, noise, seed, noise_kind, split, dtype, device, cache_bytes=0)
-    return stream.get(0, _check_count("n", n), clean=return_clean)
+    n = _check_count("n", n)
+    limits.check("n", n, "n (samples)")
+    return stream.get(0, n, clean=return_clean)

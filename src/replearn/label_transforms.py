@@ -60,7 +60,9 @@ from functools import partial
 
 import torch
 
+from replearn import limits
 from replearn.hermite import he
+from replearn.limits import excerpt
 
 __all__ = [
     "LabelStatistics",
@@ -215,6 +217,12 @@ def check_transformed(name: str, y: torch.Tensor, t) -> torch.Tensor:
         )
     if not t.is_floating_point():
         raise TypeError(f"label_transform {name!r} must return a floating tensor, got {t.dtype}")
+    if t.requires_grad:
+        raise TypeError(
+            f"label_transform {name!r} returned a tensor that requires grad (it uses a tensor "
+            "with requires_grad=True); return labels without a graph: compute them under "
+            "torch.no_grad() or .detach() the result"
+        )
     if not torch.isfinite(t).all():
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"label_transform {name!r} returned {bad} non-finite values (NaN or inf)")
@@ -258,7 +266,9 @@ def _hermite(k: int, y, statistics):
 
 
 def _user(function: Callable, y, statistics):
-    return function(y)
+    """A user's T sees a copy of the labels: a T that works in place (``t.abs_()``,
+    ``t.add_(1)``) must not change the labels the head is fitted on, nor the caller's y."""
+    return function(y.detach().clone())
 
 
 def resolve_label_transform(spec) -> LabelTransform:
@@ -313,9 +323,16 @@ def resolve_label_transform(spec) -> LabelTransform:
         match = _HERMITE.match(spec)
         if match:
             k = match.group(1)
-            if not k.isdigit() or int(k) < 1:
+            if not (k.isascii() and k.isdigit()) or int(k[:12]) < 1:
                 raise ValueError(
-                    f"label_transform 'hermite:k' needs an integer k >= 1, got {spec!r}"
+                    f"label_transform 'hermite:k' needs an integer k >= 1, got {excerpt(spec)}"
+                )
+            bound = limits.get("transform_degree")
+            if len(k) > 12 or int(k) > bound:  # He_k is a k-term recurrence on every label
+                raise limits.LimitError(
+                    f"label_transform 'hermite:k': k = {excerpt(k, 20)} exceeds the limit "
+                    f"transform_degree = {bound}; "
+                    + limits.LIMITS["transform_degree"].how_to_raise()
                 )
             k = int(k)
             return LabelTransform(

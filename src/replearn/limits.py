@@ -138,6 +138,18 @@ _LIMITS = (
     Limit("d", 1_000_000, "input dimension d"),
     Limit("width", 1_000_000, "network width m"),
     Limit("n", 10**10, "sample size n (training, holdout, test, transfer N)"),
+    Limit(
+        "steps",
+        10**7,
+        "iterations of one fit: giant steps, head GD steps (head_steps), full training's "
+        "optimizer steps (n_steps, or epochs × minibatches per epoch) and epochs, Falkon's "
+        "max_iter",
+    ),
+    Limit(
+        "transform_degree",
+        30,
+        "degree k of the label transform 'hermite:k' (He_k is a k-term recurrence per label)",
+    ),
     # -- memory -------------------------------------------------------------------------------------
     Limit(
         "memory_bytes",

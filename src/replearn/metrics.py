@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import torch
 
+from replearn import limits
 from replearn.data import DataStream
 from replearn.targets import MultiIndexTarget
 from replearn.validation import check_count
@@ -34,6 +35,28 @@ class RiskEstimate(NamedTuple):
 
     def __float__(self) -> float:
         return self.risk
+
+
+def _check_model(model, name: str = "model") -> None:
+    """One TypeError line unless ``model`` has a callable ``predict`` (a function, a class
+    or a module is refused with what to pass instead)."""
+    if callable(getattr(model, "predict", None)) and not isinstance(model, type):
+        return
+    if isinstance(model, type):
+        got = f"the class {model.__name__} (not an instance; fit one first)"
+    elif callable(model):
+        got = f"the function {getattr(model, '__qualname__', type(model).__name__)}"
+    else:
+        got = f"an object of type {type(model).__name__}"
+    raise TypeError(
+        f"{name}: must be a fitted estimator with a predict(X) method, such as "
+        f"rl.OneStepNetwork(width=100).fit(X, y); got {got}"
+        + (
+            "; to score a function f, pass an object whose predict(X) returns f(X)"
+            if callable(model) and not isinstance(model, type)
+            else ""
+        )
+    )
 
 
 def excess_risk(
@@ -83,7 +106,9 @@ def excess_risk(
     >>> 0.0 < float(estimate) < 1.0, estimate.stderr < 0.1   # below the zero predictor's 1
     (True, True)
     """
+    _check_model(model)
     n_test = check_count("n_test", n_test, minimum=2)
+    limits.check("n", n_test, "n_test (test samples, streamed)")  # bounded time, not memory
     if device is None:
         device = getattr(model, "device", "cpu")  # a learner's own device parameter
     # read once: cache_bytes=0 keeps none of its blocks (the same numbers either way)
@@ -271,6 +296,9 @@ def captured_degree_components(
         k: MultiIndexTarget(target.U, {a: c for a, c in target.terms.items() if sum(a) == k})
         for k in target.degree_energy(normalized=False)
     }
+    _check_model(model)
+    n_test = check_count("n_test", n_test, minimum=1)
+    limits.check("n", n_test, "n_test (test samples, streamed)")
     device = getattr(model, "device", "cpu")
     stream = DataStream(
         target, noise=0.0, seed=seed, split="test", dtype=torch.float64, device=device

@@ -18,20 +18,40 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from replearn import limits
-from replearn.expression import latent_dimension, monomial_bound, parse_polynomial
-from replearn.hermite import he_all, monomial_to_hermite
+from replearn.expression import (  # monomials_to_hermite: re-exported, it was defined here
+    LinkNode,
+    latent_dimension,
+    monomials_to_hermite,
+    parse_expression,
+)
+from replearn.hermite import he_all
 from replearn.limits import excerpt
+from replearn.links import DEFAULT_CUTOFF, MC_CUTOFF, evaluate_link, link_moments, link_rule
+from replearn.validation import named
+from replearn.validation import seed as seed_check
 
-__all__ = ["MultiIndexTarget", "paper_target", "paper_transfer_target", "haar_orthonormal_rows"]
+__all__ = [
+    "MultiIndexTarget",
+    "LinkTarget",
+    "paper_target",
+    "paper_transfer_target",
+    "haar_orthonormal_rows",
+]
 
 Terms = dict[tuple[int, ...], float]
 ORTHONORMAL_TOLERANCE = 1e-8
+# a Hermite coefficient at most this share of the largest one is a round-off residue of the
+# monomial → Hermite conversion (whose sums carry relative errors of a few ulps) and is dropped
+ROUNDOFF_RELATIVE = 1e-15
+# H's eigenvalues below this share of the largest count as 0 (hessian_rank's default tol)
+HESSIAN_RANK_TOLERANCE = 1e-10
 
 
 def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
@@ -61,7 +81,7 @@ def haar_orthonormal_rows(r: int, d: int, seed: int) -> torch.Tensor:
     """
     # the Gaussian matrix, Q and QR's workspace: three d × r float64 matrices
     limits.check_memory(3 * 8 * d * r, f"U ({r}×{d} float64) and its QR factorisation")
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(named("seed", seed_check, seed))  # 1.5: refused
     gaussian = torch.randn(d, r, generator=generator, dtype=torch.float64)
     q, upper = torch.linalg.qr(gaussian)
     q = q * torch.sign(torch.diagonal(upper)).where(torch.diagonal(upper) != 0, 1.0)
@@ -87,49 +107,6 @@ def _multi_indices(r: int, k: int) -> list[tuple[int, ...]]:
 
 def _multi_factorial(alpha: tuple[int, ...]) -> int:
     return math.prod(math.factorial(a) for a in alpha)
-
-
-def monomials_to_hermite(
-    polynomial: Mapping[tuple[int, ...], float], r: int, max_terms: int | None = None
-) -> Terms:
-    """Σ_a c_a z^a (monomials) → Σ_α c_α He_α(z) (tensor Hermite basis), one coordinate at a time.
-
-    z_i^a = Σ_k w_{a,k} He_k(z_i) (k ≤ a, k ≡ a mod 2) is substituted for coordinate i in
-    every term, then for the next coordinate: each stage holds multi-indices of degree ≤ the
-    polynomial's degree D in the v variables used, so at most C(v + D, v) terms. Before each
-    stage its size is bounded by min(Σ_terms (a_i//2 + 1), C(v + D, v)) and checked against
-    the limit ``expression_terms`` (``max_terms`` raises it for this call).
-    """
-    bound_limit = limits.resolve("expression_terms", max_terms)
-    terms: Terms = dict(polynomial)
-    degree = max((sum(a) for a in terms), default=0)
-    used = sorted({i for a in terms for i, e in enumerate(a) if e})
-    ceiling = monomial_bound(len(used), degree)
-    table: dict[int, list[tuple[int, float]]] = {}
-    for i in used:
-        if all(a[i] < 2 for a in terms):
-            continue  # z^0 = He_0 and z^1 = He_1: nothing to substitute
-        stage_bound = min(sum(a[i] // 2 + 1 for a in terms), ceiling)
-        if stage_bound > bound_limit:
-            raise limits.LimitError(
-                f"the Hermite expansion has at most {stage_bound:,} terms, more than the limit "
-                f"expression_terms = {bound_limit:,}; "
-                + limits.LIMITS["expression_terms"].how_to_raise()
-            )
-        out: Terms = {}
-        for alpha, coefficient in terms.items():
-            a = alpha[i]
-            if a < 2:
-                out[alpha] = out.get(alpha, 0.0) + coefficient
-                continue
-            if a not in table:
-                hermite = monomial_to_hermite([0] * a + [1])
-                table[a] = [(k, float(w)) for k, w in enumerate(hermite) if w != 0]
-            for k, weight in table[a]:
-                beta = alpha[:i] + (k,) + alpha[i + 1 :]
-                out[beta] = out.get(beta, 0.0) + coefficient * weight
-        terms = out
-    return terms
 
 
 class MultiIndexTarget:
@@ -206,6 +183,15 @@ class MultiIndexTarget:
     @property
     def degree(self) -> int:
         return max((sum(alpha) for alpha in self.terms), default=0)
+
+    @property
+    def degree_cutoff(self) -> int:
+        """The degree to which the Hermite expansion in ``terms`` is complete: p here.
+
+        A non-polynomial link (:class:`replearn.links.LinkTarget`) has ``degree`` None and
+        resolves its expansion to this cutoff; code that runs over degrees uses it.
+        """
+        return self.degree
 
     # -- exact moments --------------------------------------------------------------------
     def mean(self) -> float:
@@ -302,7 +288,7 @@ class MultiIndexTarget:
             return math.inf
         return math.sqrt(self.r) / eigenvalues.min().item()
 
-    def hessian_rank(self, tol: float = 1e-10) -> int:
+    def hessian_rank(self, tol: float = HESSIAN_RANK_TOLERANCE) -> int:
         eigenvalues = torch.linalg.eigvalsh(self.latent_hessian()).abs()
         if eigenvalues.max().item() == 0.0:
             return 0
@@ -332,6 +318,33 @@ class MultiIndexTarget:
         return MultiIndexTarget(self.U, {a: c * scale for a, c in centred.items()}, self.name)
 
     # -- evaluation -----------------------------------------------------------------------
+    def latent_function(self, Z: torch.Tensor) -> torch.Tensor:
+        """g(z) = Σ_α c_α Π_i He_{α_i}(z_i) on latent points Z (N, r), in Z's dtype.
+
+        Parameters
+        ----------
+        Z : torch.Tensor, shape (N, r)
+
+        Returns
+        -------
+        torch.Tensor, shape (N,)
+
+        Examples
+        --------
+        >>> t = MultiIndexTarget.from_expression("z1*z2", d=3, normalize=False)
+        >>> t.latent_function(torch.tensor([[2.0, 3.0]], dtype=torch.float64))
+        tensor([6.], dtype=torch.float64)
+        """
+        table = he_all(max(self.degree, 1), Z)  # (N, r, p+1)
+        out = torch.zeros(Z.shape[0], dtype=Z.dtype, device=Z.device)
+        for alpha, c in self.terms.items():
+            term = torch.full_like(out, c)
+            for i, a in enumerate(alpha):
+                if a:
+                    term = term * table[:, i, a]
+            out = out + term
+        return out
+
     def latent(self, X: torch.Tensor) -> torch.Tensor:
         """z = X Uᵀ, shape (n, r)."""
         return X @ self.U.to(device=X.device, dtype=X.dtype).T
@@ -374,8 +387,15 @@ class MultiIndexTarget:
         U=None,
         max_terms: int | None = None,
         max_degree: int | None = None,
+        degree_cutoff: int | None = None,
+        n_nodes: int | None = None,
     ) -> MultiIndexTarget:
         """Parse g from text in z1…zr (whitelist parser); U Haar-random from seed unless given.
+
+        A polynomial gives a :class:`MultiIndexTarget` (exact coefficients); an expression
+        with a link function (``tanh sin cos sign abs relu erf exp``) gives a
+        :class:`replearn.links.LinkTarget`, a subclass whose moments come from quadrature
+        (r ≤ 4) or Monte Carlo (r > 4), with the method and its accuracy stated.
 
         The work is bounded before it is done (see :mod:`replearn.expression` and
         docs/limits.md); ``max_terms`` and ``max_degree`` raise those limits for this call,
@@ -384,7 +404,9 @@ class MultiIndexTarget:
         Parameters
         ----------
         expr : str
-            A polynomial in z1…zr: numbers, ``+ - * / **``, ``sqrt``, ``He<k>(·)``.
+            In z1…zr: numbers, ``+ - * / **``, ``sqrt``, ``He<k>(·)``, and the links
+            ``tanh sin cos sign abs relu erf exp`` (exp of an argument bounded above by a
+            linear function; see :mod:`replearn.expression`).
         d : int
             Input dimension.
         seed : int
@@ -397,10 +419,14 @@ class MultiIndexTarget:
             The principal subspace, instead of a random one.
         max_terms, max_degree : int, optional
             Raise the limits ``expression_terms`` and ``expression_degree`` for this call.
+        degree_cutoff, n_nodes : int, optional
+            Links only: the Hermite degree K to resolve and the quadrature nodes per
+            coordinate (:class:`replearn.links.LinkTarget`); an error for a polynomial.
 
         Returns
         -------
         MultiIndexTarget
+            A :class:`replearn.links.LinkTarget` for a non-polynomial link.
 
         Examples
         --------
@@ -409,6 +435,9 @@ class MultiIndexTarget:
         (3, 2, 1.0)
         >>> MultiIndexTarget.from_expression("z1*z2", d=5).terms   # already E[f*²] = 1
         {(1, 1): 1.0}
+        >>> link = MultiIndexTarget.from_expression("tanh(z1 + He3(z2))", d=20, seed=0)
+        >>> type(link).__name__, link.r, round(link.norm2(), 12)
+        ('LinkTarget', 2, 1.0)
         """
         used = latent_dimension(expr) if isinstance(expr, str) else 0
         if U is not None:
@@ -420,17 +449,37 @@ class MultiIndexTarget:
         limits.check("d", int(d), "input dimension d")
         if used > r:
             raise ValueError(f"expression uses z{used} but r={r}")
-        polynomial = parse_polynomial(expr, r, max_terms=max_terms, max_degree=max_degree)
-        terms = monomials_to_hermite(polynomial, r, max_terms=max_terms)
-        # drop round-off residues; keep non-finite values so that the constructor rejects them
-        terms = {a: c for a, c in terms.items() if not math.isfinite(c) or abs(c) > 1e-15}
+        parsed = parse_expression(expr, r, max_terms=max_terms, max_degree=max_degree)
+        is_link = isinstance(parsed, LinkNode)
+        if not is_link and (degree_cutoff is not None or n_nodes is not None):
+            raise ValueError(
+                "degree_cutoff and n_nodes apply to non-polynomial links only: "
+                f"{excerpt(expr)} is a polynomial (its expansion is exact)"
+            )
+        if not is_link:
+            terms = monomials_to_hermite(parsed, r, max_terms=max_terms)
+            # drop round-off residues, relative to the expression's scale (an absolute
+            # threshold would drop every coefficient of (1e-8*z1)*(1e-8*z2)); keep non-finite
+            # values so that the constructor rejects them
+            largest = max((abs(c) for c in terms.values() if math.isfinite(c)), default=0.0)
+            terms = {
+                a: c
+                for a, c in terms.items()
+                if not math.isfinite(c) or abs(c) > ROUNDOFF_RELATIVE * largest
+            }
         if U is None:
             U = haar_orthonormal_rows(r, d, seed)
         elif torch.as_tensor(U).shape[-1] != d:
             raise ValueError(
                 f"U must have d={d} columns, got shape {tuple(torch.as_tensor(U).shape)}"
             )
-        target = cls(U, terms, name=expr.strip())
+        if is_link:
+            target = LinkTarget(
+                U, parsed, name=expr.strip(), degree_cutoff=degree_cutoff, n_nodes=n_nodes,
+                seed=seed,
+            )  # fmt: skip
+        else:
+            target = cls(U, terms, name=expr.strip())
         return target.normalized() if normalize else target
 
     @classmethod
@@ -451,7 +500,8 @@ class MultiIndexTarget:
         the magnitudes of the λ_i are geometric between √r/κ and the largest value the
         energy allows, so ‖H†‖√r = κ exactly; κ must be ≥ r/√(2·hessian_energy), the
         equal-eigenvalue case (used when kappa is None). For r = 1, κ fixes λ = 1/κ and the
-        energy is 1/(2κ²).
+        energy is 1/(2κ²). A κ whose smallest eigenvalue would fall below 10⁻⁹ of the
+        largest (indistinguishable from 0 at ``hessian_rank``'s tolerance) is refused.
 
         Parameters
         ----------
@@ -493,8 +543,17 @@ class MultiIndexTarget:
             raise ValueError(f"hessian_energy must be in (0, 1], got {hessian_energy}")
         if degree == 2:
             hessian_energy = 1.0
-        generator = np.random.default_rng([int(seed), 0x5EED])
+        generator = np.random.default_rng([named("seed", seed_check, seed), 0x5EED])
         eigenvalues = cls._hessian_eigenvalues(r, kappa, hessian_energy)
+        # the smallest eigenvalue must stay distinguishable from 0 (hessian_rank's tolerance,
+        # with a factor 10 for the rounding of H = Uᵀ A U): else κ would read as ∞
+        if r > 1 and eigenvalues.min() <= 10 * HESSIAN_RANK_TOLERANCE * eigenvalues.max():
+            raise ValueError(
+                f"kappa = {kappa:g} cannot be represented for r={r}: H's smallest eigenvalue "
+                f"would be {eigenvalues.min() / eigenvalues.max():.2g} of its largest, below "
+                f"{10 * HESSIAN_RANK_TOLERANCE:g} (rank tolerance); use kappa <= about "
+                f"{kappa * eigenvalues.min() / eigenvalues.max() / (10 * HESSIAN_RANK_TOLERANCE):.2g}"
+            )
         if r == 1 and kappa is not None:
             hessian_energy = eigenvalues[0] ** 2 / 2
             if hessian_energy > 1.0:
@@ -554,8 +613,257 @@ class MultiIndexTarget:
         return smallest * ((low + high) / 2) ** steps
 
 
+class LinkTarget(MultiIndexTarget):
+    """f*(x) = scale·g(Ux) + offset for a non-polynomial link g; moments by quadrature.
+
+    Everything a :class:`~replearn.MultiIndexTarget` offers, computed from the Hermite
+    coefficients up to ``degree_cutoff`` and E f*² (:mod:`replearn.links` for the methods);
+    ``quadrature`` states the method and its accuracy. Built by
+    ``MultiIndexTarget.from_expression`` for an expression with a link function.
+
+    Parameters
+    ----------
+    U : array_like, shape (r, d)
+        Orthonormal rows.
+    link : LinkNode
+        g, from :func:`replearn.expression.parse_expression`.
+    name : str, optional
+        A label for reports.
+    degree_cutoff : int, optional
+        K (default ``replearn.links.DEFAULT_CUTOFF`` by r, ``MC_CUTOFF`` for r > 4).
+    n_nodes : int, optional
+        Gauss–Hermite nodes per coordinate of the smooth rule (default by r); for the split
+        rule, nodes per outer coordinate.
+    seed : int
+        Seeds the Monte Carlo draws (r > 4 only).
+
+    Attributes
+    ----------
+    terms : dict
+        α → c_α for Σ_i α_i ≤ K (exact up to ``quadrature["error"]``).
+    quadrature : dict
+        ``method``, ``nodes``, ``error`` (estimated errors of ``mean``, ``norm2`` and the
+        largest of any coefficient; standard errors for Monte Carlo), ``converged``.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=5, normalize=False)
+    >>> type(t).__name__, t.degree, t.degree_cutoff, round(t.mean(), 12)
+    ('LinkTarget', None, 12, 0.0)
+    >>> round(t.norm2(), 8)                        # E tanh(z)²
+    0.39429449
+    >>> sorted(t.degree_energy(normalized=False))   # odd degrees only
+    [1, 3, 5, 7, 9, 11]
+    """
+
+    def __init__(
+        self,
+        U,
+        link: LinkNode,
+        name: str | None = None,
+        degree_cutoff: int | None = None,
+        n_nodes: int | None = None,
+        seed: int = 0,
+    ):
+        if not isinstance(link, LinkNode):
+            raise ValueError(f"link must be a LinkNode, got {type(link).__name__}")
+        super().__init__(U, {}, name=name or "link target")
+        r = self.r
+        if degree_cutoff is None:
+            degree_cutoff = DEFAULT_CUTOFF.get(r, MC_CUTOFF)
+        if isinstance(degree_cutoff, bool) or not isinstance(degree_cutoff, int | np.integer):
+            raise ValueError(f"degree_cutoff must be an integer >= 2, got {degree_cutoff!r}")
+        if not 2 <= degree_cutoff <= 30:
+            raise ValueError(f"degree_cutoff must be in [2, 30], got {degree_cutoff}")
+        if n_nodes is not None and (
+            isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 4 <= n_nodes <= 256
+        ):
+            raise ValueError(f"n_nodes must be an integer in [4, 256] or None, got {n_nodes!r}")
+        self.link = link
+        self.scale, self.offset = 1.0, 0.0
+        self.degree_cutoff_ = int(degree_cutoff)
+        self._compute(n_nodes, seed)
+
+    def _compute(self, n_nodes: int | None, seed: int) -> None:
+        moments = link_moments(self.link, self.r, self.degree_cutoff_, n_nodes, seed)
+        self.terms = moments["terms"]
+        self._coefficient_errors = moments["coefficient_errors"]
+        self._norm2 = moments["norm2"]
+        self.quadrature = moments["quadrature"]
+        if not self.quadrature["converged"]:
+            error = self.quadrature["error"]
+            warnings.warn(
+                f"target {self.name!r}: {self.quadrature['method']} not converged (estimated "
+                f"error of E[f*^2] {error['norm2']:.2g} of {self._norm2:.4g}, of a coefficient "
+                f"{error['coefficients']:.2g}); pass more n_nodes",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def quadrature_rule(
+        self, extra_breakpoints=(), n_nodes: int | None = None, coarse: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rule (points (N, r), weights (N,)) this target's moments use (r ≤ 4).
+
+        Parameters
+        ----------
+        extra_breakpoints : sequence of callables
+            More functions of Z (N, r) whose zeros are kinks of the integrand (a label
+            transform's, e.g. Z ↦ g(Z) − b); they force the split-line rule.
+        n_nodes : int, optional
+            Nodes per coordinate (the smooth rule) or per outer coordinate (split lines).
+        coarse : bool
+            The rule with 3/4 of the nodes, used to estimate the error.
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=3, normalize=False)
+        >>> Z, W = t.quadrature_rule()
+        >>> round(float(W @ t.latent_function(Z) ** 2), 12)
+        1.0
+        """
+        if self.r > 4:
+            raise ValueError(f"quadrature rules are built for r <= 4, got r={self.r}")
+        return link_rule(self.link, self.r, n_nodes, coarse, tuple(extra_breakpoints))[2]
+
+    # -- shape ----------------------------------------------------------------------------
+    @property
+    def degree(self) -> None:
+        """None: a non-polynomial link has no degree (see ``degree_cutoff``)."""
+        return None
+
+    @property
+    def degree_cutoff(self) -> int:
+        """K: the Hermite expansion is resolved up to this degree."""
+        return self.degree_cutoff_
+
+    # -- moments --------------------------------------------------------------------------
+    def norm2(self) -> float:
+        """E[f*²] from the quadrature (all degrees, not only those ≤ K)."""
+        return self._norm2
+
+    def energy_above_cutoff(self, normalized: bool = False) -> float:
+        """E f*² − Σ_{k ≤ K} energy_k: the energy the expansion to degree K leaves out.
+
+        Parameters
+        ----------
+        normalized : bool
+            As a share of E[f*²].
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("sign(z1)", d=4)
+        >>> 0.1 < t.energy_above_cutoff() < 0.2     # a jump: energy_k decays like k^{-3/2}
+        True
+        """
+        kept = sum(MultiIndexTarget.degree_energy(self, normalized=False).values())
+        rest = max(self.norm2() - kept, 0.0)
+        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
+
+    def energy_above(self, k: int, normalized: bool = False) -> float:
+        """Energy of f* above degree k (k ≤ K): E f*² − Σ_{j ≤ k} energy_j.
+
+        Parameters
+        ----------
+        k : int
+            The highest degree kept, at most ``degree_cutoff``.
+        normalized : bool
+            As a share of E[f*²].
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=4)
+        >>> 0.0 < t.energy_above(1) < 0.1     # most of tanh is linear
+        True
+        """
+        if k > self.degree_cutoff:
+            raise ValueError(
+                f"k must be <= degree_cutoff = {self.degree_cutoff} for a link target "
+                f"(the expansion is resolved to that degree), got {k}"
+            )
+        below = sum(
+            v for j, v in MultiIndexTarget.degree_energy(self, normalized=False).items() if j <= k
+        )
+        rest = max(self.norm2() - below, 0.0)
+        return rest / self.norm2() if normalized and self.norm2() > 0 else rest
+
+    def coefficient_error(self, alpha: tuple[int, ...]) -> float:
+        """The estimated error of c_α (quadrature difference, or Monte Carlo standard error)."""
+        return self._coefficient_errors[tuple(alpha)] * abs(self.scale)
+
+    # -- derived targets --------------------------------------------------------------------
+    def project(self, k: int) -> MultiIndexTarget:
+        """The degree-≤k part (k ≤ K), a polynomial :class:`MultiIndexTarget`.
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> t = rl.MultiIndexTarget.from_expression("relu(z1)", d=4, normalize=False)
+        >>> p = t.project(2)
+        >>> type(p).__name__, p.degree, round(p.terms[(1,)], 12)   # relu = … + z/2 + …
+        ('MultiIndexTarget', 2, 0.5)
+        """
+        if k > self.degree_cutoff:
+            raise ValueError(f"k must be <= degree_cutoff = {self.degree_cutoff}, got {k}")
+        kept = {a: c for a, c in self.terms.items() if sum(a) <= k}
+        return MultiIndexTarget(self.U, kept, name=f"{self.name} (degree ≤ {k})")
+
+    def normalized(self) -> LinkTarget:
+        """(f* − E f*)/sd(f*): E[f*²] = 1, moments transformed exactly (no new quadrature)."""
+        mean = self.mean()
+        variance = self.norm2() - mean * mean
+        if not variance > 1e-24 * max(self.norm2(), 1e-300):
+            raise ValueError("target is constant: cannot normalise to E[f*²] = 1")
+        factor = 1.0 / math.sqrt(variance)
+        out = object.__new__(LinkTarget)
+        out.__dict__.update(self.__dict__)
+        out.scale, out.offset = self.scale * factor, (self.offset - mean) * factor
+        out.terms = {a: c * factor for a, c in self.terms.items() if sum(a) > 0}
+        out._norm2 = 1.0
+        errors = dict(self.quadrature["error"])
+        errors = {key: value * factor for key, value in errors.items()}
+        errors["norm2"] = self.quadrature["error"]["norm2"] * factor**2
+        out.quadrature = {**self.quadrature, "error": errors}
+        return out
+
+    # -- evaluation -----------------------------------------------------------------------
+    def latent_function(self, Z: torch.Tensor) -> torch.Tensor:
+        """f* as a function of the latent z: scale·g(z) + offset on points Z (N, r), float64."""
+        g = evaluate_link(self.link, Z.to(torch.float64))
+        return self.scale * g + self.offset if (self.scale, self.offset) != (1.0, 0.0) else g
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        """f*(X) for X of shape (n, d): computed in float64 on X's device, returned in X's dtype."""
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must have shape (n, {self.d}), got {tuple(X.shape)}")
+        z = X.to(torch.float64) @ self.U.to(X.device).T
+        return self.latent_function(z).to(X.dtype)
+
+    def describe(self) -> str:
+        energy = ", ".join(f"{k}: {v:.4g}" for k, v in self.degree_energy().items())
+        error = self.quadrature["error"]
+        return (
+            f"{self.name}: d={self.d}, r={self.r}, non-polynomial link (Hermite expansion to "
+            f"degree {self.degree_cutoff}), E[f*]={self.mean():.4g}, E[f*²]={self.norm2():.4g}, "
+            f"kappa={self.kappa:.4g}, rank(H)={self.hessian_rank()}, degree energy {{{energy}}}, "
+            f"above {self.degree_cutoff}: {self.energy_above_cutoff(normalized=True):.3g}; "
+            f"{self.quadrature['method']}, error of E[f*²] ~ {error['norm2']:.2g}"
+        )
+
+    def __repr__(self) -> str:
+        return f"LinkTarget(d={self.d}, r={self.r}, name={self.name!r})"
+
+
 def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
-    """The paper's Fig. 1 target f*(x) = He₂(u·x)/2 + He₄(u·x)/(4√3), u random unit.
+    """The target of the paper's first figure, f*(x) = He₂(u·x)/2 + He₄(u·x)/(4√3) with u a random unit vector.
 
     E[f*²] = 1/4·2! + 1/48·4! = 1, half of it in degree 2; H = u uᵀ, so κ = 1.
 
@@ -587,7 +895,7 @@ def paper_target(d: int, seed: int = 0) -> MultiIndexTarget:
 
 
 def paper_transfer_target(d: int, seed: int = 0, u=None) -> MultiIndexTarget:
-    """The paper's Fig. 2 target He₃(u·x)/√6, u the direction of paper_target(d, seed).
+    """The transfer target of the paper's second figure, He₃(u·x)/√6 with u the direction of paper_target(d, seed).
 
     Parameters
     ----------

@@ -29,11 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from replearn import limits
+
 __all__ = [
     "is_int",
     "is_number",
     "even_width",
+    "network_width",
     "integer_at_least",
+    "count_within",
     "number",
     "interval",
     "choice",
@@ -76,6 +80,16 @@ def even_width(value: Any) -> int:
     return int(value)
 
 
+def network_width(value: Any) -> int:
+    """Width m of a network whose initialisation may be unpaired: an integer ≥ 1 (a learner
+    asks for an even one where its second layer is the paper's symmetric pairs)."""
+    if not is_int(value) or value < 1:
+        raise ValueError(
+            f"must be an integer ≥ 1 (an even integer ≥ 2 for second_layer='paper'), got {value!r}"
+        )
+    return int(value)
+
+
 def integer_at_least(minimum: int) -> Callable[[Any], int]:
     """Check: an integer ≥ minimum."""
 
@@ -83,6 +97,30 @@ def integer_at_least(minimum: int) -> Callable[[Any], int]:
         if not is_int(value) or value < minimum:
             raise ValueError(f"must be an integer ≥ {minimum}, got {value!r}")
         return int(value)
+
+    return check
+
+
+def count_within(limit: str, minimum: int = 1) -> Callable[[Any], int]:
+    """Check: an integer ≥ minimum that does not exceed the limit ``limit`` of
+    :mod:`replearn.limits` (read when the check runs, so ``limits.raised`` applies).
+
+    >>> count_within("steps", 0)(10**12)
+    Traceback (most recent call last):
+    ...
+    replearn.limits.LimitError: = 1,000,000,000,000 exceeds the limit steps = 10,000,000; raise it with limits.raised(steps=…) or REPLEARN_MAX_STEPS=…
+    """
+    base = integer_at_least(minimum)
+
+    def check(value: Any) -> int:
+        value = base(value)
+        bound = limits.get(limit)
+        if bound is not None and value > bound:
+            raise limits.LimitError(
+                f"= {value:,} exceeds the limit {limit} = {bound:,}; "
+                + limits.LIMITS[limit].how_to_raise()
+            )
+        return value
 
     return check
 

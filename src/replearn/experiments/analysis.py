@@ -10,6 +10,11 @@ and whose left neighbour evaluated is > ε).
 The exponent s in n* ∝ d^s is the least-squares slope of log n* on log d; its confidence
 interval comes from a bootstrap over seeds (resample seeds, recompute each d's crossing
 from the evaluated points, refit).
+
+For an event measured directly — weak recovery of online SGD, the first sample count at which
+the overlap |w·u| reaches a threshold, censored (∞) when it did not happen within the run's
+budget — no search is needed: one run per seed gives every time, n*(d) is their median (a
+quantile), and the same fit and bootstrap apply (``recovery_exponent``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ __all__ = [
     "crossing",
     "fit_exponent",
     "bootstrap_exponent",
+    "recovery_quantile",
+    "recovery_exponent",
 ]
 
 
@@ -270,6 +277,107 @@ def bootstrap_exponent(
             pick = rng.integers(0, n_seeds, n_seeds)
             curve = {n: float(np.mean(np.asarray(v)[pick])) for n, v in risks[d].items()}
             stars.append(crossing(curve, epsilon))
+        if any(s is None for s in stars):
+            dropped += 1
+            continue
+        slopes.append(fit_exponent(reached, stars)[0])
+    low, high = (
+        np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2]) if slopes else (math.nan, math.nan)
+    )
+    result.update(
+        slope=slope, intercept=intercept, ci=(float(low), float(high)), dropped_draws=dropped
+    )
+    return result
+
+
+def recovery_quantile(times: Sequence[float], quantile: float = 0.5) -> float | None:
+    """The empirical ``quantile`` of recovery times with censored runs (∞) counted as later
+    than every observed one; None when it falls among the censored runs.
+
+    The inverse of the empirical CDF (no interpolation), so a censored run can never be
+    averaged with an observed one.
+
+    Parameters
+    ----------
+    times : sequence of float
+        Samples to recovery per run (math.inf: censored at the budget).
+    quantile : float
+        In (0, 1); 0.5 is the median.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> recovery_quantile([300.0, 100.0, math.inf]), recovery_quantile([100.0, math.inf, math.inf])
+    (300.0, None)
+    """
+    ordered = np.sort(np.asarray(times, dtype=float))
+    if not 0.0 < quantile < 1.0 or len(ordered) == 0:
+        raise ValueError(
+            f"need 0 < quantile < 1 and at least one time, got {quantile}, {len(ordered)}"
+        )
+    value = float(ordered[max(0, math.ceil(quantile * len(ordered)) - 1)])
+    return value if math.isfinite(value) else None
+
+
+def recovery_exponent(
+    times: Mapping[int, Sequence[float]],
+    quantile: float = 0.5,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Slope of log n*(d) vs log d for n*(d) = the ``quantile`` of the recovery times at d,
+    with a percentile bootstrap CI (runs resampled per d; draws where some d's quantile is
+    censored are dropped and counted).
+
+    Parameters
+    ----------
+    times : mapping d → sequence of float
+        Per run (seed or replica), samples to recovery; math.inf where censored.
+    quantile : float
+        Which quantile defines n*(d) (0.5: the median recovery time).
+    n_boot, level, seed
+        Bootstrap draws, CI level, and the bootstrap's seed.
+
+    Returns
+    -------
+    dict
+        ``n_star`` {d: n* or None}, ``censored`` {d: share of censored runs}, ``slope``,
+        ``intercept``, ``ci``, ``dropped_draws`` — the keys of ``bootstrap_exponent``.
+
+    Examples
+    --------
+    >>> times = {d: [d**2 * f for f in (0.8, 1.0, 1.25)] for d in (16, 32, 64)}
+    >>> fit = recovery_exponent(times, n_boot=200)
+    >>> round(fit["slope"], 6), fit["n_star"][32]
+    (2.0, 1024.0)
+    """
+    ds = sorted(times)
+    arrays = {d: np.asarray(times[d], dtype=float) for d in ds}
+    point = {d: recovery_quantile(arrays[d], quantile) for d in ds}
+    censored = {d: float(np.mean(~np.isfinite(arrays[d]))) for d in ds}
+    reached = [d for d in ds if point[d] is not None]
+    result = {
+        "n_star": point,
+        "censored": censored,
+        "slope": None,
+        "intercept": None,
+        "ci": None,
+        "dropped_draws": 0,
+    }
+    if len(reached) < 2:
+        return result
+    slope, intercept = fit_exponent(reached, [point[d] for d in reached])
+    rng = np.random.default_rng(seed)
+    slopes, dropped = [], 0
+    for _ in range(n_boot):
+        stars = []
+        for d in reached:
+            runs = arrays[d]
+            stars.append(recovery_quantile(runs[rng.integers(0, len(runs), len(runs))], quantile))
         if any(s is None for s in stars):
             dropped += 1
             continue

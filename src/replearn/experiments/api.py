@@ -20,7 +20,9 @@ from typing import Any
 
 from replearn.experiments.executors import RunOptions, RunSummary, check_executor, run_pending
 from replearn.experiments.grid import expand_grid, run_id
+from replearn.experiments.paths import check_report_dir
 from replearn.experiments.report import grid_section, scaling_section, write_html
+from replearn.experiments.report.explain import provenance, reproduce_commands
 from replearn.experiments.scaling import plan_searches, run_scaling
 from replearn.experiments.spec import ExperimentSpec, load_spec
 from replearn.experiments.store import Store
@@ -109,7 +111,12 @@ def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
     return counts
 
 
-def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | None = None) -> Path:
+def write_report(
+    db: str | Path,
+    out: str | Path,
+    experiments: Sequence[str] | None = None,
+    failures: list[str] | None = None,
+) -> Path:
     """Figures (PNG, PDF), tables (CSV, Markdown, LaTeX) and ``index.html`` for the
     experiments in the store (all by default); returns the path of ``index.html``.
 
@@ -126,6 +133,9 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
         The report's folder (created).
     experiments : sequence of str, optional
         Names of experiments in the store; default all.
+    failures : list, optional
+        Receives one line per experiment whose section could not be drawn. Such an
+        experiment does not stop the others: its section on the page says what went wrong.
 
     Returns
     -------
@@ -133,7 +143,8 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
         ``out/index.html``.
     """
     db, out = Path(db), Path(out)
-    sections = []
+    check_report_dir(out, db)  # never write over the store, whatever the paths look like
+    sections, run_versions = [], []
     with Store(db, readonly=True) as store:
         known = store.experiments()
         names = list(dict.fromkeys(experiments)) if experiments else known
@@ -146,12 +157,22 @@ def write_report(db: str | Path, out: str | Path, experiments: Sequence[str] | N
         check_output_dir(out)
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
-            spec = store.experiment_spec(name) or {}
-            if spec.get("kind") == "scaling":
-                sections.append(scaling_section(db, name, out))
-            else:
-                sections.append(grid_section(store, name, out))
-    return write_html(sections, out / "index.html", title="replearn report")
+            try:
+                run_versions += [r["versions"] for r in store.runs(name, "done")]
+                spec = store.experiment_spec(name) or {}
+                if spec.get("kind") == "scaling":
+                    sections.append(scaling_section(db, name, out))
+                else:
+                    sections.append(grid_section(store, name, out))
+            except Exception as err:  # one experiment must not cost the others their report
+                problem = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+                if failures is not None:
+                    failures.append(f"{name}: {problem}")
+                sections.append(
+                    {"title": name, "text": f"This experiment could not be drawn: {problem}"}
+                )
+    meta = dict(provenance(run_versions), commands=reproduce_commands(str(db), names, str(out)))
+    return write_html(sections, out / "index.html", title="replearn report", meta=meta)
 
 
 def check_output_dir(out: Path) -> None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from replearn import limits, progress
 from replearn.experiments.grid import ALGORITHM_VERSION
 from replearn.experiments.methods import METHODS, build_learner
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
@@ -217,7 +218,8 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
         if method is None:
             raise ValueError(f"unknown method {config['method']!r}")
         check_run_memory(config)
-        metrics = method.run(config)
+        with progress.progress_setting(False):  # the engine's bar counts runs; none inside
+            metrics = method.run(config)
         status = "done"
     except Exception:
         error = traceback.format_exc(limit=20)
@@ -244,7 +246,9 @@ def check_run_memory(config: dict) -> None:
     the run's n, d and n_holdout — and at the transfer's N — (``check_fit_memory``; a
     one-line LimitError with the numbers). Methods without a learner are not checked.
 
-    Checked where the run executes (a Ray worker has its own memory).
+    Checked where the run executes (a Ray worker has its own memory). Runs side by side on
+    one machine share its memory: :func:`cap_workers` bounds how many run at once so that
+    together they fit.
     """
     device = str(config.get("device", "cpu"))
     if device.startswith("cuda"):
@@ -262,6 +266,63 @@ def check_run_memory(config: dict) -> None:
     transfer = config.get("transfer")
     if transfer:
         model.check_fit_memory(int(transfer["N"]), d, int(transfer.get("n_holdout", 0)))
+
+
+def run_memory_bytes(config: dict) -> int | None:
+    """Bytes the run's fit needs by its learner's own estimate (the larger of the training
+    fit and the transfer fit), or None: no learner, no estimate, or parameters its check
+    refuses (the run itself then fails with the learner's message)."""
+    model = build_learner(config)
+    if model is None:
+        return None
+    d, sizes = int(config["d"]), [(int(config["n"]), int(config.get("n_holdout", 0)))]
+    transfer = config.get("transfer")
+    if transfer:
+        sizes.append((int(transfer["N"]), int(transfer.get("n_holdout", 0))))
+    try:
+        estimates = [model.fit_memory_bytes(n, d, n_holdout) for n, n_holdout in sizes]
+    except (ValueError, TypeError):
+        return None
+    known = [estimate[0] for estimate in estimates if estimate is not None]
+    return max(known) if known else None
+
+
+# A spawned worker with torch imported holds about this much before its run allocates.
+WORKER_BASE_BYTES = 400 * 2**20
+
+
+def cap_workers(requested: int | None, configs: list[dict]) -> tuple[int, str | None]:
+    """How many local worker processes to start: (workers, why fewer than requested or None).
+
+    At most the CPUs available to this process, the runs there are to do, and the number
+    whose memory fits together: each worker needs ``WORKER_BASE_BYTES`` plus the largest
+    fit estimate among the runs (each run's learner asked, :func:`run_memory_bytes`), compared with
+    the memory available (or the ``memory_bytes`` limit). Never fewer than one: a single
+    run that does not fit is refused by its own memory check.
+    """
+    cores = _default_workers()
+    per_worker = WORKER_BASE_BYTES
+    for config in configs:
+        needed = run_memory_bytes(config) if str(config.get("device", "cpu")) == "cpu" else None
+        if needed is not None:
+            per_worker = max(per_worker, WORKER_BASE_BYTES + needed)
+    available, source = limits.available_memory_bytes("cpu")
+    by_memory = max(1, available // per_worker)
+    wanted = requested or cores
+    workers = max(1, min(wanted, cores, by_memory, max(len(configs), 1)))
+    if requested is None or workers >= requested:
+        return workers, None
+    reasons = []
+    if workers == cores:
+        reasons.append(f"the {cores} CPUs available")
+    if workers == by_memory:
+        reasons.append(
+            f"{limits.format_bytes(available)} of {source} at about "
+            f"{limits.format_bytes(per_worker)} per worker"
+        )
+    if workers == len(configs):
+        reasons.append(f"{len(configs)} runs to do")
+    return workers, f"--workers {requested} capped at {workers} ({'; '.join(reasons)})"
 
 
 def _crash_result(what: str) -> dict:
@@ -438,6 +499,16 @@ def run_pending(experiment: str, options: RunOptions | None = None, **fields: An
                 yield claim
 
         try:
+            if executor == "process":  # local workers: as many as fit together
+                todo = [
+                    row["config"]
+                    for row in store.runs(experiment)
+                    if row["status"] in ("pending", "running")
+                ]
+                workers, why = cap_workers(options.workers, todo)
+                if why and not quiet:
+                    print(f"replearn: {why}", file=sys.stderr)
+                options = options.with_(workers=workers)
             EXECUTORS[executor](claims(), record, options)
         finally:
             bar.close()
@@ -457,16 +528,18 @@ def _progress(experiment: str, counts: dict, quiet: bool):
     from tqdm import tqdm
 
     finished = counts["done"] + counts["failed"]
+    # the one progress setting (replearn.progress): by default a bar on a terminal, none in a
+    # log; the summary line at the end is printed either way
     bar = tqdm(
         total=counts["total"],
         initial=finished,
         desc=experiment,
         unit="run",
-        disable=quiet,
+        disable=quiet or not progress.enabled(),
         file=sys.stderr,
         dynamic_ncols=True,
         smoothing=0.05,
-        mininterval=0.2 if sys.stderr.isatty() else 30.0,  # a log file gets a line per 30 s
+        mininterval=0.2 if sys.stderr.isatty() else 30.0,  # REPLEARN_PROGRESS=1 into a log
     )
     bar.set_postfix(failed=counts["failed"], refresh=False)
     return bar
@@ -493,16 +566,16 @@ def _run_process_pool(claims, record, workers: int | None, threads: int | None) 
     workers = workers or _default_workers()
     context = multiprocessing.get_context("spawn")
 
-    def new_pool() -> ProcessPoolExecutor:
+    def new_pool(size: int = workers) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=workers,
+            max_workers=size,
             mp_context=context,
             initializer=_init_worker,
             initargs=(threads, os.getpid()),
         )
 
     pool = new_pool()
-    in_flight: dict = {}
+    in_flight: dict = {}  # future → (run id, config)
     exhausted = False
     try:
         while True:
@@ -511,29 +584,45 @@ def _run_process_pool(claims, record, workers: int | None, threads: int | None) 
                 if claim is None:
                     exhausted = True
                     break
-                in_flight[pool.submit(execute_run, claim[1], threads)] = claim[0]
+                in_flight[pool.submit(execute_run, claim[1], threads)] = claim
             if not in_flight:
                 break
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            broken = False
+            suspects = []
             for future in finished:
-                rid = in_flight.pop(future)
+                rid, config = in_flight.pop(future)
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    broken = True
-                    result = _crash_result(
-                        "worker process died during the run (killed, or out of memory?)"
-                    )
+                    suspects.append((rid, config))
+                    continue
                 except Exception:
                     result = _crash_result(traceback.format_exc(limit=5))
                 record(rid, result)
-            if broken:
-                for future, rid in list(in_flight.items()):
-                    in_flight.pop(future)
-                    record(rid, _crash_result("worker pool broke during the run"))
+            if suspects:
+                # One dead worker breaks the whole pool: every run in flight gets
+                # BrokenProcessPool, and nothing says whose worker died. Run each of them
+                # again alone; only a run whose own worker dies again is marked as died.
+                suspects += list(in_flight.values())
+                in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
+                for rid, config in suspects:
+                    record(rid, _run_alone(new_pool, config, threads))
                 pool = new_pool()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_alone(new_pool, config: dict, threads: int | None) -> dict:
+    """One run in a pool of its own (after a pool broke): its result, or a crash result if
+    its worker dies too."""
+    pool = new_pool(1)
+    try:
+        return pool.submit(execute_run, config, threads).result()
+    except BrokenProcessPool:
+        return _crash_result("worker process died during the run (killed, or out of memory?)")
+    except Exception:
+        return _crash_result(traceback.format_exc(limit=5))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -105,48 +105,55 @@ RUN_CONTEXT = ("seed", "dtype", "device")
 
 
 def learner_params(
-    learner, legacy: tuple[str, ...], none_means_default: tuple[str, ...] = ()
+    learner,
+    legacy: dict[str, Any] | tuple[str, ...] = (),
+    none_means_default: tuple[str, ...] = (),
 ) -> type[Params]:
     """A method's hyper-parameter model generated from its learner class.
 
-        Every ``__init__`` parameter of ``learner`` becomes a field, with the learner's default
-        and its ``_parameter_checks`` check (so a spec and an estimator accept the same values
-        with the same words), except the run's context (:data:`RUN_CONTEXT`) and the parameters
-        the learner declares ``_not_in_specs`` (Python objects a YAML spec cannot express).
+    Every ``__init__`` parameter of ``learner`` becomes a field, with the learner's default
+    and its ``_parameter_checks`` check (so a spec and an estimator accept the same values
+    with the same words), except the run's context (:data:`RUN_CONTEXT`) and the parameters
+    the learner declares ``_not_in_specs`` (Python objects a YAML spec cannot express).
 
-        Parameters
-        ----------
-        learner : type
-            A :class:`~replearn.learners.base.BaseLearner` subclass.
-        legacy : tuple of str
-            The fields the method had when results were first stored, in their sweep order:
-            they are always in the run config (so in its run id). Every other field — a
-            parameter added to the learner later — is left out of the config at the learner's
-            default (:attr:`Params.omitted_at`), so adding a parameter never changes the run
-            id of an existing run; a value other than the default enters the run id. Written
-            once per method; never add a name to it.
-        none_means_default : tuple of str
-            Legacy fields whose spec default is None, meaning "the learner's default" (stored
-            as None in the run config; left out of the constructor call).
+    Parameters
+    ----------
+    learner : type
+        A :class:`~replearn.learners.base.BaseLearner` subclass.
+    legacy : dict or tuple of str
+        The fields the method had when results were first stored, in their sweep order,
+        each with the default it had then (a tuple of names: the learner's defaults): they
+        are always in the run config (so in its run id), and a spec that leaves one out
+        gets that stored default even if the learner's default has moved since (so the run
+        keeps its id and its numbers). Every other field — a parameter added to the learner
+        later — is left out of the config at the learner's default
+        (:attr:`Params.omitted_at`), so adding a parameter never changes the run id of an
+        existing run; a value other than the default enters the run id. Written once per
+        method; never add a name to it.
+    none_means_default : tuple of str
+        Legacy fields whose spec default is None, meaning "the learner's default" (stored
+        as None in the run config; left out of the constructor call).
 
-        Returns
-        -------
-        type
-            A :class:`Params` model: legacy fields first (in that order), then the others in
-            the order of the learner's signature.
+    Returns
+    -------
+    type
+        A :class:`Params` model: legacy fields first (in that order), then the others in
+        the order of the learner's signature.
 
-        Examples
-        --------
-        >>> from replearn.learners.random_features import RandomFeatures
-        >>> P = learner_params(RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size"))
-        >>> list(P.model_fields)
-        ['width', 'ridge_lambda', 'chunk_size', 'preprocess']
-        >>> P().model_dump()             # preprocess at its default: not in the run config
-        {'width': 100, 'ridge_lambda': 'auto', 'chunk_size': 32768}
-        >>> P(preprocess=False).model_dump()["preprocess"]
-        False
+    Examples
+    --------
+    >>> from replearn.learners.random_features import RandomFeatures
+    >>> P = learner_params(RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size"))
+    >>> list(P.model_fields)
+    ['width', 'ridge_lambda', 'chunk_size', 'preprocess']
+    >>> P().model_dump()             # preprocess at its default: not in the run config
+    {'width': 100, 'ridge_lambda': 'auto', 'chunk_size': 32768}
+    >>> P(preprocess=False).model_dump()["preprocess"]
+    False
     """
     signature = inspect.signature(learner.__init__).parameters
+    if not isinstance(legacy, dict):
+        legacy = {n: signature[n].default if n in signature else None for n in legacy}
     excluded = set(RUN_CONTEXT) | set(learner._not_in_specs)
     names = [n for n in signature if n != "self" and n not in excluded]
     unknown = [n for n in (*legacy, *none_means_default) if n not in names]
@@ -160,7 +167,8 @@ def learner_params(
         if name in none_means_default:
             fields[name] = (checked_by(learner, name, allow_none=True), None)
         else:
-            fields[name] = (checked_by(learner, name), signature[name].default)
+            default = legacy[name] if name in legacy else signature[name].default
+            fields[name] = (checked_by(learner, name), default)
     model = create_model(f"{learner.__name__}Params", __base__=Params, **fields)
     model.omitted_at = {n: signature[n].default for n in names if n not in legacy}
     model.none_means_default = frozenset(none_means_default)
@@ -170,19 +178,24 @@ def learner_params(
     return model
 
 
-# The fields each learner's method had when results were first stored (see learner_params):
-# they stay in every run config, so the run ids of stored results never change. Any learner
-# parameter not listed here enters a run config only at a value other than its default.
+# The fields each learner's method had when results were first stored, with the defaults they
+# had then (see learner_params): they stay in every run config with these values when a spec
+# leaves them out, so the run ids and numbers of stored results never change — even where a
+# learner's own default has moved since (GiantStepNetwork's step_size: "stable" now). Any
+# learner parameter not listed here enters a run config only at a value other than its
+# default. Written once; never add to them.
 OneStepParams = learner_params(
     OneStepNetwork,
-    legacy=("width", "eta1", "head", "ridge_lambda", "head_steps", "head_lr", "data",
-            "preprocess", "chunk_size"),
+    legacy={"width": 100, "eta1": "sqrt_d", "head": "ridge", "ridge_lambda": "auto",
+            "head_steps": 1000, "head_lr": "auto", "data": "same", "preprocess": True,
+            "chunk_size": 32_768},
 )  # fmt: skip
 GiantStepParams = learner_params(
     GiantStepNetwork,
-    legacy=("width", "steps", "step_size", "weight_decay", "batch", "output_scale",
-            "label_transform", "preprocess", "head", "ridge_lambda", "head_steps", "head_lr",
-            "chunk_size"),
+    legacy={"width": 100, "steps": 1, "step_size": "sqrt_d", "weight_decay": "paper",
+            "batch": "fresh", "output_scale": 1.0, "label_transform": None, "preprocess": True,
+            "head": "ridge", "ridge_lambda": "auto", "head_steps": 1000, "head_lr": "auto",
+            "chunk_size": 32_768},
 )  # fmt: skip
 GiantStepParams.__doc__ += """
 
@@ -190,17 +203,22 @@ A per-step list is one value, so a spec sweeps lists of lists: ``step_size: [[2.
 one run with η₁ = 2, η₂ = 8; ``batch: [fresh, reuse]`` is two runs. (A list whose length is
 not ``steps`` fails the run with the learner's message.)"""
 RandomFeaturesParams = learner_params(
-    RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size")
+    RandomFeatures, legacy={"width": 100, "ridge_lambda": "auto", "chunk_size": 32_768}
 )
 NTKParams = learner_params(
-    NTKRegression, legacy=("width", "ridge_lambda", "chunk_size", "bias", "form")
+    NTKRegression,
+    legacy={"width": 100, "ridge_lambda": "auto", "chunk_size": 32_768, "bias": "zero",
+            "form": "auto"},
+)  # fmt: skip
+KernelRidgeParams = learner_params(
+    KernelRidge, legacy={"kernel": "ntk", "ridge_lambda": "auto", "solver": "auto"}
 )
-KernelRidgeParams = learner_params(KernelRidge, legacy=("kernel", "ridge_lambda", "solver"))
 FullTrainingParams = learner_params(
     FullTraining,
-    legacy=("width", "optimizer", "lr", "epochs", "batch_size", "weight_decay"),
+    legacy={"width": 100, "optimizer": None, "lr": None, "epochs": None, "batch_size": None,
+            "weight_decay": None},
     none_means_default=("optimizer", "lr", "epochs", "batch_size", "weight_decay"),
-)
+)  # fmt: skip
 
 
 class SyntheticParams(Params):
@@ -427,11 +445,13 @@ register_method(
     description="Algorithm 1: one gradient step on W, then a ridge head (OneStepNetwork)",
     learner=OneStepNetwork,
 )(_learner(OneStepNetwork))
+
+
 def register_learner(
     name: str,
     learner,
     *,
-    legacy: tuple[str, ...] = (),
+    legacy: dict[str, Any] | tuple[str, ...] = (),
     none_means_default: tuple[str, ...] = (),
     supports_transfer: bool = False,
     description: str = "",

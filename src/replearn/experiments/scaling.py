@@ -39,7 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from replearn import theory
-from replearn.experiments.analysis import LogGrid, bootstrap_exponent, find_threshold, log_d
+from replearn.experiments.analysis import (
+    LogGrid,
+    bootstrap_exponent,
+    find_threshold,
+    log_d,
+    recovery_exponent,
+)
 from replearn.experiments.executors import RunOptions, RunSummary, run_pending
 from replearn.experiments.grid import cell_config, method_params, run_id
 from replearn.experiments.spec import ExperimentSpec, resolve_n
@@ -53,6 +59,8 @@ __all__ = [
     "plan_searches",
     "run_scaling",
     "scaling_fits",
+    "recovery_times",
+    "recovery_fits",
     "fit_lines",
     "KERNEL_METHODS",
 ]
@@ -417,6 +425,57 @@ def scaling_fits(spec: ExperimentSpec, rows: Sequence[Mapping], n_boot: int = 20
     for fit in fits.values():
         fit["theory_slope"] = theory.get(fit["method"])
     return {"epsilon": epsilon, "fits": fits, "evaluated": table, "theory": theory}
+
+
+def recovery_times(
+    spec: ExperimentSpec, rows: Sequence[Mapping]
+) -> dict[str, dict[int, list[float]]]:
+    """{label: {d: recovery times}} from the runs' ``metrics["recovery_samples"]``.
+
+    A run's metric is a list (one entry per replica of an ``OnlineSGD`` fit; None or ∞ where
+    the replica had not recovered within the run's n, i.e. censored at n). Per search and
+    seed, the run with the largest n is used (a longer budget censors less); failed runs
+    and runs without the metric are left out.
+    """
+    searches = plan_searches(spec)
+    cells = _cells(spec, searches)
+    best: dict[tuple, tuple[int, list]] = {}  # (label, d, seed) → (n, times)
+    for row in rows:
+        if row["status"] != "done" or row["run_id"] not in cells:
+            continue
+        recovered = (row.get("metrics") or {}).get("recovery_samples")
+        if recovered is None:
+            continue
+        search, n, seed = cells[row["run_id"]]
+        key = (search.label, search.d, seed)
+        if key not in best or n > best[key][0]:
+            values = recovered if isinstance(recovered, list | tuple) else [recovered]
+            best[key] = (n, [math.inf if v is None else float(v) for v in values])
+    out: dict[str, dict[int, list[float]]] = {}
+    for (label, d, _seed), (_n, values) in sorted(best.items()):
+        out.setdefault(label, {}).setdefault(d, []).extend(values)
+    return out
+
+
+def recovery_fits(
+    spec: ExperimentSpec, rows: Sequence[Mapping], quantile: float = 0.5, n_boot: int = 2000
+) -> dict:
+    """n*(d) = the ``quantile`` (median) of the weak-recovery times and the exponent fit with
+    its bootstrap CI (``analysis.recovery_exponent``), per method label.
+
+    Returns ``{"event": "recovery", "quantile", "fits": {label: {...}}}``; each fit has the
+    keys of ``scaling_fits``' fits that apply (``n_star``, ``slope``, ``intercept``, ``ci``,
+    ``dropped_draws``, ``n_boot``, ``method``) plus ``censored`` {d: share of censored runs}
+    and ``runs`` {d: number of recovery times}.
+    """
+    methods = {s.label: s.method for s in plan_searches(spec)}
+    fits = {}
+    for label, times in recovery_times(spec, rows).items():
+        fit = recovery_exponent(times, quantile=quantile, n_boot=n_boot)
+        fits[label] = dict(
+            fit, method=methods[label], n_boot=n_boot, runs={d: len(t) for d, t in times.items()}
+        )
+    return {"event": "recovery", "quantile": quantile, "fits": fits}
 
 
 def _sd(values: Sequence[float | None]) -> float | None:

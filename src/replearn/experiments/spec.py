@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 import types
 import typing
 from pathlib import Path
@@ -447,13 +449,51 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     replearn.experiments.spec.SpecError: no/such/spec.yaml: no such file
     """
     path = Path(path)
+    return parse_spec(read_spec_text(path), source=str(path))
+
+
+def read_spec_text(path: Path) -> str:
+    """The text of a spec file, its size checked before it is read (limit ``yaml_bytes``).
+
+    Only a regular file is read (a device such as /dev/zero or a FIFO is refused before it
+    is opened: it has no size to check and may never end), and never more than the limit
+    plus one byte, so a file that grows meanwhile is still refused without reading it all.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
         raise SpecError(f"{path}: cannot read ({type(err).__name__}: {err})") from None
-    return parse_spec(text, source=str(path))
+    if stat.S_ISDIR(mode):
+        raise SpecError(f"{path}: is a directory, not a spec file")
+    if not stat.S_ISREG(mode):
+        raise SpecError(
+            f"{path}: not a regular file (a device, a FIFO or a socket); give a YAML spec file"
+        )
+    limit = limits.get("yaml_bytes")
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise SpecError(
+                    f"{path}: {size:,} bytes exceed the limit yaml_bytes = {limit:,}; "
+                    + limits.LIMITS["yaml_bytes"].how_to_raise()
+                )
+            data = handle.read(limit + 1)
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read ({type(err).__name__}: {err})") from None
+    if len(data) > limit:
+        raise SpecError(
+            f"{path}: more than {limit:,} bytes (it grew while read), over the limit "
+            f"yaml_bytes; " + limits.LIMITS["yaml_bytes"].how_to_raise()
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(
+            f"{path}: cannot read (not UTF-8 text: {err.reason} at byte {err.start})"
+        ) from None
 
 
 def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:

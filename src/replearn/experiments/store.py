@@ -199,6 +199,11 @@ def _inspect(path: Path, readonly: bool) -> bool:
     locks that SQLite connections of this process hold on it (see :func:`_check_pages`
     for the damage checks, done through SQLite).
     """
+    if str(path) == ":memory:":  # SQLite's in-memory database: every result lost at exit
+        raise StoreError(
+            ":memory: is an in-memory SQLite database: results would vanish when the command "
+            f"ends and other workers could not see them; give a file path such as {DEFAULT_DB}"
+        )
     if path.is_dir():
         raise StoreError(
             f"{path}: is a directory, not a results database; "
@@ -267,6 +272,58 @@ def _damaged(path: Path, err: sqlite3.DatabaseError) -> StoreError:
             "restore it from a copy"
         )
     return StoreError(f"{path}: the results database cannot be read ({text}); is it damaged?")
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store whose ``meta.schema_version`` is not one this replearn reads.
+
+    A newer schema may have columns, tables or meanings this version does not know; writing
+    to it (or reading it as if it were ours) could corrupt it or mislead. A store without a
+    ``meta`` table or without the key is new (or pre-dates versioning): left to the caller.
+    """
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return
+        raise
+    if row is None:
+        return
+    version = row[0]
+    try:
+        number = int(str(version))
+    except ValueError:
+        number = None
+    if number is None or number < 1:
+        raise StoreError(
+            f"{path}: unknown store schema version {excerpt(version)} (this replearn reads "
+            f"schema {SCHEMA_VERSION}); is it a replearn results database?"
+        )
+    if number > int(SCHEMA_VERSION):
+        raise StoreError(
+            f"{path}: written by a newer replearn (store schema {number}; this version reads "
+            f"schema {SCHEMA_VERSION} and would corrupt it); upgrade replearn to use this store"
+        )
+
+
+def _is_full(err: sqlite3.OperationalError) -> bool:
+    return "disk is full" in str(err) or "database or disk is full" in str(err)
+
+
+def _full(path: Path, err: sqlite3.OperationalError) -> StoreError:
+    """SQLITE_FULL as one line naming the database and where space ran out."""
+    folder = path.resolve().parent
+    try:
+        import shutil
+
+        free = f"; {shutil.disk_usage(folder).free:,} bytes free there"
+    except OSError:
+        free = ""
+    return StoreError(
+        f"{path}: cannot write the results database: the disk holding {folder} is full (or "
+        f"the database reached its size limit){free}; free space and run again — finished "
+        "runs are kept"
+    )
 
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -374,6 +431,7 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout = 60000")
         if exists:
             _check_pages(self._conn, self.path)
+            _check_schema(self._conn, self.path)  # before anything is written to it
         self._enable_wal()
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
@@ -416,6 +474,11 @@ class Store:
                 f"{self.path}: an SQLite database but not a replearn results database "
                 f"(no table {', '.join(sorted(missing))})"
             )
+        try:
+            _check_schema(self._conn, self.path)
+        except StoreError:
+            self._conn.close()
+            raise
 
     def _read(self, query: str, args: Iterable = ()) -> list[sqlite3.Row]:
         """Run a read query; on an immutable snapshot, again through mode=ro if it changed."""
@@ -463,15 +526,26 @@ class Store:
         try:
             yield self._conn
         except BaseException as err:
-            self._conn.execute("ROLLBACK")
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.OperationalError:  # SQLite rolled back itself (e.g. disk full)
+                pass
             if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err):
                 raise _damaged(self.path, err) from None
+            if isinstance(err, sqlite3.OperationalError) and _is_full(err):
+                raise _full(self.path, err) from None
             raise
         try:
             self._conn.execute("COMMIT")
         except sqlite3.OperationalError as err:
             if "readonly" in str(err) or "read-only" in str(err):
                 raise _damaged(self.path, err) from None
+            if _is_full(err):
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.OperationalError:
+                    pass
+                raise _full(self.path, err) from None
             raise
 
     def close(self) -> None:
@@ -703,12 +777,15 @@ RUN_COLUMNS = (
 TAIL_COLUMNS = ("wall_time", "peak_rss_mb", "peak_gpu_mb", "host", "attempts", "finished_at")
 
 
-def flat_rows(rows: list[dict]) -> list[dict]:
+def flat_rows(rows: list[dict] | Store) -> list[dict]:
     """One flat dict per run: run columns, ``param_*`` hyper-parameters, metrics, timing.
 
-    ``N`` is the transfer sample size (None without transfer); ``log_d_n`` = log n / log d.
-    Failed runs keep the last line of their error in ``error``.
+    ``rows`` are ``Store.runs(...)``, or a Store (all its runs). ``N`` is the transfer sample
+    size (None without transfer); ``log_d_n`` = log n / log d. Failed runs keep the last line
+    of their error in ``error``. As a pandas DataFrame: ``rl.results``.
     """
+    if isinstance(rows, Store):
+        rows = rows.runs()
     out = []
     for row in rows:
         config = row["config"]

@@ -13,6 +13,7 @@ executed) with these differences, each checked before the work it bounds:
   keys merged in with ``<<`` may still be overridden, as YAML's merge specifies;
 - numbers with an exponent are floats as in YAML 1.2 (``1e-9``, ``1e10``, ``1.0e300``;
   YAML 1.1 reads them as strings);
+- YAML 1.1's base-60 numbers (``1:30`` = 90) are read as strings, as in YAML 1.2;
 - values quoted in an error are cut to 80 characters.
 
 The limits come from :mod:`replearn.limits` (raise them with the parameters, with
@@ -73,6 +74,27 @@ _FLOAT_12 = re.compile(
     r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*[eE][0-9]+)$"
 )
 _StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+
+
+def _sexagesimal_as_text(base):
+    """YAML 1.1 reads ``1:30`` as the base-60 number 90 (and ``1:30.5`` as 90.5); YAML 1.2
+    has no such numbers. Read them as the text they are (a spec field that wants a number
+    then says so), never as a number nobody meant."""
+
+    def construct(loader, node):
+        if isinstance(node.value, str) and ":" in node.value:
+            return loader.construct_scalar(node)
+        return base(loader, node)
+
+    return construct
+
+
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:int", _sexagesimal_as_text(_BASE_LOADER.construct_yaml_int)
+)
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:float", _sexagesimal_as_text(_BASE_LOADER.construct_yaml_float)
+)
 
 
 def load_yaml(

@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import validate_data
 
-from replearn import limits
+from replearn import limits, progress
 from replearn.data import DataStream
 from replearn.learners.sources import ArraySource, linear_moments
 from replearn.validation import (
@@ -59,6 +59,8 @@ from replearn.validation import (
 __all__ = ["BaseLearner"]
 
 _NUMPY_DTYPES = (np.float64, np.float32)
+# |x| up to this is an ordinary input (x ~ N(0, I) has |x_i| < 10); overflow beyond it is the model's
+MODERATE_INPUT = 1e6
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -286,11 +288,36 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         ...
         replearn.limits.LimitError: RandomFeatures with width 1000 at d = 10, n = 1,000,000 ...
         """
+        estimate = self.fit_memory_bytes(n, d, n_holdout)
+        if estimate is not None:
+            limits.check_memory(estimate[0], estimate[1], str(self._device))
+        return estimate
+
+    def fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
+        """The learner's own estimate of a fit's peak memory, not compared with anything:
+        (bytes, what they hold), or None where the learner has none. The parameters are
+        checked first (one-line ``ValueError``).
+
+        Parameters
+        ----------
+        n, d, n_holdout : int
+            Training samples, input dimension, holdout samples.
+
+        Returns
+        -------
+        tuple of (int, str) or None
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> rl.KernelRidge(solver="exact").fit_memory_bytes(1000, 10)[0]  # 4 n² + n·d floats
+        32080000
+        """
         self._check_params()
         n = check_count("n", n)
         d = check_count("d", d)
         n_holdout = check_count("n_holdout", n_holdout, minimum=0)
-        return self._check_fit_memory(n, d, n_holdout)
+        return self._fit_memory_bytes(n, d, n_holdout)
 
     def _reset_features(self, d: int) -> None:
         """A fit on tensors or a stream: d columns, no feature names."""
@@ -339,7 +366,8 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         self._check_params()
         source = self._training_data(X, y)
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
-        return self._fit(source, self._samples_per_pass(len(source)), holdout, n_holdout)
+        with progress.stage(type(self).__name__):  # names the progress bars of long passes
+            return self._fit(source, self._samples_per_pass(len(source)), holdout, n_holdout)
 
     def fit_stream(self, stream, n: int, n_holdout: int = 100_000, *, cache_bytes=None):
         """Fit on samples 0…n−1 of a stream; λ on n_holdout samples of its 'holdout' split.
@@ -367,7 +395,8 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         self._check_params()
         stream, n, n_holdout = self._stream_args(stream, n, n_holdout, cache_bytes)
         self._reset_features(stream.d)
-        return self._fit(stream, n, stream.split("holdout"), n_holdout)
+        with progress.stage(type(self).__name__):  # names the progress bars of long passes
+            return self._fit(stream, n, stream.split("holdout"), n_holdout)
 
     def _samples_per_pass(self, n_rows: int) -> int:
         """How many of ``fit``'s n_rows rows one pass of ``_fit`` uses (all of them here)."""
@@ -430,9 +459,16 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         if not bool(torch.isfinite(out).all()):
             short = str(self._dtype).removeprefix("torch.")
             wider = "" if self._dtype == torch.float64 else " or use dtype='float64'"
+            x_max = float(X.abs().amax()) if X.numel() else 0.0
+            if x_max <= MODERATE_INPUT:  # not the inputs: the fitted model is too large
+                raise ValueError(
+                    f"the predictions overflow {short} although |X| ≤ {x_max:.3g}: the fitted "
+                    "model is too large — its fit was ill-conditioned (a step size far above "
+                    "its scale, labels far from unit scale, or a kernel/λ that is not "
+                    f"positive definite); refit with saner settings{wider}"
+                )
             raise ValueError(
-                f"the predictions overflow {short} (|X| up to {float(X.abs().amax()):.3g}): "
-                f"rescale X{wider}"
+                f"the predictions overflow {short} (|X| up to {x_max:.3g}): rescale X{wider}"
             )
         return out.to(out_device) if out_device is not None else out.cpu().numpy()
 

@@ -32,9 +32,11 @@ the partners are unrelated (w_{j+m/2} + w_j = η·(2c/n)·a_j·(B_j − A_j) wit
 over 1[z_j ≥ 0] and 1[z_j < 0], ≠ 0 in general), so steps ≥ 3
 run on all m rows: twice the flops of Algorithm 1's step pass.
 
-Step sizes η_t: a number (every step) or a list (one per step); ``"sqrt_d"``: η_t = √d (the
-paper's scale); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with ℓ = log_d n. Dandi et al.
-write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
+Step sizes η_t: a number (every step) or a list (one per step); ``"stable"`` (the default):
+η₁ = √d (Algorithm 1's), then η_t = 1/(c²·Σ_j a_j²) for t ≥ 2, the step the first layer's
+curvature allows (below); ``"sqrt_d"``: η_t = √d at every step (the paper's scale, which
+overshoots at t ≥ 2: η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with
+ℓ = log_d n. Dandi et al. write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
 the loss (1/2n)Σ(y − f)² and η = O(p·d^{(ℓ−1)/2}) for n = O(d^ℓ) (their notebooks use
 η = 2p at n = d); their update is Δw_j = (η_D/p)·sign(a_j)·mean(r·σ'·x). Ours is
 Δw_j = 2η·c·|a_j|·sign(a_j)·mean(r·σ'·x) with |a_j| = 1, so with c = 1/p the two agree when
@@ -44,6 +46,31 @@ it gives the same first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·
 ``"sqrt_d"`` at n = d². Their variant also keeps W⁰ (``weight_decay=0``; the default "paper"
 drops it at step 1), does not preprocess the labels (``preprocess=False``) and starts from a
 non-symmetric network (f⁰ = O(1/√p) instead of 0) — the remaining difference.
+
+Later steps and the curvature. Once f ≢ 0 the loss is curved in W: its Gauss–Newton part
+is H[V, V] = (2/n)Σ_i (c·Σ_j a_j σ′(z_ij) v_j·x_i)². By Cauchy–Schwarz
+λ_max(H) ≤ 2c²‖a‖²·sup|σ′|²·λ_max(XᵀX/n) ≈ 2c²‖a‖² (σ′ ≤ 1, n ≫ d); along the collective
+direction v_j ∝ a_j·u (every neuron moved along one u, weighted by its a_j) ReLU with half
+its neurons active gives H ≈ 2c²(Σ_j a_j²/2)²/‖a‖² = c²‖a‖²/2. Gradient descent decreases
+the loss for η < 2/λ_max, so the edge lies between η = 1/(c²‖a‖²) and 4/(c²‖a‖²);
+``"stable"`` takes η_t = 1/(c²‖a‖²) (= 1/(c²m) for the paper's ±1), measured stable up to
+4× that and losing step 1's alignment from 16× (docs/beyond.md, "Later giant steps"). A
+stable step moves neuron j by η·2c|a_j|·‖mean(r·σ′·x)‖ ≈ 2|a_j|/(c‖a‖²): O(1/m) at the
+paper's c = 1 (a lazy step: T = 2 keeps step 1's features), O(1) at c = 1/m (features move).
+
+The field's models (``replearn.learners.first_layer``): any activation σ, output scale c
+(1, "1/sqrt(m)", "1/m" or a number), first layer (Gaussian, unit rows, orthogonal to given
+directions, or a given W⁰), second layer (the paper's pairs, ±1/√m signs, N(0, 1/m), constant
+1/√m, or a given a) and biases ("paper": 0 during the steps, N(0, 1) for the head; "none": 0
+everywhere; "normal": N(0, 1) throughout). Every step is then the true gradient
+
+    ∇_{w_j} L_t = (2c/n)·a_j·Σ_i (f(x_i) − s_i)·σ′(w_j·x_i + b_j)·x_i,   f = c·aᵀσ(Wx + b)
+
+on all m rows (``first_layer_gradient_sum``); the head is fitted on c·σ(W^T x + b). With
+``weight_decay=0.0, preprocess=False``, a given W⁰ and a, the steps are plain full-batch
+gradient descent on the first layer from that point (``batch="reuse"``: every row of
+``fit``'s X in every step). The paper's model (ReLU with the paired init and b = 0 during the
+steps, any c) keeps the exact passes below.
 
 Ties w_j·x = 0 (probability 0 for continuous x; a row x = 0 adds nothing either way) count as
 active in step 1 and for neuron j < m/2 in step 2 (Algorithm 1's 1[z ≥ 0]), as inactive for
@@ -57,22 +84,30 @@ import math
 
 import torch
 
+from replearn import limits
 from replearn.label_transforms import label_transform_spec, resolve_label_transform
 from replearn.learners.base import BaseLearner
+from replearn.learners.first_layer import (
+    MODEL_PARAMETER_CHECKS,
+    direction_rows,
+    directions_spec,
+    first_layer_gradient_sum,
+    gradient_step,
+    model_width,
+)
 from replearn.learners.one_step import (
     FrozenFirstLayerHead,
     first_layer_step_sum,
     step_label_function,
 )
 from replearn.metrics import direction_cosines, subspace_alignment
-from replearn.network import normal_biases, symmetric_init
-from replearn.targets import MultiIndexTarget
+from replearn.network import TwoLayerNetwork
 from replearn.validation import (
     boolean,
     choice,
+    count_within,
     device_name,
     dtype_name,
-    even_width,
     integer_at_least,
     is_number,
     number,
@@ -101,18 +136,13 @@ def _positive_numbers(value, minimum_strict: bool, words: tuple[str, ...]):
 
 
 def step_size_spec(value):
-    """η per step: a number > 0, 'sqrt_d', 'dandi', or a list of numbers > 0."""
-    return _positive_numbers(value, True, ("sqrt_d", "dandi"))
+    """η per step: a number > 0, 'sqrt_d', 'dandi', 'stable', or a list of numbers > 0."""
+    return _positive_numbers(value, True, ("sqrt_d", "dandi", "stable"))
 
 
 def weight_decay_spec(value):
     """λ per step: 'paper' (λ₁ = 1/η₁, then 0), a number ≥ 0, or a list of numbers ≥ 0."""
     return _positive_numbers(value, False, ("paper",))
-
-
-def output_scale_spec(value):
-    """c in f(x) = c·Σ a_j ReLU(w_j·x) during the steps: a number > 0 or '1/m'."""
-    return number(0.0, True, ("1/m",))(value)
 
 
 def label_transforms_spec(value):
@@ -126,20 +156,8 @@ def label_transforms_spec(value):
     return label_transform_spec(value)
 
 
-def diagnostics_target_spec(value):
-    """None, a MultiIndexTarget, or directions U: a 2-D (r, d) array of row vectors."""
-    if value is None or isinstance(value, MultiIndexTarget):
-        return value
-    try:
-        U = torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        U = None
-    if U is None or U.ndim != 2 or U.shape[0] < 1 or not torch.isfinite(U).all():
-        raise ValueError(
-            "must be None, a MultiIndexTarget or a finite 2-D (r, d) array of directions, "
-            f"got {type(value).__name__}"
-        )
-    return value
+diagnostics_target_spec = directions_spec
+"""None, a MultiIndexTarget, or directions U: a 2-D (r, d) array of row vectors."""
 
 
 class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
@@ -148,18 +166,21 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     Parameters
     ----------
     width : int
-        m, even (neurons in ± pairs, ``symmetric_init``).
+        m: even with ``second_layer="paper"`` (neurons in ± pairs), else any m ≥ 1.
     steps : int
         T ≥ 1 gradient steps on W.
-    step_size : float, list of float, "sqrt_d" or "dandi"
-        η_t (see the module docstring for "dandi" and its map to Dandi et al.).
+    step_size : "stable", float, list of float, "sqrt_d" or "dandi"
+        η_t: "stable" is η₁ = √d then η_t = 1/(c²·Σ_j a_j²), the curvature's stable step;
+        "sqrt_d" is √d at every step (see the module docstring for both, and for "dandi"
+        and its map to Dandi et al.).
     weight_decay : "paper", float or list of float
         λ_t: "paper" is λ₁ = 1/η₁ (W⁰ cancels: Algorithm 1's step) and λ_t = 0 for t ≥ 2.
     batch : {"fresh", "reuse"}
         Step t on samples t·n…(t+1)·n−1 ("fresh") or every step on 0…n−1 ("reuse").
-    output_scale : float or "1/m"
-        c in f(x) = c·Σ_j a_j ReLU(w_j·x) during the steps (1: the paper's network;
-        "1/m": Dandi et al.'s mean-field scaling). The head is unaffected (a is refitted).
+    output_scale : float, "1/sqrt(m)" or "1/m"
+        c in f(x) = c·Σ_j a_j σ(w_j·x + b_j) (1: the paper's network; "1/m": Dandi et al.'s
+        mean-field scaling; "1/sqrt(m)": Dandi et al. 2023's and Cui et al. 2024's f =
+        aᵀσ(Wx)/√p). The head's features are c·σ(W^T x + b) (``a_`` is refitted).
     label_transform : None, a transform, or a list with one per step
         T of ``OneStepNetwork``, applied to the raw labels of each step's batch.
     preprocess : bool
@@ -167,8 +188,20 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     diagnostics_target : None, MultiIndexTarget or (r, d) directions
         When given, ``history_`` also holds the alignment with span(U), the m × r cosines
         between neurons and the directions, and the residuals' Hermite degree shares.
+    activation : str, Activation or (σ, σ′)
+        σ, as in ``OneStepNetwork`` (default "relu").
+    first_layer : {"gaussian", "unit_rows", "orthogonal"} or array (m, d)
+        W⁰, as in ``OneStepNetwork``.
+    second_layer : {"paper", "signs", "gaussian", "constant"} or array (m,)
+        a, fixed during the steps, as in ``OneStepNetwork``.
+    directions : None, MultiIndexTarget or array (r, d)
+        The span that ``first_layer="orthogonal"`` avoids.
+    biases : {"paper", "none", "normal"}
+        b during the steps / for the head: 0 / N(0, 1) ("paper"), 0 / 0 ("none"),
+        N(0, 1) / the same N(0, 1) ("normal"; shared by partners of the paper's pairs, so
+        f⁰ ≡ 0 still).
     head, ridge_lambda, head_steps, head_lr, dtype, device, chunk_size, seed
-        As in ``OneStepNetwork``.
+        As in ``OneStepNetwork`` (λ: (1/n)‖Φa − r‖² + (λ/2)‖a‖², Φ = c·σ(W^T X + b)).
 
     Attributes
     ----------
@@ -205,21 +238,65 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     ([1, 2], (64, 2))
     >>> float(rl.excess_risk(net, target, n_test=2000, seed=1)) < 1.0
     True
+
+    Cui et al. 2024 (one step, then ridge on fresh samples): tanh student, y = tanh(x₁),
+    f = aᵀσ(Wx)/√p with a_j = 1/√p, unit rows, no biases; their step W¹ = W⁰ + η̃·p·G (G minus
+    the gradient of the ½-mean loss) is ours, W¹ = W⁰ − η∇L = W⁰ + 2ηG, with η = η̃·p/2; their
+    ridge Σ_i (y_i − aᵀφ_i)² + λ_C‖a‖² on φ = σ(W¹x)/√p is ours with λ = 2λ_C/n. The step on
+    n₀ = d/2 samples, the head refitted on n = 2d fresh ones (``transfer``):
+
+    >>> import torch
+    >>> d = p = 64
+    >>> def teacher(n, seed):
+    ...     X = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    ...     return X, torch.tanh(X[:, 0])
+    >>> (X0, y0), (X, y), (X_test, y_test) = teacher(d // 2, 0), teacher(2 * d, 1), teacher(4096, 2)
+    >>> cui = rl.GiantStepNetwork(
+    ...     width=p, steps=1, step_size=1.0 * p / 2, weight_decay=0.0, preprocess=False,
+    ...     activation="tanh", output_scale="1/sqrt(m)", first_layer="unit_rows",
+    ...     second_layer="constant", biases="none", ridge_lambda=2 * 0.01 / len(X),
+    ...     dtype="float64").fit(X0, y0)
+    >>> before, after = cui.initial_network_.W[:, 0].abs().mean(), cui.W_[:, 0].abs().mean()
+    >>> bool(after > 3 * before)             # the step moved every neuron towards e₁
+    True
+    >>> model = cui.transfer(X, y)           # ridge on fresh samples, W¹ and b = 0 kept
+    >>> bool(((model.predict(X_test) - y_test) ** 2).mean() < 0.6 * y_test.var())
+    True
+
+    Dandi et al. 2024 (batch reuse): two ReLU neurons, a = (1, −1)/√2 fixed, rows orthogonal
+    to the teacher tanh(h₁ + He₃(h₂)) at start, full-batch GD on the same N = 3D samples
+    (``batch="reuse"``, ``weight_decay=0.0``, ``preprocess=False``, no biases):
+
+    >>> import math
+    >>> D = 32
+    >>> X = torch.randn(3 * D, D, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> y = torch.tanh(X[:, 0] + rl.hermite.he(3, X[:, 1]))
+    >>> U = torch.eye(D, dtype=torch.float64)[:2]              # the teacher's directions
+    >>> a = torch.tensor([1.0, -1.0], dtype=torch.float64) / math.sqrt(2)
+    >>> net = rl.GiantStepNetwork(
+    ...     width=2, steps=7, step_size=0.5, weight_decay=0.0, batch="reuse", preprocess=False,
+    ...     first_layer="orthogonal", second_layer=a, directions=U, biases="none",
+    ...     diagnostics_target=U, ridge_lambda=1e-3, dtype="float64").fit(X, y)
+    >>> float((net.initial_network_.W @ U.T).abs().max()) < 1e-12   # W⁰ ⟂ span U
+    True
+    >>> overlaps = [h["direction_cosines"].abs().max(0).values for h in net.history_]
+    >>> bool((overlaps[-1] > overlaps[0]).all())   # both overlaps grow over the 7 steps
+    True
     """
 
     _parameter_checks = {
-        "width": even_width,
-        "steps": integer_at_least(1),
+        "width": model_width,
+        "steps": count_within("steps", 1),
         "step_size": step_size_spec,
         "weight_decay": weight_decay_spec,
         "batch": choice("fresh", "reuse"),
-        "output_scale": output_scale_spec,
+        **MODEL_PARAMETER_CHECKS,
         "label_transform": label_transforms_spec,
         "preprocess": boolean,
         "diagnostics_target": diagnostics_target_spec,
         "head": choice("ridge", "gd"),
         "ridge_lambda": ridge_lambda,
-        "head_steps": integer_at_least(0),
+        "head_steps": count_within("steps", 0),
         "head_lr": number(0.0, True, ("auto",)),
         "dtype": dtype_name,
         "device": device_name,
@@ -232,13 +309,18 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self,
         width: int = 100,
         steps: int = 1,
-        step_size="sqrt_d",
+        step_size="stable",
         weight_decay="paper",
         batch: str = "fresh",
         output_scale: float | str = 1.0,
         label_transform=None,
         preprocess: bool = True,
         diagnostics_target=None,
+        activation="relu",
+        first_layer="gaussian",
+        second_layer="paper",
+        directions=None,
+        biases: str = "paper",
         head: str = "ridge",
         ridge_lambda: float | str = "auto",
         head_steps: int = 1000,
@@ -257,6 +339,11 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.label_transform = label_transform
         self.preprocess = preprocess
         self.diagnostics_target = diagnostics_target
+        self.activation = activation
+        self.first_layer = first_layer
+        self.second_layer = second_layer
+        self.directions = directions
+        self.biases = biases
         self.head = head
         self.ridge_lambda = ridge_lambda
         self.head_steps = head_steps
@@ -267,6 +354,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.seed = seed
 
     def _check_combination(self, values) -> None:
+        self._check_width_rule(values)
         steps = values["steps"]
         for name in ("step_size", "weight_decay", "label_transform"):
             value = values[name]
@@ -293,13 +381,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     def _per_step(self, value, t: int):
         return value[t] if isinstance(value, list) else value
 
-    def _scale(self) -> float:
-        return 1.0 / self.width if self.output_scale == "1/m" else float(self.output_scale)
-
-    def _eta(self, t: int, d: int, n: int) -> float:
+    def _eta(self, t: int, d: int, n: int, a_energy: float) -> float:
+        """η_t; ``a_energy`` = Σ_j a_j² (the curvature scale of "stable")."""
         eta = self._per_step(self.step_size, t)
-        if eta == "sqrt_d":
+        if eta == "sqrt_d" or (eta == "stable" and t == 0):
             return math.sqrt(d)
+        if eta == "stable":
+            return 1.0 / (self._scale() ** 2 * a_energy)
         if eta == "dandi":
             return math.sqrt(n / d) / self._scale()
         return float(eta)
@@ -312,29 +400,24 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         return float(decay), eta * float(decay) == 1.0
 
     def _directions(self, d: int) -> torch.Tensor | None:
-        target = self.diagnostics_target
-        if target is None:
-            return None
-        U = target.U if isinstance(target, MultiIndexTarget) else torch.as_tensor(target)
-        U = U.to(torch.float64).cpu()
-        if U.shape[1] != d:
-            raise ValueError(
-                f"diagnostics_target has directions of dimension {U.shape[1]}, the data d = {d}"
-            )
-        return U
+        return direction_rows(self.diagnostics_target, d, "diagnostics_target")
 
     def _fit(self, source, n: int, holdout, n_holdout: int) -> GiantStepNetwork:
+        limits.check("n", n * self.steps, f"n·steps = {n:,}·{self.steps} (samples the steps use)")
         d = source.d
         half = self.width // 2
         scale = self._scale()
         directions = self._directions(d)
-        init = symmetric_init(self.width, d, self.seed, self._dtype, self._device)
+        init = self._initial_network(d)
         self.initial_network_ = init
         a = init.a.to(torch.float64)
+        a_energy = float(a.pow(2).sum())  # Σ_j a_j²
         linear_parts: dict[int, tuple] = {}  # batch start → (α, β): one pass per batch
         labels_cache: dict[tuple, object] = {}
         W = init.W.to(torch.float64)  # W^t in float64; each pass uses it in the model's dtype
-        state = "equal"  # partners: "equal" (init), "opposite" (w_{j+m/2} = −w_j), "free"
+        # the paper's step model: partners "equal" (init), "opposite" (w_{j+m/2} = −w_j) or
+        # "free"; any other model: "general" (the true gradient on all m rows, every step)
+        state = "equal" if self._paper_step() else "general"
         history, etas, decays = [], [], []
         for t in range(self.steps):
             start = t * n if self.batch == "fresh" else 0
@@ -349,11 +432,16 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                     self, source, n, start, transform, alpha, beta
                 )
             labels = labels_cache[key]
-            eta = self._eta(t, d, n)
+            eta = self._eta(t, d, n, a_energy)
             decay, cancels = self._decay(t, eta)
             W_dtype = W.to(self._dtype)
             record = directions is not None
-            if state == "equal":
+            if state == "general":
+                W_new, shares = self._general_step(
+                    source, n, start, init, W, labels, eta, decay, cancels, record
+                )
+                paired = False
+            elif state == "equal":
                 # f ≡ 0: ∇_j = −(2c/n)·a_j·Σ s·1[w_j·x ≥ 0]·x, ∇_{j+m/2} = −∇_j
                 step_sum = first_layer_step_sum(
                     source, n, start, W_dtype[:half], labels, self.chunk_size,
@@ -405,12 +493,26 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             decays.append(decay)
         self.step_sizes_, self.weight_decays_, self.history_ = etas, decays, history
         self.W_ = W.to(self._dtype)
-        self.b_ = normal_biases(self.width, self.seed, self._dtype, self._device)
+        self.b_ = self._head_biases()
         head_start = (self.steps - 1) * n if self.batch == "fresh" else 0
         alpha, beta = linear_parts[head_start]
         self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
         self.n_samples_ = n * self.steps if self.batch == "fresh" else n
         return self
+
+    def _general_step(self, source, n, start, init, W, labels, eta, decay, cancels, record):
+        """W − η(∇L + λW) for any model: ∇_{w_j}L = (2c/n)·a_j·Σ_i r_i·σ′(w_j·x_i + b_j)·x_i,
+        r = f(x) − s (``first_layer_gradient_sum``); and the residual's degree shares."""
+        scale = init.output_scale
+        network = TwoLayerNetwork(W.to(self._dtype), init.b, init.a, init.activation, scale)
+        moments = _ResidualMoments(W.shape[1], self._device) if record else None
+        gradient_sum = first_layer_gradient_sum(
+            source, n, start, network, labels, self.chunk_size, self._dtype, self._device,
+            on_chunk=moments.add if moments is not None else None,
+        )  # fmt: skip
+        gradient = (2.0 * scale / n) * init.a.to(torch.float64)[:, None] * gradient_sum
+        W_new = gradient_step(W, gradient, eta, decay, cancels)
+        return W_new, (moments.shares() if moments is not None else None)
 
     def _label_shares(self, source, n, start, labels):
         """Degree shares of the step-1 residual r = −s (f ≡ 0): one extra pass (diagnostics)."""

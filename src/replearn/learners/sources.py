@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import torch
 
+from replearn import progress
 from replearn.data import DataStream
 from replearn.validation import check_arrays
 
@@ -41,6 +42,9 @@ class ArraySource:
     def chunks(self, n: int, chunk_size: int, start: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
         if start + n > len(self):
             raise ValueError(f"asked for samples {start}…{start + n - 1} of only {len(self)}")
+        return progress.track_rows(self._slices(n, chunk_size, start), n)  # a bar on long passes
+
+    def _slices(self, n: int, chunk_size: int, start: int) -> Iterator[tuple[torch.Tensor, ...]]:
         for begin in range(start, start + n, chunk_size):
             stop = min(begin + chunk_size, start + n)
             yield self.X[begin:stop], self.y[begin:stop]
@@ -88,7 +92,7 @@ def linear_moments(
     """α = (1/n)Σ y_i and β = (1/n)Σ y_i·x_i over samples start…start+n−1 (float64 sums)."""
     alpha_sum = torch.zeros((), dtype=torch.float64, device=device)
     beta_sum = None
-    for X, y, *_ in source.chunks(n, chunk_size, start=start):
+    for X, y, *_ in progress.labelled("α, β pass", source.chunks(n, chunk_size, start=start)):
         X, y = _to(X, dtype, device), _to(y, dtype, device)
         alpha_sum += y.sum(dtype=torch.float64)
         contribution = (y @ X).to(torch.float64)

@@ -16,6 +16,8 @@ import os
 
 import torch
 
+from replearn import progress
+
 __all__ = [
     "block_entries",
     "block_rows",
@@ -61,7 +63,7 @@ def kernel_matrix(kernel, X: torch.Tensor, dtype, device, diagonal=None) -> torc
     n = X.shape[0]
     buffer = torch.empty(n, n, dtype=dtype, device=device)
     rows = block_rows(n, device)
-    for start in range(0, n, rows):
+    for start in progress.steps(range(0, n, rows), "kernel matrix", unit="block"):
         stop = min(start + rows, n)
         block = upper_block(kernel, X, start, stop, diagonal)
         if not bool(torch.isfinite(block).all()):
@@ -107,7 +109,8 @@ def symmetric_matvec(kernel, X, v, diagonal=None, row_abs_sums: bool = False):
 def cholesky_in_place(A: torch.Tensor) -> int:
     """Lower Cholesky factor of a column-major A, written over A; 0 or LAPACK's info."""
     info = torch.empty((), dtype=torch.int32, device=A.device)
-    torch.linalg.cholesky_ex(A, out=(A, info))
+    with progress.working(f"Cholesky factorisation (n = {A.shape[0]})"):
+        torch.linalg.cholesky_ex(A, out=(A, info))
     return int(info)
 
 
@@ -201,11 +204,24 @@ def refine(kernel, X, r, mu, L32, diagonal, max_refine):
     return None, max_refine
 
 
+INDEFINITE_TOLERANCE = 1e-3  # eigenvalue < −tolerance·max|s|: an indefinite kernel, refused
+
+
 class EigenPath:
     """All c(μ) = (K + μI)⁻¹r from one eigendecomposition K = Q·diag(s)·Qᵀ (float64)."""
 
     def __init__(self, K: torch.Tensor, r: torch.Tensor):
-        s, Q = torch.linalg.eigh(K, UPLO="L")
+        with progress.working(f"eigendecomposition (n = {K.shape[0]})"):
+            s, Q = torch.linalg.eigh(K, UPLO="L")
+        largest = float(s.abs().max()) if s.numel() else 0.0
+        if s.numel() and float(s.min()) < -INDEFINITE_TOLERANCE * largest:
+            # rounding moves a PSD kernel's eigenvalues by ~ n·ε·‖K‖, far below 10⁻³·‖K‖;
+            # clamping a truly negative spectrum to 0 would let GCV pick μ ≈ 0 and predict ∞
+            raise ValueError(
+                f"the kernel matrix is not positive semi-definite: eigenvalue "
+                f"{float(s.min()):.3g} against a largest |eigenvalue| of {largest:.3g}; a "
+                "kernel must satisfy Σ c_i c_j k(x_i, x_j) ≥ 0 — check the kernel function"
+            )
         # as RidgePath: eigenvalues at rounding level are exact zeros of a PSD kernel
         null = s <= s.abs().max() * s.shape[0] * torch.finfo(s.dtype).eps
         self.s = s.clamp_min(0.0).masked_fill(null, 0.0)

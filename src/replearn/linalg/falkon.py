@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import torch
 
+from replearn import progress
 from replearn.linalg.dense import block_rows
 
 __all__ = ["FalkonResult", "falkon", "jittered_cholesky"]
@@ -85,7 +86,9 @@ def falkon(
     rhs_norm = rhs.norm(dim=0).clamp_min(tiny)
     converged = rho.sqrt() <= tol * rhs_norm
     n_iter = 0
-    while n_iter < max_iter and not bool(converged.all()):
+    for _ in progress.steps(range(max_iter), "Falkon conjugate gradients", unit="iter"):
+        if bool(converged.all()):
+            break
         n_iter += 1
         cols = (~converged).nonzero()[:, 0]
         d = direction[:, cols]

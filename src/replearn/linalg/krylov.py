@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from replearn import progress
+
 __all__ = ["KrylovRidgePath"]
 
 
@@ -89,7 +91,7 @@ class KrylovRidgePath:
     def extend(self, steps: int) -> None:
         """Run up to ``steps`` more Lanczos steps (fewer if the space becomes invariant)."""
         scale = float(self.gram.diagonal().abs().max()) if self.gram.numel() else 0.0
-        for _ in range(steps):
+        for _ in progress.steps(range(steps), "Lanczos", unit="step"):
             if self.done:
                 return
             j = self.steps

@@ -16,9 +16,17 @@ import math
 import numpy as np
 import torch
 
+from replearn.quadrature import MAX_POINTS, QuadratureSizeError
+from replearn.quadrature import normal_gauss_hermite as _normal_gauss_hermite
+from replearn.quadrature import tensor_grid as _tensor_grid
 from replearn.targets import MultiIndexTarget
+from replearn.theory.online_ode import OverlapCurve, link_coefficients, online_overlap_ode
 
 __all__ = [
+    "QuadratureSizeError",
+    "online_overlap_ode",
+    "OverlapCurve",
+    "link_coefficients",
     "one_step_threshold",
     "one_step_width",
     "kernel_learnable_degree",
@@ -35,7 +43,19 @@ __all__ = [
     "transformed_hessian",
     "label_transform_report",
     "format_label_transform_report",
+    "information_exponent",
+    "generative_exponent",
+    "leap_structure",
 ]
+
+
+def __getattr__(name: str):
+    """information_exponent, generative_exponent, leap_structure: from theory/exponents.py."""
+    if name in ("information_exponent", "generative_exponent", "leap_structure"):
+        from replearn.theory import exponents
+
+        return getattr(exponents, name)
+    raise AttributeError(f"module 'replearn.theory' has no attribute {name!r}")
 
 
 def one_step_threshold(target: MultiIndexTarget) -> float:
@@ -62,7 +82,7 @@ def one_step_threshold(target: MultiIndexTarget) -> float:
 
 
 def one_step_width(target: MultiIndexTarget) -> float:
-    """m ≈ r^p neurons (Theorem 1, constants dropped).
+    """m ≈ r^p neurons (Theorem 1, constants dropped); p = the degree cutoff for a link.
 
     Examples
     --------
@@ -70,7 +90,7 @@ def one_step_width(target: MultiIndexTarget) -> float:
     >>> one_step_width(rl.MultiIndexTarget.random(d=20, r=3, degree=4, seed=0))   # 3⁴
     81.0
     """
-    return float(target.r**target.degree)
+    return float(target.r**target.degree_cutoff)
 
 
 def kernel_learnable_degree(n: float, d: int) -> int:
@@ -166,7 +186,7 @@ def kernel_staircase(
     d^3 ≤ n < d^4: 0.500
     d^4 ≤ n < d^5: 0.000
     """
-    top = target.degree + 1 if max_log_d_n is None else max_log_d_n
+    top = target.degree_cutoff + 1 if max_log_d_n is None else max_log_d_n
     steps = []
     for k in range(0, int(math.ceil(top))):
         steps.append((float(k), float(min(k + 1, top)), best_degree_risk(target, k)))
@@ -189,7 +209,7 @@ def kernel_threshold(target: MultiIndexTarget, epsilon: float) -> float:
     >>> kernel_threshold(rl.paper_target(d=10), epsilon=0.1)   # d⁴: all of He4 is needed
     10000.0
     """
-    for k in range(0, target.degree + 1):
+    for k in range(0, target.degree_cutoff + 1):  # a link: ∞ means not within the cutoff
         if best_degree_risk(target, k) <= epsilon:
             return float(target.d**k)
     return math.inf
@@ -217,7 +237,7 @@ def predicted_exponents(target: MultiIndexTarget, epsilon: float) -> dict[str, f
     {'one_step': 2.0, 'kernel': 4.0}
     """
     needed = next(
-        (k for k in range(target.degree + 1) if best_degree_risk(target, k) <= epsilon),
+        (k for k in range(target.degree_cutoff + 1) if best_degree_risk(target, k) <= epsilon),
         math.inf,
     )
     one_step = 2.0 if math.isfinite(target.kappa) else math.inf
@@ -271,7 +291,10 @@ def summary(target: MultiIndexTarget, epsilon: float = 0.1) -> dict:
     dict
         target, d, r, degree, norm2, degree_energy, hessian_eigenvalues, hessian_rank, kappa,
         one_step_threshold_n, one_step_width_m, kernel_staircase, epsilon,
-        kernel_threshold_n, predicted_exponents; ``format_summary`` prints it.
+        kernel_threshold_n, predicted_exponents, information_exponent,
+        generative_exponent (r = 1, noiseless; None otherwise), leap_structure (ℓ = 2 and
+        ℓ = 1), and for a link degree_cutoff, energy_above_cutoff and quadrature;
+        ``format_summary`` prints it.
 
     Examples
     --------
@@ -282,8 +305,32 @@ def summary(target: MultiIndexTarget, epsilon: float = 0.1) -> dict:
     >>> print(format_summary(info).splitlines()[5])
     rank(H), kappa    1, 1
     """
+    from replearn.theory.exponents import (
+        generative_exponent,
+        information_exponent,
+        leap_structure,
+    )
+
     eigenvalues = torch.linalg.eigvalsh(target.latent_hessian()).tolist()
+    try:
+        information = information_exponent(target)
+    except ValueError:  # constant, or nothing up to a link's cutoff
+        information = None
+    generative = None
+    if target.r == 1:
+        try:
+            generative = generative_exponent(target)
+        except ValueError:
+            generative = None
+    extra = {}
+    if target.degree is None:
+        extra = {
+            "degree_cutoff": target.degree_cutoff,
+            "energy_above_cutoff": target.energy_above_cutoff(normalized=True),
+            "quadrature": target.quadrature,
+        }
     return {
+        **extra,
         "target": target.name,
         "d": target.d,
         "r": target.r,
@@ -299,15 +346,25 @@ def summary(target: MultiIndexTarget, epsilon: float = 0.1) -> dict:
         "epsilon": epsilon,
         "kernel_threshold_n": kernel_threshold(target, epsilon),
         "predicted_exponents": predicted_exponents(target, epsilon),
+        "information_exponent": information,
+        "generative_exponent": generative,
+        "leap_structure": {ell: leap_structure(target, ell) for ell in (2, 1)},
     }
+
+
+def _directions(indices) -> str:
+    return "{" + ", ".join(f"z{i + 1}" for i in indices) + "}"
 
 
 def format_summary(info: dict) -> str:
     """Human-readable lines of ``summary``."""
     energy = ", ".join(f"{k}: {v:.4g}" for k, v in info["degree_energy"].items())
+    degree = info["degree"]
+    if degree is None:
+        degree = f"none (link; Hermite expansion to degree {info['degree_cutoff']})"
     lines = [
         f"target            {info['target']}",
-        f"d, r, degree      {info['d']}, {info['r']}, {info['degree']}",
+        f"d, r, degree      {info['d']}, {info['r']}, {degree}",
         f"E[f*^2]           {info['norm2']:.6g}",
         f"degree energy     {{{energy}}}",
         "eig(U H U^T)      " + ", ".join(f"{v:.4g}" for v in info["hessian_eigenvalues"]),
@@ -321,6 +378,25 @@ def format_summary(info: dict) -> str:
         f"(exponents: Algorithm 1 {info['predicted_exponents']['one_step']:g}, "
         f"kernel {info['predicted_exponents']['kernel']:g})",
     ]
+    if "quadrature" in info:
+        error = info["quadrature"]["error"]
+        lines.append(
+            f"moments           {info['quadrature']['method']}; error of E[f*^2] ~ "
+            f"{error['norm2']:.2g}, of a coefficient ~ {error['coefficients']:.2g}; energy above "
+            f"degree {info['degree_cutoff']}: {info['energy_above_cutoff']:.3g}"
+        )
+    exponents = f"information {info['information_exponent']}"
+    if info["generative_exponent"] is not None:
+        exponents += f", generative {info['generative_exponent']} (noiseless)"
+    lines.append(f"exponents         {exponents}")
+    for ell, leaps in info["leap_structure"].items():
+        steps = ", ".join(
+            f"step {t + 1}: {_directions(found)}" for t, found in enumerate(leaps["steps"])
+        )
+        unreached = f"; unreached {_directions(leaps['unreached'])}" if leaps["unreached"] else ""
+        lines.append(f"leaps of <= {ell}      {steps or 'nothing'}{unreached}")
+    if info["leap_structure"][2]["leap_complexity"]:
+        lines.append(f"leap complexity   {info['leap_structure'][2]['leap_complexity']}")
     if not np.isfinite(info["kappa"]):
         lines.append("note              H is degenerate: one step cannot find S* from ~d^2 samples")
     return "\n".join(lines)
@@ -354,43 +430,19 @@ NOISE_NODES = 40  # Gauss–Hermite nodes over Gaussian noise for a callable T
 # Gauss–Hermite nodes per coordinate for a smooth non-polynomial h (callables), by r
 DEFAULT_NODES = {1: 200, 2: 256, 3: 64}
 SPLIT_NODES = {2: 128, 3: 32}  # Gauss–Legendre nodes per piece of each outer axis (split lines)
-MAX_POINTS = 2 * 10**7  # largest tensor grid (memory ~ 20 × 8 bytes per point)
+
 MAX_NODES = 256  # numpy's Gauss–Hermite weights underflow to NaN beyond ~300 nodes
 RANK_TOLERANCE = 1e-6  # |eigenvalue| > RANK_TOLERANCE·√E[h²] (and > 10× quadrature error)
 
 
-def _normal_gauss_hermite(n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes and weights of E over N(0, 1): Σ_k w_k f(z_k) = E f(z), exact for deg f < 2n."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
-    return torch.from_numpy(nodes), torch.from_numpy(weights / math.sqrt(2 * math.pi))
-
-
-def _tensor_grid(r: int, n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All n^r points of the product Gauss–Hermite rule: Z (n^r, r), weights (n^r,)."""
-    if n_nodes**r > MAX_POINTS:
-        raise ValueError(
-            f"quadrature grid of {n_nodes}^{r} = {n_nodes**r:.3g} points exceeds {MAX_POINTS:.0e}: "
-            "pass a smaller n_nodes (or a target with fewer latent directions)"
-        )
-    nodes, weights = _normal_gauss_hermite(n_nodes)
-    Z = torch.cartesian_prod(*([nodes] * r)).reshape(-1, r)
-    W = torch.cartesian_prod(*([weights] * r)).reshape(-1, r).prod(dim=1)
-    return Z, W
-
-
 def _latent_g(target: MultiIndexTarget, Z: torch.Tensor) -> torch.Tensor:
-    """g(z) = Σ_α c_α Π_i He_{α_i}(z_i) on latent points Z (N, r)."""
-    from replearn.hermite import he_all
+    """g(z) on latent points Z (N, r): the target's own ``latent_function``."""
+    return target.latent_function(Z)
 
-    table = he_all(max(target.degree, 1), Z)  # (N, r, p+1)
-    out = torch.zeros(Z.shape[0], dtype=Z.dtype)
-    for alpha, c in target.terms.items():
-        term = torch.full_like(out, c)
-        for i, a in enumerate(alpha):
-            if a:
-                term = term * table[:, i, a]
-        out = out + term
-    return out
+
+def _is_link(target: MultiIndexTarget) -> bool:
+    """A non-polynomial link (degree None): moments by its own quadrature rule."""
+    return target.degree is None
 
 
 def _line_polynomials(target: MultiIndexTarget, axis: int, outer: torch.Tensor) -> np.ndarray:
@@ -446,9 +498,10 @@ def _outer_grid(target: MultiIndexTarget, axis: int, n_nodes: int):
         axis_weights.append(torch.from_numpy(weights / math.sqrt(2 * math.pi)))
     n_outer = math.prod(len(nodes) for nodes in axis_nodes)
     if n_outer * LINE_NODES * 4 > MAX_POINTS:  # ~4 pieces per line
-        raise ValueError(
-            f"split-line rule with {n_outer:.3g} outer points exceeds {MAX_POINTS:.0e} points: "
-            "pass a smaller n_nodes"
+        raise QuadratureSizeError(
+            n_outer * LINE_NODES * 4,
+            f"split lines: {n_outer:,} outer points × about 4·{LINE_NODES} per line",
+            target.r,
         )
     outer = torch.cartesian_prod(*axis_nodes).reshape(-1, len(others))
     weights = torch.cartesian_prod(*axis_weights).reshape(-1, len(others)).prod(dim=1)
@@ -561,6 +614,10 @@ def _quadrature_plan(target, transform, noise, noise_kind, n_nodes):
         isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 2 <= n_nodes <= MAX_NODES
     ):
         raise ValueError(f"n_nodes must be an integer in [2, {MAX_NODES}] or None, got {n_nodes!r}")
+    if _is_link(target):  # the link's own rule, also cut where T(g + ε) kinks
+        if n_nodes is not None and target.r > 1 and n_nodes ** (target.r - 1) > 10**6:
+            raise ValueError(f"n_nodes = {n_nodes} is too many for r = {target.r}")
+        return "link quadrature (split at the kinks of g and of T)", n_nodes
     if transform.polynomial_degree is not None:
         exact = max(target.degree, 1) * transform.polynomial_degree + 2
         if exact > MAX_NODES:
@@ -584,7 +641,13 @@ def _transformed_moments(
     noise_nodes, noise_weights = _noise_rule(noise, noise_kind, transform)
     smoothed = None
     smoothed_noise = noise > 0 and noise_kind == "gaussian" and transform.polynomial_degree is None
-    if method.startswith("split lines"):
+    if method.startswith("link quadrature"):
+        levels = [b - float(e) for b in transform.breakpoints for e in noise_nodes]
+        if smoothed_noise:
+            levels = list(transform.breakpoints)
+        extra = [lambda Z, level=level: target.latent_function(Z) - level for level in levels]
+        Z, weights = target.quadrature_rule(extra, n_nodes, coarse=coarse)
+    elif method.startswith("split lines"):
         probe = torch.zeros(1, dtype=torch.float64)
         if smoothed_noise and transform.gaussian_smoothed(probe, noise) is not None:
             levels = list(transform.breakpoints)  # h is smooth: split where it turns
@@ -766,8 +829,9 @@ def label_transform_report(
     if method.endswith("(exact)"):
         error = 0.0
     else:
+        coarse_n = n if _is_link(target) else max(n // 2, 2)  # a link's rule coarsens itself
         coarse = _transformed_moments(
-            target, transform, noise, noise_kind, statistics, method, max(n // 2, 2), coarse=True
+            target, transform, noise, noise_kind, statistics, method, coarse_n, coarse=True
         )
         error = float((coarse["latent_hessian"] - moments["latent_hessian"]).abs().max())
     A = moments["latent_hessian"]
@@ -820,7 +884,11 @@ def label_transform_report(
             ),
             "noise": max(moments["t_square"] - moments["h_square"], 0.0),
         },
-        "quadrature": {"method": method, "nodes_per_coordinate": n, "error": error},
+        "quadrature": {
+            "method": method,
+            "nodes_per_coordinate": n if n is not None else "the link's default",
+            "error": error,
+        },
     }
 
 

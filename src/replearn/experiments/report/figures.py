@@ -29,6 +29,7 @@ from replearn.targets import MultiIndexTarget  # noqa: E402
 __all__ = [
     "COLORS",
     "LABELS",
+    "method_label",
     "figure_risk_vs_n",
     "figure_transfer",
     "figure_scaling",
@@ -37,10 +38,14 @@ __all__ = [
 ]
 
 COLORS = {"one_step": "#1f77b4", "random_features": "#d62728", "ntk": "#2ca02c",
-          "kernel_ridge": "#9467bd", "full_training": "#ff7f0e"}  # fmt: skip
+          "kernel_ridge": "#9467bd", "full_training": "#ff7f0e", "giant_step": "#e377c2"}  # fmt: skip
+# theory and reference lines are grey/black (dashed, dotted, dash-dot), never a method's hue:
+# a method is a coloured line with a band of its own colour, a prediction is a grey line
+THEORY_COLOR = "#3b3b3b"
 LABELS = {"one_step": "Algorithm 1 (one step)", "random_features": "random features",
           "ntk": "NTK (linearised network)", "kernel_ridge": "kernel ridge (infinite width)",
-          "full_training": "full training (GD on both layers)"}  # fmt: skip
+          "full_training": "full training (GD on both layers)",
+          "giant_step": "giant steps (GiantStepNetwork)"}  # fmt: skip
 
 
 def _method_order(method: str) -> tuple[int, str]:
@@ -50,43 +55,73 @@ def _method_order(method: str) -> tuple[int, str]:
     return (order.index(base) if base in order else len(order), method)
 
 
-def _label(method: str) -> str:
+def method_label(method: str) -> str:
+    """A legend entry: the method's name, then the hyper-parameters that vary (k=v, …)."""
     base = method.split("[")[0]
-    return LABELS.get(base, base) + (method[len(base) :] if "[" in method else "")
+    options = method[len(base) :].strip("[]") if "[" in method else ""
+    return LABELS.get(base, base) + (f", {options}" if options else "")
 
 
 def _color(method: str, index: int) -> str:
     return COLORS.get(method.split("[")[0], f"C{index % 10}")
 
 
-def _reference_lines(ax, target: MultiIndexTarget | None) -> None:
-    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="zero predictor")
+def _drawable(target: MultiIndexTarget | None) -> bool:
+    """A target whose theory lines can be drawn: E f*² > 0 and finite (risks are divided by
+    it; a target such as z1 − z1 with ``normalize: false`` has E f*² = 0)."""
     if target is None:
+        return False
+    norm2 = target.norm2()
+    return math.isfinite(norm2) and norm2 > 0
+
+
+_SPARE = ("#17becf", "#8c564b", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
+
+
+def _colors(methods: Sequence[str]) -> dict[str, str]:
+    """One colour per line: a method's own (COLORS) for its first variant, spare hues (none
+    of them a method's or the theory's) for further variants and for unknown methods."""
+    taken, out, spare = set(), {}, iter(_SPARE * 4)
+    for method in methods:
+        color = COLORS.get(method.split("[")[0])
+        out[method] = color if color is not None and color not in taken else next(spare)
+        taken.add(out[method])
+    return out
+
+
+def _reference_lines(ax, target: MultiIndexTarget | None) -> None:
+    ax.axhline(1.0, color=THEORY_COLOR, linestyle="--", linewidth=1, label="zero predictor")
+    if target is None:
+        return
+    if not _drawable(target):
+        ax.text(0.02, 0.02, "E f*² = 0: no theory lines (risks relative to E f*²)",
+                transform=ax.transAxes, fontsize=7, color="dimgray")  # fmt: skip
         return
     norm2 = target.norm2()
     degrees = sorted(target.degree_energy())
     shown = set()
-    for k in range(0, target.degree):
+    for k in range(0, target.degree_cutoff):
         risk = theory.best_degree_risk(target, k) / norm2
         if 0 < risk < 1 and round(risk, 6) not in shown and k >= min(degrees):
             shown.add(round(risk, 6))
-            ax.axhline(risk, color="gray", linestyle="--", linewidth=1,
+            ax.axhline(risk, color=THEORY_COLOR, alpha=0.55, linestyle="--", linewidth=1,
                        label=f"best degree-≤{k} predictor ({risk:.2g})")  # fmt: skip
 
 
 def _theory_overlays(ax, target: MultiIndexTarget | None, x_max: float) -> None:
-    if target is None:
+    if not _drawable(target):
         return
     threshold = theory.one_step_threshold(target)
     if math.isfinite(threshold):
         x = log_d(threshold, target.d)
-        ax.axvline(x, color="#1f77b4", linestyle=":", linewidth=1.2,
+        ax.axvline(x, color=THEORY_COLOR, linestyle=":", linewidth=1.4,
                    label=f"Theorem 1: n = d²κ²r (log_d n = {x:.2g})")  # fmt: skip
     xs, ys = [], []
     for start, stop, risk in theory.kernel_staircase(target, max_log_d_n=max(x_max, 1.0)):
         xs += [start, stop]
         ys += [risk / target.norm2()] * 2
-    ax.plot(xs, ys, color="#d62728", alpha=0.35, linewidth=3, label="kernel staircase (theory)")
+    ax.plot(xs, ys, color=THEORY_COLOR, alpha=0.25, linewidth=5, solid_capstyle="butt",
+            zorder=0, label="kernel staircase (theory)")  # fmt: skip
 
 
 Y_CLIP = 1.6
@@ -131,15 +166,16 @@ def figure_risk_vs_n(
         rows = aggregate(subset, by=["method", "d", "n"])
         methods = sorted({row["method"] for row in rows}, key=_method_order)
         x_max = 0.0
-        for i, method in enumerate(methods):
+        colors = _colors(methods)
+        for method in methods:
             line = [row for row in rows if row["method"] == method]
             d = line[0]["d"]
             xs = [log_d(row["n"], d) for row in line]
             x_max = max(x_max, *xs)
             means = [row["mean"] for row in line]
             sds = [row["sd"] for row in line]
-            color = _color(method, i)
-            ax.plot(xs, means, marker="o", markersize=3.5, color=color, label=_label(method))
+            color = colors[method]
+            ax.plot(xs, means, marker="o", markersize=3.5, color=color, label=method_label(method))
             low, high = _band(means, sds)
             ax.fill_between(xs, low, high,
                             color=color, alpha=0.2, linewidth=0)  # fmt: skip
@@ -218,7 +254,7 @@ def figure_scaling(
             low, high = fit["ci"]
             ds = [min(all_d), max(all_d)]
             ax.plot(ds, [math.exp(fit["intercept"]) * d ** fit["slope"] for d in ds], color=color,
-                    label=f"{_label(method)}: slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
+                    label=f"{method_label(method)}: slope {fit['slope']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
         elif points or fit["n_star"]:
             reached = ", ".join(str(p[0]) for p in points)
             note = (
@@ -226,7 +262,7 @@ def figure_scaling(
                 if points
                 else "threshold reached at no d"
             )
-            ax.plot([], [], "o", color=color, label=f"{_label(method)}: {note}")
+            ax.plot([], [], "o", color=color, label=f"{method_label(method)}: {note}")
     if guides and all_d:
         anchor_d = min(all_d)
         anchor_n = min(
@@ -238,6 +274,13 @@ def figure_scaling(
                     label=f"theory guide: {name} (slope {slope:g})")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if not any(n for fit in fits.values() for n in fit["n_star"].values() if n):
+        # nothing positive on the log axes: fix their range, say why they are empty
+        low, high = (min(all_d), max(all_d)) if all_d else (1, 10)
+        ax.set_xlim(low / 1.5, high * 1.5)
+        ax.set_ylim(1, max(10.0, float(high) ** 2))
+        ax.text(0.5, 0.5, "the risk threshold was reached at no d:\nno n*(d) to draw",
+                transform=ax.transAxes, ha="center", va="center", color="dimgray")  # fmt: skip
     ax.set_xlabel("d")
     ax.set_ylabel("n*(d): samples to reach the risk threshold")
     ax.grid(alpha=0.3, which="both")

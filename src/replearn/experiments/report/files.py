@@ -47,6 +47,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             os.fchmod(handle.fileno(), file_mode())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None:  # a failed write (ENOSPC, EDQUOT, EIO) names no file: add it
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -1,6 +1,7 @@
 """The report section of a grid experiment: its risk (or transfer) figures and tables.
 
-Rows come from the store (:func:`replearn.experiments.store.flat_rows` of the done runs);
+Rows come from the store (:func:`replearn.experiments.frames.run_rows` of the done runs, the
+rows of ``rl.results``);
 figures and tables aggregate them over seeds with the same
 :func:`replearn.experiments.analysis.aggregate`, so the plotted means are the tabulated ones.
 """
@@ -10,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from replearn.experiments.frames import run_rows
 from replearn.experiments.report.beyond import history_figures
+from replearn.experiments.report.explain import risk_caption, transfer_caption
 from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
 from replearn.experiments.report.tables import table_rows, write_tables
-from replearn.experiments.store import Store, flat_rows
+from replearn.experiments.store import Store
 from replearn.experiments.target_kinds import build_target
 
-__all__ = ["grid_section"]
+__all__ = ["grid_section", "QUALIFIER"]
+
+# Per-cell parts of a file name (d, width) follow this character, which an experiment name
+# cannot contain: experiment "g" at d = 4 writes g-risk@d4 and g@d4-steps, experiment "g-d4"
+# writes g-d4-risk and g-d4-steps — never the same file.
+QUALIFIER = "@"
 
 
 def _varying_params(rows: Sequence[Mapping], method: str, skip: Sequence[str]) -> list[str]:
@@ -52,7 +60,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
     """
     raw = store.runs(name)
     done_raw = [r for r in raw if r["status"] == "done"]
-    rows = [r for r in flat_rows(done_raw) if r.get("risk") is not None]
+    rows = [r for r in run_rows(store, name, "done") if r.get("risk") is not None]
     failed = sum(r["status"] == "failed" for r in raw)
     pending = len(raw) - len(done_raw) - failed
     spec = store.experiment_spec(name) or {}
@@ -61,6 +69,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         "figures": [],
         "tables": [],
         "links": [],
+        "captions": {},
     }
     section["text"] = (
         f"{len(done_raw)} runs done, {failed} failed, {pending} pending. "
@@ -73,7 +82,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
     for d in sorted({r["d"] for r in rows}):
         at_d = [r for r in rows if r["d"] == d]
         target = build_target(first_config[at_d[0]["run_id"]]["target"], d)
-        suffix = f"-d{d}" if len({r["d"] for r in rows}) > 1 else ""
+        suffix = f"{QUALIFIER}d{d}" if len({r["d"] for r in rows}) > 1 else ""
         if any(r.get("N") is not None for r in at_d):
             transfer_rows = [r for r in at_d if r.get("N") is not None]
             for method in sorted({r["method"] for r in transfer_rows}):
@@ -81,13 +90,15 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
                 widths = sorted({r.get("param_width") for r in of_method}, key=str)
                 for width in widths:  # one figure per width: Fig. 2 is one network
                     subset = [r for r in of_method if r.get("param_width") == width]
-                    stem = f"{name}-transfer-{method}" + (f"-w{width}" if len(widths) > 1 else "")
+                    stem = f"{name}-transfer-{method}"
+                    stem += f"{QUALIFIER}w{width}" if len(widths) > 1 else ""
                     stem += suffix
                     fig = figure_transfer(
                         subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
                     )
                     paths = save_figure(fig, out_dir, stem)
                     section["figures"].append(paths["png"])
+                    section["captions"][paths["png"].name] = transfer_caption(spec, subset, d)
                     section["links"].append(paths["pdf"].name)
                     table = table_rows(subset, by=["n", "N"])
                     section["tables"].append(table)
@@ -104,6 +115,7 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         fig = figure_risk_vs_n(labelled, target, title=title, panel_key=panel_key)
         paths = save_figure(fig, out_dir, f"{name}-risk{suffix}")
         section["figures"].append(paths["png"])
+        section["captions"][paths["png"].name] = risk_caption(spec, target, labelled, d)
         section["links"].append(paths["pdf"].name)
         by = ["method"] + ([panel_key] if panel_key else []) + ["d", "n"]
         table = table_rows(labelled, by=by)
