@@ -385,9 +385,9 @@ def test_every_problem_is_listed_one_per_line():
     assert problems == [
         "target.expr: required field is missing",
         "noise[0]: must be a number ≥ 0, got -1",
-        "methods[0].width: must be an even integer ≥ 2, got 101",
         f"methods[0].eta: unknown hyper-parameter of one_step; allowed: "
         f"{', '.join(METHODS['one_step'].params.model_fields)}",
+        "methods[0].width: must be an even integer ≥ 2, got 101",  # a rule with second_layer
         f"methods[1].name: unknown method 'magic'; allowed: {', '.join(sorted(METHODS))}",
     ]
     assert str(info.value) == "\n".join(problems)

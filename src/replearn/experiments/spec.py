@@ -42,6 +42,7 @@ look-alike such as the full-width ``ｏne_step`` is refused, never half-read.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -64,7 +65,7 @@ from pydantic.fields import FieldInfo
 
 from replearn import limits
 from replearn.experiments.analysis import log_d
-from replearn.experiments.methods import METHODS
+from replearn.experiments.methods import METHODS, build_learner
 from replearn.experiments.target_kinds import (
     TARGET_KINDS,
     build_target,
@@ -652,6 +653,7 @@ def _method_problems(methods: Any, transfer: bool) -> list[str]:
             continue
         info = METHODS[name]
         fields = info.params.model_fields
+        valid = {}  # the keys whose every value passed its check
         for key, raw in method.items():
             if key == "name":
                 continue
@@ -664,6 +666,7 @@ def _method_problems(methods: Any, transfer: bool) -> list[str]:
             values = _as_list(raw)
             if not values:
                 problems.append(f"{path}.{key}: empty list; give a value or a list to sweep")
+            before = len(problems)
             for j, value in enumerate(values):
                 where = f"{path}.{key}" + (f"[{j}]" if isinstance(raw, list) else "")
                 try:
@@ -676,6 +679,12 @@ def _method_problems(methods: Any, transfer: bool) -> list[str]:
                         limits.check("width", int(value), "network width")
                     except LimitError as err:
                         problems.append(f"{where}: {err}")
+            if values and len(problems) == before:
+                valid[key] = (values, isinstance(raw, list))
+        if info.learner is not None:
+            problem = _combination_problem(path, name, valid)
+            if problem is not None:
+                problems.append(problem)
         if transfer and not info.supports_transfer:
             names = ", ".join(sorted(k for k, v in METHODS.items() if v.supports_transfer))
             problems.append(
@@ -683,6 +692,36 @@ def _method_problems(methods: Any, transfer: bool) -> list[str]:
                 f"methods with transfer: {names}"
             )
     return problems
+
+
+# the most combinations of one method's sweep whose cross-parameter rules are checked
+COMBINATIONS_CHECKED = 1000
+
+
+def _combination_problem(path: str, name: str, sweep: dict[str, tuple[list, bool]]) -> str | None:
+    """The first combination of a learner method's (valid) sweep that its learner's
+    cross-parameter rules refuse (``check_params``: e.g. an odd width with the paper's paired
+    second layer), as one line under the parameter (and list index) it names; None if all
+    pass. ``sweep``: key → (values, whether the spec gave a list)."""
+    info = METHODS[name]
+    keys = [key for key in info.params.model_fields if key in sweep]
+    combos = itertools.product(*(range(len(sweep[key][0])) for key in keys))
+    for indices in itertools.islice(combos, COMBINATIONS_CHECKED):
+        combo = dict(zip(keys, (sweep[k][0][i] for k, i in zip(keys, indices))))
+        params = info.params.model_validate(combo).model_dump()
+        config = {"method": name, "params": params, "seed": 0, "dtype": "float32",
+                  "device": "cpu"}  # fmt: skip
+        try:
+            build_learner(config).check_params()
+        except (ValueError, TypeError) as err:
+            word, _, rest = _one_line(err).partition(" ")
+            if word not in combo:
+                return f"{path}: {_one_line(err)}"
+            at = dict(zip(keys, indices))
+            where = f"{path}.{word}" + (f"[{at[word]}]" if sweep[word][1] else "")
+            others = [f"{k}={combo[k]!r}" for k in keys if k != word and len(sweep[k][0]) > 1]
+            return f"{where}: {rest}" + (f" (with {', '.join(others)})" if others else "")
+    return None
 
 
 def _check_kind(spec: ExperimentSpec) -> None:

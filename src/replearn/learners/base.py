@@ -159,6 +159,25 @@ class BaseLearner(RegressorMixin, BaseEstimator):
             )
         return cls._parameter_checks[name]
 
+    def check_params(self) -> dict[str, Any]:
+        """Every parameter through its check, then the cross-parameter rules — what ``fit``
+        runs first; a one-line ``ValueError`` naming the parameter.
+
+        Returns
+        -------
+        dict
+            The checked values by name.
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> rl.RandomFeatures(width=3).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: width must be an even integer ≥ 2, got 3
+        """
+        return self._check_params()
+
     def _check_params(self) -> dict[str, Any]:
         """Every parameter through its check (one-line ValueError); sets ``_dtype``, ``_device``."""
         values = {

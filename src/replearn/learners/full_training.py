@@ -323,8 +323,9 @@ class FullTraining(BaseLearner):
         and the best copy); two training chunks (the first one is kept for the step-0 loss)
         as drawn (float64) and cast (model dtype), chunk × d each; the holdout kept in memory
         (float64 as drawn, and in the model dtype); and the holdout loss's pre-activations
-        and ReLU on a chunk of holdout rows (two min(chunk, n_holdout) × m arrays). Minibatch
-        activations (batch_size × m) are small beside these.
+        and ReLU on a chunk of holdout rows (two min(chunk, n_holdout) × m arrays); and a
+        minibatch's pre-activations, activations and their gradient (three batch_size × m
+        arrays: what a wide network at small d spends most on).
         """
         item = limits.item_bytes(self._dtype)
         chunk = min(self.chunk_size, n)
@@ -334,6 +335,7 @@ class FullTraining(BaseLearner):
             + 2 * chunk * d * (8 + item)
             + n_holdout * (d + 1) * (8 + item)
             + 2 * holdout_rows * self.width * item
+            + 3 * min(self.batch_size, n) * self.width * item
         )
         what = (
             f"FullTraining with width {self.width} at d = {d}, n = {n:,} (parameters, Adam "
