@@ -4,11 +4,16 @@ tests independently of replearn.theory (which it checks)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy.special import erf
 
 ACTIVATIONS = {
     "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
     "relu": (lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float)),
+    "erf": (erf, lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-(x**2))),
+    "sigmoid": (lambda x: 1.0 / (1.0 + np.exp(-x)), lambda x: 0.25 / np.cosh(x / 2.0) ** 2),
 }
 
 

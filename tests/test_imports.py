@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "replearn.learners.*",
             "replearn.metrics",
             "replearn.theory",
+            "replearn.theory.*",
         ),
     ),  # fmt: skip
     (

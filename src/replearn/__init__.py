@@ -37,6 +37,7 @@ _EXPORTS = {
     "NTKRegression": "replearn.learners.ntk",
     "KernelRidge": "replearn.learners.kernel_ridge",
     "FullTraining": "replearn.learners.full_training",
+    "SpectralEstimator": "replearn.learners.spectral",
     "excess_risk": "replearn.metrics",
     "subspace_alignment": "replearn.metrics",
     "principal_angles": "replearn.metrics",

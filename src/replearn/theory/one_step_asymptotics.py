@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from replearn.theory._functions import gauss_hermite, link_function, student_functions
+from replearn.theory.scalar_functions import gauss_hermite, link_function, student_functions
 
 __all__ = ["OneStepAsymptotics", "one_step_asymptotics", "bulk_spectrum", "spike_constants"]
 
