@@ -71,7 +71,7 @@ class SpectralEstimator(BaseLearner):
     Noiseless phase retrieval (α_c = 1/2) at n = 2d:
 
     >>> import replearn as rl
-    >>> target = rl.MultiIndexTarget.from_expression("z1**2", d=200, seed=0)
+    >>> target = rl.MultiIndexTarget.from_expression("z1**2", d=200, seed=0, normalize=False)
     >>> X, y = rl.sample(target, n=400, noise=0.0, seed=0)
     >>> est = SpectralEstimator(link="z1**2").fit(X, y)
     >>> overlap = abs(float(est.W_[0] @ target.U[0].to(est.W_.dtype)))
