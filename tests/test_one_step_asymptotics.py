@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from one_step_simulation import simulate_one_step
 from replearn.theory import one_step_asymptotics
 from replearn.theory.one_step_asymptotics import bulk_spectrum, spike_constants
-
-from one_step_simulation import simulate_one_step
 
 ALPHAS = [0.5, 1.5, 3.0]
 

@@ -125,14 +125,15 @@ def test_simulated_overlap_follows_the_theory_at_d_400():
     "link, values", [("z1**2", lambda z: z**2), ("relu(z1)", lambda z: np.maximum(z, 0.0))]
 )
 def test_spectral_overlap_crosses_at_the_threshold_at_d_2000(link, values):
-    """At 0.7·α_c the overlap is at chance level (a random unit vector has |ŵ·u| ≈ 1/√d =
-    0.02; finite d lifts it near the threshold, so < 0.15); at 2·α_c it is above 0.3 and
-    within 0.08 of the d → ∞ prediction (0.48). The issue's "> 0.3 within +30 % of α_c"
-    does not hold even at d → ∞ (the prediction at 1.3·α_c is 0.25: the overlap grows like
-    √(α − α_c)); scripts/weak_recovery_check.py prints the whole curve."""
+    """Mean over 3 seeds. At 0.7·α_c the d → ∞ overlap is 0; at d = 2000 the top eigenvector
+    is the bulk's edge, whose overlap with u near the threshold is of order d^(−1/3) ≈ 0.08
+    (single draws reach 0.2), so the mean must stay below 0.15. At 2·α_c it must exceed 0.3
+    and lie within 0.08 of the d → ∞ prediction (0.48). The issue's "> 0.3 within +30 % of
+    α_c" does not hold even at d → ∞ (the prediction at 1.3·α_c is 0.25: the overlap grows
+    like √(α − α_c)); scripts/weak_recovery_check.py prints the whole curve."""
     threshold = weak_recovery_threshold(link)
-    below = _overlap(values, link, d=2000, alpha=0.7 * threshold, seed=1)
-    above = _overlap(values, link, d=2000, alpha=2.0 * threshold, seed=1)
+    below = np.mean([_overlap(values, link, 2000, 0.7 * threshold, seed) for seed in range(3)])
+    above = np.mean([_overlap(values, link, 2000, 2.0 * threshold, seed) for seed in range(3)])
     assert below < 0.15
     assert above > 0.3
     assert above == pytest.approx(float(spectral_overlap(link, 2.0 * threshold)[0]), abs=0.08)
