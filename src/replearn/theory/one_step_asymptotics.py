@@ -342,7 +342,7 @@ def one_step_asymptotics(
         σ: one of tanh, relu, erf, sigmoid, abs, quadratic (x²), linear, or a vectorised
         callable (σ′ by central differences).
     teacher : str or callable
-        The single-index link g of y = g(θ·x) + ε, an expression in z1 (numbers, + − * / **,
+        The single-index link g of y = g(θ·x) + ε, an expression in z1 (numbers, ``+ - * / **``,
         tanh, sin, cos, exp, abs, sign, erf, relu, sigmoid, sqrt, He<k>) used as written
         (not normalised), or a vectorised callable.
     alpha0 : float

@@ -413,7 +413,7 @@ def spectral_threshold(target_or_link, transform="optimal", noise: float = 0.0,
 
 def spectral_overlap(target_or_link, alpha, transform="optimal", noise: float = 0.0,
                      noise_kind: str = "rademacher", n_nodes: int = 100) -> np.ndarray:  # fmt: skip
-    """|ŵ·u| as d → ∞ at n = α·d for the top eigenvector ŵ of (1/n)Σ T(yᵢ)xᵢxᵢᵀ (Lu & Li 2017).
+    """The overlap abs(ŵ·u) as d → ∞, n = α·d, of the top eigenvector ŵ of (1/n)Σ T(yᵢ)xᵢxᵢᵀ (Lu & Li).
 
     Parameters
     ----------
