@@ -96,7 +96,7 @@ def test_a_fixed_point_that_does_not_converge_is_one_line():
         (dict(alpha=[]), "alpha must be"),
         (dict(d=1), "d must be an integer >= 2 or None"),
         (dict(ridge_lambda=0.0), "ridge_lambda must be a finite number > 0"),
-        (dict(student="swish"), "student must be one of tanh, relu"),
+        (dict(student="swish"), "student must be one of 'relu', 'tanh'"),
         (dict(teacher="__import__('os')"), "teacher link"),
         (dict(teacher=3), "teacher must be a link expression"),
         (dict(damping=1.0), "damping must be in"),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from scipy.optimize import brentq
 
 from replearn.theory.scalar_functions import gauss_hermite, link_function
@@ -54,17 +55,19 @@ _OUTER_STEP = 1e-3  # E_y over a deterministic channel: midpoint rule in z, step
 
 def _link_of(target_or_link):
     """g for a string or callable link, or for a single-index MultiIndexTarget (r = 1)."""
-    terms = getattr(target_or_link, "terms", None)
-    if terms is not None:
+    if hasattr(target_or_link, "latent_function"):  # a target: its own g (polynomial or link)
         if getattr(target_or_link, "r", None) != 1:
             raise ValueError(
                 f"target must be single-index (r = 1), got r = {getattr(target_or_link, 'r', '?')}"
             )
-        degree = max((k[0] for k in terms), default=0)
-        coefficients = np.zeros(degree + 1)
-        for (k,), c in terms.items():
-            coefficients[k] += c
-        return lambda z: np.polynomial.hermite_e.hermeval(z, coefficients)
+        target = target_or_link
+
+        def g(z):
+            z = np.array(z, dtype=np.float64)
+            Z = torch.from_numpy(z.reshape(-1, 1))
+            return target.latent_function(Z).numpy().reshape(z.shape)
+
+        return g
     return link_function(target_or_link)
 
 
