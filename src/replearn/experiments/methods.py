@@ -40,6 +40,7 @@ from replearn.learners.giant_step import GiantStepNetwork
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.online_sgd import OnlineSGD
 from replearn.learners.random_features import RandomFeatures
 from replearn.validation import boolean, number, optional
 
@@ -393,6 +394,8 @@ def _fit(cls, config: dict, extra: dict | None = None):
     target = build_target(config["target"], config["d"])
     stream = _stream(target, config, config["seed"], config["noise"])
     extra = {k: (target if v == "target" else v) for k, v in (extra or {}).items()}
+    if "directions" in inspect.signature(cls).parameters:  # first_layer="orthogonal", overlaps
+        extra.setdefault("directions", target.U)
     model = _construct(cls, {**config["params"], **extra}, config)
     model = model.fit_stream(stream, n=config["n"], n_holdout=config["n_holdout"])
     metrics: dict[str, Any] = {}
@@ -572,6 +575,22 @@ register_method(
     description="both layers trained by (S)GD/Adam with autograd",
     learner=FullTraining,
 )(_learner(FullTraining))
+
+
+def run_online_sgd(config: dict) -> dict:
+    """OnlineSGD on the cell; metrics as every learner plus, per replica, the samples it took
+    to reach weak recovery (``recovery_samples``: None when censored at n) and the step size."""
+    model, metrics = _fit(OnlineSGD, config)
+    times = [None if math.isinf(t) else int(t) for t in getattr(model, "recovery_samples_", [])]
+    return dict(metrics, recovery_samples=times, lr=float(model.lr_))
+
+
+register_method(
+    "online_sgd",
+    learner_params(OnlineSGD),
+    description="one-pass (online) SGD on the first layer, replicas batched (OnlineSGD)",
+    learner=OnlineSGD,
+)(run_online_sgd)
 
 
 @register_method(
