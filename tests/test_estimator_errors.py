@@ -272,13 +272,14 @@ def test_fit_memory_is_checked_before_the_work(name):
 
 
 def test_the_memory_estimate_is_the_number_in_the_message():
-    # width 10⁵ at d = 3: three 10⁵×10⁵ float64 matrices (2.4e11 B) + a chunk of features
-    # (60×10⁵ float32) + its input (60×3 float64) = 240.0 GB
+    # width 10⁵ at d = 3: five 10⁵×10⁵ float64 matrices (G, the holdout moments, eigh's
+    # eigenvectors and 2p² workspace: 4.0e11 B) + a chunk of features (60×10⁵ float32) + its
+    # input (60×3 float64) = 400.0 GB
     X, y = _data()
     expected = limits.ridge_head_bytes(10**5, 3, 60, "float32")
-    assert limits.format_bytes(expected) == "240.0 GB"
+    assert limits.format_bytes(expected) == "400.0 GB"
     with limits.raised(memory_bytes=10**9):
-        with pytest.raises(limits.LimitError, match="needs 240.0 GB"):
+        with pytest.raises(limits.LimitError, match="needs 400.0 GB"):
             OneStepNetwork(width=10**5).fit(X, y)
 
 

@@ -108,10 +108,115 @@ def test_defaults_and_auto_learning_rates(problem):
     assert repr(FullTraining(width=50, lr=0.1)) == "FullTraining(lr=0.1, width=50)"
 
 
+ACTIVATIONS = ["relu", "tanh", "erf", "sigmoid", "abs", "quadratic", "linear", "hermite:3"]
+OUTPUT_SCALES = [1.0, "1/sqrt(m)", "1/m"]
+# (first layer, second layer, bias, parametrization): every named layer, given arrays, the three
+# bias options and the mean-field time scale; width 6 (paired) or 5 (unpaired)
+INITIALISATIONS = [
+    ("gaussian", "paper", "zero", "standard"),
+    ("unit_rows", "signs", "normal", "standard"),
+    ("orthogonal", "gaussian", "none", "standard"),
+    ("gaussian", "constant", "zero", "standard"),
+    ("given", "given", "normal", "standard"),
+    ("gaussian", "paper", "zero", "mean-field"),
+]
+
+
+def hand_gradient(W, b, a, activation, scale, X, r):
+    """∇L of L = mean_i (s·c·Σ_j a_j σ(w_j·x_i + b_j) − r_i)², written out (no autograd):
+    e = f − r;  ∂L/∂a_j = (2/n)Σ_i e_i·s·c·σ(u_ij);  ∂L/∂w_j = (2/n)Σ_i e_i·s·c·a_j·σ′(u_ij)·x_i;
+    ∂L/∂b_j = (2/n)Σ_i e_i·s·c·a_j·σ′(u_ij)."""
+    pre = X @ W.T + b
+    error = scale * (activation.function(pre) @ a) - r
+    weight = (2.0 / X.shape[0]) * scale * error[:, None] * activation.derivative(pre)  # (n, m)
+    grad_a = (2.0 / X.shape[0]) * scale * (error @ activation.function(pre))
+    grad_W = a[:, None] * (weight.T @ X)
+    grad_b = a * weight.sum(0)
+    return grad_W, grad_b, grad_a
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["fresh", "chunked"])
+@pytest.mark.parametrize("init", INITIALISATIONS, ids=lambda i: "-".join(i))
+@pytest.mark.parametrize("output_scale", OUTPUT_SCALES, ids=str)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_sgd_step_is_the_hand_written_gradient(activation, output_scale, init, chunked):
+    """One SGD step (no momentum, no weight decay, preprocess off) moves θ by −η·∇L(θ⁰), so
+    (θ⁰ − θ¹)/η is the gradient FullTraining's autograd took; it must equal ``hand_gradient``
+    in float64 to 1e-10 for every σ × c × initialisation. "fresh": one batch of all n = 64
+    samples; "chunked": chunks of 24 samples and batches of 24, so the step is the gradient on
+    samples 0…23 (the first chunk, shuffled: a mean does not depend on the order)."""
+    first, second, bias, parametrization = init
+    if parametrization == "mean-field" and output_scale != 1.0:
+        pytest.skip("mean-field is the output scale 1/m itself")
+    g = torch.Generator().manual_seed(11)
+    d, n = 4, 64
+    width = 6 if second == "paper" else 5
+    X = torch.randn(n, d, generator=g, dtype=F64)
+    y = torch.tanh(X[:, 0]) + X[:, 1] ** 2 - 1
+    kwargs = dict(
+        width=width, activation=activation, output_scale=output_scale, bias=bias,
+        first_layer=torch.randn(width, d, generator=g, dtype=F64) if first == "given" else first,
+        second_layer=torch.randn(width, generator=g, dtype=F64) if second == "given" else second,
+        directions=torch.eye(d, dtype=F64)[:2] if first == "orthogonal" else None,
+        parametrization=parametrization, optimizer="sgd", lr=0.5, n_steps=1,
+        batch_size=24 if chunked else n, chunk_size=24 if chunked else n, preprocess=False,
+        dtype=F64, seed=3,
+    )  # fmt: skip
+    model = FullTraining(**kwargs).fit(X, y)
+    init_net = FullTraining(**kwargs).initial_network(d)
+    rows = slice(0, 24) if chunked else slice(0, n)
+    mean_field = 1.0 / width if parametrization == "mean-field" else 1.0
+    expected = hand_gradient(
+        init_net.W, init_net.b, init_net.a, init_net.activation,
+        mean_field * init_net.output_scale, X[rows], y[rows],
+    )  # fmt: skip
+    eta = 0.5 * width if parametrization == "mean-field" else 0.5
+    fitted = (model.W_, model.b_, model.a_)
+    for name, start, after, grad in zip(
+        "Wba", (init_net.W, init_net.b, init_net.a), fitted, expected
+    ):
+        if name == "b" and bias == "none":  # no biases: b ≡ 0 is not a parameter
+            assert not after.any()
+            continue
+        torch.testing.assert_close((start - after) / eta, grad, rtol=1e-10, atol=1e-10, msg=name)
+    if first == "orthogonal":
+        assert init_net.W[:, :2].abs().max() < 1e-12
+    if first == "unit_rows":
+        torch.testing.assert_close(init_net.W.norm(dim=1), torch.ones(width, dtype=F64))
+    # the fitted network is the trained f: s·c·σ(X Wᵀ + b)·a
+    f = (
+        mean_field
+        * init_net.output_scale
+        * (init_net.activation(X @ model.W_.T + model.b_) @ model.a_)
+    )
+    torch.testing.assert_close(model.predict(X), f, rtol=1e-12, atol=1e-12)
+
+
+def test_the_default_initialisation_is_the_papers(problem):
+    init = FullTraining(width=8, dtype=F64, seed=4).initial_network(6)
+    paper = symmetric_init(8, 6, seed=4, dtype=F64)
+    for mine, theirs in zip((init.W, init.b, init.a), (paper.W, paper.b, paper.a)):
+        assert torch.equal(mine, theirs)
+    assert init.output_scale == 1.0 and init.activation.is_relu
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"width": 9}, "even integer ≥ 2"),
+        ({"width": 9, "second_layer": "paper", "optimizer": "sgd", "lr": 0.1}, "even integer"),
+        ({"activation": "softmax"}, "activation must be one of"),
+        ({"output_scale": "1/d"}, "output_scale must be"),
+        ({"first_layer": "sphere"}, "first_layer must be one of"),
+        ({"second_layer": "ones"}, "second_layer must be one of"),
+        ({"bias": "uniform"}, "bias must be one of"),
+        ({"directions": "U"}, "directions must be None"),
+        ({"first_layer": "orthogonal"}, "first_layer='orthogonal' needs directions"),
+        ({"parametrization": "mean-field", "output_scale": "1/m"}, "leave output_scale at 1"),
+        ({"optimizer": "sgd", "output_scale": "1/m"}, "lr='auto' with optimizer='sgd'"),
+        ({"width": 3, "second_layer": "signs", "first_layer": torch.zeros(4, 3)}, "3 rows"),
+        ({"width": 3, "second_layer": torch.ones(4)}, "second_layer must have 3 entries"),
+        ({"width": 4, "first_layer": torch.zeros(4, 3)}, "with a given first_layer"),
         ({"width": 0}, "even integer ≥ 2"),
         ({"optimizer": "lbfgs"}, "optimizer must be one of"),
         ({"parametrization": "ntk"}, "parametrization must be one of"),
@@ -156,3 +261,19 @@ def test_reaches_a_reasonable_risk_on_the_paper_target():
     model = FullTraining(width=100, seed=0).fit_stream(stream, 10_000, n_holdout=10_000)
     risk = rl.excess_risk(model, target, n_test=100_000, seed=9)
     assert risk.risk < 0.35, risk
+
+
+def test_early_stopping_starts_from_the_loss_of_the_initial_network(problem):
+    """Without the symmetric pairs f⁰ ≠ 0: the step-0 entry of the history is the loss of f⁰
+    (not of f ≡ 0), on the first chunk, and the holdout loss of f⁰."""
+    _, _, X, y, Xh, yh = problem
+    kwargs = dict(width=6, second_layer="gaussian", output_scale="1/sqrt(m)", activation="tanh",
+                  epochs=1, chunk_size=500, dtype=F64, seed=1)  # fmt: skip
+    model = FullTraining(**kwargs).fit(X, y, Xh, yh)
+    net = FullTraining(**kwargs).initial_network(X.shape[1])
+    residual = lambda A, b: b - model.alpha_ - A @ model.beta_ - net(A)  # noqa: E731
+    assert model.history_["step"][0] == 0
+    assert model.history_["train_loss"][0] == pytest.approx(
+        float((residual(X[:500], y[:500]) ** 2).mean())
+    )
+    assert model.history_["holdout_loss"][0] == pytest.approx(float((residual(Xh, yh) ** 2).mean()))

@@ -4,8 +4,9 @@ The layers, top to bottom (docs/architecture.md, "Layout")::
 
     cli → experiments.api → experiments.report → experiments.scaling → experiments.executors
         → experiments.grid → experiments.store → experiments.spec → experiments.analysis
-        → experiments.methods → learners (+ metrics, theory) → linear algebra (+ network)
-        → data → targets (links, quadrature, expression, hermite) → validation
+        → experiments.methods → experiments.target_kinds → learners (+ metrics, theory)
+        → linear algebra (+ network) → data → targets (links, quadrature, expression, hermite)
+        → validation
 
 A module may import any module of a *lower* layer, never one of a higher layer, and the
 modules of one layer must not import each other in a circle. The check parses every
@@ -49,6 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("analysis", ("replearn.experiments.analysis",)),
     ("methods", ("replearn.experiments.methods",)),
+    ("target_kinds", ("replearn.experiments.target_kinds",)),
     (
         "learners",
         (

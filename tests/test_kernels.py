@@ -22,9 +22,100 @@ from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
 from replearn.learners.random_features import RandomFeatures
+from replearn.learners.tangent_gram import TangentGram
 from replearn.network import relu_features, symmetric_init
 
 F64 = torch.float64
+
+
+ACTIVATIONS = ["relu", "tanh", "erf", "sigmoid", "abs", "quadratic", "linear", "hermite:3"]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_kernels_of_each_activation_match_monte_carlo(activation):
+    """K_rf (σ_b² = 1) and K_ntk (σ_b² = 0 and 1) of each σ against the width-10⁵ average of
+    independent neurons w ~ N(0, I/d), b ~ N(0, σ_b²), for every pair of the 9 points.
+
+    Per neuron the finite kernel is v(x, x') = σ(u)σ(v) [+ σ′(u)σ′(v)(x·x' + 1)], i.i.d. over
+    neurons with mean K(x, x'); the width average has standard error sd(v)/√m (sd from the
+    same sample). We allow 4.5 standard errors: under the normal approximation a correct
+    kernel fails one of the 3 × 45 checks per σ with probability ≤ 135 × 6.8·10⁻⁶ ≈ 0.1 %;
+    the seeds are fixed, so the test is deterministic. The diagonal functions must equal the
+    kernels' diagonals (both exact: 1e-9 covers the Mehler truncation bound 1e-10)."""
+    d, width = 10, 100_000
+    X = _mc_points(d)
+    sigma = rl.activations.resolve_activation(activation)
+    g = torch.Generator().manual_seed(17)
+    W = torch.randn(width, d, generator=g, dtype=F64) / math.sqrt(d)
+    b = torch.randn(width, generator=g, dtype=F64)
+    upper = torch.triu_indices(9, 9)
+    for kind, variance in (("rf", 1.0), ("ntk", 0.0), ("ntk", 1.0)):
+        pre = X @ W.T + math.sqrt(variance) * b  # (9, m)
+        value, slope = sigma(pre), sigma.derivative(pre)
+        units = value[:, None] * value[None, :]
+        if kind == "ntk":
+            units += slope[:, None] * slope[None, :] * (X @ X.T + 1.0)[:, :, None]
+        kernel, diagonal = (
+            (rf_kernel, rf_kernel_diagonal) if kind == "rf" else (ntk_kernel, ntk_kernel_diagonal)
+        )
+        closed = kernel(X, X, variance, activation=activation)
+        mean, stderr = units.mean(2), units.std(2) / math.sqrt(width)
+        deviation = (mean - closed).abs()[upper[0], upper[1]]
+        allowed = 4.5 * stderr[upper[0], upper[1]] + 1e-12
+        assert (deviation <= allowed).all(), (kind, variance, (deviation / allowed).max())
+        torch.testing.assert_close(
+            closed.diagonal(), diagonal(X, variance, activation=activation), rtol=1e-7, atol=1e-9
+        )
+
+
+def _custom(name):
+    """The same σ as a user's pair: no closed form, so the Mehler series with quadrature."""
+    sigma = rl.activations.resolve_activation(name)
+    return rl.activations.Activation.custom(sigma.function, sigma.derivative, "mine")
+
+
+@pytest.mark.parametrize("activation", ["erf", "linear", "quadratic", "hermite:3"])
+def test_the_quadrature_path_agrees_with_the_closed_forms(activation):
+    """σ's closed form (erf; Mehler's exact finite sum for polynomials) and the general path
+    (the series with trapezoidal-rule coefficients, the pair rule near ρ = ±1) compute the
+    same expectations: they agree to 1e-9 relative (the truncation bound is 1e-10 of
+    √(E σ(u)² E σ(v)²); the quadratures are at rounding level, see the next test)."""
+    X = _mc_points(6)
+    for kernel, variance in ((rf_kernel, 1.0), (ntk_kernel, 0.0)):
+        exact = kernel(X, X, variance, activation=activation)
+        general = kernel(X, X, variance, activation=_custom(activation))
+        torch.testing.assert_close(general, exact, rtol=1e-9, atol=1e-9 * float(exact.abs().max()))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_the_quadratures_have_converged(monkeypatch, activation):
+    """Convergence checks of the general path's three approximations, for σ without a closed
+    form at s = √(‖x‖²/d + σ_b²) up to ≈ 2.3 (the points include 2x):
+
+    - the trapezoidal rule for ĉ_k(s): step 0.05 → 0.025 and range 30 → 40 change K by < 1e-12;
+    - the Mehler truncation after K = 128 terms against the pair rule everywhere (tolerance
+      −1: every entry by quadrature over (z₁, z₂)): < 1e-9 relative (bound 1e-10, plus the
+      pair rule's own error);
+    - the pair rule: step 0.1 → 0.07 changes it by < 1e-10.
+    """
+    from replearn import kernels
+
+    X = torch.cat([_mc_points(6), 2 * _mc_points(6)[:2]])
+    sigma = _custom(activation)
+    base = rf_kernel(X, X, 1.0, activation=sigma)
+    scale = float(base.abs().max())
+    monkeypatch.setattr(kernels, "QUADRATURE_STEP", 0.025)
+    monkeypatch.setattr(kernels, "QUADRATURE_RANGE", 40.0)
+    finer = rf_kernel(X, X, 1.0, activation=sigma)
+    torch.testing.assert_close(finer, base, rtol=0, atol=1e-12 * scale)
+    monkeypatch.undo()
+    monkeypatch.setattr(kernels, "MEHLER_TOLERANCE", -1.0)
+    by_pairs = rf_kernel(X, X, 1.0, activation=sigma)
+    torch.testing.assert_close(by_pairs, base, rtol=0, atol=1e-9 * scale)
+    monkeypatch.setattr(kernels, "PAIR_STEP", 0.07)
+    torch.testing.assert_close(
+        rf_kernel(X, X, 1.0, activation=sigma), by_pairs, rtol=0, atol=1e-10 * scale
+    )
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +219,150 @@ def test_ntk_finite_kernel_is_the_jacobian_gram_and_predictions_are_linearised(p
     torch.testing.assert_close(model.predict(X), linearised, rtol=1e-10, atol=1e-12)
 
 
+NTK_INITIALISATIONS = [  # (first layer, second layer, bias): every option at least once
+    ("gaussian", "paper", "zero"),
+    ("gaussian", "paper", "none"),
+    ("unit_rows", "signs", "normal"),
+    ("orthogonal", "gaussian", "zero"),
+    ("given", "constant", "none"),
+    ("given", "given", "normal"),
+]
+
+
+def _ntk_model(activation, output_scale, init, d, g, **kwargs):
+    first, second, bias = init
+    width = 12 if second == "paper" else 7
+    return NTKRegression(
+        width=width, activation=activation, output_scale=output_scale, bias=bias,
+        first_layer=torch.randn(width, d, generator=g, dtype=F64) if first == "given" else first,
+        second_layer=torch.randn(width, generator=g, dtype=F64) if second == "given" else second,
+        directions=torch.eye(d, dtype=F64)[:1] if first == "orthogonal" else None,
+        dtype=F64, seed=2, **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("init", NTK_INITIALISATIONS, ids=lambda i: "-".join(i))
+@pytest.mark.parametrize("output_scale", [1.0, "1/sqrt(m)", "1/m"], ids=str)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_ntk_tangent_features_are_autograds_for_every_network(
+    problem, activation, output_scale, init
+):
+    """For every σ × c × initialisation: J = ∂f/∂(a, W, b) at θ⁰ by autograd of the network
+    written here, f = c·σ(Wx + b)·a (all m(d + 2) columns; no bias columns for bias="none"),
+    has JJᵀ equal to the fitted features' Gram and to the dual form's kernel, and the
+    predictions are α + β·x + f(x; θ⁰) + J·(θ − θ⁰) (float64, to rounding)."""
+    _, _, X, y, *_ = problem
+    X, y = X[:40], y[:40]
+    g = torch.Generator().manual_seed(5)
+    model = _ntk_model(activation, output_scale, init, X.shape[1], g, ridge_lambda=1e-2)
+    model.fit(X, y)
+    net = model.network0_
+    sigma, c = rl.activations.resolve_activation(activation), net.output_scale
+    with_bias = model.bias != "none"
+    a0, W0, b0 = (t.clone().requires_grad_(True) for t in (net.a, net.W, net.b))
+    params = [a0, W0, b0] if with_bias else [a0, W0]
+    rows = []
+    for x in X:
+        f = c * (sigma.function(W0 @ x + b0) @ a0)
+        rows.append(torch.cat([grad.reshape(-1) for grad in torch.autograd.grad(f, params)]))
+    jacobian = torch.stack(rows)
+    gram = jacobian @ jacobian.T
+    scale = float(gram.abs().max())
+    features = model._features(X)
+    assert features.shape[1] == model.n_features(X.shape[1])
+    torch.testing.assert_close(features @ features.T, gram, rtol=1e-10, atol=1e-12 * scale)
+    torch.testing.assert_close(model._kernel(X, X), gram, rtol=1e-10, atol=1e-12 * scale)
+    displacement = [model.delta_a_, model.delta_W_.reshape(-1)] + (
+        [model.delta_b_] if with_bias else []
+    )
+    if not with_bias:
+        assert not model.delta_b_.any()
+    f0 = c * (sigma.function(X @ net.W.T + net.b) @ net.a)
+    linearised = model.alpha_ + X @ model.beta_ + f0 + jacobian @ torch.cat(displacement)
+    torch.testing.assert_close(model.predict(X), linearised, rtol=1e-9, atol=1e-9)
+    if init[1] == "paper":
+        assert f0.abs().max() < 1e-12  # the symmetric pairs: f(·; θ⁰) ≡ 0
+
+
+@pytest.mark.parametrize(
+    ("activation", "init"),
+    [("tanh", ("gaussian", "paper", "zero")), ("erf", ("unit_rows", "signs", "normal")),
+     ("quadratic", ("given", "given", "none"))],
+)  # fmt: skip
+def test_ntk_primal_and_dual_agree_for_other_networks(problem, activation, init):
+    """The same ridge problem solved on the features (primal) and on the finite kernel (dual):
+    with λ = 'auto' both choose the same λ, and their predictions agree to 10·cond·ε₆₄ relative
+    — two backward-stable float64 solves of G + (λ/2)I, cond = its condition number (1e-2:
+    cond ≈ 1e4; the chosen λ can be 1e-8: cond ≈ 1e10)."""
+    _, _, X, y, Xh, yh, Xt = problem
+    X, y = X[:150], y[:150]
+    for lam in (1e-2, "auto"):
+        fits = [
+            _ntk_model(activation, "1/sqrt(m)", init, X.shape[1], torch.Generator().manual_seed(5),
+                       form=form, ridge_lambda=lam).fit(X, y, Xh[:200], yh[:200])
+            for form in ("primal", "dual")
+        ]  # fmt: skip
+        assert fits[0].ridge_lambda_ == pytest.approx(fits[1].ridge_lambda_)
+        features = fits[0]._features(X)
+        eigenvalues = torch.linalg.eigvalsh(features.T @ features / len(X))
+        half_lambda = float(fits[0].ridge_lambda_) / 2
+        cond = float(eigenvalues.max() + half_lambda) / float(
+            eigenvalues.min().clamp_min(0) + half_lambda
+        )
+        tolerance = max(1e-12, 10 * cond * torch.finfo(F64).eps)
+        assert _relative(fits[1].predict(Xt), fits[0].predict(Xt)) <= tolerance
+
+
+@pytest.mark.parametrize("init", [("gaussian", "signs", "zero"), ("gaussian", "paper", "normal")])
+def test_ntk_structured_relu_path_for_other_scales_and_inits(problem, monkeypatch, init):
+    """ReLU with another output scale or without the pairs keeps the structured Gram and
+    predictor (``TangentGram``/``TangentPredictor`` with its feature scale): forced on at
+    small width, the fit equals the explicit-features fit (1e-8 relative: the two sum the
+    same products in another order)."""
+    _, _, X, y, Xh, yh, Xt = problem
+    fits = []
+    # the structured Gram serves the wide primal form's λ search (p ≥ this): force it too
+    monkeypatch.setattr(NTKRegression, "lambda_search_min_features", 1)
+    for min_neurons in (10**9, 1):
+        monkeypatch.setattr(TangentGram, "min_neurons", min_neurons)
+        model = _ntk_model("relu", "1/sqrt(m)", init, X.shape[1], torch.Generator().manual_seed(5),
+                           form="primal", ridge_lambda="auto")  # fmt: skip
+        fits.append(model.fit(X, y, Xh, yh))
+        assert model._structured() == (min_neurons == 1)
+    assert fits[0].ridge_lambda_ == fits[1].ridge_lambda_
+    assert _relative(fits[1].predict(Xt), fits[0].predict(Xt)) <= 1e-8
+
+
+@pytest.mark.parametrize("activation", ["tanh", "erf", "quadratic"])
+def test_wide_ntk_gram_tends_to_the_kernel_of_its_activation(activation):
+    """The finite-width kernel of NTKRegression (paired, c = 1, b⁰ = 0) over m = 4·10⁴
+    neurons, divided by m, against ``ntk_kernel`` of the same σ (σ_b² = 0).
+
+    K_m = Σ_{j<m/2} v_j with v_j = 2·[σ(u_j)σ(u'_j) + σ′(u_j)σ′(u'_j)(x·x' + 1)] (a_j² = 1) over
+    the m/2 i.i.d. pairs, so K_m/m = mean_j(v_j/2), E = K_ntk; its standard error is
+    sd(v_j/2)/√(m/2). 4.5 standard errors for 45 entries: a correct kernel fails with
+    probability ≤ 45 × 6.8·10⁻⁶ (normal approximation); fixed seed."""
+    d, width = 10, 40_000
+    X = _mc_points(d)
+    model = NTKRegression(width=width, activation=activation, dtype=F64, seed=7)
+    model.network0_ = model.initial_network(d)
+    W, b, a = model._units()
+    sigma = model.network0_.activation
+    pre = X @ W.T + b
+    value, slope = sigma(pre), sigma.derivative(pre) * a
+    units = (
+        value[:, None] * value[None, :]
+        + slope[:, None] * slope[None, :] * (X @ X.T + 1.0)[:, :, None]
+    )
+    finite = model._kernel(X, X) / width
+    torch.testing.assert_close(finite, units.mean(2), rtol=1e-10, atol=1e-10)
+    limit = ntk_kernel(X, X, 0.0, activation=activation)
+    stderr = units.std(2) / math.sqrt(width // 2)
+    upper = torch.triu_indices(9, 9)
+    deviation = (finite - limit).abs()[upper[0], upper[1]]
+    assert (deviation <= 4.5 * stderr[upper[0], upper[1]] + 1e-12).all()
+
+
 # -- KernelRidge vs scikit-learn ----------------------------------------------------------
 @pytest.mark.parametrize("dtype", [F64, torch.float32])
 def test_kernel_ridge_matches_sklearn_precomputed(problem, dtype):
@@ -154,6 +389,30 @@ def test_kernel_ridge_matches_sklearn_precomputed(problem, dtype):
     )
     tolerance = 1e-8 if dtype == F64 else 1e-5  # float32 kernel blocks in predict
     assert _relative(model.predict(Xt), expected) <= tolerance
+
+
+@pytest.mark.parametrize(
+    ("kernel", "activation"), [("ntk", "tanh"), ("rf", "erf"), ("ntk", "quadratic")]
+)
+def test_kernel_ridge_takes_the_students_activation(problem, kernel, activation):
+    """KernelRidge(activation=σ) is kernel ridge with σ's kernel (``kernels``): the same dual
+    coefficients as scikit-learn's on that matrix, to 1e-8 relative (as above)."""
+    _, _, X, y, _, _, Xt = problem
+    X, y, n, lam = X[:200], y[:200], 200, 3e-3
+    model = KernelRidge(kernel=kernel, activation=activation, ridge_lambda=lam, dtype=F64)
+    model.fit(X, y)
+    r = (y - model.alpha_.double() - X @ model.beta_.double()).numpy()
+    function, diagonal = (
+        (ntk_kernel, ntk_kernel_diagonal) if kernel == "ntk" else (rf_kernel, rf_kernel_diagonal)
+    )
+    K = function(X, X, activation=activation)
+    K.diagonal().copy_(diagonal(X, activation=activation))
+    reference = SklearnKernelRidge(alpha=n * lam / 2, kernel="precomputed").fit(K.numpy(), r)
+    assert _relative(model.dual_coef_, reference.dual_coef_) <= 1e-8
+    relu = KernelRidge(kernel=kernel, ridge_lambda=lam, dtype=F64).fit(X, y)
+    assert _relative(model.predict(Xt), relu.predict(Xt)) > 1e-3  # σ changes the kernel
+    with pytest.raises(ValueError, match="activation applies to kernel='ntk' or 'rf'"):
+        KernelRidge(kernel=lambda A, B: A @ B.T, activation="tanh").fit(X, y)
 
 
 def test_lambda_path_solution_matches_sklearn_at_the_chosen_lambda(problem):
@@ -338,6 +597,13 @@ def test_fit_and_fit_stream_agree(problem, make):
         (lambda: RandomFeatures(dtype="float16"), "dtype must be"),
         (lambda: NTKRegression(width=5), "even integer ≥ 2"),
         (lambda: NTKRegression(bias="uniform"), "bias must be one of"),
+        (lambda: NTKRegression(activation="softmax"), "activation must be one of"),
+        (lambda: NTKRegression(output_scale=0), "output_scale must be"),
+        (lambda: NTKRegression(first_layer="orthogonal"), "needs directions"),
+        (lambda: NTKRegression(second_layer="ones"), "second_layer must be one of"),
+        (lambda: NTKRegression(width=5, second_layer=torch.ones(4)), "5 entries"),
+        (lambda: NTKRegression(directions=[[math.nan, 0.0, 0.0]]), "directions have non-finite"),
+        (lambda: KernelRidge(activation="hermite:99"), "activation must be 'hermite:k'"),
         (lambda: NTKRegression(form="kernel"), "form must be one of"),
         (lambda: NTKRegression(ridge_lambda=-0.5), "ridge_lambda must be"),
         (lambda: KernelRidge(kernel="rbf"), "kernel must be one of"),

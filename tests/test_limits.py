@@ -146,30 +146,71 @@ def test_available_memory_on_cuda():
     assert source == "the memory of cuda:0"
 
 
-def test_fit_memory_estimates():
-    # streamed ridge head: chunk (32768 × m, float32) + input chunk (float64) + 3 m×m float64
+def test_memory_helpers():
+    # streamed ridge head: chunk (chunk × p, model dtype) + input chunk (float64) + 5 p×p float64
     m, d, chunk = 100_000, 10, 32_768
-    expected = chunk * m * 4 + chunk * d * 8 + 3 * m * m * 8
-    assert limits.fit_memory_bytes("one_step", m, d, 10**6, "float32", chunk) == expected
-    assert limits.fit_memory_bytes("random_features", m, d, 10**6, "torch.float32") == expected
-    # the Gram matrix alone is 8·m² = 80 GB: the estimate is at least that
-    assert expected >= 8 * m * m
-    # NTK primal: p = m(d + 1) features; dual and exact kernel ridge: 3 n×n float64
-    assert limits.fit_memory_bytes("ntk", 10, 9, 100, chunk_size=100) == limits.ridge_head_bytes(
-        100, 9, 100, "float32"
-    )
+    expected = chunk * m * 4 + chunk * d * 8 + 5 * m * m * 8
+    assert limits.ridge_head_bytes(m, d, chunk, "float32") == expected
+    assert limits.ridge_head_bytes(m, d, chunk, "torch.float32") == expected
     n = 10**5
-    assert limits.fit_memory_bytes("kernel_ridge", None, d, n) == 3 * 8 * n * n + 8 * n * d
-    assert limits.fit_memory_bytes("ntk", 10, d, n, form="dual") == 3 * 8 * n * n + 8 * n * d
-    # a chunk is never larger than the data
-    small = limits.fit_memory_bytes("one_step", 10, 5, 100, "float64", chunk_size=10**6)
-    assert small == 100 * 10 * 8 + 100 * 5 * 8 + 3 * 10 * 10 * 8
-    full = limits.fit_memory_bytes("full_training", 100, 10, 1000, "float32", 256)
-    assert full == 4 * 100 * 12 * 4 + 2 * 256 * 100 * 4 + 256 * 10 * 4
-    with pytest.raises(ValueError, match=r"method must be one of"):
-        limits.fit_memory_bytes("magic", 1, 1, 1)
+    assert limits.dense_kernel_bytes(n, d) == 4 * 8 * n * n + 8 * n * d
+    assert limits.item_bytes("float64") == 8
     with pytest.raises(ValueError, match=r"dtype must be one of"):
-        limits.fit_memory_bytes("one_step", 10, 5, 100, "int8")
+        limits.ridge_head_bytes(10, 5, 100, "int8")
+
+
+def test_learners_own_their_estimates():
+    import replearn as rl
+
+    m, d = 1000, 10
+    # the ridge-head learners: p = m features, chunks never larger than the data
+    for cls in (rl.OneStepNetwork, rl.RandomFeatures, rl.GiantStepNetwork):
+        needed, what = cls(width=m, dtype="float64").check_fit_memory(100, d)
+        assert needed == limits.ridge_head_bytes(m, d, 100, "float64")
+        assert what.startswith(f"{cls.__name__} with width {m} at d = {d}, n = 100")
+    # NTK: primal on p = (m/2)(d + 2) features when p ≤ n, else the dual form, whose cost
+    # grows with the width too (issue 25, finding 3): at m = 10⁷, n = 50 it is gigabytes
+    p = m // 2 * (d + 2)
+    primal, what = rl.NTKRegression(width=m).check_fit_memory(10 * p, d)
+    assert "primal form" in what and primal >= limits.ridge_head_bytes(p, d, 1, "float32")
+    dual, what = rl.NTKRegression(width=10**7).check_fit_memory(50, 8)
+    assert "dual form" in what and dual > 5 * 10**9
+    # kernel ridge: the n × n kernel (exact)
+    assert rl.KernelRidge(solver="exact").check_fit_memory(1000, d)[0] == (
+        limits.dense_kernel_bytes(1000, d)
+    )
+
+
+def test_wide_ntk_is_refused_before_any_work():
+    import replearn as rl
+
+    target = rl.paper_target(d=8)
+    X, y = rl.sample(target, n=50, seed=0)
+    with pytest.raises(LimitError, match=r"^NTKRegression with width 1000000000 at d = 8"):
+        rl.NTKRegression(width=10**9).fit(X, y)
+    with limits.raised(memory_bytes=4 * 10**9):
+        with pytest.raises(LimitError) as info:
+            rl.NTKRegression(width=10**7).fit(X, y)
+    assert "dual form" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_pre_run_check_asks_the_learner():
+    from replearn.experiments.executors import check_run_memory
+    from replearn.experiments.methods import METHODS
+
+    params = METHODS["ntk"].params(width=10**6).model_dump()
+    config = {"method": "ntk", "params": params, "seed": 0, "dtype": "float32",
+              "device": "cpu", "d": 8, "n": 100, "n_holdout": 1000}  # fmt: skip
+    with limits.raised(memory_bytes=2 * 10**9):
+        with pytest.raises(LimitError, match=r"NTKRegression with width 1000000 at d = 8"):
+            check_run_memory(config)
+    # kernel ridge is checked too (its solver resolved as the learner does)
+    config = dict(config, method="kernel_ridge", params={}, n=10**6)
+    with limits.raised(memory_bytes=10**9):
+        with pytest.raises(LimitError, match=r"KernelRidge \(solver"):
+            check_run_memory(config)
+    # a method without a learner is not checked
+    check_run_memory(dict(config, method="synthetic", params={}))
 
 
 def test_format_bytes():
@@ -178,16 +219,3 @@ def test_format_bytes():
     assert limits.format_bytes(1_500) == "1.5 kB"
     assert limits.format_bytes(12) == "12 B"
     assert limits.format_bytes(3e12) == "3.0 TB"
-
-
-def test_check_fit_memory_names_the_fit():
-    with limits.raised(memory_bytes=10**9):
-        assert limits.check_fit_memory("one_step", 100, 10, 1000, "float64", 256) == (
-            256 * 100 * 8 + 256 * 10 * 8 + 3 * 100 * 100 * 8
-        )
-        with pytest.raises(LimitError) as info:
-            limits.check_fit_memory("kernel_ridge", None, 10, 10**6, "torch.float64")
-    assert str(info.value).startswith(
-        "kernel_ridge at d = 10, n = 1,000,000 (float64) needs 24.0 TB, "
-        "more than the 1.0 GB of the memory_bytes limit"
-    )

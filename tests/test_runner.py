@@ -173,13 +173,18 @@ def test_serial_process_and_ray_give_identical_results(tmp_path):
 
 
 def test_a_fit_too_big_for_the_memory_fails_before_it_allocates():
-    """width m = 1000 at d = 4: the ridge head holds three m × m float64 matrices, 24 MB,
-    plus a chunk; with memory_bytes = 10 MB the run must fail at once, naming the sizes
-    (without the check it would simply run and be 'done')."""
+    """width m = 1000 at d = 4: the ridge head holds five m × m float64 matrices, 40 MB,
+    plus a chunk; with memory_bytes = 10 MB the run must fail at once, naming the learner
+    and the sizes (without the check it would simply run and be 'done')."""
     from replearn import limits
 
     text = SYNTHETIC.replace("{name: synthetic, exponent: [1.5, 2.0]}", "{name: NAME, width: 1000}")
-    for method in ("one_step", "random_features", "ntk"):  # full training: O(m·d) only
+    learners = {
+        "one_step": "OneStepNetwork",
+        "random_features": "RandomFeatures",
+        "ntk": "NTKRegression",
+    }  # fmt: skip  (full training: O(m·d) only)
+    for method in learners:
         if not has(f"replearn.learners.{method}"):
             continue
         entry = method + (", form: primal" if method == "ntk" else "")  # auto: dual at n = 4
@@ -188,7 +193,7 @@ def test_a_fit_too_big_for_the_memory_fails_before_it_allocates():
             result = execute_run(config)
         assert result["status"] == "failed", method
         last = result["error"].strip().splitlines()[-1]
-        assert last.startswith("replearn.limits.LimitError: " + method), last
+        assert last.startswith(f"replearn.limits.LimitError: {learners[method]} with width"), last
         assert "more than the 10.0 MB of the memory_bytes limit" in last
     one_step = expand_grid(parse_spec(text.replace("NAME", "one_step")))[0]
     with limits.raised(memory_bytes=10**12):  # the estimate is all that changed

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replearn.experiments.grid import expand_grid, run_id
+from replearn.experiments.methods import METHODS
 from replearn.experiments.spec import (
     ExperimentSpec,
     SpecError,
@@ -315,9 +316,9 @@ def test_invalid_field_gives_one_line_naming_it(data, bad):
     field, value, path = bad
     with pytest.raises(SpecError) as info:
         validate_spec({**data, field: value})
-    message = str(info.value)
-    assert "\n" not in message
-    assert message.startswith(f"{path or field}: "), message
+    first, *others = info.value.problems  # one line per problem (a list: one per element)
+    assert first.startswith(f"{path or field}: "), first
+    assert all(line.startswith(field) for line in others), others
 
 
 # -- bounded work: linear de-duplication, limits checked before expanding ------------------------
@@ -370,3 +371,40 @@ def test_limits_are_checked_in_the_spec_and_raised_on_purpose():
     with pytest.raises(SpecError, match=r"^scaling.n_stop: n = d\^40 at d = 4: about 10\^24.1"):
         parse_spec(base.replace("name: t", "name: t\nkind: scaling") + "d: [4]\n"
                    "scaling: {threshold: 0.1, n_stop: 'd^40'}\n")  # fmt: skip
+
+
+# -- every problem at once (issue 24, item 4) ------------------------------------------------------
+def test_every_problem_is_listed_one_per_line():
+    text = (
+        "name: x\ntarget: {kind: expression}\nnoise: -1\n"
+        "methods: [{name: one_step, width: 101, eta: 2}, {name: magic}]\nd: [10]\nn: [100]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        parse_spec(text)
+    problems = info.value.problems
+    assert problems == [
+        "target.expr: required field is missing",
+        "noise[0]: must be a number ≥ 0, got -1",
+        f"methods[0].eta: unknown hyper-parameter of one_step; allowed: "
+        f"{', '.join(METHODS['one_step'].params.model_fields)}",
+        "methods[0].width: must be an even integer ≥ 2, got 101",  # a rule with second_layer
+        f"methods[1].name: unknown method 'magic'; allowed: {', '.join(sorted(METHODS))}",
+    ]
+    assert str(info.value) == "\n".join(problems)
+
+
+def test_checks_of_the_whole_spec_add_their_problems():
+    text = "name: x\ntarget: {kind: paper}\nmethods: [{name: one_step, width: 3}]\nd: [10]\n"
+    with pytest.raises(SpecError) as info:
+        parse_spec(text)
+    assert info.value.problems == [
+        "methods[0].width: must be an even integer ≥ 2, got 3",
+        "n: required for kind 'grid'; give a list of a positive integer (1000, '1e4') or a "
+        "power of d ('d^2.5')",
+    ]
+
+
+def test_one_problem_is_one_line():
+    with pytest.raises(SpecError) as info:
+        parse_spec("name: x\ntarget: {kind: paper}\nmethods: [{name: synthetic}]\nd: [10]\n")
+    assert "\n" not in str(info.value) and len(info.value.problems) == 1

@@ -38,6 +38,7 @@ _EXPORTS = {
     "KernelRidge": "replearn.learners.kernel_ridge",
     "FullTraining": "replearn.learners.full_training",
     "OnlineSGD": "replearn.learners.online_sgd",
+    "SpectralEstimator": "replearn.learners.spectral",
     "excess_risk": "replearn.metrics",
     "subspace_alignment": "replearn.metrics",
     "principal_angles": "replearn.metrics",

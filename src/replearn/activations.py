@@ -23,6 +23,7 @@ the Mehler expansion E[σ(u)σ(v)] = Σ_k k!·c_k²·ρ^k for unit-variance u, v
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,17 +174,19 @@ class Activation:
         return cls(name, function, derivative)
 
 
+def _monomial_coefficients(monomial: tuple[float, ...], max_degree: int) -> np.ndarray:
+    """Exact c_0…c_K of the polynomial σ with these monomial coefficients."""
+    in_hermite = [float(c) for c in hermite.monomial_to_hermite(list(monomial))]
+    out = np.zeros(max_degree + 1, dtype=np.float64)
+    for k, c in enumerate(in_hermite[: max_degree + 1]):
+        out[k] = c
+    return out
+
+
 def _polynomial_coefficients(monomial: list[float]) -> Callable[[int], np.ndarray]:
-    """Exact c_k of a polynomial σ given by its monomial coefficients."""
-
-    def coefficients(max_degree: int) -> np.ndarray:
-        in_hermite = [float(c) for c in hermite.monomial_to_hermite(monomial)]
-        out = np.zeros(max_degree + 1, dtype=np.float64)
-        for k, c in enumerate(in_hermite[: max_degree + 1]):
-            out[k] = c
-        return out
-
-    return coefficients
+    """Exact c_k of a polynomial σ given by its monomial coefficients (module-level pieces,
+    so that an Activation — and a fitted learner holding one — pickles)."""
+    return functools.partial(_monomial_coefficients, tuple(monomial))
 
 
 def _abs_coefficients(max_degree: int) -> np.ndarray:
@@ -192,20 +195,48 @@ def _abs_coefficients(max_degree: int) -> np.ndarray:
     return np.array([(1 + (-1) ** k) * c for k, c in enumerate(relu)], dtype=np.float64)
 
 
+def _hermite_function(k: int, z: torch.Tensor) -> torch.Tensor:
+    return hermite.he(k, z)
+
+
+def _hermite_derivative(k: int, z: torch.Tensor) -> torch.Tensor:
+    return k * hermite.he(k - 1, z) if k >= 1 else torch.zeros_like(z)
+
+
+def _hermite_coefficients(k: int, max_degree: int) -> np.ndarray:
+    out = np.zeros(max_degree + 1, dtype=np.float64)
+    if k <= max_degree:
+        out[k] = 1.0
+    return out
+
+
 def _hermite_k(k: int) -> Activation:
-    def function(z: torch.Tensor) -> torch.Tensor:
-        return hermite.he(k, z)
+    return Activation(
+        f"hermite:{k}",
+        functools.partial(_hermite_function, k),
+        functools.partial(_hermite_derivative, k),
+        functools.partial(_hermite_coefficients, k),
+    )
 
-    def derivative(z: torch.Tensor) -> torch.Tensor:
-        return k * hermite.he(k - 1, z) if k >= 1 else torch.zeros_like(z)
 
-    def coefficients(max_degree: int) -> np.ndarray:
-        out = np.zeros(max_degree + 1, dtype=np.float64)
-        if k <= max_degree:
-            out[k] = 1.0
-        return out
+def _tanh_derivative(z: torch.Tensor) -> torch.Tensor:
+    return 1 - torch.tanh(z) ** 2
 
-    return Activation(f"hermite:{k}", function, derivative, coefficients)
+
+def _erf_derivative(z: torch.Tensor) -> torch.Tensor:
+    return (2 / _SQRT_PI) * torch.exp(-z * z)
+
+
+def _square(z: torch.Tensor) -> torch.Tensor:
+    return z * z
+
+
+def _twice(z: torch.Tensor) -> torch.Tensor:
+    return 2 * z
+
+
+def _identity(z: torch.Tensor) -> torch.Tensor:
+    return z
 
 
 def _relu_derivative(z: torch.Tensor) -> torch.Tensor:
@@ -226,12 +257,8 @@ ACTIVATIONS: dict[str, Activation] = {
         positively_homogeneous=True,
         in_place=torch.Tensor.relu_,
     ),
-    "tanh": Activation(
-        "tanh", torch.tanh, lambda z: 1 - torch.tanh(z) ** 2, in_place=torch.Tensor.tanh_
-    ),
-    "erf": Activation(
-        "erf", torch.erf, lambda z: (2 / _SQRT_PI) * torch.exp(-z * z), in_place=torch.Tensor.erf_
-    ),
+    "tanh": Activation("tanh", torch.tanh, _tanh_derivative, in_place=torch.Tensor.tanh_),
+    "erf": Activation("erf", torch.erf, _erf_derivative, in_place=torch.Tensor.erf_),
     "sigmoid": Activation(
         "sigmoid", torch.sigmoid, _sigmoid_derivative, in_place=torch.Tensor.sigmoid_
     ),
@@ -245,18 +272,18 @@ ACTIVATIONS: dict[str, Activation] = {
     ),
     "quadratic": Activation(
         "quadratic",
-        lambda z: z * z,
-        lambda z: 2 * z,
+        _square,
+        _twice,
         _polynomial_coefficients([0, 0, 1]),
         in_place=torch.Tensor.square_,
     ),
     "linear": Activation(
         "linear",
-        lambda z: z,
+        _identity,
         torch.ones_like,
         _polynomial_coefficients([0, 1]),
         positively_homogeneous=True,
-        in_place=lambda z: z,
+        in_place=_identity,
     ),
 }
 """The named activations; ``"hermite:k"`` (k = 0 … ``HERMITE_MAX``) is built on request."""

@@ -346,7 +346,14 @@ def _load(given: str | Path, quick: bool = False):
             return load_spec(path)
         data = load_yaml(path.read_text(encoding="utf-8"), str(path))
         return validate_spec(quick_version(data))
-    except (SpecError, YAMLSpecError) as err:
+    except SpecError as err:
+        if len(err.problems) > 1:  # every problem, one line each, under a heading line
+            lines = "\n".join(f"  {problem}" for problem in err.problems)
+            raise CommandError(
+                f"invalid spec, {len(err.problems)} problems:\n{lines}", EXIT_USAGE
+            ) from None
+        raise CommandError(f"invalid spec: {err}", EXIT_USAGE) from None
+    except YAMLSpecError as err:
         raise CommandError(f"invalid spec: {err}", EXIT_USAGE) from None
     except ValueError as err:  # --quick on a scaling spec
         raise CommandError(str(err), EXIT_USAGE) from None
@@ -362,19 +369,25 @@ def _run_spec(spec, args, default_executor: str = "process"):
     return summary
 
 
-def _execute(spec, args, default_executor: str):
-    from replearn.experiments.api import run_experiment
+def _run_options(args, default_executor: str):
+    """The flags of ``run``/``demo`` as one ``RunOptions`` (what travels to the executors)."""
+    from replearn.experiments.api import RunOptions
 
-    return run_experiment(
-        spec,
+    return RunOptions(
         db=args.db,
         executor=args.executor or default_executor,
         workers=args.workers,
+        threads=args.threads,
         address=args.address,
         retry_failed=getattr(args, "retry_failed", True),
         quiet=args.quiet,
-        threads=args.threads,
     )
+
+
+def _execute(spec, args, default_executor: str):
+    from replearn.experiments.api import run_experiment
+
+    return run_experiment(spec, _run_options(args, default_executor))
 
 
 def _spec_path(given: str | Path) -> Path:
@@ -650,6 +663,7 @@ def cmd_demo(args) -> int:
 
 def _theory_target(args):
     from replearn.experiments.spec import SpecError, validate_target
+    from replearn.experiments.target_kinds import TARGET_KINDS
     from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
 
     _check_theory_numbers(args)
@@ -659,7 +673,7 @@ def _theory_target(args):
             target = load_yaml(text, "--target")
         except YAMLSpecError as err:
             raise CommandError(_one_line(err), EXIT_USAGE) from None
-    elif text in ("paper", "paper_transfer", "random"):
+    elif text in TARGET_KINDS:  # a kind's name: its defaults (options below fill the rest)
         target = {"kind": text}
     else:
         target = {"kind": "expression", "expr": text}

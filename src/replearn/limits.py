@@ -17,8 +17,9 @@ compares a computed size with it. The memory check :func:`check_memory` compares
 a computation needs with the memory of the machine (RAM on the CPU, the device's total
 memory on CUDA); the ``memory_bytes`` limit, when set, replaces the measured amount.
 
-The ``*_bytes`` helpers at the end estimate a learner's dominant allocations as pure
-functions of its sizes, so that a fit can be refused before it allocates.
+The ``*_bytes`` helpers at the end are the building blocks of the learners' memory
+estimates (pure functions of sizes). Each learner owns its estimate
+(``BaseLearner._fit_memory_bytes``); the engine's pre-run check asks the learner.
 """
 
 from __future__ import annotations
@@ -36,15 +37,14 @@ __all__ = [
     "LimitError",
     "available_memory_bytes",
     "check",
-    "check_fit_memory",
     "check_memory",
     "dense_kernel_bytes",
     "falkon_bytes",
     "excerpt",
-    "fit_memory_bytes",
     "format_bytes",
     "get",
     "grid_cells",
+    "item_bytes",
     "raised",
     "ridge_head_bytes",
 ]
@@ -347,92 +347,46 @@ def _item_bytes(dtype: object) -> int:
     return _ITEM_BYTES[name]
 
 
+def item_bytes(dtype: object) -> int:
+    """Bytes of one element of ``dtype`` (a torch dtype or its name): 2, 4 or 8.
+
+    Examples
+    --------
+    >>> item_bytes("float32"), item_bytes("torch.float64")
+    (4, 8)
+    """
+    return _item_bytes(dtype)
+
+
 def ridge_head_bytes(n_features: int, d: int, chunk_size: int, dtype: object = "float32") -> int:
     """Bytes of a streamed ridge head on p = ``n_features`` features.
 
     A chunk of features (chunk_size × p, model dtype) and its input (chunk_size × d,
-    float64), plus the float64 Gram matrix G = FᵀF/n, its eigenvectors and the holdout
-    moments (three p × p float64 matrices).
+    float64), plus five p × p float64 matrices: the Gram matrix G = FᵀF/n, the holdout
+    moments F_hᵀF_h, and G's eigendecomposition — its eigenvectors and the 2p² workspace of
+    LAPACK's divide-and-conquer ``syevd`` (the λ-path; measured peaks in
+    tests/test_memory_estimates.py).
     """
     item = _item_bytes(dtype)
-    return chunk_size * n_features * item + chunk_size * d * 8 + 3 * n_features**2 * 8
+    return chunk_size * n_features * item + chunk_size * d * 8 + 5 * n_features**2 * 8
 
 
 def dense_kernel_bytes(n_samples: int, d: int) -> int:
-    """Bytes of exact kernel ridge on n samples: the n × n float64 kernel matrix, its
-    eigenvectors and a work copy (three n × n), plus the data (n × d float64)."""
-    return 3 * n_samples**2 * 8 + n_samples * d * 8
+    """Bytes of exact kernel ridge on n samples: the n × n float64 kernel matrix and its
+    eigendecomposition for the λ-path (eigenvectors and ``syevd``'s 2n² workspace: four
+    n × n in all; a fixed λ's Cholesky needs less), plus the data (n × d float64)."""
+    return 4 * n_samples**2 * 8 + n_samples * d * 8
 
 
 def falkon_bytes(n_samples: int, n_centers: int, d: int, n_lambdas: int = 49) -> int:
     """Bytes of Falkon on n samples with M centres: the data (n × d float64) and residuals,
-    four M × M float64 matrices (K_MM, its Cholesky factor, LᵀL/M and its eigenvectors), the
-    CG state for every λ (five M × L) and a kernel block (2¹⁹ entries or one row of M)."""
+    seven M × M float64 matrices (the most alive at once while the preconditioner is set up:
+    K_MM, its jittered copy, L, LᵀL/M, and the eigenvectors and ``syevd``'s 2M² workspace
+    of its eigendecomposition), the CG state for every λ (five M × L) and a kernel block
+    (2¹⁹ entries or one row of M)."""
     return (
         n_samples * (d + 2) * 8
-        + 4 * n_centers**2 * 8
+        + 7 * n_centers**2 * 8
         + 5 * n_centers * n_lambdas * 8
         + max(2**19, n_centers) * 8
     )
-
-
-def fit_memory_bytes(
-    method: str,
-    width: int | None,
-    d: int,
-    n_samples: int,
-    dtype: object = "float32",
-    chunk_size: int = 32_768,
-    form: str = "primal",
-) -> int:
-    """Estimate of the dominant allocations of one fit, before it starts.
-
-    - ``one_step``, ``random_features``: ridge head on p = m features.
-    - ``ntk``: primal — ridge on p = m·(d + 1) features (∂f/∂w_j and ∂f/∂a_j); dual — the
-      n × n kernel matrix.
-    - ``kernel_ridge``: the n × n kernel matrix.
-    - ``full_training``: parameters m·(d + 2) with gradient and two Adam moments, plus the
-      activations of one chunk (chunk_size × m, twice for the backward pass).
-
-    The result is a lower bound of the peak (buffers of the libraries are not counted).
-    """
-    chunk = min(chunk_size, n_samples)
-    if method in ("one_step", "random_features"):
-        return ridge_head_bytes(width, d, chunk, dtype)
-    if method == "ntk":
-        if form == "dual":
-            return dense_kernel_bytes(n_samples, d)
-        return ridge_head_bytes(width * (d + 1), d, chunk, dtype)
-    if method == "kernel_ridge":
-        return dense_kernel_bytes(n_samples, d)
-    if method == "full_training":
-        item = _item_bytes(dtype)
-        return 4 * width * (d + 2) * item + 2 * chunk * width * item + chunk * d * item
-    raise ValueError(
-        f"method must be one of one_step, random_features, ntk, kernel_ridge, "
-        f"full_training, got {excerpt(method)}"
-    )
-
-
-def check_fit_memory(
-    method: str,
-    width: int | None,
-    d: int,
-    n_samples: int,
-    dtype: object = "float32",
-    chunk_size: int = 32_768,
-    device: str = "cpu",
-    form: str = "primal",
-) -> int:
-    """:func:`fit_memory_bytes` checked against the memory of ``device``; returns the bytes.
-
-    The message names the fit, e.g. "one_step with width 100000 at d = 10, n = 1,000,000
-    (float32, chunks of 32,768) needs 241.3 GB, more than …".
-    """
-    needed = fit_memory_bytes(method, width, d, n_samples, dtype, chunk_size, form)
-    size = f" with width {width}" if width is not None else ""
-    dense = method == "kernel_ridge" or (method == "ntk" and form == "dual")
-    chunks = "" if dense else f", chunks of {min(chunk_size, n_samples):,}"
-    what = f"{method}{size} at d = {d}, n = {n_samples:,} ({str(dtype).removeprefix('torch.')}{chunks})"
-    check_memory(needed, what, device)
-    return needed

@@ -38,6 +38,9 @@ __all__ = [
     "output_scale_spec",
     "first_layer_spec",
     "second_layer_spec",
+    "directions_spec",
+    "resolve_directions",
+    "check_network_options",
     "FIRST_LAYERS",
     "SECOND_LAYERS",
     "symmetric_init",
@@ -514,3 +517,84 @@ def _second_layer(value, width: int, generator) -> torch.Tensor:
     if value == "gaussian":
         return scale * torch.randn(width, generator=generator, dtype=torch.float64)
     return torch.full((width,), scale, dtype=torch.float64)  # "constant"
+
+
+def directions_spec(value):
+    """The check of a learner's ``directions``: None, a target with ``U`` (a
+    ``MultiIndexTarget``) or a finite (r, d) array of directions."""
+    if value is None:
+        return None
+    U = getattr(value, "U", value)
+    try:
+        array = torch.as_tensor(U, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        array = None
+    if array is None or array.ndim != 2 or array.numel() == 0:
+        raise ValueError(
+            f"must be None, a target with directions U or an (r, d) array, got {type(value).__name__}"
+        )
+    if not bool(torch.isfinite(array).all()):
+        raise ValueError("must be finite: the given directions have non-finite entries")
+    return value
+
+
+def resolve_directions(value) -> torch.Tensor | None:
+    """The (r, d) float64 directions of ``directions=``: a target's U, an array, or None.
+
+    Examples
+    --------
+    >>> resolve_directions([[1.0, 0.0]])
+    tensor([[1., 0.]], dtype=torch.float64)
+    >>> resolve_directions(None) is None
+    True
+    """
+    directions_spec(value)
+    if value is None:
+        return None
+    return torch.as_tensor(getattr(value, "U", value), dtype=torch.float64)
+
+
+def check_network_options(width, first_layer, second_layer, directions=None) -> None:
+    """The rules between a learner's ``width``, ``first_layer``, ``second_layer`` and
+    ``directions`` that need no data: one-line ``ValueError`` before any work.
+
+    - ``second_layer="paper"`` (symmetric pairs): an even width, and a named first layer;
+    - a given W⁰ has ``width`` rows, a given a has ``width`` entries;
+    - ``first_layer="orthogonal"`` needs ``directions``.
+
+    Parameters
+    ----------
+    width : int
+        m (already checked to be an integer ≥ 1).
+    first_layer, second_layer, directions
+        As ``initial_network`` (already checked one by one).
+
+    Examples
+    --------
+    >>> check_network_options(4, "gaussian", "paper")
+    >>> check_network_options(3, "gaussian", "paper")
+    Traceback (most recent call last):
+    ...
+    ValueError: width must be an even integer ≥ 2, got 3
+    """
+    paired = isinstance(second_layer, str) and second_layer == "paper"
+    if paired:
+        check_width(width)
+        if not isinstance(first_layer, str):
+            raise ValueError(
+                "second_layer='paper' pairs neurons j and j + m/2 with equal rows; with a given "
+                "first_layer use second_layer='signs', 'gaussian', 'constant' or an array"
+            )
+    if not isinstance(first_layer, str):
+        rows = torch.as_tensor(first_layer).shape[0]
+        if rows != width:
+            raise ValueError(f"first_layer must have {width} rows (width), got {rows}")
+    if not isinstance(second_layer, str):
+        size = torch.as_tensor(second_layer).shape[0]
+        if size != width:
+            raise ValueError(f"second_layer must have {width} entries (width), got {size}")
+    if isinstance(first_layer, str) and first_layer == "orthogonal" and directions is None:
+        raise ValueError(
+            "first_layer='orthogonal' needs directions: the target (or its (r, d) directions U) "
+            "whose span the rows of W⁰ avoid"
+        )

@@ -35,6 +35,7 @@ __all__ = [
     "is_int",
     "is_number",
     "even_width",
+    "network_width",
     "integer_at_least",
     "count_within",
     "number",
@@ -76,6 +77,16 @@ def even_width(value: Any) -> int:
     """Width m: neurons come in ± pairs, so an even integer ≥ 2."""
     if not is_int(value) or value < 2 or value % 2:
         raise ValueError(f"must be an even integer ≥ 2, got {value!r}")
+    return int(value)
+
+
+def network_width(value: Any) -> int:
+    """Width m of a network whose initialisation may be unpaired: an integer ≥ 1 (a learner
+    asks for an even one where its second layer is the paper's symmetric pairs)."""
+    if not is_int(value) or value < 1:
+        raise ValueError(
+            f"must be an integer ≥ 1 (an even integer ≥ 2 for second_layer='paper'), got {value!r}"
+        )
     return int(value)
 
 

@@ -32,6 +32,7 @@ _EXPORTS = {
     "ALGORITHM_VERSION": "replearn.experiments.grid",
     "expand_grid": "replearn.experiments.grid",
     "run_id": "replearn.experiments.grid",
+    "RunOptions": "replearn.experiments.executors",
     "RunSummary": "replearn.experiments.executors",
     "execute_run": "replearn.experiments.executors",
     "run_pending": "replearn.experiments.executors",
@@ -40,6 +41,9 @@ _EXPORTS = {
     "write_report": "replearn.experiments.api",
     "METHODS": "replearn.experiments.methods",
     "register_method": "replearn.experiments.methods",
+    "register_learner": "replearn.experiments.methods",
+    "register_target_kind": "replearn.experiments.target_kinds",
+    "TargetKind": "replearn.experiments.target_kinds",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,7 +8,7 @@ below never branch on ``spec.kind``.
 
     from replearn.experiments import load_spec, run_experiment
     spec = load_spec("configs/demo.yaml")
-    summary = run_experiment(spec, db="results/replearn.sqlite", executor="process")
+    summary = run_experiment(spec, RunOptions(db="results/replearn.sqlite", executor="process"))
 """
 
 from __future__ import annotations
@@ -16,34 +16,34 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from replearn.experiments.executors import RunSummary, check_executor, run_pending
+from replearn.experiments.executors import RunOptions, RunSummary, check_executor, run_pending
 from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.paths import check_report_dir
 from replearn.experiments.report import grid_section, scaling_section, write_html
 from replearn.experiments.report.explain import provenance, reproduce_commands
 from replearn.experiments.scaling import plan_searches, run_scaling
 from replearn.experiments.spec import ExperimentSpec, load_spec
-from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
+from replearn.experiments.store import Store
 from replearn.limits import excerpt
 
-__all__ = ["load_spec", "run_experiment", "estimate_cells", "write_report", "check_output_dir"]
+__all__ = [
+    "RunOptions",
+    "load_spec",
+    "run_experiment",
+    "estimate_cells",
+    "write_report",
+    "check_output_dir",
+]
 
 
 def run_experiment(
-    spec: ExperimentSpec,
-    db: str | Path = DEFAULT_DB,
-    executor: str = "serial",
-    workers: int | None = None,
-    address: str | None = None,
-    retry_failed: bool = False,
-    quiet: bool = False,
-    threads: int | None = None,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    spec: ExperimentSpec, options: RunOptions | None = None, **fields: Any
 ) -> RunSummary:
     """Run whatever of the spec is not finished yet in the store ``db``; returns a summary.
 
-    Grid: every run config is registered, then the unfinished ones run on ``executor``
+    Grid: every run config is registered, then the unfinished ones run on the executor
     (``serial``, ``process`` or ``ray``). Scaling: the n*(d) searches register the cells
     they need round by round (the summary is a ``ScalingSummary`` with the fits).
 
@@ -51,22 +51,13 @@ def run_experiment(
     ----------
     spec : ExperimentSpec
         From :func:`load_spec` or :func:`parse_spec`.
-    db : str or pathlib.Path
-        The SQLite results store; finished runs in it are not run again (resume).
-    executor : {"serial", "process", "ray"}
-        Where the runs execute.
-    workers : int, optional
-        Runs side by side (process and Ray executors).
-    address : str, optional
-        A Ray cluster's address (``executor="ray"``).
-    retry_failed : bool
-        Run failed runs again.
-    quiet : bool
-        No progress lines.
-    threads : int, optional
-        torch intra-op threads per run (default 1; recorded, not part of the run id).
-    lease_seconds : float
-        How long a claim lives without a heartbeat.
+    options : RunOptions, optional
+        How the runs execute: ``db``, ``executor``, ``workers``, ``threads``, ``address``,
+        ``retry_failed``, ``quiet``, ``lease_seconds``
+        (:class:`~replearn.experiments.executors.RunOptions`; default ``RunOptions()``).
+    **fields
+        Fields of ``RunOptions`` given directly (``db=…``, ``quiet=True``), changing
+        ``options``.
 
     Returns
     -------
@@ -94,25 +85,14 @@ def run_experiment(
     >>> first.ok, first.executed, again.executed  # the second call resumes: nothing left
     (True, 4, 0)
     """
-    check_executor(executor)
+    options = RunOptions.of(options, **fields)
+    check_executor(options.executor)
     if spec.kind == "scaling":
-        return run_scaling(
-            spec,
-            db,
-            executor,
-            workers,
-            quiet=quiet,
-            threads=threads,
-            address=address,
-            retry_failed=retry_failed,
-            lease_seconds=lease_seconds,
-        )
+        return run_scaling(spec, options)
     configs = expand_grid(spec)
-    with Store(db, lease_seconds) as store:
+    with Store(options.db, options.lease_seconds) as store:
         store.register_experiment(spec.name, spec.to_json(), [(run_id(c), c) for c in configs])
-    return run_pending(
-        spec.name, db, executor, workers, address, retry_failed, quiet, threads, lease_seconds
-    )
+    return run_pending(spec.name, options)
 
 
 def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:

@@ -127,8 +127,8 @@ def resolve_spec(given: str | Path) -> tuple[Path, bool]:
     shipped = find_config(str(given))
     if shipped is not None:
         return shipped, True
-    if path.exists():
-        raise ValueError(f"{path}: not a file; give a YAML spec or a shipped config's name")
+    if path.exists():  # a device, FIFO or folder: the spec loader says what is wrong with it
+        return path, False
     names = ", ".join(shipped_configs()) or "none"
     raise ValueError(
         f"{excerpt(str(given))}: no such file and no shipped config of that name "

@@ -37,18 +37,21 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from replearn import limits, progress
 from replearn.experiments.grid import ALGORITHM_VERSION
-from replearn.experiments.methods import METHODS
+from replearn.experiments.methods import METHODS, build_learner
 from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
 
 __all__ = [
     "EXECUTORS",
+    "RunOptions",
     "RunSummary",
     "check_executor",
     "execute_run",
@@ -56,7 +59,18 @@ __all__ = [
     "run_pending",
 ]
 
-EXECUTORS = ("serial", "process", "ray")
+# Every executor, one entry each: name → run(claims, record, options), which executes the
+# claimed (run id, config) pairs and hands each result to record(run id, result). A new
+# executor is one entry here (the CLI's --executor choices list the names).
+EXECUTORS: dict[str, Callable] = {
+    "serial": lambda claims, record, o: _run_serial(claims, record, o.threads or 1),
+    "process": lambda claims, record, o: _run_process_pool(
+        claims, record, o.workers, o.threads or 1
+    ),
+    "ray": lambda claims, record, o: _run_ray(
+        claims, record, o.workers, o.address, o.threads or 1, o.quiet
+    ),
+}
 
 
 def check_executor(executor: str) -> None:
@@ -65,6 +79,74 @@ def check_executor(executor: str) -> None:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "ray":
         _require_ray()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How runs execute: everything ``replearn run`` passes down to the executors, as one
+    object (the CLI builds it from its flags; :func:`~replearn.experiments.run_experiment`,
+    the scaling search and :func:`run_pending` take it). None of it enters a run id.
+
+    Parameters
+    ----------
+    db : str or pathlib.Path
+        The SQLite results store; finished runs in it are not run again (resume).
+    executor : {"serial", "process", "ray"}
+        Where the runs execute.
+    workers : int, optional
+        Runs side by side (process and Ray executors); default: one per core.
+    threads : int, optional
+        torch intra-op threads per run (default 1; recorded, not part of the run id).
+    address : str, optional
+        A Ray cluster's address (``executor="ray"``).
+    retry_failed : bool
+        Run failed runs again.
+    quiet : bool
+        No progress lines.
+    lease_seconds : float
+        How long a claim lives without a heartbeat.
+
+    Examples
+    --------
+    >>> options = RunOptions(db="r.sqlite", executor="process", workers=2)
+    >>> options.threads, options.with_(quiet=True).quiet
+    (None, True)
+    >>> RunOptions(workers=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: workers must be ≥ 1, got 0
+    """
+
+    db: str | Path = DEFAULT_DB
+    executor: str = "serial"
+    workers: int | None = None
+    threads: int | None = None
+    address: str | None = None
+    retry_failed: bool = False
+    quiet: bool = False
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+
+    def __post_init__(self):
+        if self.executor not in EXECUTORS:
+            raise ValueError(
+                f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}"
+            )
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):  # fmt: skip
+                raise ValueError(f"{name} must be ≥ 1, got {value!r}")
+        if not (isinstance(self.lease_seconds, int | float) and self.lease_seconds > 0):
+            raise ValueError(f"lease_seconds must be > 0, got {self.lease_seconds!r}")
+
+    def with_(self, **changes) -> RunOptions:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def of(cls, options: RunOptions | None = None, **fields) -> RunOptions:
+        """``options`` with ``fields`` changed, or RunOptions(**fields) when None."""
+        return cls(**fields) if options is None else replace(options, **fields)
 
 
 # -- one run --------------------------------------------------------------------------------
@@ -157,39 +239,17 @@ def execute_run(config: dict, threads: int | None = 1) -> dict:
     }
 
 
-_MEMORY_ESTIMATED = ("one_step", "random_features", "ntk", "full_training")
-
-
-def _fit_arguments(config: dict) -> tuple | None:
-    """(method, width, d, n, dtype, chunk, form) of a run whose fit memory is estimated."""
-    method = config.get("method")
-    params = config.get("params") or {}
-    width = params.get("width")
-    if method not in _MEMORY_ESTIMATED or isinstance(width, bool) or not isinstance(width, int):
-        return None
-    d, n_samples = int(config["d"]), int(config["n"])
-    chunk = params.get("chunk_size")
-    chunk = chunk if isinstance(chunk, int) and chunk > 0 else 32_768
-    form = params.get("form", "primal")
-    if method == "ntk" and form not in ("primal", "dual"):
-        form = "primal" if width * (d + 1) <= n_samples else "dual"
-    return method, width, d, n_samples, config.get("dtype", "float32"), chunk, form
-
-
 def check_run_memory(config: dict) -> None:
     """Refuse a run whose fit would need more memory than this machine (or device) has,
-    before it allocates: :func:`replearn.limits.check_fit_memory` on the run's method,
-    width, d, n, dtype, chunk size and device (a one-line LimitError with the numbers).
+    before it allocates: the run's learner, built from its params
+    (:func:`~replearn.experiments.methods.build_learner`), is asked for its own estimate at
+    the run's n, d and n_holdout — and at the transfer's N — (``check_fit_memory``; a
+    one-line LimitError with the numbers). Methods without a learner are not checked.
 
-    Checked where the run executes (a Ray worker has its own memory). Methods whose peak
-    depends on a solver chosen at run time (kernel ridge: dense or Falkon) are left to it;
-    the NTK's ``form: auto`` is resolved as the learner does (primal when m(d+1) ≤ n).
-    Runs side by side on one machine share its memory: :func:`cap_workers` bounds how
-    many run at once so that together they fit.
+    Checked where the run executes (a Ray worker has its own memory). Runs side by side on
+    one machine share its memory: :func:`cap_workers` bounds how many run at once so that
+    together they fit.
     """
-    arguments = _fit_arguments(config)
-    if arguments is None:
-        return
     device = str(config.get("device", "cpu"))
     if device.startswith("cuda"):
         import torch
@@ -198,8 +258,33 @@ def check_run_memory(config: dict) -> None:
             return  # the run itself says that CUDA is missing
     elif device != "cpu":
         return
-    method, width, d, n_samples, dtype, chunk, form = arguments
-    limits.check_fit_memory(method, width, d, n_samples, dtype, chunk, device, form)
+    model = build_learner(config)
+    if model is None:
+        return
+    d = int(config["d"])
+    model.check_fit_memory(int(config["n"]), d, int(config.get("n_holdout", 0)))
+    transfer = config.get("transfer")
+    if transfer:
+        model.check_fit_memory(int(transfer["N"]), d, int(transfer.get("n_holdout", 0)))
+
+
+def run_memory_bytes(config: dict) -> int | None:
+    """Bytes the run's fit needs by its learner's own estimate (the larger of the training
+    fit and the transfer fit), or None: no learner, no estimate, or parameters its check
+    refuses (the run itself then fails with the learner's message)."""
+    model = build_learner(config)
+    if model is None:
+        return None
+    d, sizes = int(config["d"]), [(int(config["n"]), int(config.get("n_holdout", 0)))]
+    transfer = config.get("transfer")
+    if transfer:
+        sizes.append((int(transfer["N"]), int(transfer.get("n_holdout", 0))))
+    try:
+        estimates = [model.fit_memory_bytes(n, d, n_holdout) for n, n_holdout in sizes]
+    except (ValueError, TypeError):
+        return None
+    known = [estimate[0] for estimate in estimates if estimate is not None]
+    return max(known) if known else None
 
 
 # A spawned worker with torch imported holds about this much before its run allocates.
@@ -211,16 +296,16 @@ def cap_workers(requested: int | None, configs: list[dict]) -> tuple[int, str | 
 
     At most the CPUs available to this process, the runs there are to do, and the number
     whose memory fits together: each worker needs ``WORKER_BASE_BYTES`` plus the largest
-    fit estimate among the runs (:func:`replearn.limits.fit_memory_bytes`), compared with
+    fit estimate among the runs (each run's learner asked, :func:`run_memory_bytes`), compared with
     the memory available (or the ``memory_bytes`` limit). Never fewer than one: a single
     run that does not fit is refused by its own memory check.
     """
     cores = _default_workers()
     per_worker = WORKER_BASE_BYTES
     for config in configs:
-        arguments = _fit_arguments(config)
-        if arguments is not None and str(config.get("device", "cpu")) == "cpu":
-            per_worker = max(per_worker, WORKER_BASE_BYTES + limits.fit_memory_bytes(*arguments))
+        needed = run_memory_bytes(config) if str(config.get("device", "cpu")) == "cpu" else None
+        if needed is not None:
+            per_worker = max(per_worker, WORKER_BASE_BYTES + needed)
     available, source = limits.available_memory_bytes("cpu")
     by_memory = max(1, available // per_worker)
     wanted = requested or cores
@@ -360,17 +445,7 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
-def run_pending(
-    experiment: str,
-    db: str | Path = DEFAULT_DB,
-    executor: str = "serial",
-    workers: int | None = None,
-    address: str | None = None,
-    retry_failed: bool = False,
-    quiet: bool = False,
-    threads: int | None = None,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
-) -> RunSummary:
+def run_pending(experiment: str, options: RunOptions | None = None, **fields: Any) -> RunSummary:
     """Run the experiment's unfinished runs (already registered in the store).
 
     Usable by searches that add cells as they go (``Store.register_experiment(…,
@@ -380,18 +455,24 @@ def run_pending(
     ----------
     experiment : str
         Its name in the store.
-    db, executor, workers, address, retry_failed, quiet, threads, lease_seconds
-        As :func:`run_experiment`.
+    options : RunOptions, optional
+        How the runs execute (default ``RunOptions()``).
+    **fields
+        Fields of :class:`RunOptions` to change (``db=…``, ``quiet=True``, …).
 
     Returns
     -------
     RunSummary
     """
-    check_executor(executor)
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be ≥ 1, got {workers}")
-    threads = threads or 1
-    db = Path(db)
+    options = RunOptions.of(options, **fields)
+    check_executor(options.executor)
+    db, executor, quiet, lease_seconds = (
+        Path(options.db),
+        options.executor,
+        options.quiet,
+        options.lease_seconds,
+    )
+    retry_failed = options.retry_failed
     start = time.perf_counter()
     token = uuid.uuid4().hex
     store = Store(db, lease_seconds)
@@ -418,20 +499,17 @@ def run_pending(
                 yield claim
 
         try:
-            if executor == "serial":
-                _run_serial(claims(), record, threads)
-            elif executor == "process":
+            if executor == "process":  # local workers: as many as fit together
                 todo = [
                     row["config"]
                     for row in store.runs(experiment)
                     if row["status"] in ("pending", "running")
                 ]
-                workers, why = cap_workers(workers, todo)
+                workers, why = cap_workers(options.workers, todo)
                 if why and not quiet:
                     print(f"replearn: {why}", file=sys.stderr)
-                _run_process_pool(claims(), record, workers, threads)
-            else:
-                _run_ray(claims(), record, workers, address, threads, quiet)
+                options = options.with_(workers=workers)
+            EXECUTORS[executor](claims(), record, options)
         finally:
             bar.close()
     except BaseException:

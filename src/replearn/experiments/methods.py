@@ -21,7 +21,6 @@ learners' speed.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import math
@@ -33,13 +32,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, create_model, model_serializer
 
+from replearn.experiments.target_kinds import build_target, build_transfer_target
 from replearn.learners.full_training import FullTraining
 from replearn.learners.giant_step import GiantStepNetwork
 from replearn.learners.kernel_ridge import KernelRidge
 from replearn.learners.ntk import NTKRegression
 from replearn.learners.one_step import OneStepNetwork
+from replearn.learners.online_sgd import OnlineSGD
 from replearn.learners.random_features import RandomFeatures
 from replearn.validation import boolean, number, optional
 
@@ -47,6 +48,9 @@ __all__ = [
     "METHODS",
     "MethodInfo",
     "register_method",
+    "register_learner",
+    "learner_params",
+    "build_learner",
     "build_target",
     "build_transfer_target",
     "derive_seed",
@@ -63,92 +67,159 @@ def checked_by(learner, name: str, allow_none: bool = False):
 Bool = Annotated[Any, AfterValidator(boolean)]
 
 
+def _same(value: Any, default: Any) -> bool:
+    """``value == default`` without True == 1 (a bool equals only a bool)."""
+    if isinstance(value, bool) != isinstance(default, bool):
+        return False
+    try:
+        return bool(value == default)
+    except Exception:  # an array-like default: never "the same"
+        return False
+
+
 class Params(BaseModel):
     """Base of the hyper-parameter models: unknown names are errors.
 
-    ``omitted_when_none`` lists options added after results were stored: at their default
-    None they are left out of ``model_dump()`` (so of the run config, so of its run id), and
-    the runs of existing specs keep their ids.
+    ``omitted_at`` maps options added after results were stored to their default: at that
+    value they are left out of ``model_dump()`` (so of the run config, so of its run id), and
+    the runs of existing specs keep their ids; another value enters the run id.
+    ``none_means_default`` lists fields whose None stands for the learner's own default (the
+    runner leaves them out of the constructor call).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    omitted_when_none: ClassVar[tuple[str, ...]] = ()
+    omitted_at: ClassVar[dict[str, Any]] = {}
+    none_means_default: ClassVar[frozenset[str]] = frozenset()
 
     @model_serializer(mode="wrap")
     def _leave_out_new_defaults(self, handler):
         data = handler(self)
-        for name in self.omitted_when_none:
-            if data.get(name, 0) is None:
+        for name, default in self.omitted_at.items():
+            if name in data and _same(data[name], default):
                 del data[name]
         return data
 
 
-class OneStepParams(Params):
-    width: checked_by(OneStepNetwork, "width") = 100
-    eta1: checked_by(OneStepNetwork, "eta1") = "sqrt_d"
-    head: checked_by(OneStepNetwork, "head") = "ridge"
-    ridge_lambda: checked_by(OneStepNetwork, "ridge_lambda") = "auto"
-    head_steps: checked_by(OneStepNetwork, "head_steps") = 1000
-    head_lr: checked_by(OneStepNetwork, "head_lr") = "auto"
-    data: checked_by(OneStepNetwork, "data") = "same"
-    preprocess: checked_by(OneStepNetwork, "preprocess") = True
-    chunk_size: checked_by(OneStepNetwork, "chunk_size") = 32_768
-    label_transform: checked_by(OneStepNetwork, "label_transform") = None
-
-    omitted_when_none: ClassVar[tuple[str, ...]] = ("label_transform",)
+# parameters a run takes from its config (``config["seed"]``, ``["dtype"]``, ``["device"]``),
+# never from a method's hyper-parameters
+RUN_CONTEXT = ("seed", "dtype", "device")
 
 
-class GiantStepParams(Params):
-    """GiantStepNetwork. A per-step list is one value, so a spec sweeps lists of lists:
-    ``step_size: [[2.0, 8.0]]`` is one run with η₁ = 2, η₂ = 8; ``batch: [fresh, reuse]`` is
-    two runs. (A list whose length is not ``steps`` fails the run with the learner's message.)"""
+def learner_params(
+    learner,
+    legacy: dict[str, Any] | tuple[str, ...] = (),
+    none_means_default: tuple[str, ...] = (),
+) -> type[Params]:
+    """A method's hyper-parameter model generated from its learner class.
 
-    width: checked_by(GiantStepNetwork, "width") = 100
-    steps: checked_by(GiantStepNetwork, "steps") = 1
-    step_size: checked_by(GiantStepNetwork, "step_size") = "sqrt_d"
-    weight_decay: checked_by(GiantStepNetwork, "weight_decay") = "paper"
-    batch: checked_by(GiantStepNetwork, "batch") = "fresh"
-    output_scale: checked_by(GiantStepNetwork, "output_scale") = 1.0
-    label_transform: checked_by(GiantStepNetwork, "label_transform") = None
-    preprocess: checked_by(GiantStepNetwork, "preprocess") = True
-    head: checked_by(GiantStepNetwork, "head") = "ridge"
-    ridge_lambda: checked_by(GiantStepNetwork, "ridge_lambda") = "auto"
-    head_steps: checked_by(GiantStepNetwork, "head_steps") = 1000
-    head_lr: checked_by(GiantStepNetwork, "head_lr") = "auto"
-    chunk_size: checked_by(GiantStepNetwork, "chunk_size") = 32_768
+    Every ``__init__`` parameter of ``learner`` becomes a field, with the learner's default
+    and its ``_parameter_checks`` check (so a spec and an estimator accept the same values
+    with the same words), except the run's context (:data:`RUN_CONTEXT`) and the parameters
+    the learner declares ``_not_in_specs`` (Python objects a YAML spec cannot express).
+
+    Parameters
+    ----------
+    learner : type
+        A :class:`~replearn.learners.base.BaseLearner` subclass.
+    legacy : dict or tuple of str
+        The fields the method had when results were first stored, in their sweep order,
+        each with the default it had then (a tuple of names: the learner's defaults): they
+        are always in the run config (so in its run id), and a spec that leaves one out
+        gets that stored default even if the learner's default has moved since (so the run
+        keeps its id and its numbers). Every other field — a parameter added to the learner
+        later — is left out of the config at the learner's default
+        (:attr:`Params.omitted_at`), so adding a parameter never changes the run id of an
+        existing run; a value other than the default enters the run id. Written once per
+        method; never add a name to it.
+    none_means_default : tuple of str
+        Legacy fields whose spec default is None, meaning "the learner's default" (stored
+        as None in the run config; left out of the constructor call).
+
+    Returns
+    -------
+    type
+        A :class:`Params` model: legacy fields first (in that order), then the others in
+        the order of the learner's signature.
+
+    Examples
+    --------
+    >>> from replearn.learners.random_features import RandomFeatures
+    >>> P = learner_params(RandomFeatures, legacy=("width", "ridge_lambda", "chunk_size"))
+    >>> list(P.model_fields)[:5]
+    ['width', 'ridge_lambda', 'chunk_size', 'preprocess', 'activation']
+    >>> P().model_dump()             # the others at their defaults: not in the run config
+    {'width': 100, 'ridge_lambda': 'auto', 'chunk_size': 32768}
+    >>> P(preprocess=False).model_dump()["preprocess"]
+    False
+    """
+    signature = inspect.signature(learner.__init__).parameters
+    if not isinstance(legacy, dict):
+        legacy = {n: signature[n].default if n in signature else None for n in legacy}
+    excluded = set(RUN_CONTEXT) | set(learner._not_in_specs)
+    names = [n for n in signature if n != "self" and n not in excluded]
+    unknown = [n for n in (*legacy, *none_means_default) if n not in names]
+    if unknown or not set(none_means_default) <= set(legacy):
+        raise TypeError(
+            f"{learner.__name__}: legacy fields {unknown or list(none_means_default)} are not "
+            "settable parameters (or a none_means_default field is not legacy)"
+        )
+    fields: dict[str, Any] = {}
+    for name in (*legacy, *[n for n in names if n not in legacy]):
+        if name in none_means_default:
+            fields[name] = (checked_by(learner, name, allow_none=True), None)
+        else:
+            default = legacy[name] if name in legacy else signature[name].default
+            fields[name] = (checked_by(learner, name), default)
+    model = create_model(f"{learner.__name__}Params", __base__=Params, **fields)
+    model.omitted_at = {n: signature[n].default for n in names if n not in legacy}
+    model.none_means_default = frozenset(none_means_default)
+    model.__doc__ = (
+        f"Hyper-parameters of {learner.__name__} in a spec (generated from the learner)."
+    )
+    return model
 
 
-class RandomFeaturesParams(Params):
-    width: checked_by(RandomFeatures, "width") = 100
-    ridge_lambda: checked_by(RandomFeatures, "ridge_lambda") = "auto"
-    chunk_size: checked_by(RandomFeatures, "chunk_size") = 32_768
+# The fields each learner's method had when results were first stored, with the defaults they
+# had then (see learner_params): they stay in every run config with these values when a spec
+# leaves them out, so the run ids and numbers of stored results never change — even where a
+# learner's own default has moved since (GiantStepNetwork's step_size: "stable" now). Any
+# learner parameter not listed here enters a run config only at a value other than its
+# default. Written once; never add to them.
+OneStepParams = learner_params(
+    OneStepNetwork,
+    legacy={"width": 100, "eta1": "sqrt_d", "head": "ridge", "ridge_lambda": "auto",
+            "head_steps": 1000, "head_lr": "auto", "data": "same", "preprocess": True,
+            "chunk_size": 32_768},
+)  # fmt: skip
+GiantStepParams = learner_params(
+    GiantStepNetwork,
+    legacy={"width": 100, "steps": 1, "step_size": "sqrt_d", "weight_decay": "paper",
+            "batch": "fresh", "output_scale": 1.0, "label_transform": None, "preprocess": True,
+            "head": "ridge", "ridge_lambda": "auto", "head_steps": 1000, "head_lr": "auto",
+            "chunk_size": 32_768},
+)  # fmt: skip
+GiantStepParams.__doc__ += """
 
-
-class NTKParams(Params):
-    width: checked_by(NTKRegression, "width") = 100
-    ridge_lambda: checked_by(NTKRegression, "ridge_lambda") = "auto"
-    chunk_size: checked_by(NTKRegression, "chunk_size") = 32_768
-    bias: checked_by(NTKRegression, "bias") = "zero"
-    form: checked_by(NTKRegression, "form") = "auto"
-
-
-class KernelRidgeParams(Params):
-    """The infinite-width kernels: no width. (A spec names a kernel; callables are Python-only.)"""
-
-    kernel: checked_by(KernelRidge, "kernel") = "ntk"
-    ridge_lambda: checked_by(KernelRidge, "ridge_lambda") = "auto"
-    solver: checked_by(KernelRidge, "solver") = "auto"
-
-
-class FullTrainingParams(Params):
-    """None: the learner's default."""
-
-    width: checked_by(FullTraining, "width") = 100
-    optimizer: checked_by(FullTraining, "optimizer", allow_none=True) = None
-    lr: checked_by(FullTraining, "lr", allow_none=True) = None
-    epochs: checked_by(FullTraining, "epochs", allow_none=True) = None
-    batch_size: checked_by(FullTraining, "batch_size", allow_none=True) = None
-    weight_decay: checked_by(FullTraining, "weight_decay", allow_none=True) = None
+A per-step list is one value, so a spec sweeps lists of lists: ``step_size: [[2.0, 8.0]]`` is
+one run with η₁ = 2, η₂ = 8; ``batch: [fresh, reuse]`` is two runs. (A list whose length is
+not ``steps`` fails the run with the learner's message.)"""
+RandomFeaturesParams = learner_params(
+    RandomFeatures, legacy={"width": 100, "ridge_lambda": "auto", "chunk_size": 32_768}
+)
+NTKParams = learner_params(
+    NTKRegression,
+    legacy={"width": 100, "ridge_lambda": "auto", "chunk_size": 32_768, "bias": "zero",
+            "form": "auto"},
+)  # fmt: skip
+KernelRidgeParams = learner_params(
+    KernelRidge, legacy={"kernel": "ntk", "ridge_lambda": "auto", "solver": "auto"}
+)
+FullTrainingParams = learner_params(
+    FullTraining,
+    legacy={"width": 100, "optimizer": None, "lr": None, "epochs": None, "batch_size": None,
+            "weight_decay": None},
+    none_means_default=("optimizer", "lr", "epochs", "batch_size", "weight_decay"),
+)  # fmt: skip
 
 
 class SyntheticParams(Params):
@@ -177,13 +248,18 @@ class MethodInfo:
     run: Callable[[dict], dict]
     supports_transfer: bool = False
     description: str = ""
+    learner: type | None = None
 
 
 METHODS: dict[str, MethodInfo] = {}
 
 
 def register_method(
-    name: str, params: type[Params], supports_transfer: bool = False, description: str = ""
+    name: str,
+    params: type[Params],
+    supports_transfer: bool = False,
+    description: str = "",
+    learner: type | None = None,
 ):
     """Decorator: ``@register_method("mine", MyParams)`` on ``def run(config) -> dict``.
 
@@ -197,6 +273,9 @@ def register_method(
         Whether ``run`` handles ``config["transfer"]`` (a spec's ``transfer`` block).
     description : str
         One line that says what it runs.
+    learner : type, optional
+        The learner class a run fits, built from the run's params (:func:`build_learner`):
+        the engine asks it for its memory estimate before the run.
 
     Returns
     -------
@@ -217,7 +296,7 @@ def register_method(
     """
 
     def decorate(run: Callable[[dict], dict]) -> Callable[[dict], dict]:
-        METHODS[name] = MethodInfo(name, params, run, supports_transfer, description)
+        METHODS[name] = MethodInfo(name, params, run, supports_transfer, description, learner)
         return run
 
     return decorate
@@ -228,46 +307,6 @@ def derive_seed(seed: int, purpose: str) -> int:
     """A seed for an independent stream (e.g. the transfer task's data) from the run's seed."""
     digest = hashlib.sha256(f"{int(seed)}:{purpose}".encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1
-
-
-def build_target(target: dict, d: int):
-    """MultiIndexTarget from a resolved ``config["target"]`` block and d."""
-    from replearn.targets import MultiIndexTarget, paper_target, paper_transfer_target
-
-    kind, seed = target["kind"], int(target.get("seed", 0))
-    if kind == "paper":
-        return paper_target(d, seed)
-    if kind == "paper_transfer":
-        return paper_transfer_target(d, seed)
-    if kind == "random":
-        extra = {}
-        if target.get("hessian_energy") is not None:
-            extra["hessian_energy"] = target["hessian_energy"]
-        return MultiIndexTarget.random(
-            d, target["r"], target["degree"], seed, kappa=target.get("kappa"), **extra
-        )
-    if kind == "expression":
-        return MultiIndexTarget.from_expression(
-            target["expr"], d, seed=seed, normalize=target.get("normalize", True), r=target.get("r")
-        )
-    raise ValueError(f"unknown target kind {kind!r}")
-
-
-def build_transfer_target(transfer_target: dict, pretrain_target):
-    """The transfer task's target: same principal subspace U as the pretraining target."""
-    from replearn.targets import MultiIndexTarget, paper_transfer_target
-
-    kind = transfer_target["kind"]
-    if kind == "paper_transfer":
-        return paper_transfer_target(pretrain_target.d, u=pretrain_target.U[:1])
-    if kind == "expression":
-        return MultiIndexTarget.from_expression(
-            transfer_target["expr"],
-            pretrain_target.d,
-            normalize=transfer_target.get("normalize", True),
-            U=pretrain_target.U,
-        )
-    raise ValueError(f"unknown transfer target kind {kind!r}")
 
 
 def _dtype(config: dict):
@@ -298,21 +337,43 @@ def _scalar(value: Any) -> Any:
 
 
 # -- learners --------------------------------------------------------------------------------
-def _import(path: str):
-    module, _, name = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise RuntimeError(f"{path} is not available in this replearn build: {err}") from None
-
-
 def _construct(cls, params: dict, config: dict):
-    kwargs = {k: v for k, v in params.items() if v is not None}
+    """``cls(**params)`` with the run's seed, dtype and device; a None of a
+    ``none_means_default`` field is left out (the learner's default)."""
+    method = METHODS.get(config.get("method"))
+    defaults = method.params.none_means_default if method is not None else frozenset()
+    kwargs = {k: v for k, v in params.items() if not (v is None and k in defaults)}
     context = {"seed": config["seed"], "dtype": _dtype(config), "device": config["device"]}
     accepted = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     kwargs.update({k: v for k, v in context.items() if takes_any or k in accepted})
     return cls(**kwargs)
+
+
+def build_learner(config: dict):
+    """The unfitted learner of a run config (its method's ``learner`` built from the run's
+    params, seed, dtype and device), or None for a method without one.
+
+    Parameters
+    ----------
+    config : dict
+        A run config (``grid.cell_config``).
+
+    Returns
+    -------
+    BaseLearner or None
+
+    Examples
+    --------
+    >>> config = {"method": "ntk", "params": {"width": 10, "form": "dual"}, "seed": 1,
+    ...           "dtype": "float64", "device": "cpu"}
+    >>> build_learner(config)
+    NTKRegression(dtype=torch.float64, form='dual', seed=1, width=10)
+    """
+    method = METHODS.get(config.get("method"))
+    if method is None or method.learner is None:
+        return None
+    return _construct(method.learner, config.get("params") or {}, config)
 
 
 # the last few fitted pretraining models of this process: transfer cells that differ only
@@ -321,7 +382,7 @@ _PRETRAINED: OrderedDict[str, tuple[Any, dict]] = OrderedDict()
 _PRETRAINED_SIZE = 2
 
 
-def _fit(class_path: str, config: dict, extra: dict | None = None):
+def _fit(cls, config: dict, extra: dict | None = None):
     """(fitted model, pretraining metrics) for the cell; cached per process for transfer.
     ``extra``: constructor arguments that are not hyper-parameters (derived from the config)."""
     key = json.dumps({k: v for k, v in config.items() if k != "transfer"}, sort_keys=True)
@@ -333,7 +394,9 @@ def _fit(class_path: str, config: dict, extra: dict | None = None):
     target = build_target(config["target"], config["d"])
     stream = _stream(target, config, config["seed"], config["noise"])
     extra = {k: (target if v == "target" else v) for k, v in (extra or {}).items()}
-    model = _construct(_import(class_path), {**config["params"], **extra}, config)
+    if "directions" in inspect.signature(cls).parameters:  # first_layer="orthogonal", overlaps
+        extra.setdefault("directions", target.U)
+    model = _construct(cls, {**config["params"], **extra}, config)
     model = model.fit_stream(stream, n=config["n"], n_holdout=config["n_holdout"])
     metrics: dict[str, Any] = {}
     if "excess_risk" in config["metrics"]:
@@ -352,9 +415,9 @@ def _fit(class_path: str, config: dict, extra: dict | None = None):
     return model, metrics
 
 
-def _learner(class_path: str) -> Callable[[dict], dict]:
+def _learner(cls) -> Callable[[dict], dict]:
     def run(config: dict) -> dict:
-        model, metrics = _fit(class_path, config)
+        model, metrics = _fit(cls, config)
         transfer = config.get("transfer")
         if not transfer:
             return dict(metrics)
@@ -374,7 +437,7 @@ def _learner(class_path: str) -> Callable[[dict], dict]:
             out["alignment"] = metrics["alignment"]
         return out
 
-    run.__name__ = f"run_{class_path.rsplit('.', 1)[-1]}"
+    run.__name__ = f"run_{cls.__name__}"
     return run
 
 
@@ -383,7 +446,60 @@ register_method(
     OneStepParams,
     supports_transfer=True,
     description="Algorithm 1: one gradient step on W, then a ridge head (OneStepNetwork)",
-)(_learner("replearn.learners.one_step.OneStepNetwork"))
+    learner=OneStepNetwork,
+)(_learner(OneStepNetwork))
+
+
+def register_learner(
+    name: str,
+    learner,
+    *,
+    legacy: dict[str, Any] | tuple[str, ...] = (),
+    none_means_default: tuple[str, ...] = (),
+    supports_transfer: bool = False,
+    description: str = "",
+) -> type[Params]:
+    """Make a learner class a spec method — the one place a new learner is added.
+
+    Its hyper-parameters are generated from the learner (:func:`learner_params`: names,
+    defaults and checks of ``__init__`` and ``_parameter_checks``, less the run's seed,
+    dtype and device and the learner's ``_not_in_specs``); a run builds it from the run's
+    params, fits it with ``fit_stream`` on samples 0…n−1 of the run's stream, and records the
+    excess risk on ``n_test`` fresh samples (and the alignment of ``W_`` when the learner has
+    one, λ as ``ridge_lambda`` when it sets ``ridge_lambda_``); the engine asks it for its
+    memory estimate before the run.
+
+    Parameters
+    ----------
+    name : str
+        The name specs use (``methods: [{name: …}]``).
+    learner : type
+        A :class:`~replearn.learners.base.BaseLearner` subclass.
+    legacy, none_means_default : tuple of str
+        As :func:`learner_params` (a new learner has no legacy fields: every parameter
+        enters a run config only off its default).
+    supports_transfer : bool
+        Whether the learner has ``transfer_stream`` (a spec's ``transfer`` block).
+    description : str
+        One line.
+
+    Returns
+    -------
+    type
+        The generated :class:`Params` model.
+
+    Examples
+    --------
+    >>> params = register_learner("rf_again", RandomFeatures, description="random features")
+    >>> METHODS["rf_again"].learner is RandomFeatures, params(width=8).model_dump()
+    (True, {'width': 8})
+    >>> del METHODS["rf_again"]
+    """
+    params = learner_params(learner, legacy, none_means_default)
+    register_method(name, params, supports_transfer, description, learner)(_learner(learner))
+    return params
+
+
 # per-step history kept in a giant-step run's metrics: summaries of every step, and the
 # cosines cos(w_j, u_k) of the first SCATTER_NEURONS neurons with the first SCATTER_DIRECTIONS
 # directions (the scatter figure), rounded to SCATTER_DIGITS: at most 256·2·T numbers a run
@@ -423,11 +539,7 @@ def step_history(history: list[dict]) -> list[dict]:
 
 def run_giant_step(config: dict) -> dict:
     """GiantStepNetwork on the cell; metrics as every learner plus ``history`` (step_history)."""
-    model, metrics = _fit(
-        "replearn.learners.giant_step.GiantStepNetwork",
-        config,
-        extra={"diagnostics_target": "target"},
-    )
+    model, metrics = _fit(GiantStepNetwork, config, extra={"diagnostics_target": "target"})
     return dict(metrics, history=step_history(model.history_))
 
 
@@ -436,28 +548,49 @@ register_method(
     GiantStepParams,
     description="T giant first-layer steps, second layer fixed (Dandi et al. 2023), then the "
     "ridge head (GiantStepNetwork)",
+    learner=GiantStepNetwork,
 )(run_giant_step)
 register_method(
     "random_features",
     RandomFeaturesParams,
     supports_transfer=True,
     description="random features: first layer frozen at init, ridge head",
-)(_learner("replearn.learners.random_features.RandomFeatures"))
+    learner=RandomFeatures,
+)(_learner(RandomFeatures))
 register_method(
     "ntk",
     NTKParams,
     description="linearised NTK of the same network, ridge on its features",
-)(_learner("replearn.learners.ntk.NTKRegression"))
+    learner=NTKRegression,
+)(_learner(NTKRegression))
 register_method(
     "kernel_ridge",
     KernelRidgeParams,
     description="exact kernel ridge regression (materialises the data set)",
-)(_learner("replearn.learners.kernel_ridge.KernelRidge"))
+    learner=KernelRidge,
+)(_learner(KernelRidge))
 register_method(
     "full_training",
     FullTrainingParams,
     description="both layers trained by (S)GD/Adam with autograd",
-)(_learner("replearn.learners.full_training.FullTraining"))
+    learner=FullTraining,
+)(_learner(FullTraining))
+
+
+def run_online_sgd(config: dict) -> dict:
+    """OnlineSGD on the cell; metrics as every learner plus, per replica, the samples it took
+    to reach weak recovery (``recovery_samples``: None when censored at n) and the step size."""
+    model, metrics = _fit(OnlineSGD, config)
+    times = [None if math.isinf(t) else int(t) for t in getattr(model, "recovery_samples_", [])]
+    return dict(metrics, recovery_samples=times, lr=float(model.lr_))
+
+
+register_method(
+    "online_sgd",
+    learner_params(OnlineSGD),
+    description="one-pass (online) SGD on the first layer, replicas batched (OnlineSGD)",
+    learner=OnlineSGD,
+)(run_online_sgd)
 
 
 @register_method(

@@ -46,11 +46,11 @@ from replearn.experiments.analysis import (
     log_d,
     recovery_exponent,
 )
-from replearn.experiments.executors import RunSummary, run_pending
+from replearn.experiments.executors import RunOptions, RunSummary, run_pending
 from replearn.experiments.grid import cell_config, method_params, run_id
-from replearn.experiments.methods import build_target
 from replearn.experiments.spec import ExperimentSpec, resolve_n
-from replearn.experiments.store import DEFAULT_DB, DEFAULT_LEASE_SECONDS, Store
+from replearn.experiments.store import Store
+from replearn.experiments.target_kinds import build_target
 
 __all__ = [
     "Search",
@@ -265,31 +265,29 @@ def fit_lines(result: Mapping) -> list[str]:
 
 def run_scaling(
     spec: ExperimentSpec,
-    db: str | Path = DEFAULT_DB,
-    executor: str = "serial",
-    workers: int | None = None,
-    quiet: bool = False,
-    threads: int | None = None,
-    address: str | None = None,
-    retry_failed: bool = False,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    options: RunOptions | None = None,
+    *,
     max_rounds: int = 200,
     poll_seconds: float = 2.0,
     n_boot: int = 2000,
+    **fields,
 ) -> ScalingSummary:
     """Find n*(d) for every search of a ``kind: scaling`` spec, then fit the exponents.
 
     Each round registers the runs the searches need next (all seeds of one n per
-    search) and executes them with ``run_pending``; finished runs already in the store
-    are reused. Returns a :class:`ScalingSummary` (``.scaling``: n*, slopes, CIs, with
-    ``n_boot`` bootstrap draws).
+    search) and executes them with ``run_pending`` (``options``: a
+    :class:`~replearn.experiments.executors.RunOptions`, ``fields`` changing some of its
+    fields); finished runs already in the store are reused. Returns a
+    :class:`ScalingSummary` (``.scaling``: n*, slopes, CIs, with ``n_boot`` bootstrap
+    draws).
     """
+    options = RunOptions.of(options, **fields)
+    db, quiet, lease_seconds = Path(options.db), options.quiet, options.lease_seconds
     start_time = time.perf_counter()
     epsilon = spec.scaling.threshold
     searches = plan_searches(spec)
     cells = _cells(spec, searches)
     seeds = list(spec.seeds)
-    db = Path(db)
     with Store(db, lease_seconds) as store:
         # membership: this spec's cells already in the store (from any experiment)
         reusable = [
@@ -298,7 +296,7 @@ def run_scaling(
             if row["run_id"] in cells and row["status"] in ("done", "failed")
         ]
         store.register_experiment(spec.name, spec.to_json(), reusable, replace=True)
-        if retry_failed:
+        if options.retry_failed:
             store.reset_failed(spec.name)
     executed = failed_now = rounds = 0
     results: dict[tuple, object] = {}
@@ -323,9 +321,7 @@ def run_scaling(
         new = [(run_id(c), c) for s, n in needed for c in (s.config(spec, n, k) for k in seeds)]
         with Store(db, lease_seconds) as store:
             store.register_experiment(spec.name, spec.to_json(), new, replace=False)
-        summary = run_pending(
-            spec.name, db, executor, workers, address, False, quiet, threads, lease_seconds
-        )
+        summary = run_pending(spec.name, options.with_(retry_failed=False))
         executed += summary.executed
         failed_now += summary.failed_now
         if summary.executed == 0 and summary.counts["running"] + summary.counts["stale"]:

@@ -3,7 +3,9 @@
 A spec names one experiment, a grid of runs::
 
     name: demo
-    target: {kind: paper}                 # paper | paper_transfer | random | expression
+    target: {kind: paper}                 # a registered kind (experiments.target_kinds):
+                                          # paper | paper_transfer | random | expression,
+                                          # or {link: "tanh(z1 + He3(z2))"}
     noise: 1.0                            # label-noise std (a list sweeps it)
     noise_kind: rademacher                # or gaussian
     methods:
@@ -23,9 +25,11 @@ the smallest n with mean risk ≤ ``threshold``, by an adaptive search on a log 
     kind: scaling
     scaling: {threshold: 0.2, n_start: "d^1", n_stop: "d^3", log_step: 0.25}
 
-Every problem is one :class:`SpecError` line naming the field path and what is allowed,
-e.g. ``methods[1].width: must be an even integer ≥ 2, got 101``; targets are built at
-load time, so an expression the whitelist parser rejects or r > d fails here.
+Every problem is one line naming the field path and what is allowed, e.g.
+``methods[1].width: must be an even integer ≥ 2, got 101``; a spec with several problems
+raises one :class:`SpecError` that lists them all, one per line (``SpecError.problems``).
+Targets are built at load time, so an expression the whitelist parser rejects or r > d
+fails here.
 
 Bounded before it is done (:mod:`replearn.limits`): the YAML is read by
 :func:`~replearn.experiments.yaml_strict.load_yaml` (size, depth, alias expansion,
@@ -38,6 +42,7 @@ look-alike such as the full-width ``ｏne_step`` is refused, never half-read.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -46,7 +51,7 @@ import stat
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -56,13 +61,21 @@ from pydantic import (
     Field,
     ValidationError,
 )
+from pydantic.fields import FieldInfo
 
 from replearn import limits
 from replearn.experiments.analysis import log_d
-from replearn.experiments.methods import METHODS, build_target, build_transfer_target
+from replearn.experiments.methods import METHODS, build_learner
+from replearn.experiments.target_kinds import (
+    TARGET_KINDS,
+    build_target,
+    build_transfer_target,
+    implied_kind,
+    registry_version,
+)
 from replearn.experiments.yaml_strict import YAMLSpecError, load_yaml
 from replearn.limits import LimitError, excerpt
-from replearn.validation import boolean, choice, integer_at_least, is_int, number
+from replearn.validation import choice, integer_at_least, is_int, number
 
 __all__ = [
     "SpecError",
@@ -73,12 +86,21 @@ __all__ = [
     "validate_spec",
     "validate_target",
     "format_validation_error",
+    "validation_problems",
     "resolve_n",
 ]
 
 
 class SpecError(ValueError):
-    """A spec problem, as one line: ``field.path: what is wrong, what is allowed``."""
+    """A spec's problems, one line each: ``field.path: what is wrong, what is allowed``.
+
+    ``problems`` lists the lines; ``str(error)`` is them joined by newlines (one line when
+    there is one problem).
+    """
+
+    def __init__(self, *problems: str):
+        self.problems = list(dict.fromkeys(problems))
+        super().__init__("\n".join(self.problems))
 
 
 # -- field checks -----------------------------------------------------------------------------
@@ -216,14 +238,6 @@ def _device(value: Any) -> str:
     return value
 
 
-def _target_seed(value: Any) -> int | str:
-    if value == "run" or (is_int(value) and 0 <= value <= INT64_MAX):
-        return value
-    raise ValueError(
-        f"must be an integer in [0, 2^63) or 'run' (the run's seed), got {excerpt(value)}"
-    )
-
-
 def _list_of(check) -> Any:
     return Annotated[
         list[Annotated[Any, AfterValidator(check)]],
@@ -233,7 +247,6 @@ def _list_of(check) -> Any:
 
 
 PositiveInt = Annotated[Any, AfterValidator(integer_at_least(1))]
-TargetSeed = Annotated[Any, AfterValidator(_target_seed)]
 NValue = Annotated[Any, AfterValidator(_n_value)]
 
 
@@ -241,65 +254,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-# -- targets ------------------------------------------------------------------------------------
-class PaperTarget(_Strict):
-    """He₂(u·x)/2 + He₄(u·x)/(4√3), u a random unit vector (Fig. 1)."""
-
-    kind: Literal["paper"]
-    seed: TargetSeed = 0
-
-
-class PaperTransferTarget(_Strict):
-    """He₃(u·x)/√6 with the u of the paper target of the same seed (Fig. 2's new task)."""
-
-    kind: Literal["paper_transfer"]
-    seed: TargetSeed = 0
-
-
-class RandomTarget(_Strict):
-    """MultiIndexTarget.random: degree-p, rank-r Hessian, E[f*²] = 1, optional κ."""
-
-    kind: Literal["random"]
-    r: PositiveInt
-    degree: Annotated[Any, AfterValidator(integer_at_least(2))]
-    kappa: Annotated[Any, AfterValidator(lambda v: v if v is None else number(0.0, True)(v))] = None
-    hessian_energy: Annotated[
-        Any, AfterValidator(lambda v: v if v is None else number(0.0, True)(v))
-    ] = None
-    seed: TargetSeed = 0
+# -- targets: the fields of every registered kind (experiments.target_kinds) ---------------------
+def _target_union(transfer: bool = False) -> Any:
+    """The discriminated union of the registered kinds' spec blocks (or transfer blocks);
+    a block without ``kind`` gets the kind its fields imply (``{link: …}``)."""
+    models = [
+        kind.transfer_model if transfer else kind.model
+        for kind in TARGET_KINDS.values()
+        if not transfer or kind.transfer_model is not None
+    ]
+    return Annotated[
+        typing.Union[tuple(models)],  # noqa: UP007 (a union built from a tuple)
+        Field(discriminator="kind"),
+        BeforeValidator(implied_kind),
+    ]
 
 
-class ExpressionTarget(_Strict):
-    """g written in z1…zr (e.g. ``He2(z1)/2 + He4(z1)/(4*sqrt(3))``), U Haar-random."""
-
-    kind: Literal["expression"]
-    expr: Annotated[Any, AfterValidator(_text)]
-    r: Annotated[Any, AfterValidator(lambda v: v if v is None else integer_at_least(1)(v))] = None
-    normalize: Annotated[Any, AfterValidator(boolean)] = True
-    seed: TargetSeed = 0
-
-
-TargetSpec = Annotated[
-    PaperTarget | PaperTransferTarget | RandomTarget | ExpressionTarget,
-    Field(discriminator="kind"),
-]
-
-
-class TransferExpressionTarget(_Strict):
-    """The new task g(Ux) in z1…zr, with the pretraining target's U."""
-
-    kind: Literal["expression"]
-    expr: Annotated[Any, AfterValidator(_text)]
-    normalize: Annotated[Any, AfterValidator(boolean)] = True
-
-
-class TransferPaperTarget(_Strict):
-    kind: Literal["paper_transfer"]
-
-
-TransferTargetSpec = Annotated[
-    TransferPaperTarget | TransferExpressionTarget, Field(discriminator="kind")
-]
+TargetSpec = _target_union()
+TransferTargetSpec = _target_union(transfer=True)
 
 
 class TransferSpec(_Strict):
@@ -374,7 +346,8 @@ class ExperimentSpec(_Strict):
     kind : {"grid", "scaling"}
         Every cell of the grid, or the adaptive n*(d) search of ``scaling``.
     target : mapping
-        ``{kind: paper | paper_transfer | random | expression, …}``.
+        ``{kind: <a registered target kind>, …}`` (``experiments.target_kinds``: paper,
+        paper_transfer, random, expression, link; ``{link: "…"}`` implies ``kind: link``).
     noise : float or list of float
         Label-noise standard deviations (a list sweeps them).
     noise_kind : {"rademacher", "gaussian"}
@@ -561,21 +534,70 @@ def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
     return validate_spec(data)
 
 
+_TARGETS_BUILT_AT = [registry_version()]
+
+
+def _refresh_target_fields() -> None:
+    """Rebuild the target fields of the spec models when a target kind was registered since
+    they were built (``target_kinds.register_target_kind``): a spec then accepts it."""
+    version = registry_version()
+    if version == _TARGETS_BUILT_AT[0]:
+        return
+    for model, transfer in ((TransferSpec, True), (_TargetOnly, False), (ExperimentSpec, False)):
+        model.model_fields["target"] = FieldInfo.from_annotation(_target_union(transfer))
+        model.model_rebuild(force=True)
+    _TARGETS_BUILT_AT[0] = version
+
+
 def validate_spec(data: Any) -> ExperimentSpec:
-    """Validate a parsed spec (a dict); every problem is one :class:`SpecError` line."""
+    """Validate a parsed spec (a dict): a :class:`SpecError` lists every problem, one line
+    each with its field path.
+
+    Parameters
+    ----------
+    data : dict
+        The spec as parsed YAML.
+
+    Returns
+    -------
+    ExperimentSpec
+
+    Examples
+    --------
+    >>> validate_spec({"name": "x", "target": {"kind": "expression"}, "d": [10],
+    ...                "methods": [{"name": "one_step", "width": 101}], "n": [100]})
+    Traceback (most recent call last):
+    ...
+    replearn.experiments.spec.SpecError: target.expr: required field is missing
+    methods[0].width: must be an even integer ≥ 2, got 101
+    """
+    _refresh_target_fields()
     if not isinstance(data, dict):
         fields = ", ".join(ExperimentSpec.model_fields)
         raise SpecError(
             f"spec: must be a mapping with the fields {fields}; got {type(data).__name__}"
         )
+    problems: list[str] = []
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
-        raise SpecError(format_validation_error(err, ExperimentSpec)) from None
-    _check_methods(spec)
-    _check_kind(spec)
-    _check_sizes(spec)
-    _check_targets(spec)
+        problems += validation_problems(err, ExperimentSpec)
+        spec = None
+    method_problems = _method_problems(data.get("methods"), data.get("transfer") is not None)
+    problems += method_problems
+    if spec is not None:  # checks of the validated whole
+        try:
+            _check_kind(spec)
+            if not method_problems:  # the sizes need the kind's fields and the methods' sweeps
+                _check_sizes(spec)
+        except SpecError as err:
+            problems += err.problems
+        try:
+            _check_targets(spec)
+        except SpecError as err:
+            problems += err.problems
+    if problems:
+        raise SpecError(*problems)
     return spec
 
 
@@ -598,6 +620,7 @@ def validate_target(target: Any, d: int | None = None):
     ...
     replearn.experiments.spec.SpecError: target.sede: unknown field; allowed: kind, seed
     """
+    _refresh_target_fields()
     try:
         validated = _TargetOnly.model_validate({"target": target}).target
     except ValidationError as err:
@@ -610,42 +633,95 @@ def validate_target(target: Any, d: int | None = None):
         raise SpecError(_target_message(validated.kind, err, d)) from None
 
 
-def _check_methods(spec: ExperimentSpec) -> None:
-    if not spec.methods:
-        raise SpecError("methods: must list at least one method")
+def _method_problems(methods: Any, transfer: bool) -> list[str]:
+    """Every problem of the ``methods`` list (raw spec data), one line each: unknown names,
+    unknown hyper-parameters, and each value its learner's check refuses. Entries that are
+    not mappings with a string name are the model validation's to report."""
+    if not isinstance(methods, list):
+        return []
+    if not methods:
+        return ["methods: must list at least one method"]
+    problems = []
     allowed = ", ".join(sorted(METHODS))
-    for i, method in enumerate(spec.methods):
+    for i, method in enumerate(methods):
         path = f"methods[{i}]"
-        if method.name not in METHODS:
-            raise SpecError(f"{path}.name: unknown method {method.name!r}; allowed: {allowed}")
-        info = METHODS[method.name]
+        if not isinstance(method, dict) or not isinstance(method.get("name"), str):
+            continue
+        name = method["name"]
+        if name not in METHODS:
+            problems.append(f"{path}.name: unknown method {name!r}; allowed: {allowed}")
+            continue
+        info = METHODS[name]
         fields = info.params.model_fields
-        for key, raw in method.params.items():
+        valid = {}  # the keys whose every value passed its check
+        for key, raw in method.items():
+            if key == "name":
+                continue
             if key not in fields:
-                raise SpecError(
-                    f"{path}.{key}: unknown hyper-parameter of {method.name}; "
+                problems.append(
+                    f"{path}.{key}: unknown hyper-parameter of {name}; "
                     f"allowed: {', '.join(fields) or 'none'}"
                 )
+                continue
             values = _as_list(raw)
             if not values:
-                raise SpecError(f"{path}.{key}: empty list; give a value or a list to sweep")
+                problems.append(f"{path}.{key}: empty list; give a value or a list to sweep")
+            before = len(problems)
             for j, value in enumerate(values):
                 where = f"{path}.{key}" + (f"[{j}]" if isinstance(raw, list) else "")
                 try:
                     info.params.model_validate({key: value})
                 except ValidationError as err:
-                    raise SpecError(f"{where}: {_message(err.errors()[0])}") from None
+                    problems.append(f"{where}: {_message(err.errors()[0])}")
+                    continue
                 if key == "width" and is_int(value):
                     try:
                         limits.check("width", int(value), "network width")
                     except LimitError as err:
-                        raise SpecError(f"{where}: {err}") from None
-        if spec.transfer is not None and not info.supports_transfer:
+                        problems.append(f"{where}: {err}")
+            if values and len(problems) == before:
+                valid[key] = (values, isinstance(raw, list))
+        if info.learner is not None:
+            problem = _combination_problem(path, name, valid)
+            if problem is not None:
+                problems.append(problem)
+        if transfer and not info.supports_transfer:
             names = ", ".join(sorted(k for k, v in METHODS.items() if v.supports_transfer))
-            raise SpecError(
-                f"{path}.name: {method.name} cannot refit its head on a new task (transfer); "
+            problems.append(
+                f"{path}.name: {name} cannot refit its head on a new task (transfer); "
                 f"methods with transfer: {names}"
             )
+    return problems
+
+
+# the most combinations of one method's sweep whose cross-parameter rules are checked
+COMBINATIONS_CHECKED = 1000
+
+
+def _combination_problem(path: str, name: str, sweep: dict[str, tuple[list, bool]]) -> str | None:
+    """The first combination of a learner method's (valid) sweep that its learner's
+    cross-parameter rules refuse (``check_params``: e.g. an odd width with the paper's paired
+    second layer), as one line under the parameter (and list index) it names; None if all
+    pass. ``sweep``: key → (values, whether the spec gave a list)."""
+    info = METHODS[name]
+    keys = [key for key in info.params.model_fields if key in sweep]
+    combos = itertools.product(*(range(len(sweep[key][0])) for key in keys))
+    for indices in itertools.islice(combos, COMBINATIONS_CHECKED):
+        combo = dict(zip(keys, (sweep[k][0][i] for k, i in zip(keys, indices))))
+        params = info.params.model_validate(combo).model_dump()
+        config = {"method": name, "params": params, "seed": 0, "dtype": "float32",
+                  "device": "cpu"}  # fmt: skip
+        try:
+            build_learner(config).check_params()
+        except (ValueError, TypeError) as err:
+            word, _, rest = _one_line(err).partition(" ")
+            if word not in combo:
+                return f"{path}: {_one_line(err)}"
+            at = dict(zip(keys, indices))
+            where = f"{path}.{word}" + (f"[{at[word]}]" if sweep[word][1] else "")
+            others = [f"{k}={combo[k]!r}" for k in keys if k != word and len(sweep[k][0]) > 1]
+            return f"{where}: {rest}" + (f" (with {', '.join(others)})" if others else "")
+    return None
 
 
 def _check_kind(spec: ExperimentSpec) -> None:
@@ -753,18 +829,20 @@ def _check_targets(spec: ExperimentSpec) -> None:
             try:
                 build_transfer_target(spec.transfer.target.model_dump(), built)
             except ValueError as err:
-                path = "transfer.target.expr" if spec.transfer.target.kind == "expression" else ""
-                raise SpecError(f"{path or 'transfer.target'}: {_one_line(err)}") from None
+                field = TARGET_KINDS[spec.transfer.target.kind].error_field
+                path = "transfer.target" + (f".{field}" if field else "")
+                raise SpecError(f"{path}: {_one_line(err)}") from None
 
 
 def _target_message(kind: str, err: ValueError, d: int) -> str:
+    """A build error of a target kind as one line under the field the kind names."""
     text = _one_line(err)
+    field = TARGET_KINDS[kind].error_field if kind in TARGET_KINDS else ""
     too_big = re.search(r"r=(\d+) > d=(\d+)", text)
     if too_big:
-        path = "target.r" if kind == "random" else "target.expr"
+        path = "target.r" if kind == "random" else f"target.{field or 'r'}"
         return f"{path}: must have r ≤ every d, got r={too_big.group(1)} > d={d}"
-    path = {"expression": "target.expr", "random": "target"}.get(kind, "target")
-    return f"{path}: {text}"
+    return f"target{'.' + field if field else ''}: {text}"
 
 
 def _one_line(err: Exception) -> str:
@@ -829,16 +907,23 @@ def _short(value: Any) -> str:
 
 
 def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
-    """A pydantic ValidationError of model ``root`` as one line: ``field.path: problem``."""
-    errors = err.errors()
-    error = errors[0]
+    """A pydantic ValidationError of model ``root`` as lines ``field.path: problem``, one
+    per problem (:func:`validation_problems` joined by newlines)."""
+    return "\n".join(validation_problems(err, root))
+
+
+def validation_problems(err: ValidationError, root: type[BaseModel]) -> list[str]:
+    """Every problem of a pydantic ValidationError of model ``root``, one line each."""
+    return list(dict.fromkeys(_problem(error, root) for error in err.errors()))
+
+
+def _problem(error: dict, root: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
-    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" * (len(errors) > 1)
     if error["type"] == "extra_forbidden":
         path, models = _walk(root, loc[:-1])
         allowed = ", ".join(dict.fromkeys(f for m in models for f in m.model_fields))
         field = (path + "." if path else "") + str(loc[-1])
-        return f"{field}: unknown field; allowed: {allowed}{more}"
+        return f"{field}: unknown field; allowed: {allowed}"
     path, models = _walk(root, loc)
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         context = error.get("ctx", {})
@@ -846,7 +931,7 @@ def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
             repr(k) for m in models if (k := _kind_of(m))
         )
         got = f", got {context['tag']!r}" if "tag" in context else ", but it is missing"
-        return f"{path}.kind: must be one of {tags}{got}{more}"
+        return f"{path}.kind: must be one of {tags}{got}"
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{path or 'spec'}: must be a mapping, got {_short(error.get('input'))}{more}"
-    return f"{path or 'spec'}: {_message(error)}{more}"
+        return f"{path or 'spec'}: must be a mapping, got {_short(error.get('input'))}"
+    return f"{path or 'spec'}: {_message(error)}"

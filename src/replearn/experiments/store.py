@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from replearn.experiments.analysis import log_d
+from replearn.experiments.target_kinds import target_label
 from replearn.limits import excerpt
 
 __all__ = [
@@ -776,15 +777,6 @@ RUN_COLUMNS = (
 TAIL_COLUMNS = ("wall_time", "peak_rss_mb", "peak_gpu_mb", "host", "attempts", "finished_at")
 
 
-def _target_label(target: dict) -> str:
-    if target["kind"] == "expression":
-        return f"expression:{target['expr']}"
-    if target["kind"] == "random":
-        extra = f",kappa={target['kappa']}" if target.get("kappa") is not None else ""
-        return f"random(r={target['r']},degree={target['degree']}{extra})"
-    return target["kind"]
-
-
 def flat_rows(rows: list[dict] | Store) -> list[dict]:
     """One flat dict per run: run columns, ``param_*`` hyper-parameters, metrics, timing.
 
@@ -803,7 +795,7 @@ def flat_rows(rows: list[dict] | Store) -> list[dict]:
             "run_id": row["run_id"],
             "status": row["status"],
             "method": config["method"],
-            "target": _target_label(config["target"]),
+            "target": target_label(config["target"]),
             "d": config["d"],
             "n": config["n"],
             "log_d_n": round(log_d(config["n"], config["d"]), 6) if config["d"] > 1 else None,

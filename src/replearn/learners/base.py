@@ -128,6 +128,10 @@ class BaseLearner(RegressorMixin, BaseEstimator):
     """
 
     _parameter_checks: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    # parameters an experiment spec may not set: they take Python objects (a target, a
+    # callable, an array) that YAML cannot express. Every other parameter except the run's
+    # seed, dtype and device is a field of the learner's method (``experiments.methods``).
+    _not_in_specs: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -137,6 +141,11 @@ class BaseLearner(RegressorMixin, BaseEstimator):
                 raise TypeError(
                     f"{cls.__name__}._parameter_checks must cover exactly its parameters: "
                     f"{sorted(params ^ set(cls._parameter_checks))} differ"
+                )
+            if not set(cls._not_in_specs) <= params:
+                raise TypeError(
+                    f"{cls.__name__}._not_in_specs names no parameter: "
+                    f"{sorted(set(cls._not_in_specs) - params)}"
                 )
 
     # -- parameters ---------------------------------------------------------------------------
@@ -149,6 +158,25 @@ class BaseLearner(RegressorMixin, BaseEstimator):
                 f"{cls.__name__} has no parameter {name!r}; it has {', '.join(cls._parameter_checks)}"
             )
         return cls._parameter_checks[name]
+
+    def check_params(self) -> dict[str, Any]:
+        """Every parameter through its check, then the cross-parameter rules — what ``fit``
+        runs first; a one-line ``ValueError`` naming the parameter.
+
+        Returns
+        -------
+        dict
+            The checked values by name.
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> rl.RandomFeatures(width=3).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: width must be an even integer ≥ 2, got 3
+        """
+        return self._check_params()
 
     def _check_params(self) -> dict[str, Any]:
         """Every parameter through its check (one-line ValueError); sets ``_dtype``, ``_device``."""
@@ -218,31 +246,97 @@ class BaseLearner(RegressorMixin, BaseEstimator):
     def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
         """(bytes, what they hold) of the fit's dominant allocations, or None (no estimate).
 
-        Default, for a ridge head on frozen features (OneStepNetwork, RandomFeatures,
-        NTKRegression, …): p = ``n_features(d)`` if the learner defines it, else ``width``;
-        ``limits.ridge_head_bytes`` (three p × p float64 matrices and a chunk of features),
-        or for a dual form (``form='dual'``, or 'auto' with p > n) ``limits.dense_kernel_bytes``
-        (the n × n kernel matrix). Learners whose allocations differ override it.
+        The only estimate of a learner's memory: ``fit``, ``fit_stream`` and the engine's
+        pre-run check (:meth:`check_fit_memory`) all ask it. Default, for a ridge head on
+        p frozen features (OneStepNetwork, RandomFeatures, GiantStepNetwork): p = ``width``;
+        ``limits.ridge_head_bytes`` (five p × p float64 matrices and a chunk of features).
+        Learners whose allocations differ override it (NTKRegression, KernelRidge,
+        FullTraining); tests/test_memory_estimates.py compares every estimate with the
+        measured peak.
         """
         width = getattr(self, "width", None)
         if not is_int(width):
             return None
-        p = self.n_features(d) if hasattr(self, "n_features") else width
-        form = getattr(self, "form", "primal")
         name = f"{type(self).__name__} with width {width} at d = {d}, n = {n:,}"
-        if form == "dual" or (form == "auto" and p > n):
-            return limits.dense_kernel_bytes(n, d), f"{name} (the {n:,}×{n:,} kernel matrix)"
         rows = min(getattr(self, "chunk_size", n), max(n, n_holdout))
         return (
-            limits.ridge_head_bytes(p, d, rows, self._dtype),
-            f"{name} (the {p:,}×{p:,} float64 Gram matrix and chunks of {rows:,}×{p:,} features)",
+            limits.ridge_head_bytes(width, d, rows, self._dtype),
+            f"{name} (the {width:,}×{width:,} float64 Gram matrix and chunks of "
+            f"{rows:,}×{width:,} features)",
         )
 
-    def _check_fit_memory(self, n: int, d: int, n_holdout: int = 0) -> None:
+    def _check_fit_memory(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
         """Refuse, in one line with the number, a fit whose memory exceeds the device's."""
         estimate = self._fit_memory_bytes(n, d, n_holdout)
         if estimate is not None:
             limits.check_memory(estimate[0], estimate[1], str(self._device))
+        return estimate
+
+    def check_fit_memory(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
+        """Refuse a fit on n samples of dimension d before any work if its memory exceeds the
+        device's: the parameters checked, then the learner's own estimate compared with the
+        memory of its device (``limits.check_memory``; a one-line ``LimitError``).
+
+        What ``fit`` and ``fit_stream`` check first; the experiment engine calls it before a
+        run so that an impossible cell fails at once.
+
+        Parameters
+        ----------
+        n : int
+            Training samples.
+        d : int
+            Input dimension.
+        n_holdout : int
+            Holdout samples.
+
+        Returns
+        -------
+        tuple of (int, str) or None
+            The estimate (bytes, what they hold), or None where the learner has none.
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> from replearn import limits
+        >>> bytes_needed, what = rl.RandomFeatures(width=1000).check_fit_memory(10**6, 10)
+        >>> bytes_needed > 5 * 1000**2 * 8
+        True
+        >>> with limits.raised(memory_bytes=10**6):
+        ...     rl.RandomFeatures(width=1000).check_fit_memory(10**6, 10)
+        Traceback (most recent call last):
+        ...
+        replearn.limits.LimitError: RandomFeatures with width 1000 at d = 10, n = 1,000,000 ...
+        """
+        estimate = self.fit_memory_bytes(n, d, n_holdout)
+        if estimate is not None:
+            limits.check_memory(estimate[0], estimate[1], str(self._device))
+        return estimate
+
+    def fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
+        """The learner's own estimate of a fit's peak memory, not compared with anything:
+        (bytes, what they hold), or None where the learner has none. The parameters are
+        checked first (one-line ``ValueError``).
+
+        Parameters
+        ----------
+        n, d, n_holdout : int
+            Training samples, input dimension, holdout samples.
+
+        Returns
+        -------
+        tuple of (int, str) or None
+
+        Examples
+        --------
+        >>> import replearn as rl
+        >>> rl.KernelRidge(solver="exact").fit_memory_bytes(1000, 10)[0]  # 4 n² + n·d floats
+        32080000
+        """
+        self._check_params()
+        n = check_count("n", n)
+        d = check_count("d", d)
+        n_holdout = check_count("n_holdout", n_holdout, minimum=0)
+        return self._fit_memory_bytes(n, d, n_holdout)
 
     def _reset_features(self, d: int) -> None:
         """A fit on tensors or a stream: d columns, no feature names."""

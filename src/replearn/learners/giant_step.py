@@ -340,6 +340,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "chunk_size": integer_at_least(1),
         "seed": seed,
     }
+    _not_in_specs = frozenset({"diagnostics_target", "directions"})  # the engine passes them
 
     def __init__(
         self,

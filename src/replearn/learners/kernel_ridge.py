@@ -2,7 +2,8 @@
 
     x ↦ α + β·x + Σ_i c_i·k(x, x_i),   c = (K + μI)⁻¹r,  μ = n·λ/2,  r = y − α − β·x
 
-k = the m → ∞ limit of the NTK or of random features (``replearn.kernels``) or any callable.
+k = the m → ∞ limit of the NTK or of random features (``replearn.kernels``) of the student's
+activation σ (``activation=``, as the finite-width learners take it), or any callable.
 Ridge convention (as everywhere in replearn, see ``linalg.ridge``): with features Φ the head
 minimises J(θ) = (1/n)‖Φθ − y‖² + (λ/2)‖θ‖²; with K = ΦΦᵀ the same predictor is
 f = Σ_i c_i·k(·, x_i), c as above, and for a kernel without finite features J is
@@ -15,12 +16,14 @@ tr(ΦᵀΦ/n) = tr(K)/n, so primal and dual forms share one path; GCV when no ho
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import torch
 
 from replearn import limits
+from replearn.activations import activation_spec, resolve_activation
 from replearn.kernels import KERNELS
 from replearn.learners.base import BaseLearner
 from replearn.learners.ridge_head import RidgeHead
@@ -92,6 +95,11 @@ class KernelRidge(BaseLearner):
         "ntk" (``ntk_kernel``, b = 0: the limit of ``NTKRegression``), "rf"
         (``rf_kernel``, b ~ N(0, 1): the limit of ``RandomFeatures``), or a callable
         k(X1, X2) → (n1, n2) tensor (checked: shape and finiteness, before the solve).
+    activation : str, Activation or (σ, σ′)
+        σ of the network whose limit "ntk"/"rf" is (``replearn.activations``; "relu", the
+        paper's, by default): K_rf = E[σ(u)σ(v)], K_ntk = K_rf + E[σ′(u)σ′(v)]·(x·x' + 1),
+        closed forms for relu, erf, abs and the polynomials, a Mehler series otherwise
+        (``replearn.kernels``). Only with a named kernel.
     solver : {"auto", "exact", "falkon"}
         "exact" — the n×n kernel matrix in row blocks on ``device``, Cholesky of
         K + (nλ/2)I (``dtype=float64``: in float64; ``float32``: factored in float32 and
@@ -143,6 +151,7 @@ class KernelRidge(BaseLearner):
 
     _parameter_checks = {
         "kernel": kernel_choice,
+        "activation": activation_spec,
         "ridge_lambda": ridge_lambda,
         "solver": choice("auto", "exact", "falkon"),
         "n_centers": integer_or_auto,
@@ -158,6 +167,7 @@ class KernelRidge(BaseLearner):
     def __init__(
         self,
         kernel: str | Callable = "ntk",
+        activation="relu",
         ridge_lambda: float | str = "auto",
         solver: str = "auto",
         n_centers: int | str = "auto",
@@ -170,6 +180,7 @@ class KernelRidge(BaseLearner):
         seed: int = 0,
     ):
         self.kernel = kernel
+        self.activation = activation
         self.ridge_lambda = ridge_lambda
         self.solver = solver
         self.n_centers = n_centers
@@ -183,10 +194,19 @@ class KernelRidge(BaseLearner):
 
     # -- validation -------------------------------------------------------------------------
     def _check_combination(self, values) -> None:
+        sigma = resolve_activation(values["activation"])
         if callable(self.kernel):
+            if not sigma.is_relu:
+                raise ValueError(
+                    "activation applies to kernel='ntk' or 'rf'; a callable kernel is used as given"
+                )
             self._kernel_fn, self._diagonal_fn = checked_kernel(self.kernel), None
-        else:
+        elif sigma.is_relu:  # the paper's arc-cosine kernels, unchanged
             self._kernel_fn, self._diagonal_fn = KERNELS[self.kernel]
+        else:
+            kernel, diagonal = KERNELS[self.kernel]
+            self._kernel_fn = functools.partial(kernel, activation=sigma)
+            self._diagonal_fn = functools.partial(diagonal, activation=sigma)
         if values["ridge_lambda"] == 0.0:
             raise ValueError(
                 "ridge_lambda = 0 needs n >= the number of features, and a kernel has "

@@ -283,6 +283,8 @@ class OneStepNetwork(FrozenFirstLayerHead, BaseLearner):
     (torch.Size([5, 8]), 0.4472)
     """
 
+    _not_in_specs = frozenset({"directions"})  # the engine passes the run's target U
+
     _parameter_checks = {
         "width": model_width,
         "eta1": number(0.0, True, ("sqrt_d", "normalize")),

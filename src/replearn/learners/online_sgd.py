@@ -276,6 +276,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
 
     """
 
+    _not_in_specs = frozenset({"directions"})  # the engine passes the run's target U
+
     _parameter_checks = {
         "width": integer_at_least(1),
         "activation": activation_spec,

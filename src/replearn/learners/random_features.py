@@ -88,6 +88,8 @@ class RandomFeatures(NetworkModel, TransferMixin, BaseLearner):
     True
     """
 
+    _not_in_specs = frozenset({"directions"})  # the engine passes the run's target U
+
     _parameter_checks = {
         "width": model_width,
         "ridge_lambda": ridge_lambda,

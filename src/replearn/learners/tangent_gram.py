@@ -1,14 +1,16 @@
 """FᵀF of a ReLU network's tangent features from their Khatri–Rao structure, without F.
 
-For neuron j with x̃ = (x, 1), w̃_j = (w_j, b_j), gate g_j(x) = 1[w̃_j·x̃ ≥ 0] and a_j = ±1,
-the NTK's tangent features ∂f/∂(a_j, w_j, b_j) (``learners.ntk``, scaled by √2) are
+For neuron j with x̃ = (x, 1), w̃_j = (w_j, b_j), gate g_j(x) = 1[w̃_j·x̃ ≥ 0] and a_j (±1 in
+the paper; any real here), the NTK's tangent features ∂f/∂(a_j, w_j, b_j) (``learners.ntk``,
+scaled by s = √2 for the paper's symmetric pairs, by the output scale c otherwise) are
 
-    √2·g_j·(w̃_j·x̃),   √2·a_j·g_j·x̃          — the second is the d weight features and the bias,
+    s·g_j·(w̃_j·x̃),   s·a_j·g_j·x̃          — the second is the d weight features and the bias,
 
+(ReLU(z) = 1[z ≥ 0]·z: this structure is ReLU's; every other σ takes explicit features),
 so every entry of FᵀF is a linear image of the (d + 1) × (d + 1) matrices
 
     H_jk = Σ_i g_ij·g_ik·x̃_i x̃_iᵀ :
-    gated–gated  2·a_j·a_k·H_jk,   ReLU–gated  2·a_k·w̃_jᵀH_jk,   ReLU–ReLU  2·w̃_jᵀH_jk w̃_k.
+    gated–gated  s²·a_j·a_k·H_jk,   ReLU–gated  s²·a_k·w̃_jᵀH_jk,   ReLU–ReLU  s²·w̃_jᵀH_jk w̃_k.
 
 H is symmetric in (j, k) and in the pair of x̃-coordinates (α, β), so only the
 E = (d + 1)(d + 2)/2 products q_e = x̃_α·x̃_β (α ≤ β) and the upper block triangle over j are
@@ -20,7 +22,7 @@ neurons in high dimension the plain FᵀF is the better-shaped product.
 
 Predictions need no F either: for coefficients θ = (θ_ReLU, θ_W, θ_b),
 
-    F(x)·θ = √2·Σ_j g_j(x)·(x̃·v_j),   v_j = θ_ReLU,j·w̃_j + a_j·(θ_W,j, θ_b,j),
+    F(x)·θ = s·Σ_j g_j(x)·(x̃·v_j),   v_j = θ_ReLU,j·w̃_j + a_j·(θ_W,j, θ_b,j),
 
 one (c, h)·(h, L(d + 1)) product for L coefficient vectors at once (``TangentPredictor``).
 """
@@ -35,14 +37,16 @@ __all__ = ["TangentGram", "TangentPredictor"]
 
 
 class TangentGram:
-    """Running FᵀF, Fᵀr, rᵀr and n of the tangent features √2·[g⊙(X̃W̃ᵀ), a·g⊗x, a·g] (float64).
+    """Running FᵀF, Fᵀr, rᵀr and n of the tangent features s·[g⊙(X̃W̃ᵀ), a·g⊗x, a·g] (float64).
 
     Parameters
     ----------
     W, b, a : torch.Tensor
-        The h distinct neurons: first-layer rows (h, d), biases (h,), output signs (h,).
+        The h distinct neurons: first-layer rows (h, d), biases (h,), second layer (h,).
     block_columns : int
         Neuron blocks of about this many columns; only their upper block triangle is formed.
+    scale : float or None
+        s; None is √2 (the paper's pairs), with the exact factors 2 and √2 of before.
 
     Examples
     --------
@@ -62,9 +66,15 @@ class TangentGram:
     min_neurons = 256  # ``worthwhile``: below this, FᵀF of the materialised features
 
     def __init__(
-        self, W: torch.Tensor, b: torch.Tensor, a: torch.Tensor, block_columns: int | None = None
+        self,
+        W: torch.Tensor,
+        b: torch.Tensor,
+        a: torch.Tensor,
+        block_columns: int | None = None,
+        scale: float | None = None,
     ):
         h, d = W.shape
+        self.scale = scale
         self.h, self.d = h, d
         self.W, self.b = W, b
         self.w_tilde = torch.cat([W, b[:, None]], dim=1).to(torch.float64)  # (h, d + 1)
@@ -144,7 +154,7 @@ class TangentGram:
         gram[weights, biases].unflatten(0, (h, d)).copy_(H[:d, d].permute(1, 0, 2))
         gram[biases, weights] = gram[weights, biases].T
         gram[biases, biases] = H[d, d]
-        gram.mul_(2.0 / self.n)
+        gram.mul_((2.0 if self.scale is None else self.scale**2) / self.n)
         neuron = torch.arange(h, device=device)
         order = torch.empty(h, d1, dtype=torch.long, device=device)
         order[:, :d] = h + neuron[:, None] * d + torch.arange(d, device=device)
@@ -153,7 +163,7 @@ class TangentGram:
         cross = torch.empty(p, dtype=torch.float64, device=device)
         cross[:h] = (w * self.V).sum(1)
         cross[order] = (signs[:, None] * self.V).reshape(-1)
-        cross.mul_(math.sqrt(2.0) / self.n)
+        cross.mul_((math.sqrt(2.0) if self.scale is None else self.scale) / self.n)
         return gram, cross, self.rr / self.n
 
 
@@ -166,6 +176,8 @@ class TangentPredictor:
         The h distinct neurons, as for ``TangentGram``.
     coefficients : torch.Tensor
         (L, p) or (p,), p = h(d + 2), in the feature order of ``NTKRegression``.
+    scale : float or None
+        s of the features; None is √2 (the paper's pairs).
 
     Examples
     --------
@@ -178,7 +190,7 @@ class TangentPredictor:
     tensor([2.8284, 0.0000], dtype=torch.float64)
     """
 
-    def __init__(self, W, b, a, coefficients: torch.Tensor):
+    def __init__(self, W, b, a, coefficients: torch.Tensor, scale: float | None = None):
         h, d = W.shape
         theta = coefficients.to(torch.float64)
         theta = theta[None, :] if theta.dim() == 1 else theta
@@ -188,7 +200,8 @@ class TangentPredictor:
         w_tilde = torch.cat([W, b[:, None]], dim=1).to(torch.float64)
         v = relu[:, :, None] * w_tilde[None] + a.to(torch.float64)[None, :, None] * gated
         self.n_outputs = v.shape[0]
-        self.v = v.permute(1, 0, 2).reshape(h, -1).mul_(math.sqrt(2.0))  # (h, L(d + 1))
+        factor = math.sqrt(2.0) if scale is None else scale
+        self.v = v.permute(1, 0, 2).reshape(h, -1).mul_(factor)  # (h, L(d + 1))
 
     def chunk_rows(self, max_entries: int = 2**22) -> int:
         """Rows per chunk: the float64 gates and products within max_entries each."""

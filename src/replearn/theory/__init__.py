@@ -7,6 +7,14 @@
   is the energy of f* above degree k (the "staircase"); the exponent is the smallest k whose
   remaining energy is below the risk threshold (= p for a full-degree target).
 - The population first step of neuron j is ≈ −2·a_j·H·w_j/√(2π): it lands in span(H) = S*.
+
+The field's sharper predictions live in submodules, re-exported here:
+
+- ``one_step_asymptotics`` (module ``replearn.theory.one_step_asymptotics``): the test error
+  of a ridge head after one giant step in the proportional regime (Cui et al. 2024).
+- ``weak_recovery_threshold``, ``spectral_threshold``, ``spectral_overlap``,
+  ``optimal_spectral_transform`` (module ``replearn.theory.weak_recovery``): weak recovery
+  of a single-index direction (Mondelli & Montanari 2018; Lu & Li 2017).
 """
 
 from __future__ import annotations
@@ -20,7 +28,14 @@ from replearn.quadrature import MAX_POINTS, QuadratureSizeError
 from replearn.quadrature import normal_gauss_hermite as _normal_gauss_hermite
 from replearn.quadrature import tensor_grid as _tensor_grid
 from replearn.targets import MultiIndexTarget
+from replearn.theory.one_step_asymptotics import OneStepAsymptotics, one_step_asymptotics
 from replearn.theory.online_ode import OverlapCurve, link_coefficients, online_overlap_ode
+from replearn.theory.weak_recovery import (
+    optimal_spectral_transform,
+    spectral_overlap,
+    spectral_threshold,
+    weak_recovery_threshold,
+)
 
 __all__ = [
     "QuadratureSizeError",
@@ -46,6 +61,12 @@ __all__ = [
     "information_exponent",
     "generative_exponent",
     "leap_structure",
+    "one_step_asymptotics",
+    "OneStepAsymptotics",
+    "weak_recovery_threshold",
+    "spectral_threshold",
+    "spectral_overlap",
+    "optimal_spectral_transform",
 ]
 
 

@@ -70,7 +70,8 @@ class OverlapCurve:
 
 
 def link_coefficients(target: MultiIndexTarget) -> np.ndarray:
-    """g_0 … g_p with g = Σ_k g_k He_k, of a single-index target (r = 1).
+    """g_0 … g_p with g = Σ_k g_k He_k, of a single-index target (r = 1); for a
+    non-polynomial link, its exact coefficients up to the target's ``degree_cutoff``.
 
     Examples
     --------
@@ -83,7 +84,7 @@ def link_coefficients(target: MultiIndexTarget) -> np.ndarray:
         raise ValueError(
             f"the online-SGD ODE is for single-index targets (r = 1), got r = {target.r}"
         )
-    out = np.zeros(target.degree + 1)
+    out = np.zeros(target.degree_cutoff + 1)
     for (k,), c in target.terms.items():
         out[k] += c
     return out

@@ -24,6 +24,9 @@ __all__ = ["risk_caption", "transfer_caption", "provenance", "reproduce_commands
 
 
 def _theory_sentence(target: MultiIndexTarget) -> str:
+    norm2 = target.norm2()
+    if not (math.isfinite(norm2) and norm2 > 0):  # e.g. z1 - z1 with normalize: false
+        return "E f*² = 0 for this target, so no theory expectation is drawn."
     d = target.d
     parts = []
     threshold = theory.one_step_threshold(target)
@@ -38,8 +41,8 @@ def _theory_sentence(target: MultiIndexTarget) -> str:
             "size: its single step sees only noise"
         )
     steps = [
-        (start, risk / target.norm2())
-        for start, _, risk in theory.kernel_staircase(target, max_log_d_n=target.degree + 1)
+        (start, risk / norm2)
+        for start, _, risk in theory.kernel_staircase(target, max_log_d_n=target.degree_cutoff + 1)
     ]
     plateaus = []
     for start, risk in steps:

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from replearn.experiments.frames import run_rows
-from replearn.experiments.methods import build_target
 from replearn.experiments.report.beyond import history_figures
 from replearn.experiments.report.explain import risk_caption, transfer_caption
 from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
 from replearn.experiments.report.tables import table_rows, write_tables
 from replearn.experiments.store import Store
+from replearn.experiments.target_kinds import build_target
 
 __all__ = ["grid_section", "QUALIFIER"]
 
