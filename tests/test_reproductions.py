@@ -6,7 +6,7 @@ means are independent estimates of the same expectation.
 Tolerance. For a quantity with per-seed values of sd s_r (replearn, k seeds) and s_p (peer,
 k seeds), the difference of the two means has sd √((s_r² + s_p²)/k) when both estimate the
 same expectation; the checks allow Z = 4 of it (two-sided normal tail 6·10⁻⁵ per quantity;
-about 60 quantities below, so a false failure has probability < 4·10⁻³, and the seeds are
+43 quantities below, so a false failure has probability < 3·10⁻³, and the seeds are
 fixed: the outcome is deterministic). The sds are the runs' own sample sds, so the bound
 adapts to the seed spread at each size. A wrong map of the parametrisation (η off by 2, the
 ½ of the loss, λ's convention) moves the means by many of these sds at these sizes.
