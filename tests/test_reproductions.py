@@ -8,8 +8,9 @@ k seeds), the difference of the two means has sd √((s_r² + s_p²)/k) when bot
 same expectation; the checks allow Z = 4 of it (two-sided normal tail 6·10⁻⁵ per quantity;
 43 quantities below, so a false failure has probability < 3·10⁻³, and the seeds are
 fixed: the outcome is deterministic). The sds are the runs' own sample sds, so the bound
-adapts to the seed spread at each size. A wrong map of the parametrisation (η off by 2, the
-½ of the loss, λ's convention) moves the means by many of these sds at these sizes.
+adapts to the seed spread at each size. Power: with replearn's η twice the mapped value (the
+½ of the loss forgotten) every test below fails; the test errors and cosines alone miss it
+at these sizes, so each test also compares the step's relative size ‖ΔW‖/‖W‖.
 """
 
 import math
