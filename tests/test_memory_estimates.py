@@ -99,8 +99,8 @@ CASES = {
     ("NTKRegression dual wide", 2): _case("NTKRegression", {"width": 400_000}, 8, 50, 0),
     ("KernelRidge exact", 1): _case("KernelRidge", {"solver": "exact"}, 10, 2000, 1000),
     ("KernelRidge exact", 2): _case("KernelRidge", {"solver": "exact"}, 10, 3000, 1000),
-    ("KernelRidge falkon", 1): _case("KernelRidge", {"solver": "falkon", "n_centers": 1500}, 10, 20_000, 2000),
-    ("KernelRidge falkon", 2): _case("KernelRidge", {"solver": "falkon", "n_centers": 3000}, 10, 40_000, 2000),
+    ("KernelRidge falkon", 1): _case("KernelRidge", {"solver": "falkon", "n_centers": 1000}, 10, 10_000, 2000),
+    ("KernelRidge falkon", 2): _case("KernelRidge", {"solver": "falkon", "n_centers": 2000}, 10, 20_000, 2000),
     ("FullTraining", 1): _case("FullTraining", {"width": 200, "epochs": 1}, 10, 65_536, 20_000),
     ("FullTraining", 2): _case("FullTraining", {"width": 400, "epochs": 1}, 10, 65_536, 20_000),
 }  # fmt: skip

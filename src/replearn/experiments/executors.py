@@ -145,7 +145,7 @@ class RunOptions:
 
     @classmethod
     def of(cls, options: RunOptions | None = None, **fields) -> RunOptions:
-        """``options`` with ``fields`` changed, or RunOptions(**fields) when None."""
+        """``options`` with ``fields`` changed, or ``RunOptions(**fields)`` when None."""
         return cls(**fields) if options is None else replace(options, **fields)
 
 
