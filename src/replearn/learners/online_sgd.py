@@ -207,7 +207,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
         None: random rows (overlap ≈ d^{−1/2}); else each row starts at u·w = init_overlap
         (u = the first direction), the rest uniform on u^⊥.
     threshold : float in (0, 1]
-        Weak recovery: max_j |overlap| ≥ threshold.
+        Weak recovery: max_j of the absolute overlap ≥ threshold.
     record_every : int or "auto"
         Steps between recorded overlaps ("auto": about 256 records per fit).
     stop_at_recovery : bool
@@ -249,7 +249,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
     smoothing_ : float
         The λ used; ``smoothing_method_`` "closed_form", "monte_carlo" or None.
     recovery_samples_ : numpy.ndarray (R,)
-        Samples used when max_j |overlap| first reached ``threshold``; ``inf`` if never
+        Samples used when the largest absolute overlap first reached ``threshold``; ``inf`` if never
         (censored at n). Absent without directions.
     recovered_ : numpy.ndarray of bool (R,)
     overlap_path_ : tensor (R, T, m)
