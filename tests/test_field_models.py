@@ -266,7 +266,7 @@ def test_width_rules(learner):
     X, y = _data()
     with pytest.raises(ValueError, match=r"^width must be an even integer ≥ 2, got 5$"):
         learner(width=5).fit(X, y)
-    with pytest.raises(ValueError, match="width must be an even integer ≥ 2 .* got 0"):
+    with pytest.raises(ValueError, match="width must be an integer ≥ 1 .* got 0"):
         learner(width=0, second_layer="signs").fit(X, y)
     for width in (1, 3):
         model = learner(width=width, second_layer="signs", ridge_lambda=0.1).fit(X, y)
@@ -292,7 +292,7 @@ def test_width_rules(learner):
             dict(first_layer="orthogonal", directions=torch.ones(1, 3)),
             "directions has rows of dimension 3, the data d = 5",
         ),
-        (dict(directions="u"), "directions must be None, a MultiIndexTarget"),
+        (dict(directions="u"), "directions must be None, a target with directions U"),
         (dict(biases="zero"), "biases must be one of 'paper', 'none', 'normal'"),
     ],
 )

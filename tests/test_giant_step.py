@@ -170,7 +170,10 @@ def test_direction_cosines_definition_and_errors():
         (dict(steps=2, label_transform=["square"]), "label_transform has 1 entries"),
         (dict(output_scale=0.0), r"output_scale must be a number > 0, '1/sqrt\(m\)' or '1/m'"),
         (dict(batch="new"), "batch must be one of 'fresh', 'reuse'"),
-        (dict(diagnostics_target="u"), "diagnostics_target must be None, a MultiIndexTarget"),
+        (
+            dict(diagnostics_target="u"),
+            "diagnostics_target must be None, a target with directions U",
+        ),
         (dict(diagnostics_target=torch.ones(1, 3)), "directions of dimension 3, the data d = 4"),
         (dict(steps=30), "needs at least 30 rows"),
     ],

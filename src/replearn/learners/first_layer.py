@@ -37,6 +37,7 @@ import torch
 from replearn.activations import Activation, activation_spec, resolve_activation
 from replearn.network import (
     TwoLayerNetwork,
+    directions_spec,
     first_layer_spec,
     initial_network,
     normal_biases,
@@ -45,7 +46,7 @@ from replearn.network import (
     second_layer_spec,
 )
 from replearn.targets import MultiIndexTarget
-from replearn.validation import check_width, choice, is_int
+from replearn.validation import check_width, choice, network_width
 
 __all__ = [
     "BIASES",
@@ -65,31 +66,9 @@ normal: N(0, 1) / the same N(0, 1)."""
 biases_spec = choice(*BIASES)
 
 
-def model_width(value) -> int:
-    """The check of ``width``: an integer ≥ 1 (even ≥ 2 with second_layer='paper', checked
-    with the second layer)."""
-    if not is_int(value) or value < 1:
-        raise ValueError(
-            "must be an even integer ≥ 2 (second_layer='paper') or an integer ≥ 1 (other "
-            f"second layers), got {value!r}"
-        )
-    return int(value)
-
-
-def directions_spec(value):
-    """None, a MultiIndexTarget, or directions U: a finite 2-D (r, d) array of row vectors."""
-    if value is None or isinstance(value, MultiIndexTarget):
-        return value
-    try:
-        U = torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        U = None
-    if U is None or U.ndim != 2 or U.shape[0] < 1 or not torch.isfinite(U).all():
-        raise ValueError(
-            "must be None, a MultiIndexTarget or a finite 2-D (r, d) array of directions, "
-            f"got {type(value).__name__}"
-        )
-    return value
+model_width = network_width
+"""The check of ``width`` (``validation.network_width``): an integer ≥ 1, even ≥ 2 with
+second_layer='paper' (checked with the second layer)."""
 
 
 def direction_rows(value, d: int, name: str) -> torch.Tensor | None:
