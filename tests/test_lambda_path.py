@@ -203,3 +203,14 @@ def test_ntk_dual_holdout_by_kernel_equals_the_features(dtype, rtol):
     by_features = model._holdout_mse(holdout, 2000, model._primal_from_dual(X, duals))
     by_kernel = model._holdout_mse_by_kernel(holdout, 2000, X, duals)
     torch.testing.assert_close(by_kernel, by_features, rtol=rtol, atol=0)
+
+
+def test_zero_trace_gram_gives_the_zero_head_not_an_overflow():
+    # every feature dead (ReLU features all 0): G = 0 and c = 0, so a(λ) = 0 for every λ > 0;
+    # the grid must stay finite instead of λ = 10⁻¹⁰·10⁻³⁰⁰ whose 1/(λ/2) overflows
+    gram = torch.zeros(4, 4, dtype=torch.float64)
+    path = RidgePath(gram, torch.zeros(4, dtype=torch.float64), 1.0, 10)
+    lambdas = default_lambda_grid(gram)
+    assert torch.isfinite(lambdas).all() and (lambdas > 0).all()
+    coefficients = path.coefficients(lambdas)
+    assert torch.equal(coefficients, torch.zeros_like(coefficients))

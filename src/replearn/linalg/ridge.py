@@ -164,13 +164,21 @@ class HoldoutErrors:
         return self.sse / self.n
 
 
+# below it 10⁻¹⁰·tr(G)/2 is subnormal or 0 and 1/(0 + λ/2) overflows to ∞
+_SMALLEST_TRACE = 1e-280
+
+
 def default_lambda_grid(gram: torch.Tensor, n_lambdas: int = 49) -> torch.Tensor:
     """λ from 10⁻¹⁰·tr(G) to 10²·tr(G), log-spaced (float64).
 
     The top (λ/2 ≥ 50·s_max) shrinks the head to ≈ 0, so with very few samples the holdout
     can choose the zero head; the bottom is ≈ unregularised for any width ≤ 10⁶.
+    A Gram matrix of zero (or underflowing) trace — every feature dead — has nothing to
+    scale by: the path is then taken at tr(G) = 1 (every a(λ) is 0 there), since 10⁻¹⁰·tr(G)
+    would be a subnormal λ whose 1/(s + λ/2) overflows.
     """
-    scale = max(float(torch.trace(gram)), 1e-300)
+    trace = float(torch.trace(gram))
+    scale = trace if trace > _SMALLEST_TRACE else 1.0
     return scale * torch.logspace(-10, 2, n_lambdas, dtype=torch.float64)
 
 
