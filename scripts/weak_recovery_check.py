@@ -1,8 +1,10 @@
 """Weak recovery by the optimal spectral estimator: SpectralEstimator against Lu & Li's overlap.
 
     PYTHONPATH=src python scripts/weak_recovery_check.py [--seeds 2]
+    PYTHONPATH=src python scripts/weak_recovery_check.py --links "sign(abs(z1)-1)" "cos(2*z1)" \
+        --ratios 0.7 1 1.3 2 --sizes 2000 --seeds 3 --no-figure
 
-For two links (phase retrieval z1**2, α_c = 1/2; relu(z1), α_c = 1) prints, as Markdown
+By default, for two links (phase retrieval z1**2, α_c = 1/2; relu(z1), α_c = 1) prints, as Markdown
 (recorded in docs/theory.md), the overlap |ŵ·u| of ``rl.SpectralEstimator`` (T*(y) =
 1 − 1/E[z² | y]) at d = 500 and d = 2000 (mean ± sd over the seeds) beside the d → ∞
 prediction ``rl.theory.spectral_overlap``, at α/α_c = 0.5 … 3, and draws
@@ -21,7 +23,13 @@ import replearn as rl
 from replearn.theory import spectral_overlap, weak_recovery_threshold
 
 ROOT = Path(__file__).resolve().parents[1]
-LINKS = {"z1**2": lambda z: z**2, "relu(z1)": lambda z: np.maximum(z, 0.0)}
+LINKS = {
+    "z1**2": lambda z: z**2,
+    "relu(z1)": lambda z: np.maximum(z, 0.0),
+    "sign(abs(z1)-1)": lambda z: np.sign(np.abs(z) - 1.0),
+    "cos(2*z1)": lambda z: np.cos(2 * z),
+}
+FIGURE_LINKS = ("z1**2", "relu(z1)")
 RATIOS = [0.5, 0.7, 1.0, 1.3, 1.6, 2.0, 3.0]
 
 
@@ -37,15 +45,20 @@ def overlap(values, link, d, alpha, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--links", nargs="+", choices=list(LINKS), default=list(FIGURE_LINKS))
+    parser.add_argument("--ratios", nargs="+", type=float, default=RATIOS, help="α/α_c")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[500, 2000], help="d")
+    parser.add_argument("--no-figure", action="store_true")
     args = parser.parse_args()
-    sizes = [500, 2000]
+    sizes, ratios = args.sizes, args.ratios
     results = {}
     print("\n| link | α_c | α/α_c | theory d → ∞ | " + " | ".join(f"d = {d}" for d in sizes) + " |")
     print("|---|---|---|---|" + "---|" * len(sizes))
-    for link, values in LINKS.items():
+    for link in args.links:
+        values = LINKS[link]
         threshold = weak_recovery_threshold(link)
-        predicted = spectral_overlap(link, [r * threshold for r in RATIOS])
-        for k, ratio in enumerate(RATIOS):
+        predicted = spectral_overlap(link, [r * threshold for r in ratios])
+        for k, ratio in enumerate(ratios):
             cells = []
             for d in sizes:
                 runs = [overlap(values, link, d, ratio * threshold, s) for s in range(args.seeds)]
@@ -55,6 +68,8 @@ def main():
             print(
                 f"{head} {ratio:g} | {predicted[k]:.3f} | " + " | ".join(cells) + " |", flush=True
             )
+    if args.no_figure or set(FIGURE_LINKS) - set(args.links) or ratios != RATIOS:
+        return
 
     import matplotlib
 
@@ -63,7 +78,7 @@ def main():
 
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=True)
     grid = np.linspace(0.3, 3.0, 200)
-    for ax, link in zip(axes, LINKS, strict=True):
+    for ax, link in zip(axes, FIGURE_LINKS, strict=True):
         threshold = weak_recovery_threshold(link)
         ax.plot(grid, spectral_overlap(link, grid * threshold), "k--", label="Lu & Li, d → ∞")
         ax.axvline(1.0, color="gray", lw=0.8, label="α_c = 1/E[(E[z²|y] − 1)²]")

@@ -1,6 +1,8 @@
 """One giant step then a ridge head, materialised in numpy — the steps of Cui et al.'s
 simulation notebook (SPOC-group/OneStepGD_asymptotics, Simulations.ipynb), written for the
-tests independently of replearn.theory (which it checks)."""
+tests independently of replearn.theory (which it checks); and the fixed point in the form of
+their theory notebook, with the projections of the spike and teacher directions on the bulk's
+eigenvectors given explicitly (``fixed_point``)."""
 
 from __future__ import annotations
 
@@ -50,3 +52,35 @@ def simulate_one_step(d, width, alpha0, eta, ridge_lambda, alphas, seed, student
         a = np.linalg.solve(F.T @ F + ridge_lambda * np.eye(p), F.T @ y)
         errors.append(float(np.mean((F_test @ a - y_test) ** 2)))
     return np.array(errors)
+
+
+def fixed_point(cond, D, F, H, X, alpha_p, ridge_lambda, damping=0.9, tol=1e-10):
+    """The fixed point of replearn.theory.one_step_asymptotics (its module docstring) with the
+    projections given explicitly, as in Cui et al.'s theory notebook: D the eigenvalues of
+    Ω = WΠWᵀ, F = p(UᵀWv)², H = p(UᵀWζ)², X = p(UᵀWv)(UᵀWζ) (the cross term, 0 on average
+    for directions independent of W); cond the κ-grid (replearn's _Conditional); α_p = n/p.
+    Returns the clean test error."""
+    o = dict(q1=0.1, q2=0.1, V1=1.0, V2=1.0, theta=0.0, psi=0.0, m=0.0)
+    E, mu0, mu1, kappa = cond.expect, cond.mu0, cond.mu1, cond.kappa
+    for _ in range(100_000):
+        c = mu0 * o["m"] + mu1 * kappa * o["theta"]
+        V = mu1**2 * o["V1"] + cond.mu2sq * o["V2"]
+        err = (cond.g2 + cond.noise2 - 2 * c * cond.h - 2 * mu1 * o["psi"] * cond.h1 + c**2
+               + mu1**2 * o["q1"] + cond.mu2sq * o["q2"])  # fmt: skip
+        q1h, q2h = (alpha_p * E(m2 * err / (1 + V) ** 2) for m2 in (mu1**2, cond.mu2sq))
+        V1h, V2h = (alpha_p * E(m2 / (1 + V)) for m2 in (mu1**2, cond.mu2sq))
+        th = alpha_p * E(kappa * mu1 * (cond.h - c) / (1 + V))
+        ph = alpha_p * E(mu1 * cond.h1 / (1 + V))
+        m = E(mu0 * (cond.h - mu1 * kappa * o["theta"]) / (1 + V)) / E(mu0**2 / (1 + V))
+        S = ridge_lambda + V1h * D + V2h
+        N = q1h * D + q2h + th**2 * F + ph**2 * H + 2 * th * ph * X
+        new = dict(q1=np.mean(D * N / S**2), q2=np.mean(N / S**2), V1=np.mean(D / S),
+                   V2=np.mean(1 / S), theta=th * np.mean(F / S) + ph * np.mean(X / S),
+                   psi=ph * np.mean(H / S) + th * np.mean(X / S), m=m)  # fmt: skip
+        change = max(abs(new[k] - o[k]) / (1 + abs(o[k])) for k in o)
+        o = {k: damping * o[k] + (1 - damping) * new[k] for k in o}
+        if change < tol:
+            break
+    c = mu0 * o["m"] + mu1 * kappa * o["theta"]
+    return E(cond.g2 - 2 * c * cond.h - 2 * mu1 * o["psi"] * cond.h1 + c**2
+             + mu1**2 * o["q1"] + cond.mu2sq * o["q2"])  # fmt: skip

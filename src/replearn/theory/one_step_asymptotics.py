@@ -30,9 +30,9 @@ Conditionally on the spike coordinate κ = v·x ~ N(0, 1) the features are Gauss
 and the teacher is y = g(γκ + ρs) + ε with s ⊥ κ, ρ = √(1 − γ²).
 
 **The fixed point** in the overlaps of the readout a (q₁ = aᵀΩa/p, q₂ = aᵀa/p, m = aᵀ1/√p,
-θ = aᵀW v/√p, ψ_a = aᵀW ζ/√p, ζ the teacher's part orthogonal to v; Ω = WWᵀ the bulk's Gram
-matrix, D its eigenvalues, ⟨·⟩ their mean; F = H = (p/d)·D the squared projections of
-√p·W v and √p·W ζ on its eigenvectors for directions independent of the bulk), at α_p = n/p:
+θ = aᵀw/√p with w = Wv, ψ_a = aᵀWζ/√p, ζ the teacher's part orthogonal to v; Ω = WΠWᵀ the
+features' conditional Gram matrix, Π = I − vvᵀ; D the eigenvalues of WWᵀ, ⟨·⟩ their mean —
+Ω has the same ⟨·⟩ up to O(1/p)), at α_p = n/p:
 
     V(κ) = μ₁²V₁ + μ₂²V₂,   c(κ) = μ₀m + μ₁κθ,
     e(κ) = E[y² | κ] − 2c·h − 2μ₁ψ_a·h₁ + c² + μ₁²q₁ + μ₂²q₂,   h = E[g | κ], h₁ = E[s g | κ]
@@ -40,8 +40,24 @@ matrix, D its eigenvalues, ⟨·⟩ their mean; F = H = (p/d)·D the squared pro
     V̂₁ = α_p E[μ₁²/(1 + V)],      V̂₂ = α_p E[μ₂²/(1 + V)]
     θ̂ = α_p E[κμ₁(h − c)/(1 + V)],  ψ̂ = α_p E[μ₁h₁/(1 + V)]
     m = E[μ₀(h − μ₁κθ)/(1 + V)] / E[μ₀²/(1 + V)]            (the all-ones direction: unpenalised)
-    S = λ + V̂₁D + V̂₂,   N = q̂₁D + q̂₂ + (θ̂² + ψ̂²)(p/d)D
-    V₁ = ⟨D/S⟩, V₂ = ⟨1/S⟩, q₁ = ⟨DN/S²⟩, q₂ = ⟨N/S²⟩, θ = θ̂(p/d)⟨D/S⟩, ψ_a = ψ̂(p/d)⟨D/S⟩
+    S = λ + V̂₁D + V̂₂,   N = q̂₁D + q̂₂ + ψ̂²(p/d)D
+    V₁ = ⟨D/S⟩, V₂ = ⟨1/S⟩, ψ_a = ψ̂(p/d)⟨D/S⟩,
+    q₁ = ⟨DN/S²⟩ + θ̂²·wᵀS⁻¹ΩS⁻¹w,  q₂ = ⟨N/S²⟩ + θ̂²·wᵀS⁻²w,  θ = θ̂·wᵀS⁻¹w
+
+with S = S(Ω) in the quadratic forms of w. ζ is a generic direction for Ω (its squared
+projections on Ω's eigenvectors are (p/d)·D, as in Cui et al.'s notebook), but w = Wv is not:
+Ω = WWᵀ − wwᵀ has v projected out, so w sits partly in Ω's small eigenvalues (half of it in Ω's
+null space when p > d). By Sherman–Morrison, with A = λ + V̂₂ + V̂₁WWᵀ (for which w is generic:
+wᵀg(WWᵀ)w → (p/d)⟨D·g(D)⟩),
+
+    x = (p/d)⟨D/S⟩,  x₂ = (p/d)⟨D/S²⟩,  y₂ = (p/d)⟨D²/S²⟩,
+    wᵀS⁻¹w = x/(1 − V̂₁x),  wᵀS⁻²w = x₂/(1 − V̂₁x)²,  wᵀS⁻¹ΩS⁻¹w = (y₂ − x²)/(1 − V̂₁x)².
+
+(Cui et al.'s notebook computes these projections numerically on the eigenvectors of WΠWᵀ;
+taking w generic instead, θ = θ̂(p/d)⟨D/S⟩, is 2–30 % off for students with E σ ≠ 0 or
+E[zσ′] ≠ 0.) θ̂ = A_θ − θB_θ is linear in θ (A_θ = α_p E[κμ₁(h − μ₀m)/(1 + V)],
+B_θ = α_p E[κ²μ₁²/(1 + V)]); each iteration solves θ = θ̂·x/(1 − V̂₁x) for θ,
+θ = A_θx/(1 − V̂₁x + B_θx), which stays stable where 1 − V̂₁x is small.
 
 (E over κ ~ N(0, 1), by Gauss–Hermite quadrature, as every Gaussian expectation here). The
 test error E[(f(x) − g(θ·x))²] is E_κ[e(κ)] with E[g² | κ] in place of E[y² | κ]; the
@@ -53,7 +69,6 @@ a W⁰ drawn with ``seed`` (finite d), or over c_W² times the Marchenko–Pastu
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -267,12 +282,14 @@ def _step(cond: _Conditional, D: np.ndarray, wD: np.ndarray, o: dict[str, float]
     """One pass of the fixed-point map (module docstring), overlaps → overlaps."""
     error, V = _errors(cond, o)
     mu1, mu1sq, mu2sq, kappa = cond.mu1, cond.mu1**2, cond.mu2sq, cond.kappa
-    c = cond.mu0 * o["m"] + mu1 * kappa * o["theta"]
     q1_hat = alpha_p * cond.expect(mu1sq * error / (1.0 + V) ** 2)
     q2_hat = alpha_p * cond.expect(mu2sq * error / (1.0 + V) ** 2)
     V1_hat = alpha_p * cond.expect(mu1sq / (1.0 + V))
     V2_hat = alpha_p * cond.expect(mu2sq / (1.0 + V))
-    theta_hat = alpha_p * cond.expect(kappa * mu1 * (cond.h - c) / (1.0 + V))
+    # θ̂ = A − θ·B is linear in θ; θ = θ̂·T₀ is solved for θ exactly (below), which keeps the
+    # iteration stable where T₀ = x/(1 − V̂₁x) is large
+    theta_A = alpha_p * cond.expect(kappa * mu1 * (cond.h - cond.mu0 * o["m"]) / (1.0 + V))
+    theta_B = alpha_p * cond.expect(kappa**2 * mu1sq / (1.0 + V))
     psi_hat = alpha_p * cond.expect(mu1 * cond.h1 / (1.0 + V))
     denominator = cond.expect(cond.mu0**2 / (1.0 + V))
     m = (
@@ -281,14 +298,19 @@ def _step(cond: _Conditional, D: np.ndarray, wD: np.ndarray, o: dict[str, float]
         else 0.0
     )
     S = ridge_lambda + V1_hat * D + V2_hat
-    N = q1_hat * D + q2_hat + (theta_hat**2 + psi_hat**2) * ratio * D
+    N = q1_hat * D + q2_hat + psi_hat**2 * ratio * D
     D_over_S = float(wD @ (D / S))
+    # the spike's column w = Wv against Ω = WΠWᵀ = WWᵀ − wwᵀ (Sherman–Morrison, module docstring)
+    x = ratio * D_over_S
+    x2 = ratio * float(wD @ (D / S**2))
+    y2 = ratio * float(wD @ (D**2 / S**2))
+    spike_over_shrink = theta_A / (1.0 - V1_hat * x + theta_B * x)  # θ̂/(1 − V̂₁x)
     return dict(
-        q1=float(wD @ (D * N / S**2)),
-        q2=float(wD @ (N / S**2)),
+        q1=float(wD @ (D * N / S**2)) + spike_over_shrink**2 * (y2 - x**2),
+        q2=float(wD @ (N / S**2)) + spike_over_shrink**2 * x2,
         V1=D_over_S,
         V2=float(wD @ (1.0 / S)),
-        theta=theta_hat * ratio * D_over_S,
+        theta=spike_over_shrink * x,
         psi=psi_hat * ratio * D_over_S,
         m=m,
     )
@@ -376,14 +398,6 @@ def one_step_asymptotics(
         ``test_error`` (one per α), ``training_error``, the overlaps, ``gamma``, ``spike``,
         ``bulk_scale``, ``iterations``.
 
-    Warns
-    -----
-    UserWarning
-        For a student with E[σ(z)] ≠ 0 or E[zσ′(z)] ≠ 0 (relu, sigmoid, abs, quadratic):
-        simulations at d = 1000 differ from the prediction by up to 30 % (docs/theory.md);
-        the step then also moves the bulk along its own data (the term τ·W⁰(M − E M),
-        M = mean yxxᵀ), which the equivalent model leaves out.
-
     Examples
     --------
     The setting of Cui et al.'s notebook (tanh student, teacher tanh, α₀ = 0.5, η̃ = 1,
@@ -410,14 +424,6 @@ def one_step_asymptotics(
     sigma, _ = student_functions(student)
     g = link_function(teacher)
     constants = spike_constants(student, g, alpha0, eta, noise)
-    if alpha0 > 0 and (abs(constants["c0"]) > 1e-8 or abs(constants["tau"]) > 1e-8):
-        warnings.warn(
-            f"one_step_asymptotics: this student has E[σ(z)] = {constants['c0']:.3g}, "
-            f"E[zσ′(z)] = {constants['tau']:.3g}; the equivalence is checked against "
-            "simulations for centred students with E[zσ′(z)] = 0 (tanh, erf) — for others "
-            "they differ by up to 30 % at d = 1000 (docs/theory.md)",
-            stacklevel=2,
-        )
     D, wD = bulk_spectrum(width_ratio, None if d is None else int(d), seed)
     D = constants["bulk_scale"] ** 2 * D
     cond = _Conditional(sigma, g, constants["spike"], constants["bulk_scale"],
