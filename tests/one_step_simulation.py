@@ -84,3 +84,30 @@ def fixed_point(cond, D, F, H, X, alpha_p, ridge_lambda, damping=0.9, tol=1e-10)
     c = mu0 * o["m"] + mu1 * kappa * o["theta"]
     return E(cond.g2 - 2 * c * cond.h - 2 * mu1 * o["psi"] * cond.h1 + c**2
              + mu1**2 * o["q1"] + cond.mu2sq * o["q2"])  # fmt: skip
+
+
+def step_bulk(d, p, alpha0, eta, seed, student="tanh", link=np.tanh, noise=0.0):
+    """(D, F, H, X) of the bulk of the step drawn by simulate_one_step(..., seed): W¹ = B + 1uᵀ
+    with u = η̃μ₁·mean (yᵢ − f₀(xᵢ))xᵢ (the step's part common to all neurons), v = u/‖u‖,
+    ζ ∝ (I − vvᵀ)e₁; D the eigenvalues of Ω = BΠBᵀ, U its eigenvectors, F = p(UᵀBv)²,
+    H = p(UᵀBζ)², X = p(UᵀBv)(UᵀBζ) — the explicit form of fixed_point's projections."""
+    sigma, dsigma = ACTIVATIONS[student]
+    rng = np.random.default_rng(seed)  # the draws of simulate_one_step, in its order
+    W0 = rng.standard_normal((p, d))
+    W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+    n0 = int(alpha0 * d)
+    X0 = rng.standard_normal((n0, d))
+    y0 = link(X0[:, 0]) + noise * rng.standard_normal(n0)
+    pre = X0 @ W0.T
+    residual = y0 - sigma(pre).sum(axis=1) / p
+    W1 = W0 + eta * (residual[:, None] * dsigma(pre)).T @ X0 / n0
+    z, w = np.polynomial.hermite_e.hermegauss(101)
+    mu1 = float(w @ (z * sigma(z))) / math.sqrt(2 * math.pi)
+    u = eta * mu1 * (residual @ X0) / n0
+    v = u / np.linalg.norm(u)
+    B = W1 - u[None, :]
+    zeta = np.eye(d)[0] - v[0] * v
+    zeta /= np.linalg.norm(zeta)
+    D, U = np.linalg.eigh((B - np.outer(B @ v, v)) @ (B - np.outer(B @ v, v)).T)
+    Fv, Hv = U.T @ (B @ v), U.T @ (B @ zeta)
+    return np.clip(D, 0.0, None), p * Fv**2, p * Hv**2, p * Fv * Hv

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from one_step_simulation import fixed_point, simulate_one_step
+from one_step_simulation import fixed_point, simulate_one_step, step_bulk
 from replearn.theory import one_step_asymptotics
 from replearn.theory.one_step_asymptotics import _Conditional, bulk_spectrum, spike_constants
 from replearn.theory.scalar_functions import link_function, student_functions
@@ -93,6 +93,21 @@ def test_spike_projection_matches_explicit_eigenvectors():
     assert np.all(np.abs(runs.mean(axis=0) - library) <= tolerance), (library, runs.mean(axis=0))
 
 
+def test_drawn_step_bulk_is_the_explicit_fixed_point_of_the_same_step():
+    """bulk="step" draws the step of tests/one_step_simulation.py (same seed, same draws) and
+    solves the fixed point on its measured projections: the same numbers as fixed_point on
+    step_bulk, an independent implementation of both (iterations to 1e-9 and 1e-10)."""
+    d, ratio, seed = 150, 2.0, 3
+    library = one_step_asymptotics(alpha=ALPHAS, width_ratio=ratio, d=d, seed=seed,
+                                   bulk="step").test_error  # fmt: skip
+    k = spike_constants()
+    cond = _Conditional(np.tanh, link_function("tanh(z1)"), k["spike"], k["bulk_scale"],
+                        k["gamma"], 0.0, 121)  # fmt: skip
+    D, F, H, X = step_bulk(d, int(ratio * d), 0.5, 1.0, seed)
+    explicit = [fixed_point(cond, D, F, H, X, a / ratio, 0.01) for a in ALPHAS]
+    np.testing.assert_allclose(library, explicit, rtol=1e-6)
+
+
 def test_finite_d_prediction_approaches_the_limit():
     limit = one_step_asymptotics(d=None, alpha=ALPHAS).test_error
     for d, bound in [(100, 0.02), (400, 0.005)]:  # the spectrum's edge effects shrink like 1/d
@@ -136,6 +151,8 @@ def test_a_fixed_point_that_does_not_converge_is_one_line():
         (dict(teacher="__import__('os')"), "teacher link"),
         (dict(teacher=3), "teacher must be a link expression"),
         (dict(damping=1.0), "damping must be in"),
+        (dict(bulk="drawn"), "bulk must be 'rescaled' or 'step'"),
+        (dict(bulk="step"), 'bulk="step" needs a finite d'),
     ],
 )
 def test_bad_arguments_are_one_line_errors(kwargs, message):

@@ -245,6 +245,41 @@ def bulk_spectrum(width_ratio: float, d: int | None = None, seed: int = 0,
     return eigenvalues, np.full(p, 1.0 / p)
 
 
+def _drawn_step_bulk(student, teacher, alpha0, eta, noise, width_ratio, d, seed):
+    """(D, F, H, X) of the bulk of one drawn step (``bulk="step"``, finite d).
+
+    Draws, with ``seed`` and in this order, W⁰ (p × d, unit rows), the step's n₀ = α₀·d inputs
+    and, if ς > 0, their label noise (the order of tests/one_step_simulation.py); takes the
+    step W¹ = W⁰ + η̃·mean (yᵢ − f₀(xᵢ))σ′(W⁰xᵢ)xᵢᵀ, its common part u = η̃μ₁·mean (yᵢ − f₀)xᵢ
+    (v = u/‖u‖) and the bulk B = W¹ − 1uᵀ; the teacher direction is e₁, ζ ∝ Πe₁. Returns the
+    eigenvalues D of Ω = BΠBᵀ and F = p(UᵀBv)², H = p(UᵀBζ)², X = p(UᵀBv)(UᵀBζ)."""
+    sigma, dsigma = student_functions(student)
+    g = link_function(teacher)
+    p, n0 = max(1, round(width_ratio * d)), int(alpha0 * d)
+    if n0 < 1:
+        raise ValueError(f'bulk="step" needs alpha0 * d >= 1 step samples, got {alpha0 * d:g}')
+    rng = np.random.default_rng(seed)
+    W0 = rng.standard_normal((p, d))
+    W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+    X0 = rng.standard_normal((n0, d))
+    y0 = np.asarray(g(X0[:, 0]), dtype=float)
+    if noise > 0:
+        y0 = y0 + noise * rng.standard_normal(n0)
+    pre = X0 @ W0.T
+    residual = y0 - sigma(pre).sum(axis=1) / p
+    z, w = gauss_hermite(201)
+    u = eta * float(w @ (z * sigma(z))) * (residual @ X0) / n0
+    B = W0 + eta * (residual[:, None] * dsigma(pre)).T @ X0 / n0 - u[None, :]
+    v = u / np.linalg.norm(u)
+    zeta = -v[0] * v
+    zeta[0] += 1.0
+    zeta /= np.linalg.norm(zeta)
+    projected = B - np.outer(B @ v, v)
+    D, U = np.linalg.eigh(projected @ projected.T)
+    spike, teacher_part = U.T @ (B @ v), U.T @ (B @ zeta)
+    return (np.clip(D, 0.0, None), p * spike**2, p * teacher_part**2, p * spike * teacher_part)
+
+
 class _Conditional:
     """The κ-grid of the equivalent model: μ₀, μ₁, μ₂ of the student and h, h₁, E[g²|κ]."""
 
@@ -278,8 +313,13 @@ def _errors(cond: _Conditional, o: dict[str, float]) -> tuple[np.ndarray, np.nda
 
 
 def _step(cond: _Conditional, D: np.ndarray, wD: np.ndarray, o: dict[str, float],
-          alpha_p: float, ratio: float, ridge_lambda: float) -> dict[str, float]:  # fmt: skip
-    """One pass of the fixed-point map (module docstring), overlaps → overlaps."""
+          alpha_p: float, ratio: float, ridge_lambda: float,
+          projections=None) -> dict[str, float]:  # fmt: skip
+    """One pass of the fixed-point map (module docstring), overlaps → overlaps.
+
+    ``projections`` None: D is the spectrum of WWᵀ, ζ generic and w = Wv by Sherman–Morrison.
+    Else (F, H, X) on the eigenvectors of Ω itself (D its spectrum): F = p(Uᵀw)²,
+    H = p(UᵀWζ)², X = p(Uᵀw)(UᵀWζ), as in Cui et al.'s theory notebook plus the cross term."""
     error, V = _errors(cond, o)
     mu1, mu1sq, mu2sq, kappa = cond.mu1, cond.mu1**2, cond.mu2sq, cond.kappa
     q1_hat = alpha_p * cond.expect(mu1sq * error / (1.0 + V) ** 2)
@@ -298,8 +338,17 @@ def _step(cond: _Conditional, D: np.ndarray, wD: np.ndarray, o: dict[str, float]
         else 0.0
     )
     S = ridge_lambda + V1_hat * D + V2_hat
-    N = q1_hat * D + q2_hat + psi_hat**2 * ratio * D
     D_over_S = float(wD @ (D / S))
+    if projections is not None:
+        F, H, X = projections
+        F_S, H_S, X_S = float(wD @ (F / S)), float(wD @ (H / S)), float(wD @ (X / S))
+        theta = (theta_A * F_S + psi_hat * X_S) / (1.0 + theta_B * F_S)  # θ = θ̂F_S + ψ̂X_S
+        theta_hat = theta_A - theta_B * theta
+        N = q1_hat * D + q2_hat + theta_hat**2 * F + psi_hat**2 * H + 2 * theta_hat * psi_hat * X
+        return dict(q1=float(wD @ (D * N / S**2)), q2=float(wD @ (N / S**2)), V1=D_over_S,
+                    V2=float(wD @ (1.0 / S)), theta=theta, psi=psi_hat * H_S + theta_hat * X_S,
+                    m=m)  # fmt: skip
+    N = q1_hat * D + q2_hat + psi_hat**2 * ratio * D
     # the spike's column w = Wv against Ω = WΠWᵀ = WWᵀ − wwᵀ (Sherman–Morrison, module docstring)
     x = ratio * D_over_S
     x2 = ratio * float(wD @ (D / S**2))
@@ -316,11 +365,12 @@ def _step(cond: _Conditional, D: np.ndarray, wD: np.ndarray, o: dict[str, float]
     )
 
 
-def _solve(cond, D, wD, alpha_p, ratio, ridge_lambda, start, damping, tol, max_iter, alpha):
+def _solve(cond, D, wD, alpha_p, ratio, ridge_lambda, start, damping, tol, max_iter, alpha,
+           projections=None):  # fmt: skip
     o = dict(start)
     change = math.inf
     for iteration in range(1, max_iter + 1):
-        new = _step(cond, D, wD, o, alpha_p, ratio, ridge_lambda)
+        new = _step(cond, D, wD, o, alpha_p, ratio, ridge_lambda, projections)
         change = max(abs(new[k] - o[k]) / (1.0 + abs(o[k])) for k in _OVERLAPS)
         if not math.isfinite(change):
             break
@@ -346,6 +396,7 @@ def one_step_asymptotics(
     d: int | None = 1000,
     seed: int = 0,
     *,
+    bulk: str = "rescaled",
     damping: float = 0.5,
     tol: float = 1e-9,
     max_iter: int = 20_000,
@@ -385,7 +436,16 @@ def one_step_asymptotics(
         Input dimension of the finite-d prediction (the empirical spectrum of a W⁰ drawn
         with ``seed``), or None for d → ∞ (Marchenko–Pastur).
     seed : int
-        Seed of W⁰ (finite d only).
+        Seed of W⁰ (finite d only; with ``bulk="step"`` also of the step's data).
+    bulk : {"rescaled", "step"}
+        "rescaled": Cui et al.'s bulk c_W·W⁰, independent of the spike direction v and of
+        the teacher's part ζ ⊥ v (their projections on the bulk are those of generic
+        directions; d → ∞ allowed). "step" (finite d): the bulk of one step drawn with
+        ``seed`` — W¹ minus its common part — with its measured spectrum and projections of
+        v and ζ (``_drawn_step_bulk``), beside the theory's r, γ, c_W. The step's bulk is
+        correlated with v and ζ (they are built from the same n₀ samples), which the
+        rescaled bulk leaves out; it matters for p > d (docs/theory.md). Use a seed other
+        than a simulation's to compare with it (the same seed draws the same step).
     damping, tol, max_iter : float, float, int
         The damped iteration: weight of the old overlaps in [0, 1), relative tolerance,
         largest number of iterations per α.
@@ -424,8 +484,18 @@ def one_step_asymptotics(
     sigma, _ = student_functions(student)
     g = link_function(teacher)
     constants = spike_constants(student, g, alpha0, eta, noise)
-    D, wD = bulk_spectrum(width_ratio, None if d is None else int(d), seed)
-    D = constants["bulk_scale"] ** 2 * D
+    if bulk not in ("rescaled", "step"):
+        raise ValueError(f"bulk must be 'rescaled' or 'step', got {bulk!r}")
+    projections = None
+    if bulk == "step":
+        if d is None:
+            raise ValueError('bulk="step" needs a finite d (it draws one step), got d=None')
+        D, *projections = _drawn_step_bulk(student, g, alpha0, eta, noise, width_ratio, int(d),
+                                           seed)  # fmt: skip
+        wD = np.full(D.size, 1.0 / D.size)
+    else:
+        D, wD = bulk_spectrum(width_ratio, None if d is None else int(d), seed)
+        D = constants["bulk_scale"] ** 2 * D
     cond = _Conditional(sigma, g, constants["spike"], constants["bulk_scale"],
                         constants["gamma"], noise, n_nodes)  # fmt: skip
     start = dict(q1=0.1, q2=0.1, V1=1.0, V2=1.0, theta=0.0, psi=0.0, m=0.0)
@@ -436,7 +506,7 @@ def one_step_asymptotics(
     for index in order:
         a = float(alphas[index])
         o, iterations[index] = _solve(cond, D, wD, a / width_ratio, width_ratio, ridge_lambda,
-                                      start, damping, tol, max_iter, a)  # fmt: skip
+                                      start, damping, tol, max_iter, a, projections)  # fmt: skip
         start = o
         error, V = _errors(cond, o)
         test[index] = cond.expect(error) - cond.noise2
