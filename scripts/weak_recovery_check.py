@@ -3,6 +3,8 @@
     PYTHONPATH=src python scripts/weak_recovery_check.py [--seeds 2]
     PYTHONPATH=src python scripts/weak_recovery_check.py --links "sign(abs(z1)-1)" "cos(2*z1)" \
         --ratios 0.7 1 1.3 2 --sizes 2000 --seeds 3 --no-figure
+    PYTHONPATH=src python scripts/weak_recovery_check.py --scan --links "z1**2" "relu(z1)" \
+        --ratios 1.3 2
 
 By default, for two links (phase retrieval z1**2, α_c = 1/2; relu(z1), α_c = 1) prints, as Markdown
 (recorded in docs/theory.md), the overlap |ŵ·u| of ``rl.SpectralEstimator`` (T*(y) =
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 import replearn as rl
-from replearn.theory import spectral_overlap, weak_recovery_threshold
+from replearn.theory import optimal_spectral_transform, spectral_overlap, weak_recovery_threshold
 
 ROOT = Path(__file__).resolve().parents[1]
 LINKS = {
@@ -42,6 +44,27 @@ def overlap(values, link, d, alpha, seed):
     return abs(float(est.W_[0].double() @ torch.from_numpy(u)))
 
 
+def transform_scan(links, ratios, offsets=(0.0, 0.1, 0.3, 1.0, 3.0)):
+    """The d → ∞ overlap of T_c(y) = (e − 1)/(e + c), e = E[z² | y] = 1/(1 − T*(y)), per c:
+    c = 0 is T*; every c > 0 is bounded above by 1, as Lu & Li need."""
+    print("\n| link | α/α_c | " + " | ".join(f"c = {c:g}" for c in offsets) + " |")
+    print("|---|---|" + "---|" * len(offsets))
+    for link in links:
+        threshold = weak_recovery_threshold(link)
+        optimal = optimal_spectral_transform(link)
+        for ratio in ratios:
+            cells = []
+            for c in offsets:
+
+                def transform(y, c=c, optimal=optimal):
+                    e = 1.0 / np.maximum(1.0 - optimal(y), 1e-300)
+                    return (e - 1.0) / (e + c)
+
+                value = spectral_overlap(link, ratio * threshold, transform=transform)[0]
+                cells.append(f"{value:.3f}")
+            print(f"| {link} | {ratio:g} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2)
@@ -49,7 +72,15 @@ def main():
     parser.add_argument("--ratios", nargs="+", type=float, default=RATIOS, help="α/α_c")
     parser.add_argument("--sizes", nargs="+", type=int, default=[500, 2000], help="d")
     parser.add_argument("--no-figure", action="store_true")
+    parser.add_argument(
+        "--scan",
+        action="store_true",
+        help="only the d → ∞ overlap of T_c = (e − 1)/(e + c), e = E[z²|y]",
+    )
     args = parser.parse_args()
+    if args.scan:
+        transform_scan(args.links, args.ratios)
+        return
     sizes, ratios = args.sizes, args.ratios
     results = {}
     print("\n| link | α_c | α/α_c | theory d → ∞ | " + " | ".join(f"d = {d}" for d in sizes) + " |")
