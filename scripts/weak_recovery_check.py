@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.optimize import brentq
 
 import replearn as rl
 from replearn.theory import optimal_spectral_transform, spectral_overlap, weak_recovery_threshold
@@ -63,6 +64,11 @@ def transform_scan(links, ratios, offsets=(0.0, 0.1, 0.3, 1.0, 3.0)):
                 value = spectral_overlap(link, ratio * threshold, transform=transform)[0]
                 cells.append(f"{value:.3f}")
             print(f"| {link} | {ratio:g} | " + " | ".join(cells) + " |", flush=True)
+    for link in links:
+        threshold = weak_recovery_threshold(link)
+        crossing = brentq(lambda r, link=link, t=threshold: spectral_overlap(link, r * t)[0] - 0.3,
+                          1.0 + 1e-6, 10.0, xtol=1e-4)  # fmt: skip
+        print(f"{link}: the T* overlap reaches 0.3 at α/α_c = {crossing:.3f}")
 
 
 def main():

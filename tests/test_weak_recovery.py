@@ -133,9 +133,8 @@ def test_spectral_overlap_crosses_within_30_percent_of_the_threshold_at_d_2000(l
     1.3·α_c, d = 2000. The d → ∞ overlap (T*, Lu & Li) is 0 at 0.7·α_c and 0.39 (sign) and
     0.44 (cos) at 1.3·α_c. "≈ 0" is < 0.15: below α_c the top eigenvector is the bulk's edge,
     whose overlap with u is of order d^(−1/3) ≈ 0.08 (single draws reach 0.15). Not for
-    y = z² or relu(z): their d → ∞ overlap at 1.3·α_c is 0.25 (it reaches 0.3 at 1.42·α_c);
-    T* = 1 − 1/E[z²|y] maximises the overlap at every α (Luo, Alghamdi & Lu 2019), so no
-    transform does better there (docs/theory.md)."""
+    y = z² or relu(z): their d → ∞ overlap at 1.3·α_c is 0.25 (it reaches 0.3 at 1.41·α_c),
+    and no bounded transform (e − 1)/(e + c) does better than T* (docs/theory.md)."""
     threshold = weak_recovery_threshold(link)
     below = np.mean([_overlap(values, link, 2000, 0.7 * threshold, seed) for seed in range(3)])
     above = np.mean([_overlap(values, link, 2000, 1.3 * threshold, seed) for seed in range(3)])
