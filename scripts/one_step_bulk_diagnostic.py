@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +47,7 @@ def main():
     d, ratio = args.d, args.width_ratio
     p = int(ratio * d)
     alpha0, eta, lam = 0.5, 1.0, 0.01  # Cui et al.'s notebook: tanh student, teacher tanh
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theory = one_step_asymptotics(alpha=ALPHAS, width_ratio=ratio, d=None).test_error
+    theory = one_step_asymptotics(alpha=ALPHAS, width_ratio=ratio, d=None).test_error
     k = spike_constants("tanh", "tanh(z1)", alpha0, eta)
     cond = _Conditional(np.tanh, link_function("tanh(z1)"), k["spike"], k["bulk_scale"],
                         k["gamma"], 0.0, 121)  # fmt: skip
