@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +49,11 @@ SETTINGS = {
 
 
 def theory(settings, alphas, d):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return one_step_asymptotics(
-            student=settings["student"], teacher=settings["teacher"], alpha0=settings["alpha0"],
-            eta=settings["eta"], ridge_lambda=settings["ridge_lambda"], alpha=alphas,
-            width_ratio=settings["width_ratio"], noise=settings["noise"], d=d, seed=0,
-        ).test_error  # fmt: skip
+    return one_step_asymptotics(
+        student=settings["student"], teacher=settings["teacher"], alpha0=settings["alpha0"],
+        eta=settings["eta"], ridge_lambda=settings["ridge_lambda"], alpha=alphas,
+        width_ratio=settings["width_ratio"], noise=settings["noise"], d=d, seed=0,
+    ).test_error  # fmt: skip
 
 
 def simulate(settings, alphas, d, seeds):

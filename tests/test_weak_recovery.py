@@ -122,20 +122,37 @@ def test_simulated_overlap_follows_the_theory_at_d_400():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "link, values", [("z1**2", lambda z: z**2), ("relu(z1)", lambda z: np.maximum(z, 0.0))]
+    "link, values",
+    [
+        ("sign(abs(z1)-1)", lambda z: np.sign(np.abs(z) - 1.0)),
+        ("cos(2*z1)", lambda z: np.cos(2 * z)),
+    ],
 )
-def test_spectral_overlap_crosses_at_the_threshold_at_d_2000(link, values):
-    """Mean over 3 seeds. At 0.7·α_c the d → ∞ overlap is 0; at d = 2000 the top eigenvector
-    is the bulk's edge, whose overlap with u near the threshold is of order d^(−1/3) ≈ 0.08
-    (single draws reach 0.2), so the mean must stay below 0.15. At 2·α_c it must exceed 0.3
-    and lie within 0.08 of the d → ∞ prediction (0.48). The issue's "> 0.3 within +30 % of
-    α_c" does not hold even at d → ∞ (the prediction at 1.3·α_c is 0.25: the overlap grows
-    like √(α − α_c)); scripts/weak_recovery_check.py prints the whole curve."""
+def test_spectral_overlap_crosses_within_30_percent_of_the_threshold_at_d_2000(link, values):
+    """The issue's criterion as written: mean overlap (3 seeds) ≈ 0 at 0.7·α_c and > 0.3 at
+    1.3·α_c, d = 2000. The d → ∞ overlap (T*, Lu & Li) is 0 at 0.7·α_c and 0.39 (sign) and
+    0.44 (cos) at 1.3·α_c. "≈ 0" is < 0.15: below α_c the top eigenvector is the bulk's edge,
+    whose overlap with u is of order d^(−1/3) ≈ 0.08 (single draws reach 0.15). Not for
+    y = z² or relu(z): their d → ∞ overlap at 1.3·α_c is 0.25 (it reaches 0.3 at 1.41·α_c),
+    and no bounded transform (e − 1)/(e + c) does better than T* (docs/theory.md)."""
     threshold = weak_recovery_threshold(link)
     below = np.mean([_overlap(values, link, 2000, 0.7 * threshold, seed) for seed in range(3)])
-    above = np.mean([_overlap(values, link, 2000, 2.0 * threshold, seed) for seed in range(3)])
+    above = np.mean([_overlap(values, link, 2000, 1.3 * threshold, seed) for seed in range(3)])
     assert below < 0.15
     assert above > 0.3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "link, values", [("z1**2", lambda z: z**2), ("relu(z1)", lambda z: np.maximum(z, 0.0))]
+)
+def test_simulated_overlap_follows_the_theory_at_twice_the_threshold(link, values):
+    """Mean over 3 seeds at 2·α_c, d = 1000, against the d → ∞ prediction 0.48: the draws
+    spread by about 0.05 at d = 1000 (0.08 at d = 500, 0.02 at d = 2000 in
+    scripts/weak_recovery_check.py), and finite d lags the curve near α_c by a few 0.01 —
+    checked to 0.08."""
+    threshold = weak_recovery_threshold(link)
+    above = np.mean([_overlap(values, link, 1000, 2.0 * threshold, seed) for seed in range(3)])
     assert above == pytest.approx(float(spectral_overlap(link, 2.0 * threshold)[0]), abs=0.08)
 
 

@@ -30,9 +30,9 @@ Conditionally on the spike coordinate κ = v·x ~ N(0, 1) the features are Gauss
 and the teacher is y = g(γκ + ρs) + ε with s ⊥ κ, ρ = √(1 − γ²).
 
 **The fixed point** in the overlaps of the readout a (q₁ = aᵀΩa/p, q₂ = aᵀa/p, m = aᵀ1/√p,
-θ = aᵀW v/√p, ψ_a = aᵀW ζ/√p, ζ the teacher's part orthogonal to v; Ω = WWᵀ the bulk's Gram
-matrix, D its eigenvalues, ⟨·⟩ their mean; F = H = (p/d)·D the squared projections of
-√p·W v and √p·W ζ on its eigenvectors for directions independent of the bulk), at α_p = n/p:
+θ = aᵀw/√p with w = Wv, ψ_a = aᵀWζ/√p, ζ the teacher's part orthogonal to v; Ω = WΠWᵀ the
+features' conditional Gram matrix, Π = I − vvᵀ; D the eigenvalues of WWᵀ, ⟨·⟩ their mean —
+Ω has the same ⟨·⟩ up to O(1/p)), at α_p = n/p:
 
     V(κ) = μ₁²V₁ + μ₂²V₂,   c(κ) = μ₀m + μ₁κθ,
     e(κ) = E[y² | κ] − 2c·h − 2μ₁ψ_a·h₁ + c² + μ₁²q₁ + μ₂²q₂,   h = E[g | κ], h₁ = E[s g | κ]
@@ -40,20 +40,38 @@ matrix, D its eigenvalues, ⟨·⟩ their mean; F = H = (p/d)·D the squared pro
     V̂₁ = α_p E[μ₁²/(1 + V)],      V̂₂ = α_p E[μ₂²/(1 + V)]
     θ̂ = α_p E[κμ₁(h − c)/(1 + V)],  ψ̂ = α_p E[μ₁h₁/(1 + V)]
     m = E[μ₀(h − μ₁κθ)/(1 + V)] / E[μ₀²/(1 + V)]            (the all-ones direction: unpenalised)
-    S = λ + V̂₁D + V̂₂,   N = q̂₁D + q̂₂ + (θ̂² + ψ̂²)(p/d)D
-    V₁ = ⟨D/S⟩, V₂ = ⟨1/S⟩, q₁ = ⟨DN/S²⟩, q₂ = ⟨N/S²⟩, θ = θ̂(p/d)⟨D/S⟩, ψ_a = ψ̂(p/d)⟨D/S⟩
+    S = λ + V̂₁D + V̂₂,   N = q̂₁D + q̂₂ + ψ̂²(p/d)D
+    V₁ = ⟨D/S⟩, V₂ = ⟨1/S⟩, ψ_a = ψ̂(p/d)⟨D/S⟩,
+    q₁ = ⟨DN/S²⟩ + θ̂²·wᵀS⁻¹ΩS⁻¹w,  q₂ = ⟨N/S²⟩ + θ̂²·wᵀS⁻²w,  θ = θ̂·wᵀS⁻¹w
+
+with S = S(Ω) in the quadratic forms of w. ζ is a generic direction for Ω (its squared
+projections on Ω's eigenvectors are (p/d)·D, as in Cui et al.'s notebook), but w = Wv is not:
+Ω = WWᵀ − wwᵀ has v projected out, so w sits partly in Ω's small eigenvalues (half of it in Ω's
+null space when p > d). By Sherman–Morrison, with A = λ + V̂₂ + V̂₁WWᵀ (for which w is generic:
+wᵀg(WWᵀ)w → (p/d)⟨D·g(D)⟩),
+
+    x = (p/d)⟨D/S⟩,  x₂ = (p/d)⟨D/S²⟩,  y₂ = (p/d)⟨D²/S²⟩,
+    wᵀS⁻¹w = x/(1 − V̂₁x),  wᵀS⁻²w = x₂/(1 − V̂₁x)²,  wᵀS⁻¹ΩS⁻¹w = (y₂ − x²)/(1 − V̂₁x)².
+
+(Cui et al.'s notebook computes these projections numerically on the eigenvectors of WΠWᵀ;
+taking w generic instead, θ = θ̂(p/d)⟨D/S⟩, put relu and sigmoid students 5–31 % off the
+simulation at d = 1000, and moves tanh settings by < 0.1 %.) θ̂ = A_θ − θB_θ is linear in θ (A_θ = α_p E[κμ₁(h − μ₀m)/(1 + V)],
+B_θ = α_p E[κ²μ₁²/(1 + V)]); each iteration solves θ = θ̂·x/(1 − V̂₁x) for θ,
+θ = A_θx/(1 − V̂₁x + B_θx), which stays stable where 1 − V̂₁x is small.
 
 (E over κ ~ N(0, 1), by Gauss–Hermite quadrature, as every Gaussian expectation here). The
 test error E[(f(x) − g(θ·x))²] is E_κ[e(κ)] with E[g² | κ] in place of E[y² | κ]; the
 training error is E_κ[e(κ)/(1 + V)²]. The mean ⟨·⟩ is over the eigenvalues of c_W²·W⁰W⁰ᵀ for
 a W⁰ drawn with ``seed`` (finite d), or over c_W² times the Marchenko–Pastur law of ratio ψ
-(d → ∞; an atom 1 − 1/ψ at 0 when ψ > 1).
+(d → ∞; an atom 1 − 1/ψ at 0 when ψ > 1). With ``bulk="step"`` (finite d) the bulk is instead
+that of one drawn step, W¹ minus its common part, with the measured projections of v and ζ on
+the eigenvectors of its Ω (and their cross term): the step's bulk is correlated with v and ζ,
+which the rescaled bulk leaves out (6–8 % at p = 2d, d = 1000; docs/theory.md).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,6 +248,41 @@ def bulk_spectrum(width_ratio: float, d: int | None = None, seed: int = 0,
     return eigenvalues, np.full(p, 1.0 / p)
 
 
+def _drawn_step_bulk(student, teacher, alpha0, eta, noise, width_ratio, d, seed):
+    """(D, F, H, X) of the bulk of one drawn step (``bulk="step"``, finite d).
+
+    Draws, with ``seed`` and in this order, W⁰ (p × d, unit rows), the step's n₀ = α₀·d inputs
+    and, if ς > 0, their label noise (the order of tests/one_step_simulation.py); takes the
+    step W¹ = W⁰ + η̃·mean (yᵢ − f₀(xᵢ))σ′(W⁰xᵢ)xᵢᵀ, its common part u = η̃μ₁·mean (yᵢ − f₀)xᵢ
+    (v = u/‖u‖) and the bulk B = W¹ − 1uᵀ; the teacher direction is e₁, ζ ∝ Πe₁. Returns the
+    eigenvalues D of Ω = BΠBᵀ and F = p(UᵀBv)², H = p(UᵀBζ)², X = p(UᵀBv)(UᵀBζ)."""
+    sigma, dsigma = student_functions(student)
+    g = link_function(teacher)
+    p, n0 = max(1, round(width_ratio * d)), int(alpha0 * d)
+    if n0 < 1:
+        raise ValueError(f'bulk="step" needs alpha0 * d >= 1 step samples, got {alpha0 * d:g}')
+    rng = np.random.default_rng(seed)
+    W0 = rng.standard_normal((p, d))
+    W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+    X0 = rng.standard_normal((n0, d))
+    y0 = np.asarray(g(X0[:, 0]), dtype=float)
+    if noise > 0:
+        y0 = y0 + noise * rng.standard_normal(n0)
+    pre = X0 @ W0.T
+    residual = y0 - sigma(pre).sum(axis=1) / p
+    z, w = gauss_hermite(201)
+    u = eta * float(w @ (z * sigma(z))) * (residual @ X0) / n0
+    B = W0 + eta * (residual[:, None] * dsigma(pre)).T @ X0 / n0 - u[None, :]
+    v = u / np.linalg.norm(u)
+    zeta = -v[0] * v
+    zeta[0] += 1.0
+    zeta /= np.linalg.norm(zeta)
+    projected = B - np.outer(B @ v, v)
+    D, U = np.linalg.eigh(projected @ projected.T)
+    spike, teacher_part = U.T @ (B @ v), U.T @ (B @ zeta)
+    return (np.clip(D, 0.0, None), p * spike**2, p * teacher_part**2, p * spike * teacher_part)
+
+
 class _Conditional:
     """The κ-grid of the equivalent model: μ₀, μ₁, μ₂ of the student and h, h₁, E[g²|κ]."""
 
@@ -263,16 +316,23 @@ def _errors(cond: _Conditional, o: dict[str, float]) -> tuple[np.ndarray, np.nda
 
 
 def _step(cond: _Conditional, D: np.ndarray, wD: np.ndarray, o: dict[str, float],
-          alpha_p: float, ratio: float, ridge_lambda: float) -> dict[str, float]:  # fmt: skip
-    """One pass of the fixed-point map (module docstring), overlaps → overlaps."""
+          alpha_p: float, ratio: float, ridge_lambda: float,
+          projections=None) -> dict[str, float]:  # fmt: skip
+    """One pass of the fixed-point map (module docstring), overlaps → overlaps.
+
+    ``projections`` None: D is the spectrum of WWᵀ, ζ generic and w = Wv by Sherman–Morrison.
+    Else (F, H, X) on the eigenvectors of Ω itself (D its spectrum): F = p(Uᵀw)²,
+    H = p(UᵀWζ)², X = p(Uᵀw)(UᵀWζ), as in Cui et al.'s theory notebook plus the cross term."""
     error, V = _errors(cond, o)
     mu1, mu1sq, mu2sq, kappa = cond.mu1, cond.mu1**2, cond.mu2sq, cond.kappa
-    c = cond.mu0 * o["m"] + mu1 * kappa * o["theta"]
     q1_hat = alpha_p * cond.expect(mu1sq * error / (1.0 + V) ** 2)
     q2_hat = alpha_p * cond.expect(mu2sq * error / (1.0 + V) ** 2)
     V1_hat = alpha_p * cond.expect(mu1sq / (1.0 + V))
     V2_hat = alpha_p * cond.expect(mu2sq / (1.0 + V))
-    theta_hat = alpha_p * cond.expect(kappa * mu1 * (cond.h - c) / (1.0 + V))
+    # θ̂ = A − θ·B is linear in θ; θ = θ̂·T₀ is solved for θ exactly (below), which keeps the
+    # iteration stable where T₀ = x/(1 − V̂₁x) is large
+    theta_A = alpha_p * cond.expect(kappa * mu1 * (cond.h - cond.mu0 * o["m"]) / (1.0 + V))
+    theta_B = alpha_p * cond.expect(kappa**2 * mu1sq / (1.0 + V))
     psi_hat = alpha_p * cond.expect(mu1 * cond.h1 / (1.0 + V))
     denominator = cond.expect(cond.mu0**2 / (1.0 + V))
     m = (
@@ -281,24 +341,39 @@ def _step(cond: _Conditional, D: np.ndarray, wD: np.ndarray, o: dict[str, float]
         else 0.0
     )
     S = ridge_lambda + V1_hat * D + V2_hat
-    N = q1_hat * D + q2_hat + (theta_hat**2 + psi_hat**2) * ratio * D
     D_over_S = float(wD @ (D / S))
+    if projections is not None:
+        F, H, X = projections
+        F_S, H_S, X_S = float(wD @ (F / S)), float(wD @ (H / S)), float(wD @ (X / S))
+        theta = (theta_A * F_S + psi_hat * X_S) / (1.0 + theta_B * F_S)  # θ = θ̂F_S + ψ̂X_S
+        theta_hat = theta_A - theta_B * theta
+        N = q1_hat * D + q2_hat + theta_hat**2 * F + psi_hat**2 * H + 2 * theta_hat * psi_hat * X
+        return dict(q1=float(wD @ (D * N / S**2)), q2=float(wD @ (N / S**2)), V1=D_over_S,
+                    V2=float(wD @ (1.0 / S)), theta=theta, psi=psi_hat * H_S + theta_hat * X_S,
+                    m=m)  # fmt: skip
+    N = q1_hat * D + q2_hat + psi_hat**2 * ratio * D
+    # the spike's column w = Wv against Ω = WΠWᵀ = WWᵀ − wwᵀ (Sherman–Morrison, module docstring)
+    x = ratio * D_over_S
+    x2 = ratio * float(wD @ (D / S**2))
+    y2 = ratio * float(wD @ (D**2 / S**2))
+    spike_over_shrink = theta_A / (1.0 - V1_hat * x + theta_B * x)  # θ̂/(1 − V̂₁x)
     return dict(
-        q1=float(wD @ (D * N / S**2)),
-        q2=float(wD @ (N / S**2)),
+        q1=float(wD @ (D * N / S**2)) + spike_over_shrink**2 * (y2 - x**2),
+        q2=float(wD @ (N / S**2)) + spike_over_shrink**2 * x2,
         V1=D_over_S,
         V2=float(wD @ (1.0 / S)),
-        theta=theta_hat * ratio * D_over_S,
+        theta=spike_over_shrink * x,
         psi=psi_hat * ratio * D_over_S,
         m=m,
     )
 
 
-def _solve(cond, D, wD, alpha_p, ratio, ridge_lambda, start, damping, tol, max_iter, alpha):
+def _solve(cond, D, wD, alpha_p, ratio, ridge_lambda, start, damping, tol, max_iter, alpha,
+           projections=None):  # fmt: skip
     o = dict(start)
     change = math.inf
     for iteration in range(1, max_iter + 1):
-        new = _step(cond, D, wD, o, alpha_p, ratio, ridge_lambda)
+        new = _step(cond, D, wD, o, alpha_p, ratio, ridge_lambda, projections)
         change = max(abs(new[k] - o[k]) / (1.0 + abs(o[k])) for k in _OVERLAPS)
         if not math.isfinite(change):
             break
@@ -324,6 +399,7 @@ def one_step_asymptotics(
     d: int | None = 1000,
     seed: int = 0,
     *,
+    bulk: str = "rescaled",
     damping: float = 0.5,
     tol: float = 1e-9,
     max_iter: int = 20_000,
@@ -363,7 +439,16 @@ def one_step_asymptotics(
         Input dimension of the finite-d prediction (the empirical spectrum of a W⁰ drawn
         with ``seed``), or None for d → ∞ (Marchenko–Pastur).
     seed : int
-        Seed of W⁰ (finite d only).
+        Seed of W⁰ (finite d only; with ``bulk="step"`` also of the step's data).
+    bulk : {"rescaled", "step"}
+        "rescaled": Cui et al.'s bulk c_W·W⁰, independent of the spike direction v and of
+        the teacher's part ζ ⊥ v (their projections on the bulk are those of generic
+        directions; d → ∞ allowed). "step" (finite d): the bulk of one step drawn with
+        ``seed`` — W¹ minus its common part — with its measured spectrum and projections of
+        v and ζ (``_drawn_step_bulk``), beside the theory's r, γ, c_W. The step's bulk is
+        correlated with v and ζ (they are built from the same n₀ samples), which the
+        rescaled bulk leaves out; it matters for p > d (docs/theory.md). Use a seed other
+        than a simulation's to compare with it (the same seed draws the same step).
     damping, tol, max_iter : float, float, int
         The damped iteration: weight of the old overlaps in [0, 1), relative tolerance,
         largest number of iterations per α.
@@ -375,14 +460,6 @@ def one_step_asymptotics(
     OneStepAsymptotics
         ``test_error`` (one per α), ``training_error``, the overlaps, ``gamma``, ``spike``,
         ``bulk_scale``, ``iterations``.
-
-    Warns
-    -----
-    UserWarning
-        For a student with E[σ(z)] ≠ 0 or E[zσ′(z)] ≠ 0 (relu, sigmoid, abs, quadratic):
-        simulations at d = 1000 differ from the prediction by up to 30 % (docs/theory.md);
-        the step then also moves the bulk along its own data (the term τ·W⁰(M − E M),
-        M = mean yxxᵀ), which the equivalent model leaves out.
 
     Examples
     --------
@@ -410,16 +487,18 @@ def one_step_asymptotics(
     sigma, _ = student_functions(student)
     g = link_function(teacher)
     constants = spike_constants(student, g, alpha0, eta, noise)
-    if alpha0 > 0 and (abs(constants["c0"]) > 1e-8 or abs(constants["tau"]) > 1e-8):
-        warnings.warn(
-            f"one_step_asymptotics: this student has E[σ(z)] = {constants['c0']:.3g}, "
-            f"E[zσ′(z)] = {constants['tau']:.3g}; the equivalence is checked against "
-            "simulations for centred students with E[zσ′(z)] = 0 (tanh, erf) — for others "
-            "they differ by up to 30 % at d = 1000 (docs/theory.md)",
-            stacklevel=2,
-        )
-    D, wD = bulk_spectrum(width_ratio, None if d is None else int(d), seed)
-    D = constants["bulk_scale"] ** 2 * D
+    if bulk not in ("rescaled", "step"):
+        raise ValueError(f"bulk must be 'rescaled' or 'step', got {bulk!r}")
+    projections = None
+    if bulk == "step":
+        if d is None:
+            raise ValueError('bulk="step" needs a finite d (it draws one step), got d=None')
+        D, *projections = _drawn_step_bulk(student, g, alpha0, eta, noise, width_ratio, int(d),
+                                           seed)  # fmt: skip
+        wD = np.full(D.size, 1.0 / D.size)
+    else:
+        D, wD = bulk_spectrum(width_ratio, None if d is None else int(d), seed)
+        D = constants["bulk_scale"] ** 2 * D
     cond = _Conditional(sigma, g, constants["spike"], constants["bulk_scale"],
                         constants["gamma"], noise, n_nodes)  # fmt: skip
     start = dict(q1=0.1, q2=0.1, V1=1.0, V2=1.0, theta=0.0, psi=0.0, m=0.0)
@@ -430,7 +509,7 @@ def one_step_asymptotics(
     for index in order:
         a = float(alphas[index])
         o, iterations[index] = _solve(cond, D, wD, a / width_ratio, width_ratio, ridge_lambda,
-                                      start, damping, tol, max_iter, a)  # fmt: skip
+                                      start, damping, tol, max_iter, a, projections)  # fmt: skip
         start = o
         error, V = _errors(cond, o)
         test[index] = cond.expect(error) - cond.noise2
