@@ -136,8 +136,9 @@ def _positive_numbers(value, minimum_strict: bool, words: tuple[str, ...]):
 
 
 def step_size_spec(value):
-    """η per step: a number > 0, 'sqrt_d', 'dandi', 'stable', or a list of numbers > 0."""
-    return _positive_numbers(value, True, ("sqrt_d", "dandi", "stable"))
+    """η per step: a number > 0, 'harmonic', 'sqrt_d', 'dandi', 'stable', or a list of numbers
+    > 0."""
+    return _positive_numbers(value, True, ("harmonic", "sqrt_d", "dandi", "stable"))
 
 
 def weight_decay_spec(value):
@@ -326,11 +327,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "step_size": step_size_spec,
         "weight_decay": weight_decay_spec,
         "batch": choice("fresh", "reuse"),
+        "later_steps": choice("residual", "gradient"),
         **MODEL_PARAMETER_CHECKS,
         "label_transform": label_transforms_spec,
         "preprocess": boolean,
         "diagnostics_target": diagnostics_target_spec,
         "diagnostics_data": diagnostics_data_spec,
+        "degree_shares": boolean,
         "head": choice("ridge", "gd", "none"),
         "ridge_lambda": ridge_lambda,
         "head_steps": count_within("steps", 0),
@@ -346,14 +349,16 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self,
         width: int = 100,
         steps: int = 1,
-        step_size="stable",
+        step_size="harmonic",
         weight_decay="paper",
         batch: str = "fresh",
+        later_steps: str = "residual",
         output_scale: float | str = 1.0,
         label_transform=None,
         preprocess: bool = True,
         diagnostics_target=None,
         diagnostics_data=None,
+        degree_shares: bool = False,
         activation="relu",
         first_layer="gaussian",
         second_layer="paper",
@@ -373,11 +378,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.step_size = step_size
         self.weight_decay = weight_decay
         self.batch = batch
+        self.later_steps = later_steps
         self.output_scale = output_scale
         self.label_transform = label_transform
         self.preprocess = preprocess
         self.diagnostics_target = diagnostics_target
         self.diagnostics_data = diagnostics_data
+        self.degree_shares = degree_shares
         self.activation = activation
         self.first_layer = first_layer
         self.second_layer = second_layer
@@ -402,6 +409,21 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                     f"{name} has {len(value)} entries but steps = {steps}: give one per step "
                     "or a single value"
                 )
+        transforms = values["label_transform"]
+        if (
+            isinstance(transforms, list)
+            and values["later_steps"] == "residual"
+            and values["head"] != "none"
+            and any(t is not None for t in transforms[1:])
+        ):
+            raise ValueError(
+                "label_transform: with later_steps='residual' the steps t ≥ 2 fit the residual "
+                "of y (give None for them, or later_steps='gradient')"
+            )
+
+    def _residual_steps(self) -> bool:
+        """Whether steps t ≥ 2 are residual steps (``later_steps="residual"`` with a head)."""
+        return self.later_steps == "residual" and self.head != "none"
 
     # -- public API -------------------------------------------------------------------------
     def _samples_per_pass(self, n_rows: int) -> int:
@@ -423,8 +445,10 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     def _eta(self, t: int, d: int, n: int, a_energy: float) -> float:
         """η_t; ``a_energy`` = Σ_j a_j² (the curvature scale of "stable")."""
         eta = self._per_step(self.step_size, t)
-        if eta == "sqrt_d" or (eta == "stable" and t == 0):
+        if eta == "sqrt_d" or (eta in ("stable", "harmonic") and t == 0):
             return math.sqrt(d)
+        if eta == "harmonic":
+            return math.sqrt(d) / (t + 1)
         if eta == "stable":
             return 1.0 / (self._scale() ** 2 * a_energy)
         if eta == "dandi":
@@ -458,6 +482,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         # "free"; any other model: "general" (the true gradient on all m rows, every step)
         state = "equal" if self._paper_step() else "general"
         history, etas, decays = [], [], []
+        head_biases = self._head_biases() if self.head != "none" else None
         test = self._diagnostics_data(d)
         self.initial_diagnostics_ = None
         if directions is not None or test is not None:
@@ -470,19 +495,31 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             if start not in linear_parts:
                 linear_parts[start] = self._linear_part(source, n, start=start)
             alpha, beta = linear_parts[start]
-            spec = self._per_step(self.label_transform, t)
-            key = (start, id(spec) if callable(spec) else spec)
-            if key not in labels_cache:
-                transform = resolve_label_transform(spec)
-                labels_cache[key] = step_label_function(
-                    self, source, n, start, transform, alpha, beta
-                )
-            labels = labels_cache[key]
             eta = self._eta(t, d, n, a_energy)
             decay, cancels = self._decay(t, eta)
             W_dtype = W.to(self._dtype)
-            record = directions is not None
-            if state == "general":
+            record = self.degree_shares
+            residual = t > 0 and self._residual_steps()
+            if residual:  # the predictor after step t − 1, refitted on its batch
+                previous = (t - 1) * n if self.batch == "fresh" else 0
+                self.W_, self.b_ = W_dtype, head_biases
+                self._fit_head(source, n, previous, *linear_parts[previous], holdout, n_holdout)
+                labels = None
+            else:
+                spec = self._per_step(self.label_transform, t)
+                key = (start, id(spec) if callable(spec) else spec)
+                if key not in labels_cache:
+                    transform = resolve_label_transform(spec)
+                    labels_cache[key] = step_label_function(
+                        self, source, n, start, transform, alpha, beta
+                    )
+                labels = labels_cache[key]
+            if residual:
+                W_new, shares = self._residual_step(
+                    source, n, start, init, W, head_biases, eta, decay, record
+                )
+                paired = False
+            elif state == "general":
                 W_new, shares = self._general_step(
                     source, n, start, init, W, labels, eta, decay, cancels, record
                 )
@@ -542,7 +579,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         if self.head == "none":
             self._keep_second_layer(init, alpha, beta)
         else:
-            self.b_ = self._head_biases()
+            self.b_ = head_biases
             self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
         self.n_samples_ = n * self.steps if self.batch == "fresh" else n
         return self
@@ -612,6 +649,29 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         W_new = gradient_step(W, gradient, eta, decay, cancels)
         return W_new, (moments.shares() if moments is not None else None)
 
+    def _residual_step(self, source, n, start, init, W, biases, eta, decay, record):
+        """Step t ≥ 2 on the residual of the fitted predictor ŷ (``later_steps="residual"``):
+
+            s = r − mean r − (mean r·x)·x,   r = y − ŷ(x)   (the linear part only if ``preprocess``)
+            W^t = W^{t−1} − η_t(∇_W L_t + λ_t W^{t−1}),   ∇_{w_j} L_t = −(2c/n)·a_j·Σ_i s_i·σ′(w_j·x_i + b_j)·x_i
+
+        over the step's batch: the gradient at W^{t−1} of the re-centred network
+        ŷ(x) + c·Σ_j a_j(σ(w_j·x + b_j) − σ(w_j^{t−1}·x + b_j)), whose output at W^{t−1} is ŷ,
+        with b the head's biases (``first_layer_gradient_sum`` with a = 0: f ≡ 0, so its
+        residual is −s). Returns (W^t, the degree shares of −s when ``record``)."""
+        residuals = _ResidualSource(source, self._predict_chunk, self._dtype, self._device)
+        alpha, beta = self._linear_part(residuals, n, start=start)
+        zero = torch.zeros_like(init.a)
+        network = TwoLayerNetwork(W.to(self._dtype), biases, zero, init.activation, init.output_scale)
+        moments = _ResidualMoments(W.shape[1], self._device) if record else None
+        gradient_sum = first_layer_gradient_sum(
+            residuals, n, start, network, lambda X, r: r - alpha - X @ beta, self.chunk_size,
+            self._dtype, self._device, on_chunk=moments.add if moments is not None else None,
+        )  # fmt: skip
+        gradient = (2.0 * init.output_scale / n) * init.a.to(torch.float64)[:, None] * gradient_sum
+        W_new = gradient_step(W, gradient, eta, decay, False)
+        return W_new, (moments.shares() if moments is not None else None)
+
     def _label_shares(self, source, n, start, labels):
         """Degree shares of the step-1 residual r = −s (f ≡ 0): one extra pass (diagnostics)."""
         moments = _ResidualMoments(source.d, self._device)
@@ -654,6 +714,22 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         if opposite:
             total = torch.cat([total, linear[None, :] - total])
         return total, (moments.shares() if moments is not None else None)
+
+
+class _ResidualSource:
+    """A source whose labels are the residuals y − ŷ(x) of a fitted predictor ŷ (chunks of
+    the wrapped source, X and the residual in the model's dtype and device)."""
+
+    def __init__(self, source, predict, dtype, device):
+        self.source, self.predict, self.dtype, self.device = source, predict, dtype, device
+        self.d = source.d
+
+    def chunks(self, n: int, chunk_size: int, start: int = 0):
+        for X, y, *rest in self.source.chunks(n, chunk_size, start=start):
+            X = X.to(device=self.device, dtype=self.dtype)
+            y = y.to(device=self.device, dtype=self.dtype)
+            with torch.no_grad():
+                yield X, y - self.predict(X), *rest
 
 
 class _ResidualMoments:
