@@ -662,7 +662,9 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         residuals = _ResidualSource(source, self._predict_chunk, self._dtype, self._device)
         alpha, beta = self._linear_part(residuals, n, start=start)
         zero = torch.zeros_like(init.a)
-        network = TwoLayerNetwork(W.to(self._dtype), biases, zero, init.activation, init.output_scale)
+        network = TwoLayerNetwork(
+            W.to(self._dtype), biases, zero, init.activation, init.output_scale
+        )
         moments = _ResidualMoments(W.shape[1], self._device) if record else None
         gradient_sum = first_layer_gradient_sum(
             residuals, n, start, network, lambda X, r: r - alpha - X @ beta, self.chunk_size,
