@@ -9,6 +9,8 @@ noise, the head's λ on 2048 holdout samples) at its defaults except the setting
 - ``residual, eta_t = sqrt d``: the same step at a constant η_t = √d (``step_size="sqrt_d"``);
 - ``residual, eta_2 = sqrt d/4``: the same step at η₂ = √d/4;
 - ``residual, no biases``: ``biases="none"`` (b = 0 in the step's mask and in the head);
+- ``residual, b = 0 in the step``: the default step 2 written out here with b = 0 in its mask
+  σ′(w_j·x) and the head's N(0, 1) biases kept for the head (no learner option does this);
 - ``gradient, stable``: the network's own gradient with the fixed second layer
   (``later_steps="gradient"``) at the curvature's η₂ = 1/(c²·Σa_j²) = 1/m (last release's
   default);
@@ -23,6 +25,7 @@ cos²(W, u_k) = ‖W u_k‖²/‖W‖²_F (random: 1/d).
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import statistics
 
@@ -50,6 +53,27 @@ def settings(d: int) -> dict[str, dict]:
         "gradient, stable": dict(steps=2, later_steps="gradient", step_size="stable"),
         "gradient, sqrt_d": dict(steps=2, later_steps="gradient", step_size="sqrt_d"),
     }
+
+
+def _zero_bias_step(target, seed: int, d: int, width: int):
+    """T = 2 with the default residual step, except b = 0 in the step's mask: W² = W¹ +
+    2η₂·a_j·mean(s·1[w_j¹·x ≥ 0]·x), s the residual of the T = 1 model on batch 2 minus its
+    mean and linear part, η₂ = √d/2; then the head (N(0, 1) biases) on batch 2."""
+    n = 16 * d * d
+    stream = rl.DataStream(target, noise=0.0, seed=seed)
+    one = rl.GiantStepNetwork(width=width, steps=1, seed=seed).fit_stream(stream, n, 2048)
+    X, y = (v.to(torch.float64) for v in next(iter(stream.chunks(n, n, start=n)))[:2])
+    r = y - one.predict(X.to(one.W_.dtype)).to(torch.float64)
+    s = r - r.mean() - X @ (r @ X / n)
+    W1, a = one.W_.to(torch.float64), one.initial_network_.a.to(torch.float64)
+    mask = (X @ W1.T >= 0).to(torch.float64)
+    W2 = W1 + 2 * (math.sqrt(d) / 2) * a[:, None] * ((mask * s[:, None]).T @ X) / n
+    two = copy.copy(one)
+    two.W_ = W2.to(one.W_.dtype)
+    alpha, beta = (v.to(one.W_.dtype) for v in (y.mean(), y @ X / n))
+    two._fit_head(stream, n, n, alpha, beta, stream.split("holdout"), 2048)  # batch 2's head
+    risk = float(rl.excess_risk(two, target, n_test=10_000, seed=1).risk)
+    return risk, _cos2(two.W_, target.U.to(torch.float64))
 
 
 def _cos2(W: torch.Tensor, U: torch.Tensor) -> list[float]:
@@ -87,7 +111,9 @@ def main() -> None:
         target = rl.MultiIndexTarget.from_expression(TARGETS[name], d=d, seed=0)
         for label, kwargs in settings(d).items():
             rows = [_fit(target, seed, d, width, kwargs) for seed in range(args.seeds)]
-            print(f"{name} | {label:<27}| {_summary(rows)}", flush=True)
+            print(f"{name} | {label:<29}| {_summary(rows)}", flush=True)
+        rows = [_zero_bias_step(target, seed, d, width) for seed in range(args.seeds)]
+        print(f"{name} | {'residual, b = 0 in the step':<29}| {_summary(rows)}", flush=True)
 
 
 if __name__ == "__main__":
