@@ -276,7 +276,8 @@ def test_default_two_steps_are_never_worse_than_one_and_better_on_a_staircase():
     η₂ = √d (``later_steps="gradient", step_size="sqrt_d"``) undoes step 1 and lies above
     the bound. Measured means T = 1 → T = 2 (bound ±2·SE): staircase 0.590 → 0.428 (±0.040),
     even coupling 0.316 → 0.137, paper 0.130 → 0.106, He₃ 0.623 → 0.464, z₁z₂z₃ 0.889 → 0.784;
-    old step on the staircase 0.87 (scripts/later_steps.py prints the same table)."""
+    the old step on the staircase 0.712 > 0.630 (``scripts/later_steps.py`` prints the same
+    numbers)."""
     d, width, seeds = 32, 128, range(4)
     n = 16 * d * d
     expressions = ["He2(z1) + He3(z1)*z2", "He2(z1) + He2(z1)*z2",

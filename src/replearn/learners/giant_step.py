@@ -1,6 +1,29 @@
 """Several giant steps (Dandi, Krzakala, Loureiro, Pesce & Stephan 2023): T full-batch gradient
 steps on the first layer with the second layer fixed, then Algorithm 1's new biases and head.
 
+Later steps (t ≥ 2). Two rules (``later_steps``):
+
+- ``"residual"`` (the default): step t is Algorithm 1's step on what the model after step
+  t − 1 has not fitted. The predictor ŷ_{t−1}(x) = α + β·x + c·âᵀσ(W^{t−1}x + b) — the head â
+  refitted on step t − 1's batch, with Algorithm 1's N(0, 1) biases b — leaves on step t's
+  batch the residual r = y − ŷ_{t−1}(x); its mean and linear part on that batch are removed
+  as Algorithm 1 removes α, β (``preprocess``), s = r − mean r − (mean r·x)·x, and
+
+      w_j^t = w_j^{t−1} + 2η_t·c·a_j·(1/n)Σ_i s_i·σ′(w_j^{t−1}·x_i + b_j)·x_i
+
+  (a the fixed second layer). This is the gradient at W^{t−1} of the re-centred network
+  ŷ_{t−1}(x) + c·Σ_j a_j(σ(w_j·x + b_j) − σ(w_j^{t−1}·x + b_j)), whose output at W^{t−1} is
+  the fitted predictor (as f⁰ ≡ 0 makes step 1 see s = y − α − β·x): the step sees only the
+  unexplained part of y, and a step on a fitted target moves nothing. The mask uses the
+  head's biases: for a neuron along u₁ the step's move along u₂ for a coupling g(z₁)·z₂ is
+  ∝ E[g(z₁)·σ′(αz₁ + b)], which for ReLU and g = He_k is He_{k−1}(−b/α)·φ(b/α) — zero for every
+  even k at b = 0 (docs/beyond.md, "Later giant steps"). The weight decay after step 1 is 0
+  (W^{t−1} kept). With ``head="none"`` there is no head to refit and later steps follow
+  "gradient"; a per-step label transform applies to step 1 only (later steps fit the
+  residual of y).
+- ``"gradient"``: the network's own gradient with its fixed second layer, below (the
+  rule of Dandi et al.'s notebooks; with ``head="none"`` always).
+
 With the symmetric initialisation θ⁰ = (W⁰, a, b = 0) (``network.symmetric_init``) and the
 network f(x) = c·Σ_j a_j·ReLU(w_j·x) (c the ``output_scale``; the paper's c = 1), step t on
 the batch B_t of n samples is
@@ -32,10 +55,15 @@ the partners are unrelated (w_{j+m/2} + w_j = η·(2c/n)·a_j·(B_j − A_j) wit
 over 1[z_j ≥ 0] and 1[z_j < 0], ≠ 0 in general), so steps ≥ 3
 run on all m rows: twice the flops of Algorithm 1's step pass.
 
-Step sizes η_t: a number (every step) or a list (one per step); ``"stable"`` (the default):
-η₁ = √d (Algorithm 1's), then η_t = 1/(c²·Σ_j a_j²) for t ≥ 2, the step the first layer's
-curvature allows (below); ``"sqrt_d"``: η_t = √d at every step (the paper's scale, which
-overshoots at t ≥ 2: η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with
+Step sizes η_t: a number (every step) or a list (one per step); ``"harmonic"`` (the default):
+η_t = √d/t, Algorithm 1's η₁ = √d and then a decreasing schedule: each later step is an
+estimate from its own batch, and with Σ_t η_t = ∞, Σ_t η_t² < ∞ (Robbins–Monro) the
+steps' sampling noise in W^T stays bounded (Σ_t η_t²·d/n) while their signal keeps adding
+up; measured (docs/beyond.md) it keeps more of step 1's direction than η_t = √d and learns
+more than η₂ = √d/4; ``"stable"``: η₁ = √d, then η_t = 1/(c²·Σ_j a_j²) for t ≥ 2, the step the
+first layer's curvature allows for the ``"gradient"`` rule (below); ``"sqrt_d"``: η_t = √d at
+every step (the paper's scale, which overshoots the "gradient" rule at t ≥ 2:
+η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with
 ℓ = log_d n. Dandi et al. write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
 the loss (1/2n)Σ(y − f)² and η = O(p·d^{(ℓ−1)/2}) for n = O(d^ℓ) (their notebooks use
 η = 2p at n = d); their update is Δw_j = (η_D/p)·sign(a_j)·mean(r·σ'·x). Ours is
@@ -47,7 +75,7 @@ it gives the same first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·
 drops it at step 1), does not preprocess the labels (``preprocess=False``) and starts from a
 non-symmetric network (f⁰ = O(1/√p) instead of 0) — the remaining difference.
 
-Later steps and the curvature. Once f ≢ 0 the loss is curved in W: its Gauss–Newton part
+Later "gradient" steps and the curvature. Once f ≢ 0 the loss is curved in W: its Gauss–Newton part
 is H[V, V] = (2/n)Σ_i (c·Σ_j a_j σ′(z_ij) v_j·x_i)². By Cauchy–Schwarz
 λ_max(H) ≤ 2c²‖a‖²·sup|σ′|²·λ_max(XᵀX/n) ≈ 2c²‖a‖² (σ′ ≤ 1, n ≫ d); along the collective
 direction v_j ∝ a_j·u (every neuron moved along one u, weighted by its a_j) ReLU with half
@@ -190,14 +218,21 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         m: even with ``second_layer="paper"`` (neurons in ± pairs), else any m ≥ 1.
     steps : int
         T ≥ 1 gradient steps on W.
-    step_size : "stable", float, list of float, "sqrt_d" or "dandi"
-        η_t: "stable" is η₁ = √d then η_t = 1/(c²·Σ_j a_j²), the curvature's stable step;
-        "sqrt_d" is √d at every step (see the module docstring for both, and for "dandi"
+    step_size : "harmonic", float, list of float, "stable", "sqrt_d" or "dandi"
+        η_t: "harmonic" is η_t = √d/t (η₁ = √d, Algorithm 1's); "stable" is η₁ = √d then
+        η_t = 1/(c²·Σ_j a_j²), the curvature's stable step for the "gradient" rule;
+        "sqrt_d" is √d at every step (see the module docstring for each, and for "dandi"
         and its map to Dandi et al.).
     weight_decay : "paper", float or list of float
         λ_t: "paper" is λ₁ = 1/η₁ (W⁰ cancels: Algorithm 1's step) and λ_t = 0 for t ≥ 2.
     batch : {"fresh", "reuse"}
         Step t on samples t·n…(t+1)·n−1 ("fresh") or every step on 0…n−1 ("reuse").
+    later_steps : {"residual", "gradient"}
+        Steps t ≥ 2: "residual" is Algorithm 1's step on the residual y − ŷ_{t−1}(x) of the
+        predictor refitted after step t − 1 (its mean and linear part removed), through the
+        head's features: w_j ← w_j + 2η_t·c·a_j·mean(s·σ′(w_j·x + b_j)·x) with b the head's
+        biases; "gradient" is the network's own gradient with its fixed second layer (Dandi
+        et al.'s; always so with ``head="none"``). See the module docstring.
     output_scale : float, "1/sqrt(m)" or "1/m"
         c in f(x) = c·Σ_j a_j σ(w_j·x + b_j) (1: the paper's network; "1/m": Dandi et al.'s
         mean-field scaling; "1/sqrt(m)": Dandi et al. 2023's and Cui et al. 2024's f =
@@ -208,13 +243,16 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         Subtract α_t + β_t·x (of each step's batch) from the labels, and α + β·x before the head.
     diagnostics_target : None, MultiIndexTarget or (r, d) directions
         When given, ``history_`` also holds the alignment with span(U), the m × r cosines
-        and overlaps between neurons and the directions, the cosines of each step's rows,
-        and the residuals' Hermite degree shares.
+        and overlaps between neurons and the directions, and the cosines of each step's
+        rows (O(m·d·r) per step).
     diagnostics_data : None or (X_test, y_test)
         When given, ``history_`` also holds ``network_risk``: the test MSE of the network
         itself after each step, mean (α_t + β_t·x + c·aᵀσ(W^t x + b) − y)² with its fixed
         second layer (no head; α_t, β_t of the step's batch, 0 without ``preprocess``). No
         ½: Dandi et al. 2024's test error Σ½(y − f)²/N is half of it.
+    degree_shares : bool
+        Also record each step's ``residual_degree_shares`` (below): O(d²) work per sample
+        in each step's pass, most of the time at large d, so off by default.
     activation : str, Activation or (σ, σ′)
         σ, as in ``OneStepNetwork`` (default "relu").
     first_layer : {"gaussian", "unit_rows", "orthogonal"} or array (m, d)
@@ -248,16 +286,17 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         (``metrics.direction_cosines``), ``direction_overlaps`` (m, r) = W^t·Uᵀ (Dandi et
         al. 2024's m(t) with unit rows u_k), ``step_cosines`` (m, r): the cosines of the
         step's rows W^t − W^{t−1} (−η_t∇L_t with λ_t = 0: Dandi et al. 2023's cos(G_i, θ_k)),
-        and with ``diagnostics_data`` ``network_risk`` (above); ``residual_degree_shares`` {0, 1, 2, "higher"}: the
-        batch's empirical Hermite energy of the residual r = s − f(x) at degrees 0, 1, 2 and
+        with ``diagnostics_data`` ``network_risk`` (above), and with ``degree_shares``
+        ``residual_degree_shares`` {0, 1, 2, "higher"}: the batch's empirical Hermite
+        energy of the residual r = f(x) − s (−s for a residual step) at degrees 0, 1, 2 and
         the rest, as shares of mean r² — the gradient's leading term sees degree 2 only
         (−2c·a_j·E[r·1[w·x ≥ 0]·x] = −c·a_j(E[r·x] + 2·E[r(xxᵀ − I)]ŵ/√(2π) + degree ≥ 4
         terms); the higher even degrees enter through contractions with ŵ^{⊗(k−1)}, whose
         exact shares would need the O(d^k) degree-k coefficients, so they are not split).
         Plug-in estimates: the degree-2 share is biased up by about d²/(2n) (the sampling
         noise of its d² entries, each of variance ≈ E r²/n).
-        Cost with a target: O(d²) more work per sample in each pass and one extra pass at
-        step 1 (whose pass is Algorithm 1's shared one).
+        Cost of the degree shares: O(d²) more work per sample in each pass and one extra
+        pass at step 1 (whose pass is Algorithm 1's shared one).
     initial_diagnostics_ : dict or None
         The same measurements of W⁰ (no ``step_cosines``, ``residual_degree_shares``) when a
         diagnostics target or data is given, else None.
