@@ -82,7 +82,7 @@ def test_fields_are_the_learners_parameters(method):
 
 
 def test_a_moved_learner_default_does_not_move_a_legacy_field():
-    # GiantStepNetwork's step_size default is "stable" now; specs that leave step_size out
+    # GiantStepNetwork's step_size default is "harmonic" now; specs that leave step_size out
     # keep running (and hashing) the stored "sqrt_d"
     from replearn.experiments.methods import build_learner
 

@@ -194,7 +194,7 @@ def learner_params(
 # The fields each learner's method had when results were first stored, with the defaults they
 # had then (see learner_params): they stay in every run config with these values when a spec
 # leaves them out, so the run ids and numbers of stored results never change — even where a
-# learner's own default has moved since (GiantStepNetwork's step_size: "stable" now). Any
+# learner's own default has moved since (GiantStepNetwork's step_size: "harmonic" now). Any
 # learner parameter not listed here enters a run config only at a value other than its
 # default. Written once; never add to them.
 OneStepParams = learner_params(
