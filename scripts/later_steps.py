@@ -6,6 +6,8 @@ noise, the head's λ on 2048 holdout samples) at its defaults except the setting
 - ``T = 1``: Algorithm 1 (steps=1);
 - ``T = 2``, ``T = 3``: the defaults — later steps on the residual of the refitted predictor
   through the head's features (``later_steps="residual"``), η_t = √d/t ("harmonic");
+- ``T = 2, reused batch``: both steps and the heads on one batch of n samples
+  (``batch="reuse"``: half the samples of fresh T = 2, as many as T = 1);
 - ``residual, eta_t = sqrt d``: the same step at a constant η_t = √d (``step_size="sqrt_d"``);
 - ``residual, eta_2 = sqrt d/4``: the same step at η₂ = √d/4;
 - ``residual, no biases``: ``biases="none"`` (b = 0 in the step's mask and in the head);
@@ -16,7 +18,9 @@ noise, the head's λ on 2048 holdout samples) at its defaults except the setting
   default);
 - ``gradient, sqrt_d``: the same at η₂ = √d (the paper's scale; the first release's default).
 
-Prints, per target and setting, the mean ± sd over the seeds of the excess risk and the mean
+First, per target, what the "gradient" rule's step 2 sees: the test MSE of the network
+itself after step 1, α + β·x + c·aᵀReLU(W¹x) with its fixed second layer ±1 (``network_risk``;
+E f*² = 1, so a network that had learned nothing would score 1). Then, per target and setting, the mean ± sd over the seeds of the excess risk and the mean
 cos²(W, u_k) = ‖W u_k‖²/‖W‖²_F (random: 1/d).
 
     PYTHONPATH=src python scripts/later_steps.py [--d 32] [--width 128] [--seeds 4]
@@ -47,6 +51,7 @@ def settings(d: int) -> dict[str, dict]:
         "T = 1": dict(steps=1),
         "T = 2": dict(steps=2),
         "T = 3": dict(steps=3),
+        "T = 2, reused batch": dict(steps=2, batch="reuse"),
         "residual, eta_t = sqrt d": dict(steps=2, step_size="sqrt_d"),
         "residual, eta_2 = sqrt d/4": dict(steps=2, step_size=[math.sqrt(d), math.sqrt(d) / 4]),
         "residual, no biases": dict(steps=2, biases="none"),
@@ -74,6 +79,14 @@ def _zero_bias_step(target, seed: int, d: int, width: int):
     two._fit_head(stream, n, n, alpha, beta, stream.split("holdout"), 2048)  # batch 2's head
     risk = float(rl.excess_risk(two, target, n_test=10_000, seed=1).risk)
     return risk, _cos2(two.W_, target.U.to(torch.float64))
+
+
+def _network_risk(target, seed: int, d: int, width: int) -> float:
+    """Test MSE of the network itself (fixed second layer, no head) after Algorithm 1's step."""
+    test = rl.sample(target, n=10_000, noise=0.0, seed=1)
+    net = rl.GiantStepNetwork(width=width, steps=1, diagnostics_data=test, seed=seed)
+    net.fit_stream(rl.DataStream(target, noise=0.0, seed=seed), n=16 * d * d, n_holdout=2048)
+    return net.history_[0]["network_risk"]
 
 
 def _cos2(W: torch.Tensor, U: torch.Tensor) -> list[float]:
@@ -109,6 +122,8 @@ def main() -> None:
     print(f"d = {d}, width {width}, n = 16 d^2 = {16 * d * d} per step, {args.seeds} seeds")
     for name in args.targets:
         target = rl.MultiIndexTarget.from_expression(TARGETS[name], d=d, seed=0)
+        risks = [_network_risk(target, seed, d, width) for seed in range(args.seeds)]
+        print(f"{name} | network itself after step 1: test MSE {statistics.mean(risks):.3g}")
         for label, kwargs in settings(d).items():
             rows = [_fit(target, seed, d, width, kwargs) for seed in range(args.seeds)]
             print(f"{name} | {label:<29}| {_summary(rows)}", flush=True)
