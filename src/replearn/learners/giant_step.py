@@ -81,8 +81,8 @@ is H[V, V] = (2/n)Σ_i (c·Σ_j a_j σ′(z_ij) v_j·x_i)². By Cauchy–Schwarz
 direction v_j ∝ a_j·u (every neuron moved along one u, weighted by its a_j) ReLU with half
 its neurons active gives H ≈ 2c²(Σ_j a_j²/2)²/‖a‖² = c²‖a‖²/2. Gradient descent decreases
 the loss for η < 2/λ_max, so the edge lies between η = 1/(c²‖a‖²) and 4/(c²‖a‖²);
-``"stable"`` takes η_t = 1/(c²‖a‖²) (= 1/(c²m) for the paper's ±1), measured stable up to
-4× that and losing step 1's alignment from 16× (docs/beyond.md, "Later giant steps"). A
+``"stable"`` takes η_t = 1/(c²‖a‖²) (= 1/(c²m) for the paper's ±1): at c = 1 it changes
+nothing measurable, where η_t = √d undoes step 1 (docs/beyond.md, "Later giant steps"). A
 stable step moves neuron j by η·2c|a_j|·‖mean(r·σ′·x)‖ ≈ 2|a_j|/(c‖a‖²): O(1/m) at the
 paper's c = 1 (a lazy step: T = 2 keeps step 1's features), O(1) at c = 1/m (features move).
 
