@@ -14,9 +14,9 @@ noise, the head's λ on 2048 holdout samples) at its defaults except the setting
 - ``residual, b = 0 in the step``: the default step 2 written out here with b = 0 in its mask
   σ′(w_j·x) and the head's N(0, 1) biases kept for the head (no learner option does this);
 - ``gradient, stable``: the network's own gradient with the fixed second layer
-  (``later_steps="gradient"``) at the curvature's η₂ = 1/(c²·Σa_j²) = 1/m (last release's
+  (``later_steps="gradient"``) at the curvature's η₂ = 1/(c²·Σa_j²) = 1/m (the previous
   default);
-- ``gradient, sqrt_d``: the same at η₂ = √d (the paper's scale; the first release's default).
+- ``gradient, sqrt_d``: the same at η₂ = √d (the paper's scale; the original default).
 
 First, per target, what the "gradient" rule's step 2 sees: the test MSE of the network
 itself after step 1, α + β·x + c·aᵀReLU(W¹x) with its fixed second layer ±1 (``network_risk``;
