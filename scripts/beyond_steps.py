@@ -8,7 +8,9 @@ staircase: f* ∝ He2(z1) + He3(z1)·z2 (E f*² = 1) (H = E[∇²f*] sees z1 onl
 output scale 1/m, T = 1…4 steps of n = 16·d² samples each, η₁ = m·√(n/d) (Dandi et al.'s
 schedule, ``--first dandi``) or m·√d (Algorithm 1's step, ``--first paper``) and
 η_t = later·m for t ≥ 2 (``--later``, default 16), fresh vs reused batches; per step: mean_j cos²(w_j, u_k) for k = 1, 2 (1/d for random neurons) and the
-alignment; the excess risk of the T-step model (head refitted after step T).
+alignment; the excess risk of the T-step model (head refitted after step T). Both tables use
+``later_steps="gradient"`` (the network's own gradient, the rule of these measurements;
+scripts/later_steps.py measures the default residual steps).
 
 reuse: two steps on He3(u·x)/√6 at d = 32, n = 16·d², output scale 1/m, η₁ = m·√(n/d) and
 η₂ = 4, 16, 64 times m, on the same batch and on a fresh one.
@@ -51,6 +53,7 @@ def staircase(d: int, seeds: int, width: int, first: str, later: float, figures=
                     batch=batch,
                     output_scale="1/m",
                     step_size=eta,
+                    later_steps="gradient",  # the network's own gradient (Dandi et al.'s)
                     diagnostics_target=target,
                     seed=seed,
                 )
@@ -91,6 +94,7 @@ def reuse(d: int, seeds: int, width: int) -> None:
                     batch=batch,
                     output_scale="1/m",
                     step_size=[math.sqrt(n / d) * width, later * width],
+                    later_steps="gradient",  # reuse acts through the network's own gradient
                     diagnostics_target=target,
                     seed=seed,
                 )

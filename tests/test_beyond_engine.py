@@ -121,9 +121,11 @@ def test_giant_step_run_stores_the_learners_history():
                      step_size=[30.0, 20.0])  # fmt: skip
     metrics = METHODS["giant_step"].run(config)
     target = build_target(config["target"], config["d"])
+    # a spec's later_steps default is pinned to the stored behaviour, the network's gradient
+    assert "later_steps" not in config["params"]
     model = rl.GiantStepNetwork(width=16, steps=2, batch="reuse", output_scale="1/m",
-                                step_size=[30.0, 20.0], diagnostics_target=target,
-                                seed=config["seed"])  # fmt: skip
+                                step_size=[30.0, 20.0], later_steps="gradient",
+                                diagnostics_target=target, seed=config["seed"])  # fmt: skip
     stream = _stream(target, config, config["seed"], config["noise"])
     model.fit_stream(stream, n=config["n"], n_holdout=config["n_holdout"])
     history = metrics["history"]
@@ -137,6 +139,11 @@ def test_giant_step_run_stores_the_learners_history():
         block = np.asarray(stored["cosines"])
         assert block.shape == (16, 2)
         assert np.abs(block - entry["direction_cosines"][:, :2].numpy()).max() <= 5e-5
+    # later_steps="residual" in a spec enters the run config and reaches the learner
+    residual = _config("giant_step", width=16, steps=2, batch="reuse", output_scale="1/m",
+                       step_size=[30.0, 20.0], later_steps="residual")  # fmt: skip
+    assert residual["params"]["later_steps"] == "residual"
+    assert METHODS["giant_step"].run(residual)["alignment"] != metrics["alignment"]
 
 
 def test_giant_step_with_one_step_is_algorithm_1_in_the_engine():

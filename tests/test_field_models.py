@@ -138,7 +138,7 @@ def test_one_step_is_autograd_on_every_model(case):
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_giant_steps_are_autograd_on_every_model(case):
     """Three steps with weight decays 0, 0.1, 0 (W⁰ kept: plain GD from θ⁰ on the first
-    layer), fresh or reused batches; tolerance as above."""
+    layer, ``later_steps="gradient"``), fresh or reused batches; tolerance as above."""
     activation, scale, init = CASES[case]
     preprocess, transform = LABELS[case % len(LABELS)]
     batch = "reuse" if case % 2 else "fresh"
@@ -150,7 +150,7 @@ def test_giant_steps_are_autograd_on_every_model(case):
         width=WIDTH, steps=steps, step_size=etas, weight_decay=decays, batch=batch,
         preprocess=preprocess, label_transform=transform, ridge_lambda=0.1,
         activation=_activation_parameter(activation), output_scale=scale, dtype="float64",
-        chunk_size=chunk_size, seed=1, **_init_kwargs(init),
+        later_steps="gradient", chunk_size=chunk_size, seed=1, **_init_kwargs(init),
     ).fit(X, y)  # fmt: skip
     theta = model.initial_network_
     c = _scale(scale, WIDTH)

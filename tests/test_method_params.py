@@ -59,6 +59,11 @@ STORED_DEFAULTS = {
 }  # fmt: skip
 
 
+# Parameters added after results were stored whose learner default is not the stored
+# behaviour: a spec's default (left out of the run config at it) and the learner's argument.
+PINNED = {"giant_step": {"later_steps": "gradient"}}
+
+
 @pytest.mark.parametrize("method", sorted(LEARNERS))
 def test_fields_are_the_learners_parameters(method):
     learner, params = LEARNERS[method], METHODS[method].params
@@ -68,13 +73,16 @@ def test_fields_are_the_learners_parameters(method):
     for name, field in params.model_fields.items():
         if name in STORED_DEFAULTS[method]:  # legacy: the default stored with the results
             assert field.default == STORED_DEFAULTS[method][name], name
+        elif name in PINNED.get(method, {}):  # added later, its stored behaviour pinned
+            assert field.default == params.omitted_at[name] == PINNED[method][name], name
+            assert params.pinned[name] == PINNED[method][name]
         else:  # every other field: the learner's default
             assert field.default == signature[name].default, name
             assert params.omitted_at[name] == signature[name].default
 
 
 def test_a_moved_learner_default_does_not_move_a_legacy_field():
-    # GiantStepNetwork's step_size default is "stable" now; specs that leave step_size out
+    # GiantStepNetwork's step_size default is "harmonic" now; specs that leave step_size out
     # keep running (and hashing) the stored "sqrt_d"
     from replearn.experiments.methods import build_learner
 
@@ -83,6 +91,12 @@ def test_a_moved_learner_default_does_not_move_a_legacy_field():
     config = {"method": "giant_step", "params": params, "seed": 0, "dtype": "float32",
               "device": "cpu"}  # fmt: skip
     assert build_learner(config).step_size == "sqrt_d"
+    # later_steps (added later, default "residual") is left out and pinned to "gradient"
+    assert "later_steps" not in params
+    assert build_learner(config).later_steps == "gradient"
+    residual = METHODS["giant_step"].params(later_steps="residual").model_dump()
+    assert residual["later_steps"] == "residual"
+    assert build_learner(dict(config, params=residual)).later_steps == "residual"
 
 
 @pytest.mark.parametrize("method", sorted(LEARNERS))

@@ -68,7 +68,7 @@ def _dandi2023_learner(W0, a0, eta_D, steps=1, preprocess=True, ridge_lambda=1e-
         width=W0.shape[0], steps=steps, step_size=eta_D / 2, weight_decay=0.0,
         preprocess=preprocess, output_scale="1/sqrt(m)", first_layer=torch.from_numpy(W0),
         second_layer=torch.from_numpy(a0), biases="none", ridge_lambda=ridge_lambda,
-        dtype="float64", chunk_size=97,
+        later_steps="gradient", dtype="float64", chunk_size=97,
     )  # fmt: skip
 
 

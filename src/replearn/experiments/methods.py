@@ -84,11 +84,14 @@ class Params(BaseModel):
     value they are left out of ``model_dump()`` (so of the run config, so of its run id), and
     the runs of existing specs keep their ids; another value enters the run id.
     ``none_means_default`` lists fields whose None stands for the learner's own default (the
-    runner leaves them out of the constructor call).
+    runner leaves them out of the constructor call). ``pinned`` maps options added after
+    results were stored whose learner default differs from the stored behaviour to the
+    stored one: a spec's default, left out of the run config and passed to the learner.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     omitted_at: ClassVar[dict[str, Any]] = {}
+    pinned: ClassVar[dict[str, Any]] = {}
     none_means_default: ClassVar[frozenset[str]] = frozenset()
 
     @model_serializer(mode="wrap")
@@ -109,6 +112,7 @@ def learner_params(
     learner,
     legacy: dict[str, Any] | tuple[str, ...] = (),
     none_means_default: tuple[str, ...] = (),
+    pinned: dict[str, Any] | None = None,
 ) -> type[Params]:
     """A method's hyper-parameter model generated from its learner class.
 
@@ -134,6 +138,11 @@ def learner_params(
     none_means_default : tuple of str
         Legacy fields whose spec default is None, meaning "the learner's default" (stored
         as None in the run config; left out of the constructor call).
+    pinned : dict, optional
+        Parameters added after results were stored, each with the value that reproduces
+        them, where the learner's own default differs: the spec's default is that value,
+        left out of the run config at it (so stored run ids stay) and passed to the learner
+        (so their numbers stay); another value enters the run id.
 
     Returns
     -------
@@ -157,11 +166,13 @@ def learner_params(
         legacy = {n: signature[n].default if n in signature else None for n in legacy}
     excluded = set(RUN_CONTEXT) | set(learner._not_in_specs)
     names = [n for n in signature if n != "self" and n not in excluded]
-    unknown = [n for n in (*legacy, *none_means_default) if n not in names]
-    if unknown or not set(none_means_default) <= set(legacy):
+    pinned = dict(pinned or {})
+    unknown = [n for n in (*legacy, *none_means_default, *pinned) if n not in names]
+    if unknown or not set(none_means_default) <= set(legacy) or set(pinned) & set(legacy):
         raise TypeError(
             f"{learner.__name__}: legacy fields {unknown or list(none_means_default)} are not "
-            "settable parameters (or a none_means_default field is not legacy)"
+            "settable parameters (or a none_means_default field is not legacy, or a pinned "
+            "one is)"
         )
     fields: dict[str, Any] = {}
     for name in (*legacy, *[n for n in names if n not in legacy]):
@@ -169,9 +180,10 @@ def learner_params(
             fields[name] = (checked_by(learner, name, allow_none=True), None)
         else:
             default = legacy[name] if name in legacy else signature[name].default
-            fields[name] = (checked_by(learner, name), default)
+            fields[name] = (checked_by(learner, name), pinned.get(name, default))
     model = create_model(f"{learner.__name__}Params", __base__=Params, **fields)
-    model.omitted_at = {n: signature[n].default for n in names if n not in legacy}
+    model.omitted_at = {n: pinned.get(n, signature[n].default) for n in names if n not in legacy}
+    model.pinned = pinned
     model.none_means_default = frozenset(none_means_default)
     model.__doc__ = (
         f"Hyper-parameters of {learner.__name__} in a spec (generated from the learner)."
@@ -182,7 +194,7 @@ def learner_params(
 # The fields each learner's method had when results were first stored, with the defaults they
 # had then (see learner_params): they stay in every run config with these values when a spec
 # leaves them out, so the run ids and numbers of stored results never change — even where a
-# learner's own default has moved since (GiantStepNetwork's step_size: "stable" now). Any
+# learner's own default has moved since (GiantStepNetwork's step_size: "harmonic" now). Any
 # learner parameter not listed here enters a run config only at a value other than its
 # default. Written once; never add to them.
 OneStepParams = learner_params(
@@ -197,6 +209,8 @@ GiantStepParams = learner_params(
             "batch": "fresh", "output_scale": 1.0, "label_transform": None, "preprocess": True,
             "head": "ridge", "ridge_lambda": "auto", "head_steps": 1000, "head_lr": "auto",
             "chunk_size": 32_768},
+    # the learner's later steps are residual steps now; stored runs took the network's gradient
+    pinned={"later_steps": "gradient"},
 )  # fmt: skip
 GiantStepParams.__doc__ += """
 
@@ -339,10 +353,12 @@ def _scalar(value: Any) -> Any:
 # -- learners --------------------------------------------------------------------------------
 def _construct(cls, params: dict, config: dict):
     """``cls(**params)`` with the run's seed, dtype and device; a None of a
-    ``none_means_default`` field is left out (the learner's default)."""
+    ``none_means_default`` field is left out (the learner's default), a ``pinned`` field the
+    config leaves out gets its pinned value."""
     method = METHODS.get(config.get("method"))
     defaults = method.params.none_means_default if method is not None else frozenset()
-    kwargs = {k: v for k, v in params.items() if not (v is None and k in defaults)}
+    pinned = method.params.pinned if method is not None else {}
+    kwargs = {k: v for k, v in {**pinned, **params}.items() if not (v is None and k in defaults)}
     context = {"seed": config["seed"], "dtype": _dtype(config), "device": config["device"]}
     accepted = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())

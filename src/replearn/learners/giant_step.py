@@ -1,6 +1,29 @@
 """Several giant steps (Dandi, Krzakala, Loureiro, Pesce & Stephan 2023): T full-batch gradient
 steps on the first layer with the second layer fixed, then Algorithm 1's new biases and head.
 
+Later steps (t ≥ 2). Two rules (``later_steps``):
+
+- ``"residual"`` (the default): step t is Algorithm 1's step on what the model after step
+  t − 1 has not fitted. The predictor ŷ_{t−1}(x) = α + β·x + c·âᵀσ(W^{t−1}x + b) — the head â
+  refitted on step t − 1's batch, with Algorithm 1's N(0, 1) biases b — leaves on step t's
+  batch the residual r = y − ŷ_{t−1}(x); its mean and linear part on that batch are removed
+  as Algorithm 1 removes α, β (``preprocess``), s = r − mean r − (mean r·x)·x, and
+
+      w_j^t = w_j^{t−1} + 2η_t·c·a_j·(1/n)Σ_i s_i·σ′(w_j^{t−1}·x_i + b_j)·x_i
+
+  (a the fixed second layer). This is the gradient at W^{t−1} of the re-centred network
+  ŷ_{t−1}(x) + c·Σ_j a_j(σ(w_j·x + b_j) − σ(w_j^{t−1}·x + b_j)), whose output at W^{t−1} is
+  the fitted predictor (as f⁰ ≡ 0 makes step 1 see s = y − α − β·x): the step sees only the
+  unexplained part of y, and a step on a fitted target moves nothing. The mask uses the
+  head's biases: for a neuron along u₁ the step's move along u₂ for a coupling g(z₁)·z₂ is
+  ∝ E[g(z₁)·σ′(αz₁ + b)], which for ReLU and g = He_k is He_{k−1}(−b/α)·φ(b/α) — zero for every
+  even k at b = 0 (docs/beyond.md, "Later giant steps"). The weight decay after step 1 is 0
+  (W^{t−1} kept). With ``head="none"`` there is no head to refit and later steps follow
+  "gradient"; a per-step label transform applies to step 1 only (later steps fit the
+  residual of y).
+- ``"gradient"``: the network's own gradient with its fixed second layer, below (the
+  rule of Dandi et al.'s notebooks; with ``head="none"`` always).
+
 With the symmetric initialisation θ⁰ = (W⁰, a, b = 0) (``network.symmetric_init``) and the
 network f(x) = c·Σ_j a_j·ReLU(w_j·x) (c the ``output_scale``; the paper's c = 1), step t on
 the batch B_t of n samples is
@@ -32,10 +55,15 @@ the partners are unrelated (w_{j+m/2} + w_j = η·(2c/n)·a_j·(B_j − A_j) wit
 over 1[z_j ≥ 0] and 1[z_j < 0], ≠ 0 in general), so steps ≥ 3
 run on all m rows: twice the flops of Algorithm 1's step pass.
 
-Step sizes η_t: a number (every step) or a list (one per step); ``"stable"`` (the default):
-η₁ = √d (Algorithm 1's), then η_t = 1/(c²·Σ_j a_j²) for t ≥ 2, the step the first layer's
-curvature allows (below); ``"sqrt_d"``: η_t = √d at every step (the paper's scale, which
-overshoots at t ≥ 2: η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with
+Step sizes η_t: a number (every step) or a list (one per step); ``"harmonic"`` (the default):
+η_t = √d/t, Algorithm 1's η₁ = √d and then a decreasing schedule: each later step is an
+estimate from its own batch, and with Σ_t η_t = ∞, Σ_t η_t² < ∞ (Robbins–Monro) the
+steps' sampling noise in W^T stays bounded (Σ_t η_t²·d/n) while their signal keeps adding
+up; measured (docs/beyond.md) it keeps more of step 1's direction than η_t = √d and learns
+more than η₂ = √d/4; ``"stable"``: η₁ = √d, then η_t = 1/(c²·Σ_j a_j²) for t ≥ 2, the step the
+first layer's curvature allows for the ``"gradient"`` rule (below); ``"sqrt_d"``: η_t = √d at
+every step (the paper's scale, which overshoots the "gradient" rule at t ≥ 2:
+η·c²m = √d·m ≫ 1); ``"dandi"``: η_t = √(n/d)/c = d^{(ℓ−1)/2}/c with
 ℓ = log_d n. Dandi et al. write f(x) = (1/√p)·Σ_j a_j σ(w_j·x), a_j = ±1/√p (so c = 1/p, p = m, in our notation),
 the loss (1/2n)Σ(y − f)² and η = O(p·d^{(ℓ−1)/2}) for n = O(d^ℓ) (their notebooks use
 η = 2p at n = d); their update is Δw_j = (η_D/p)·sign(a_j)·mean(r·σ'·x). Ours is
@@ -47,14 +75,14 @@ it gives the same first-step update Δw_j = 2·d^{(ℓ−1)/2}·a_j·mean(s·1·
 drops it at step 1), does not preprocess the labels (``preprocess=False``) and starts from a
 non-symmetric network (f⁰ = O(1/√p) instead of 0) — the remaining difference.
 
-Later steps and the curvature. Once f ≢ 0 the loss is curved in W: its Gauss–Newton part
+Later "gradient" steps and the curvature. Once f ≢ 0 the loss is curved in W: its Gauss–Newton part
 is H[V, V] = (2/n)Σ_i (c·Σ_j a_j σ′(z_ij) v_j·x_i)². By Cauchy–Schwarz
 λ_max(H) ≤ 2c²‖a‖²·sup|σ′|²·λ_max(XᵀX/n) ≈ 2c²‖a‖² (σ′ ≤ 1, n ≫ d); along the collective
 direction v_j ∝ a_j·u (every neuron moved along one u, weighted by its a_j) ReLU with half
 its neurons active gives H ≈ 2c²(Σ_j a_j²/2)²/‖a‖² = c²‖a‖²/2. Gradient descent decreases
 the loss for η < 2/λ_max, so the edge lies between η = 1/(c²‖a‖²) and 4/(c²‖a‖²);
-``"stable"`` takes η_t = 1/(c²‖a‖²) (= 1/(c²m) for the paper's ±1), measured stable up to
-4× that and losing step 1's alignment from 16× (docs/beyond.md, "Later giant steps"). A
+``"stable"`` takes η_t = 1/(c²‖a‖²) (= 1/(c²m) for the paper's ±1): at c = 1 it changes
+nothing measurable, where η_t = √d undoes step 1 (docs/beyond.md, "Later giant steps"). A
 stable step moves neuron j by η·2c|a_j|·‖mean(r·σ′·x)‖ ≈ 2|a_j|/(c‖a‖²): O(1/m) at the
 paper's c = 1 (a lazy step: T = 2 keeps step 1's features), O(1) at c = 1/m (features move).
 
@@ -136,8 +164,9 @@ def _positive_numbers(value, minimum_strict: bool, words: tuple[str, ...]):
 
 
 def step_size_spec(value):
-    """η per step: a number > 0, 'sqrt_d', 'dandi', 'stable', or a list of numbers > 0."""
-    return _positive_numbers(value, True, ("sqrt_d", "dandi", "stable"))
+    """η per step: a number > 0, 'harmonic', 'sqrt_d', 'dandi', 'stable', or a list of numbers
+    > 0."""
+    return _positive_numbers(value, True, ("harmonic", "sqrt_d", "dandi", "stable"))
 
 
 def weight_decay_spec(value):
@@ -189,14 +218,21 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         m: even with ``second_layer="paper"`` (neurons in ± pairs), else any m ≥ 1.
     steps : int
         T ≥ 1 gradient steps on W.
-    step_size : "stable", float, list of float, "sqrt_d" or "dandi"
-        η_t: "stable" is η₁ = √d then η_t = 1/(c²·Σ_j a_j²), the curvature's stable step;
-        "sqrt_d" is √d at every step (see the module docstring for both, and for "dandi"
+    step_size : "harmonic", float, list of float, "stable", "sqrt_d" or "dandi"
+        η_t: "harmonic" is η_t = √d/t (η₁ = √d, Algorithm 1's); "stable" is η₁ = √d then
+        η_t = 1/(c²·Σ_j a_j²), the curvature's stable step for the "gradient" rule;
+        "sqrt_d" is √d at every step (see the module docstring for each, and for "dandi"
         and its map to Dandi et al.).
     weight_decay : "paper", float or list of float
         λ_t: "paper" is λ₁ = 1/η₁ (W⁰ cancels: Algorithm 1's step) and λ_t = 0 for t ≥ 2.
     batch : {"fresh", "reuse"}
         Step t on samples t·n…(t+1)·n−1 ("fresh") or every step on 0…n−1 ("reuse").
+    later_steps : {"residual", "gradient"}
+        Steps t ≥ 2: "residual" is Algorithm 1's step on the residual y − ŷ_{t−1}(x) of the
+        predictor refitted after step t − 1 (its mean and linear part removed), through the
+        head's features: w_j ← w_j + 2η_t·c·a_j·mean(s·σ′(w_j·x + b_j)·x) with b the head's
+        biases; "gradient" is the network's own gradient with its fixed second layer (Dandi
+        et al.'s; always so with ``head="none"``). See the module docstring.
     output_scale : float, "1/sqrt(m)" or "1/m"
         c in f(x) = c·Σ_j a_j σ(w_j·x + b_j) (1: the paper's network; "1/m": Dandi et al.'s
         mean-field scaling; "1/sqrt(m)": Dandi et al. 2023's and Cui et al. 2024's f =
@@ -207,13 +243,16 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         Subtract α_t + β_t·x (of each step's batch) from the labels, and α + β·x before the head.
     diagnostics_target : None, MultiIndexTarget or (r, d) directions
         When given, ``history_`` also holds the alignment with span(U), the m × r cosines
-        and overlaps between neurons and the directions, the cosines of each step's rows,
-        and the residuals' Hermite degree shares.
+        and overlaps between neurons and the directions, and the cosines of each step's
+        rows (O(m·d·r) per step).
     diagnostics_data : None or (X_test, y_test)
         When given, ``history_`` also holds ``network_risk``: the test MSE of the network
         itself after each step, mean (α_t + β_t·x + c·aᵀσ(W^t x + b) − y)² with its fixed
         second layer (no head; α_t, β_t of the step's batch, 0 without ``preprocess``). No
         ½: Dandi et al. 2024's test error Σ½(y − f)²/N is half of it.
+    degree_shares : bool
+        Also record each step's ``residual_degree_shares`` (below): O(d²) work per sample
+        in each step's pass, most of the time at large d, so off by default.
     activation : str, Activation or (σ, σ′)
         σ, as in ``OneStepNetwork`` (default "relu").
     first_layer : {"gaussian", "unit_rows", "orthogonal"} or array (m, d)
@@ -247,16 +286,17 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         (``metrics.direction_cosines``), ``direction_overlaps`` (m, r) = W^t·Uᵀ (Dandi et
         al. 2024's m(t) with unit rows u_k), ``step_cosines`` (m, r): the cosines of the
         step's rows W^t − W^{t−1} (−η_t∇L_t with λ_t = 0: Dandi et al. 2023's cos(G_i, θ_k)),
-        and with ``diagnostics_data`` ``network_risk`` (above); ``residual_degree_shares`` {0, 1, 2, "higher"}: the
-        batch's empirical Hermite energy of the residual r = s − f(x) at degrees 0, 1, 2 and
+        with ``diagnostics_data`` ``network_risk`` (above), and with ``degree_shares``
+        ``residual_degree_shares`` {0, 1, 2, "higher"}: the batch's empirical Hermite
+        energy of the residual r = f(x) − s (−s for a residual step) at degrees 0, 1, 2 and
         the rest, as shares of mean r² — the gradient's leading term sees degree 2 only
         (−2c·a_j·E[r·1[w·x ≥ 0]·x] = −c·a_j(E[r·x] + 2·E[r(xxᵀ − I)]ŵ/√(2π) + degree ≥ 4
         terms); the higher even degrees enter through contractions with ŵ^{⊗(k−1)}, whose
         exact shares would need the O(d^k) degree-k coefficients, so they are not split).
         Plug-in estimates: the degree-2 share is biased up by about d²/(2n) (the sampling
         noise of its d² entries, each of variance ≈ E r²/n).
-        Cost with a target: O(d²) more work per sample in each pass and one extra pass at
-        step 1 (whose pass is Algorithm 1's shared one).
+        Cost of the degree shares: O(d²) more work per sample in each pass and one extra
+        pass at step 1 (whose pass is Algorithm 1's shared one).
     initial_diagnostics_ : dict or None
         The same measurements of W⁰ (no ``step_cosines``, ``residual_degree_shares``) when a
         diagnostics target or data is given, else None.
@@ -326,11 +366,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "step_size": step_size_spec,
         "weight_decay": weight_decay_spec,
         "batch": choice("fresh", "reuse"),
+        "later_steps": choice("residual", "gradient"),
         **MODEL_PARAMETER_CHECKS,
         "label_transform": label_transforms_spec,
         "preprocess": boolean,
         "diagnostics_target": diagnostics_target_spec,
         "diagnostics_data": diagnostics_data_spec,
+        "degree_shares": boolean,
         "head": choice("ridge", "gd", "none"),
         "ridge_lambda": ridge_lambda,
         "head_steps": count_within("steps", 0),
@@ -346,14 +388,16 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self,
         width: int = 100,
         steps: int = 1,
-        step_size="stable",
+        step_size="harmonic",
         weight_decay="paper",
         batch: str = "fresh",
+        later_steps: str = "residual",
         output_scale: float | str = 1.0,
         label_transform=None,
         preprocess: bool = True,
         diagnostics_target=None,
         diagnostics_data=None,
+        degree_shares: bool = False,
         activation="relu",
         first_layer="gaussian",
         second_layer="paper",
@@ -373,11 +417,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.step_size = step_size
         self.weight_decay = weight_decay
         self.batch = batch
+        self.later_steps = later_steps
         self.output_scale = output_scale
         self.label_transform = label_transform
         self.preprocess = preprocess
         self.diagnostics_target = diagnostics_target
         self.diagnostics_data = diagnostics_data
+        self.degree_shares = degree_shares
         self.activation = activation
         self.first_layer = first_layer
         self.second_layer = second_layer
@@ -402,6 +448,21 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                     f"{name} has {len(value)} entries but steps = {steps}: give one per step "
                     "or a single value"
                 )
+        transforms = values["label_transform"]
+        if (
+            isinstance(transforms, list)
+            and values["later_steps"] == "residual"
+            and values["head"] != "none"
+            and any(t is not None for t in transforms[1:])
+        ):
+            raise ValueError(
+                "label_transform: with later_steps='residual' the steps t ≥ 2 fit the residual "
+                "of y (give None for them, or later_steps='gradient')"
+            )
+
+    def _residual_steps(self) -> bool:
+        """Whether steps t ≥ 2 are residual steps (``later_steps="residual"`` with a head)."""
+        return self.later_steps == "residual" and self.head != "none"
 
     # -- public API -------------------------------------------------------------------------
     def _samples_per_pass(self, n_rows: int) -> int:
@@ -423,8 +484,10 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     def _eta(self, t: int, d: int, n: int, a_energy: float) -> float:
         """η_t; ``a_energy`` = Σ_j a_j² (the curvature scale of "stable")."""
         eta = self._per_step(self.step_size, t)
-        if eta == "sqrt_d" or (eta == "stable" and t == 0):
+        if eta == "sqrt_d" or (eta in ("stable", "harmonic") and t == 0):
             return math.sqrt(d)
+        if eta == "harmonic":
+            return math.sqrt(d) / (t + 1)
         if eta == "stable":
             return 1.0 / (self._scale() ** 2 * a_energy)
         if eta == "dandi":
@@ -458,6 +521,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         # "free"; any other model: "general" (the true gradient on all m rows, every step)
         state = "equal" if self._paper_step() else "general"
         history, etas, decays = [], [], []
+        head_biases = self._head_biases() if self.head != "none" else None
         test = self._diagnostics_data(d)
         self.initial_diagnostics_ = None
         if directions is not None or test is not None:
@@ -470,19 +534,31 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             if start not in linear_parts:
                 linear_parts[start] = self._linear_part(source, n, start=start)
             alpha, beta = linear_parts[start]
-            spec = self._per_step(self.label_transform, t)
-            key = (start, id(spec) if callable(spec) else spec)
-            if key not in labels_cache:
-                transform = resolve_label_transform(spec)
-                labels_cache[key] = step_label_function(
-                    self, source, n, start, transform, alpha, beta
-                )
-            labels = labels_cache[key]
             eta = self._eta(t, d, n, a_energy)
             decay, cancels = self._decay(t, eta)
             W_dtype = W.to(self._dtype)
-            record = directions is not None
-            if state == "general":
+            record = self.degree_shares
+            residual = t > 0 and self._residual_steps()
+            if residual:  # the predictor after step t − 1, refitted on its batch
+                previous = (t - 1) * n if self.batch == "fresh" else 0
+                self.W_, self.b_ = W_dtype, head_biases
+                self._fit_head(source, n, previous, *linear_parts[previous], holdout, n_holdout)
+                labels = None
+            else:
+                spec = self._per_step(self.label_transform, t)
+                key = (start, id(spec) if callable(spec) else spec)
+                if key not in labels_cache:
+                    transform = resolve_label_transform(spec)
+                    labels_cache[key] = step_label_function(
+                        self, source, n, start, transform, alpha, beta
+                    )
+                labels = labels_cache[key]
+            if residual:
+                W_new, shares = self._residual_step(
+                    source, n, start, init, W, head_biases, eta, decay, record
+                )
+                paired = False
+            elif state == "general":
                 W_new, shares = self._general_step(
                     source, n, start, init, W, labels, eta, decay, cancels, record
                 )
@@ -542,7 +618,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         if self.head == "none":
             self._keep_second_layer(init, alpha, beta)
         else:
-            self.b_ = self._head_biases()
+            self.b_ = head_biases
             self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
         self.n_samples_ = n * self.steps if self.batch == "fresh" else n
         return self
@@ -612,6 +688,31 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         W_new = gradient_step(W, gradient, eta, decay, cancels)
         return W_new, (moments.shares() if moments is not None else None)
 
+    def _residual_step(self, source, n, start, init, W, biases, eta, decay, record):
+        """Step t ≥ 2 on the residual of the fitted predictor ŷ (``later_steps="residual"``):
+
+            s = r − mean r − (mean r·x)·x,   r = y − ŷ(x)   (the linear part only if ``preprocess``)
+            W^t = W^{t−1} − η_t(∇_W L_t + λ_t W^{t−1}),   ∇_{w_j} L_t = −(2c/n)·a_j·Σ_i s_i·σ′(w_j·x_i + b_j)·x_i
+
+        over the step's batch: the gradient at W^{t−1} of the re-centred network
+        ŷ(x) + c·Σ_j a_j(σ(w_j·x + b_j) − σ(w_j^{t−1}·x + b_j)), whose output at W^{t−1} is ŷ,
+        with b the head's biases (``first_layer_gradient_sum`` with a = 0: f ≡ 0, so its
+        residual is −s). Returns (W^t, the degree shares of −s when ``record``)."""
+        residuals = _ResidualSource(source, self._predict_chunk, self._dtype, self._device)
+        alpha, beta = self._linear_part(residuals, n, start=start)
+        zero = torch.zeros_like(init.a)
+        network = TwoLayerNetwork(
+            W.to(self._dtype), biases, zero, init.activation, init.output_scale
+        )
+        moments = _ResidualMoments(W.shape[1], self._device) if record else None
+        gradient_sum = first_layer_gradient_sum(
+            residuals, n, start, network, lambda X, r: r - alpha - X @ beta, self.chunk_size,
+            self._dtype, self._device, on_chunk=moments.add if moments is not None else None,
+        )  # fmt: skip
+        gradient = (2.0 * init.output_scale / n) * init.a.to(torch.float64)[:, None] * gradient_sum
+        W_new = gradient_step(W, gradient, eta, decay, False)
+        return W_new, (moments.shares() if moments is not None else None)
+
     def _label_shares(self, source, n, start, labels):
         """Degree shares of the step-1 residual r = −s (f ≡ 0): one extra pass (diagnostics)."""
         moments = _ResidualMoments(source.d, self._device)
@@ -654,6 +755,22 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         if opposite:
             total = torch.cat([total, linear[None, :] - total])
         return total, (moments.shares() if moments is not None else None)
+
+
+class _ResidualSource:
+    """A source whose labels are the residuals y − ŷ(x) of a fitted predictor ŷ (chunks of
+    the wrapped source, X and the residual in the model's dtype and device)."""
+
+    def __init__(self, source, predict, dtype, device):
+        self.source, self.predict, self.dtype, self.device = source, predict, dtype, device
+        self.d = source.d
+
+    def chunks(self, n: int, chunk_size: int, start: int = 0):
+        for X, y, *rest in self.source.chunks(n, chunk_size, start=start):
+            X = X.to(device=self.device, dtype=self.dtype)
+            y = y.to(device=self.device, dtype=self.dtype)
+            with torch.no_grad():
+                yield X, y - self.predict(X), *rest
 
 
 class _ResidualMoments:
