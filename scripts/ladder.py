@@ -36,7 +36,10 @@ def ladder_fits(dbs: list[str]) -> list[dict]:
                 spec = validate_spec(store.experiment_spec(name))
                 result = scaling_fits(spec, store.runs(name))
                 target = re.sub(r"\(z1\)/sqrt\(\d+\)", "", spec.target.expr)
+                variant = name.split("-", 2)[-1]  # ladder-he4-smoothed-lr → smoothed-lr
                 for label, fit in result["fits"].items():
+                    if variant not in ("online", "risk"):
+                        label = f"{label} ({variant})"
                     out.append(
                         {
                             "target": target,
