@@ -20,9 +20,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from replearn import theory  # noqa: E402
 from replearn.experiments.scaling import scaling_fits  # noqa: E402
 from replearn.experiments.spec import validate_spec  # noqa: E402
 from replearn.experiments.store import Store  # noqa: E402
+from replearn.experiments.target_kinds import build_target  # noqa: E402
 
 
 def ladder_fits(dbs: list[str]) -> list[dict]:
@@ -37,7 +39,16 @@ def ladder_fits(dbs: list[str]) -> list[dict]:
                 result = scaling_fits(spec, store.runs(name))
                 target = re.sub(r"\(z1\)/sqrt\(\d+\)", "", spec.target.expr)
                 variant = name.split("-", 2)[-1]  # ladder-he4-smoothed-lr → smoothed-lr
+                transforms = {
+                    m.name: m.params.get("label_transform")
+                    for m in spec.methods
+                    if m.name == "one_step"
+                }
                 for label, fit in result["fits"].items():
+                    transform = transforms.get(label)
+                    if transform is not None:  # the engine's theory is H's, not H_T's
+                        fit = dict(fit, theory_slope=_transformed_one_step(spec, transform))
+                        label = f"{label}, T(y) = {transform}"
                     if variant not in ("online", "risk"):
                         label = f"{label} ({variant})"
                     out.append(
@@ -51,6 +62,15 @@ def ladder_fits(dbs: list[str]) -> list[dict]:
                         }
                     )
     return sorted(out, key=lambda r: (r["target"], r["event"], r["method"]))
+
+
+def _transformed_one_step(spec, transform) -> float:
+    """One step on T(y): n ≈ d² when H_T = E[∇²E[T(y)|x]] ≠ 0 (``theory.transformed_hessian``),
+    never otherwise."""
+    d = max(spec.d)
+    target = build_target({**spec.target.model_dump(), "seed": 0}, d)
+    H = theory.transformed_hessian(target, transform, spec.noise[0], spec.noise_kind)
+    return 2.0 if float(H.abs().max()) > 1e-8 else math.inf
 
 
 def _number(x, digits=2):
@@ -96,8 +116,9 @@ def figure(rows: list[dict], path: Path) -> None:
             if not points:
                 continue
             ds = [p[0] for p in points]
-            ax.plot(ds, [p[1] for p in points], "o", color=color)
             name = f"{row['method']} ({row['event']})"
+            alone = None if fit.get("slope") is not None else f"{name}: n* at d = {ds} only"
+            ax.plot(ds, [p[1] for p in points], "o", color=color, label=alone)
             if fit.get("slope") is not None:
                 low, high = fit["ci"]
                 line = [math.exp(fit["intercept"]) * d ** fit["slope"] for d in ds]

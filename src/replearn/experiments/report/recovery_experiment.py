@@ -66,11 +66,11 @@ def recovery_section(spec, rows: list, counts: dict, out_dir: str | Path) -> dic
     fits, tau = result["fits"], result["epsilon"]
     figures, links, captions = [], [], {}
     if fits:
-        guides = {
-            f"theory, {label}": slope
-            for label, slope in result["theory"].items()
-            if math.isfinite(slope)
-        }
+        by_slope: dict[float, list[str]] = {}  # one guide per theory slope
+        for label, slope in result["theory"].items():
+            if math.isfinite(slope):
+                by_slope.setdefault(slope, []).append(label)
+        guides = {f"theory for {', '.join(labels)}": s for s, labels in by_slope.items()}
         fig = figure_scaling(fits, title=f"{name}: samples to |w·u| ≥ {tau:g}", guides=guides)
         fig.axes[0].set_ylabel(f"n*(d): median samples to overlap ≥ {tau:g}")
         paths = save_figure(fig, out_dir, name + "-recovery")
