@@ -633,10 +633,13 @@ def _recovery_theory_slopes(spec: ExperimentSpec, searches: Sequence[Search]) ->
     for search in searches:
         if search.label not in out and search.method == "online_sgd":
             params = dict(search.params)
-            out[search.label] = _online_slope(
-                target, params.get("smoothing", 0.0), params.get("repeats", 1), search.noise,
-                spec.noise_kind,
-            )  # fmt: skip
+            try:
+                out[search.label] = _online_slope(
+                    target, params.get("smoothing", 0.0), params.get("repeats", 1), search.noise,
+                    spec.noise_kind,
+                )  # fmt: skip
+            except ValueError:  # no exponent within the theory's range (a constant link)
+                continue
     return out
 
 
