@@ -263,7 +263,9 @@ def bootstrap_exponent(
     """
     ds = sorted(risks)
     point = {d: crossing({n: float(np.mean(v)) for n, v in risks[d].items()}, epsilon) for d in ds}
-    reached = [d for d in ds if point[d] is not None]
+    # n* = 0 (the median replica started above the threshold: small d) has no logarithm;
+    # such a d is reported in n_star but left out of the fit
+    reached = [d for d in ds if point[d] is not None and point[d] > 0]
     result = {"n_star": point, "slope": None, "intercept": None, "ci": None, "dropped_draws": 0}
     if len(reached) < 2:
         return result
@@ -346,7 +348,8 @@ def recovery_exponent(
     -------
     dict
         ``n_star`` {d: n* or None}, ``censored`` {d: share of censored runs}, ``slope``,
-        ``intercept``, ``ci``, ``dropped_draws`` — the keys of ``bootstrap_exponent``.
+        ``intercept``, ``ci``, ``dropped_draws`` — the keys of ``bootstrap_exponent``. A d
+        whose n* is 0 (recovered at the start) is in ``n_star`` but not in the fit.
 
     Examples
     --------
@@ -359,7 +362,9 @@ def recovery_exponent(
     arrays = {d: np.asarray(times[d], dtype=float) for d in ds}
     point = {d: recovery_quantile(arrays[d], quantile) for d in ds}
     censored = {d: float(np.mean(~np.isfinite(arrays[d]))) for d in ds}
-    reached = [d for d in ds if point[d] is not None]
+    # n* = 0 (the median replica started above the threshold: small d) has no logarithm;
+    # such a d is reported in n_star but left out of the fit
+    reached = [d for d in ds if point[d] is not None and point[d] > 0]
     result = {
         "n_star": point,
         "censored": censored,
@@ -378,7 +383,7 @@ def recovery_exponent(
         for d in reached:
             runs = arrays[d]
             stars.append(recovery_quantile(runs[rng.integers(0, len(runs), len(runs))], quantile))
-        if any(s is None for s in stars):
+        if any(s is None or s <= 0 for s in stars):
             dropped += 1
             continue
         slopes.append(fit_exponent(reached, stars)[0])

@@ -98,12 +98,14 @@ def run_experiment(
 def estimate_cells(spec: ExperimentSpec) -> dict[str, int]:
     """{method: number of runs} without touching a database (for ``run --dry-run``).
 
-    For a ``kind: scaling`` spec: the most runs its searches can take (every grid n).
+    For a ``kind: scaling`` spec: the most runs its searches can take (every grid n; one n
+    per seed with ``event: recovery``).
     """
     counts: dict[str, int] = {}
     if spec.kind == "scaling":
         for search in plan_searches(spec):
-            runs = len(search.grid.values) * len(spec.seeds)
+            points = 1 if spec.scaling.event == "recovery" else len(search.grid.values)
+            runs = points * len(spec.seeds)
             counts[search.method] = counts.get(search.method, 0) + runs
         return counts
     for config in expand_grid(spec):

@@ -27,6 +27,23 @@ The exponent is :func:`~replearn.experiments.analysis.bootstrap_exponent` over s
 ε-crossing of the mean risk curve (log-linear interpolation between the evaluated n
 around it) at each d, the least-squares slope of log n* on log d, and a percentile
 bootstrap interval (seeds resampled per d).
+
+**The recovery event** (``scaling.event: recovery``). For a learner that reports weak
+recovery (class attribute ``reports_recovery``: ``OnlineSGD``), the event is measured
+directly, so there is no search: each search is one run per seed of n_stop(d) samples (the
+budget; ``n_start`` and ``log_step`` are not used), with the learner's ``threshold`` set to
+``scaling.threshold`` τ. The run records, per replica, t = the samples after which
+max_j |overlap(w_j)| ≥ τ first held, or ∞ (censored) if it never did within the budget.
+With T(d) all the times at d (seeds × replicas),
+
+    n*(d) = the median of T(d), censored times counted as later than every observed one
+
+(the inverse empirical CDF, :func:`~replearn.experiments.analysis.recovery_quantile`:
+exact under censoring as long as fewer than half the runs are censored; else n*(d) is "not
+reached" and, as for the risk event, a d reached below a missed one gives a lower bound on
+the slope). The exponent is the least-squares slope of log n* on log d with a percentile
+bootstrap interval (times resampled per d; draws in which some d's median falls among the
+censored are dropped and counted), :func:`~replearn.experiments.analysis.recovery_exponent`.
 """
 
 from __future__ import annotations
@@ -48,9 +65,11 @@ from replearn.experiments.analysis import (
 )
 from replearn.experiments.executors import RunOptions, RunSummary, run_pending
 from replearn.experiments.grid import cell_config, method_params, run_id
+from replearn.experiments.methods import METHODS
 from replearn.experiments.spec import ExperimentSpec, resolve_n
 from replearn.experiments.store import Store
 from replearn.experiments.target_kinds import build_target
+from replearn.theory.exponents import generative_exponent, information_exponent
 
 __all__ = [
     "Search",
@@ -59,6 +78,7 @@ __all__ = [
     "plan_searches",
     "run_scaling",
     "scaling_fits",
+    "recovery_cells",
     "recovery_times",
     "recovery_fits",
     "fit_lines",
@@ -114,12 +134,19 @@ def plan_searches(spec: ExperimentSpec) -> list[Search]:
 
     A search's label is the method name plus the hyper-parameters (and noise) that take
     more than one value among that method's searches, e.g. ``random_features[width=64]``.
+    With ``event: recovery`` each combination's ``threshold`` is ``scaling.threshold``.
     """
     if spec.kind != "scaling" or spec.scaling is None:
         raise ValueError(f"{spec.name}: not a scaling spec (kind {spec.kind!r})")
+    recovery = spec.scaling.event == "recovery"
     combos = []  # (method name, validated params, noise)
     for method in spec.methods:
         for params in method_params(method):
+            if recovery:  # validated again: left out of the run config at the default
+                params = METHODS[method.name].params.model_validate(
+                    {**params, "threshold": spec.scaling.threshold}
+                )
+                params = params.model_dump()
             for noise in spec.noise:
                 combos.append((method.name, params, float(noise)))
     labels = []
@@ -282,6 +309,8 @@ def run_scaling(
     draws).
     """
     options = RunOptions.of(options, **fields)
+    if spec.scaling.event == "recovery":
+        return _run_recovery(spec, options, n_boot)
     db, quiet, lease_seconds = Path(options.db), options.quiet, options.lease_seconds
     start_time = time.perf_counter()
     epsilon = spec.scaling.threshold
@@ -342,6 +371,40 @@ def run_scaling(
     )
 
 
+def recovery_cells(spec: ExperimentSpec, searches: Sequence[Search] | None = None) -> dict:
+    """run_id → (search, n, seed) of an ``event: recovery`` spec: one run per search and
+    seed, of n = n_stop(d) samples (the search grid's last point: the budget)."""
+    searches = plan_searches(spec) if searches is None else searches
+    table = {}
+    for search in searches:
+        n = search.grid.values[-1]
+        for seed in spec.seeds:
+            table.setdefault(run_id(search.config(spec, n, seed)), (search, n, seed))
+    return table
+
+
+def _run_recovery(spec: ExperimentSpec, options: RunOptions, n_boot: int) -> ScalingSummary:
+    """``event: recovery``: register the runs of :func:`recovery_cells` (stored ones are
+    reused), run them in one round, fit (:func:`scaling_fits`)."""
+    db, lease_seconds = Path(options.db), options.lease_seconds
+    start_time = time.perf_counter()
+    cells = recovery_cells(spec)
+    configs = [(rid, search.config(spec, n, seed)) for rid, (search, n, seed) in cells.items()]
+    with Store(db, lease_seconds) as store:
+        store.register_experiment(spec.name, spec.to_json(), configs, replace=True)
+        if options.retry_failed:
+            store.reset_failed(spec.name)
+    summary = run_pending(spec.name, options.with_(retry_failed=False))
+    with Store(db, lease_seconds) as store:
+        rows = store.runs(spec.name)
+        counts = store.counts(spec.name)[spec.name]
+    return ScalingSummary(
+        spec.name, str(db), counts, summary.executed, summary.failed_now,
+        time.perf_counter() - start_time, scaling=scaling_fits(spec, rows, n_boot=n_boot),
+        rounds=1,
+    )  # fmt: skip
+
+
 # -- analysis --------------------------------------------------------------------------------
 def scaling_fits(spec: ExperimentSpec, rows: Sequence[Mapping], n_boot: int = 2000) -> dict:
     """n*(d) and the exponent fit per method label, from the experiment's run rows.
@@ -350,7 +413,10 @@ def scaling_fits(spec: ExperimentSpec, rows: Sequence[Mapping], n_boot: int = 20
     ``n_star`` {d: interpolated ε-crossing or None}, ``grid_n_star`` {d: the search's
     grid n* or None}, ``slope``, ``intercept``, ``ci`` (95 % bootstrap over seeds),
     ``dropped_draws``, ``theory_slope`` and ``searched`` (d where the search finished).
+    With ``event: recovery`` it is :func:`recovery_fits` (``"event": "recovery"``).
     """
+    if spec.scaling.event == "recovery":
+        return recovery_fits(spec, rows, n_boot=n_boot)
     epsilon = spec.scaling.threshold
     searches = plan_searches(spec)
     cells = _cells(spec, searches)
@@ -463,19 +529,73 @@ def recovery_fits(
     """n*(d) = the ``quantile`` (median) of the weak-recovery times and the exponent fit with
     its bootstrap CI (``analysis.recovery_exponent``), per method label.
 
-    Returns ``{"event": "recovery", "quantile", "fits": {label: {...}}}``; each fit has the
-    keys of ``scaling_fits``' fits that apply (``n_star``, ``slope``, ``intercept``, ``ci``,
-    ``dropped_draws``, ``n_boot``, ``method``) plus ``censored`` {d: share of censored runs}
-    and ``runs`` {d: number of recovery times}.
+    Returns ``{"event": "recovery", "epsilon" (the overlap threshold), "quantile", "fits",
+    "evaluated", "theory"}``; each fit has the keys of ``scaling_fits``' fits that apply
+    (``n_star`` {d: n* or None}, ``slope``, ``intercept``, ``ci``, ``dropped_draws``,
+    ``n_boot``, ``method``, ``slope_lower_bound``, ``searched``: the d with times, ``n_max``
+    {d: budget}, ``theory_slope``) plus ``censored`` {d: share of censored times} and
+    ``runs`` {d: number of times}. ``evaluated`` has a row per label and d (times, censored
+    share, quartiles of the observed times).
     """
-    methods = {s.label: s.method for s in plan_searches(spec)}
-    fits = {}
+    searches = plan_searches(spec)
+    methods = {s.label: s.method for s in searches}
+    budgets = {(s.label, s.d): s.grid.values[-1] for s in searches}
+    theory_slopes = _recovery_theory_slopes(spec, searches)
+    fits, table = {}, []
     for label, times in recovery_times(spec, rows).items():
         fit = recovery_exponent(times, quantile=quantile, n_boot=n_boot)
+        n_star = fit["n_star"]
+        n_max = {d: budgets[(label, d)] for d in times}
+        # median censored at d_f (not reached within n_max(d_f)) but reached at d_r < d_f:
+        # under n* ∝ d^s, s > log(n_max(d_f)/n*(d_r)) / log(d_f/d_r)
+        bounds = [
+            math.log(n_max[d_f] / n_star[d_r]) / math.log(d_f / d_r)
+            for d_f in times
+            if n_star[d_f] is None
+            for d_r in times
+            if d_r < d_f and n_star[d_r] is not None
+        ]
         fits[label] = dict(
-            fit, method=methods[label], n_boot=n_boot, runs={d: len(t) for d, t in times.items()}
+            fit,
+            method=methods[label],
+            n_boot=n_boot,
+            runs={d: len(t) for d, t in times.items()},
+            searched=sorted(times),
+            n_max=n_max,
+            slope_lower_bound=max(bounds) if bounds else None,
+            theory_slope=theory_slopes.get(label),
         )
-    return {"event": "recovery", "quantile": quantile, "fits": fits}
+        for d, values in sorted(times.items()):
+            observed = sorted(v for v in values if math.isfinite(v))
+            quartiles = [_order_statistic(observed, len(values), q) for q in (0.25, 0.5, 0.75)]
+            table.append(
+                {
+                    "method": label,
+                    "d": d,
+                    "budget": n_max[d],
+                    "times": len(values),
+                    "censored": fit["censored"][d],
+                    "q25": quartiles[0],
+                    "median": quartiles[1],
+                    "q75": quartiles[2],
+                    "median/d": None if quartiles[1] is None else quartiles[1] / d,
+                }
+            )
+    return {
+        "event": "recovery",
+        "epsilon": spec.scaling.threshold,
+        "quantile": quantile,
+        "fits": fits,
+        "evaluated": table,
+        "theory": theory_slopes,
+    }
+
+
+def _order_statistic(observed: Sequence[float], total: int, q: float) -> float | None:
+    """The q-quantile (inverse empirical CDF) of ``total`` times of which ``observed`` (sorted)
+    are finite and the rest censored later than all of them; None among the censored."""
+    index = max(0, math.ceil(q * total) - 1)
+    return observed[index] if index < len(observed) else None
 
 
 def _sd(values: Sequence[float | None]) -> float | None:
@@ -499,3 +619,43 @@ def _theory_slopes(spec: ExperimentSpec) -> dict[str, float]:
         elif method.name in KERNEL_METHODS:
             out[method.name] = predicted["kernel"]
     return out
+
+
+def _recovery_theory_slopes(spec: ExperimentSpec, searches: Sequence[Search]) -> dict:
+    """{label: the exponent of n* ∝ d^s that the theory predicts for weak recovery}, for
+    single-index targets (other labels are left out); see :func:`_online_slope`."""
+    d = max(spec.d)
+    seed = spec.target.seed if spec.target.seed != "run" else spec.seeds[0]
+    target = build_target({**spec.target.model_dump(), "seed": seed}, d)
+    if target.r != 1:
+        return {}
+    out = {}
+    for search in searches:
+        if search.label not in out and search.method == "online_sgd":
+            params = dict(search.params)
+            try:
+                out[search.label] = _online_slope(
+                    target, params.get("smoothing", 0.0), params.get("repeats", 1), search.noise,
+                    spec.noise_kind,
+                )  # fmt: skip
+            except ValueError:  # no exponent within the theory's range (a constant link)
+                continue
+    return out
+
+
+def _online_slope(target, smoothing, repeats: int, noise: float, noise_kind: str) -> float:
+    """Weak recovery of spherical online SGD from a random start, n ≍ d^s up to logs, with k
+    the information exponent and k* the generative exponent of the single-index target:
+
+    - plain: s = max(1, k − 1) (Ben Arous, Gheissari & Jagannath 2021: d^{k−1} for k ≥ 3,
+      d·log d for k = 2, d for k = 1);
+    - smoothed (λ > 0): s = max(1, k/2) (Damian, Nichani, Ge & Lee 2023, λ = d^{1/4});
+    - each sample used for ``repeats`` ≥ 2 steps: k replaced by k* (Arnaboldi et al. 2024,
+      "Repetita iuvant": the second step acts as a label transform; ≈ d when k* ≤ 2).
+    """
+    k = information_exponent(target)
+    if repeats >= 2:
+        k = generative_exponent(target, noise, noise_kind)
+    if smoothing not in (0, 0.0):
+        return max(1.0, k / 2)
+    return float(max(1, k - 1))

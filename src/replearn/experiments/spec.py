@@ -305,6 +305,9 @@ class ScalingSpec(_Strict):
     ``log_step`` is the grid resolution in log_d(n) units (a factor d^log_step);
     ``d_by_method`` ({method name: [d, …]}, each a subset of ``d``) restricts a method to
     some of the dimensions (e.g. kernels, whose cost grows as d^p, to the small ones).
+    ``event``: "risk" (n* = smallest n with mean risk ≤ threshold) or "recovery" (weak
+    recovery: per replica the samples until the overlap reaches ``threshold`` ∈ (0, 1], one
+    run of ``n_stop`` samples per seed; n* = their median — ``replearn.experiments.scaling``).
     """
 
     threshold: Annotated[Any, AfterValidator(number(0.0, True))]
@@ -312,6 +315,7 @@ class ScalingSpec(_Strict):
     n_stop: NValue = "d^4"
     log_step: Annotated[Any, AfterValidator(number(0.0, True))] = 0.25
     d_by_method: Annotated[Any, AfterValidator(_d_by_method)] = None
+    event: Annotated[Any, AfterValidator(choice("risk", "recovery"))] = "risk"
 
 
 class MethodSpec(BaseModel):
@@ -368,7 +372,7 @@ class ExperimentSpec(_Strict):
     transfer : mapping, optional
         Fig. 2: ``{target: …, N: [...], noise, n_holdout}``, the head refitted on N samples.
     scaling : mapping, optional
-        ``{threshold, n_start, n_stop, log_step, d_by_method}`` for ``kind: scaling``.
+        ``{threshold, n_start, n_stop, log_step, d_by_method, event}`` for ``kind: scaling``.
     """
 
     name: Annotated[Any, AfterValidator(_name)]
@@ -749,12 +753,37 @@ def _check_kind(spec: ExperimentSpec) -> None:
                 raise SpecError(
                     f"scaling.d_by_method.{name}: must be a subset of d {spec.d}, got {extra}"
                 )
+        if spec.scaling.event == "recovery":
+            _check_recovery_event(spec)
         for d in spec.d:
             if _exponent(spec.scaling.n_stop, d) < _exponent(spec.scaling.n_start, d):
                 raise SpecError(
                     f"scaling.n_stop: must be ≥ n_start at every d, got "
                     f"{spec.scaling.n_stop!r} < {spec.scaling.n_start!r} at d={d}"
                 )
+
+
+def _check_recovery_event(spec: ExperimentSpec) -> None:
+    """``event: recovery``: every method's learner reports weak-recovery times (its class
+    attribute ``reports_recovery``), the threshold is an overlap in (0, 1], and it is set by
+    ``scaling.threshold`` alone (the runs get it as their learner's ``threshold``)."""
+    if spec.scaling.threshold > 1.0:
+        raise SpecError(
+            "scaling.threshold: with event 'recovery' it is the overlap |w·u| that defines weak "
+            f"recovery and must be in (0, 1], got {spec.scaling.threshold}"
+        )
+    for i, method in enumerate(spec.methods):
+        if not getattr(METHODS[method.name].learner, "reports_recovery", False):
+            able = [n for n, m in METHODS.items() if getattr(m.learner, "reports_recovery", 0)]
+            raise SpecError(
+                f"methods[{i}].name: {method.name!r} reports no weak-recovery event; with "
+                f"scaling.event 'recovery' use {', '.join(able) or 'none'} (or event 'risk')"
+            )
+        if "threshold" in method.params:
+            raise SpecError(
+                f"methods[{i}].threshold: set by scaling.threshold with event 'recovery'; "
+                "remove it here"
+            )
 
 
 def _check_sizes(spec: ExperimentSpec) -> None:

@@ -277,6 +277,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
     """
 
     _not_in_specs = frozenset({"directions"})  # the engine passes the run's target U
+    reports_recovery = True  # recovery_samples_: a spec may use scaling.event "recovery"
 
     _parameter_checks = {
         "width": integer_at_least(1),

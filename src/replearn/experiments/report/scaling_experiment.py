@@ -14,6 +14,7 @@ from replearn.experiments.report.figures import (
     save_figure,
 )
 from replearn.experiments.report.files import atomic_write_bytes
+from replearn.experiments.report.recovery_experiment import recovery_section
 from replearn.experiments.scaling import scaling_fits
 from replearn.experiments.spec import ExperimentSpec, validate_spec
 from replearn.experiments.store import Store
@@ -35,6 +36,7 @@ def scaling_section(db: str | Path, experiment: str, out_dir: str | Path) -> dic
     slopes as guides), ``<experiment>-scaling-curves.png/.pdf`` (risk vs n/d² at the
     evaluated n) and ``<experiment>-scaling.json`` (every number) under ``out_dir``.
     Returns {"title", "text", "figures": [png paths], "tables": [rows…], "links": [names]}.
+    An ``event: recovery`` experiment gets :func:`recovery_section` instead.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -42,6 +44,8 @@ def scaling_section(db: str | Path, experiment: str, out_dir: str | Path) -> dic
         spec = _spec_from_store(store, experiment)
         rows = store.runs(experiment)
         counts = store.counts(experiment)[experiment]
+    if spec.scaling.event == "recovery":
+        return recovery_section(spec, rows, counts, out_dir)
     result = scaling_fits(spec, rows)
     epsilon = result["epsilon"]
     fits = result["fits"]
