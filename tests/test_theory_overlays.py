@@ -215,3 +215,46 @@ def test_an_online_run_stores_its_overlap_trace_as_the_learner_recorded_it():
     common, i, j = np.intersect1d(model.trace_samples_, model.path_samples_, return_indices=True)
     assert common.size >= 2
     np.testing.assert_array_equal(model.overlap_trace_[:, i], model.overlap_path_.numpy()[:, j, 0])
+
+
+# -- replearn theory: the same numbers as the library ------------------------------------------
+def test_theory_command_prints_the_libraries_numbers(capsys):
+    import re
+
+    from replearn.cli import main
+    from replearn.theory.online_ode import online_overlap_ode as ode
+
+    argv = ["theory", "--target", "{kind: link, link: 'tanh(z1)', normalize: false}",
+            "--d", "40", "--alpha", "0.5,2", "--alpha0", "1.0", "--eta", "0.5",
+            "--ridge-lambda", "0.1", "--width-ratio", "0.5", "--noise", "0.3",
+            "--lr", "0.01", "--m0", "0.2", "--samples", "2000"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    numbers = {}
+    for line in out.splitlines():
+        for key in ("d = 40", "d -> inf"):
+            if line.strip().startswith(key):
+                numbers[key] = [float(v) for v in line.strip()[len(key) :].split()]
+    target = rl.MultiIndexTarget.from_expression("tanh(z1)", d=40, seed=0, normalize=False)
+    settings = dict(student="tanh", teacher="tanh(z1)", alpha0=1.0, eta=0.5, ridge_lambda=0.1,
+                    alpha=[0.5, 2.0], width_ratio=0.5, noise=0.3, seed=0)  # fmt: skip
+    for key, d in (("d = 40", 40), ("d -> inf", None)):
+        expected = one_step_asymptotics(d=d, **settings).test_error
+        assert numbers[key] == pytest.approx(list(expected), rel=5e-4)  # printed to 4 digits
+    alpha_c = weak_recovery_threshold(target, noise=0.3)
+    assert f"alpha_c = {alpha_c:.4g}" in out
+    ode_line = next(line for line in out.splitlines() if line.startswith("online ODE"))
+    printed = {int(t): float(m) for t, m in re.findall(r"m\((\d+)\) = ([0-9.]+)", ode_line)}
+    times = sorted(printed)
+    curve = ode(target, lr=0.01, n=2000, m0=0.2, activation="relu", noise=0.3, samples=times)
+    assert [printed[t] for t in times] == pytest.approx(list(curve.overlap), abs=5e-4)
+    assert times[0] == 0 and times[-1] == 2000
+
+
+def test_theory_command_refuses_a_bad_alpha_list(capsys):
+    from replearn.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
+        main(["theory", "--target", "He2(z1)", "--alpha", "0.5,-1"])
+    assert exit_info.value.code == 2
+    assert "--alpha: must be finite numbers > 0" in capsys.readouterr().err

@@ -415,7 +415,7 @@ def figure_overlap_trajectory(
     >>> rows = [{"method": "x", "d": 4, "n": 8, "seed": 0, "noise": 0.0,
     ...          "overlap_trace": {"samples": [0, 1, 8], "overlap": [[0.1, 0.2, 0.9]]}}]
     >>> fig = figure_overlap_trajectory(rows, None, 4)
-    >>> list(fig.axes[0].get_lines()[0].get_ydata())
+    >>> [float(y) for y in fig.axes[0].get_lines()[0].get_ydata()]
     [0.1, 0.2, 0.9]
     """
     groups = trajectory_records(records)

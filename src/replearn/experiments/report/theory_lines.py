@@ -342,8 +342,8 @@ def one_step_overlay(method: str, records: Sequence[Mapping], target: MultiIndex
 
     Examples
     --------
-    >>> one_step_overlay("ntk", [{"d": 8, "n": 16, "noise": 0.0}], None).notes
-    ['no one-step theory for this method']
+    >>> one_step_overlay("giant_step", [{"d": 8, "n": 16, "noise": 0.0}], None).notes
+    ['a giant-step head is fitted on the last step’s own samples; the theory’s head has fresh samples']
     """
     if not records:
         return Overlay()
