@@ -116,6 +116,17 @@ def trace_steps(steps: int, points: int = TRACE_POINTS) -> np.ndarray:
     """Steps 1 ≤ s ≤ ``steps`` of the log-spaced trace: ``points`` values of a geometric grid
     from 1 to ``steps``, rounded, duplicates dropped (the last step always included).
 
+    Parameters
+    ----------
+    steps : int
+        Steps of the pass.
+    points : int
+        Points of the geometric grid.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
     Examples
     --------
     >>> trace_steps(1000, 4).tolist()

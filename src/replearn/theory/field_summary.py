@@ -175,6 +175,15 @@ def _number(value) -> str:
 def format_field_summary(info: dict) -> str:
     """The lines ``replearn theory`` prints for :func:`field_summary`.
 
+    Parameters
+    ----------
+    info : dict
+        :func:`field_summary`'s result.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> import replearn as rl

@@ -354,6 +354,15 @@ def trajectory_records(records: Sequence[Mapping]) -> dict[str, list[Mapping]]:
     """{method label: its runs at the label's largest n} of the rows that carry an
     ``overlap_trace`` (online SGD; a longer run's trace extends a shorter one's).
 
+    Parameters
+    ----------
+    records : sequence of mapping
+        Run rows.
+
+    Returns
+    -------
+    dict of str to list
+
     Examples
     --------
     >>> rows = [{"method": "online_sgd", "n": n, "overlap_trace": {"samples": [0]}}
@@ -460,6 +469,17 @@ def trajectory_overlays(
 ) -> dict[str, Overlay]:
     """Per method label of :func:`trajectory_records`: the online ODE and n = α_c·d (x in
     samples), with the notes of what is left out.
+
+    Parameters
+    ----------
+    groups : mapping of str to sequence of mapping
+        :func:`trajectory_records`.
+    target : MultiIndexTarget or None
+    d : int
+
+    Returns
+    -------
+    dict of str to Overlay
 
     Examples
     --------

@@ -31,7 +31,7 @@ per-step figures (beyond.py)    1/d, the alignment of random neurons.
 fresh as the theory assumes (α₀ = ⌊n/2⌋/d, α = (n − ⌊n/2⌋)/d) — in the model of Cui et al.:
 ``output_scale: 1/sqrt(m)``, ``second_layer: constant``, ``first_layer: unit_rows``,
 ``biases: none``, ``weight_decay: 0``, ``preprocess: false``, no label transform, a ridge head
-with a fixed λ, a fixed η₁, a single-index target and a centred student (E σ(z) = 0 and
+with a fixed λ, a fixed η₁ (a number, or ``sqrt_d``: η₁ = √d), a single-index target and a centred student (E σ(z) = 0 and
 E[zσ′(z)] = 0: tanh, erf, …, the students the equivalence is checked for). The translation:
 replearn's loss (1/n)Σ(f − y)² is twice theirs, so η̃ = 2η₁/p; replearn's ridge
 (1/n)‖Φa − y‖² + (λ'/2)‖a‖² is theirs ‖Φa − y‖² + λ‖a‖² with λ = λ'·n_head/2; ψ = p/d. The
@@ -149,6 +149,17 @@ def full_params(method: str, record: Mapping) -> dict | None:
     """Every hyper-parameter of a run (its ``param_*`` columns, the learner's defaults for the
     rest), or None for a method that is not registered.
 
+    Parameters
+    ----------
+    method : str
+        The spec method's name.
+    record : mapping
+        A run row with ``param_*`` columns.
+
+    Returns
+    -------
+    dict or None
+
     Examples
     --------
     >>> full_params("one_step", {"param_width": 8})["data"]
@@ -248,7 +259,8 @@ def one_step_settings(method: str, params: Mapping | None, target: MultiIndexTar
         return f"weight_decay is {params['weight_decay']!r}; the theory keeps W⁰ (weight_decay: 0)"
     if not math.isclose(resolve_output_scale(params["output_scale"], width), 1 / math.sqrt(width)):
         return f"output_scale is {params['output_scale']!r}; the theory’s is 1/sqrt(m)"
-    if not isinstance(params["eta1"], int | float):
+    eta1 = math.sqrt(d) if params["eta1"] == "sqrt_d" else params["eta1"]
+    if not isinstance(eta1, int | float):
         return f"eta1 is {params['eta1']!r}; the theory needs a fixed step η₁ = η̃·p/2"
     if not isinstance(params["ridge_lambda"], int | float):
         return f"ridge_lambda is {params['ridge_lambda']!r}; the theory needs a fixed λ"
@@ -260,7 +272,7 @@ def one_step_settings(method: str, params: Mapping | None, target: MultiIndexTar
     if not ok:
         return why
     return dict(student=params["activation"], teacher=_teacher(target),
-                eta=2.0 * float(params["eta1"]) / width, width_ratio=width / d, width=width,
+                eta=2.0 * float(eta1) / width, width_ratio=width / d, width=width,
                 ridge=float(params["ridge_lambda"]))  # fmt: skip
 
 
