@@ -258,3 +258,33 @@ def test_theory_command_refuses_a_bad_alpha_list(capsys):
         main(["theory", "--target", "He2(z1)", "--alpha", "0.5,-1"])
     assert exit_info.value.code == 2
     assert "--alpha: must be finite numbers > 0" in capsys.readouterr().err
+
+
+def test_a_fixed_point_that_does_not_converge_leaves_the_line_out_with_its_reason(
+    tanh_target, monkeypatch
+):
+    import importlib
+
+    # the module (replearn.theory re-exports a function of the same name)
+    asymptotics = importlib.import_module("replearn.theory.one_step_asymptotics")
+
+    def refuse(**kwargs):
+        raise ValueError("one_step_asymptotics: the fixed point did not converge at alpha=1")
+
+    monkeypatch.setattr(asymptotics, "one_step_asymptotics", refuse)
+    overlays = risk_overlays(_records(CUI), tanh_target, None)
+    fig = figure_risk_vs_n(_records(CUI), tanh_target, panel_key=None, overlays=overlays)
+    assert not [k for k in _theory_lines(fig) if "one-step theory" in k]
+    plt.close(fig)
+    (overlay,) = overlays.values()
+    assert len(overlay.notes) == 2 and all("did not converge" in note for note in overlay.notes)
+
+
+def test_eta1_sqrt_d_is_the_step_sqrt_d():
+    from replearn.experiments.report.theory_lines import full_params, one_step_settings
+
+    target = rl.MultiIndexTarget.from_expression("tanh(z1)", d=D, seed=0, normalize=False)
+    settings = one_step_settings(
+        "one_step", full_params("one_step", {**CUI, "param_eta1": "sqrt_d"}), target, D
+    )
+    assert settings["eta"] == pytest.approx(2 * math.sqrt(D) / 16)

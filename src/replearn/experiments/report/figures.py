@@ -335,7 +335,8 @@ def figure_alignment_vs_n(
         sds = [row["sd"] for row in line]
         ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
                         color=colors[method], alpha=0.2, linewidth=0)  # fmt: skip
-    ax.axhline(1.0 / d, color="0.5", linestyle=":", linewidth=1, label="1/d (random W)",
+    r = target.r if target is not None else 1
+    ax.axhline(r / d, color="0.5", linestyle=":", linewidth=1, label=f"{r}/d (random W)",
                gid="theory")  # fmt: skip
     for theory_line in overlay.lines:
         _draw(ax, theory_line)
@@ -465,7 +466,10 @@ def figure_overlap_trajectory(
 
 
 def trajectory_overlays(
-    groups: Mapping[str, Sequence[Mapping]], target: MultiIndexTarget | None, d: int
+    groups: Mapping[str, Sequence[Mapping]],
+    target: MultiIndexTarget | None,
+    d: int,
+    thresholds: Mapping | None = None,
 ) -> dict[str, Overlay]:
     """Per method label of :func:`trajectory_records`: the online ODE and n = α_c·d (x in
     samples), with the notes of what is left out.
@@ -476,6 +480,8 @@ def trajectory_overlays(
         :func:`trajectory_records`.
     target : MultiIndexTarget or None
     d : int
+    thresholds : mapping, optional
+        ``theory_lines.recovery_thresholds`` of the target and the runs' noise, if known.
 
     Returns
     -------
@@ -491,7 +497,8 @@ def trajectory_overlays(
         ode = online_ode_overlay(rows, target, method_label(label))
         first = rows[0]
         recovery = recovery_lines(target, float(first.get("noise") or 0.0),
-                                  first.get("noise_kind") or "rademacher", d, log_x=False)  # fmt: skip
+                                  first.get("noise_kind") or "rademacher", d, log_x=False,
+                                  thresholds=thresholds)  # fmt: skip
         out[label] = Overlay(ode.lines + recovery.lines, ode.notes + recovery.notes)
     return out
 

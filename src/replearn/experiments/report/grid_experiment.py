@@ -25,7 +25,7 @@ from replearn.experiments.report.figures import (
     trajectory_records,
 )
 from replearn.experiments.report.tables import table_rows, write_tables
-from replearn.experiments.report.theory_lines import recovery_lines
+from replearn.experiments.report.theory_lines import recovery_lines, recovery_thresholds
 from replearn.experiments.store import Store
 from replearn.experiments.target_kinds import build_target
 
@@ -155,10 +155,14 @@ def _theory_figures(section: dict, rows: Sequence[Mapping], target, d: int, out_
     """The alignment-vs-n figure (single-index targets, runs with an alignment) and online
     SGD's overlap trajectory (runs with an ``overlap_trace``), each with its theory lines."""
     with_alignment = [r for r in rows if r.get("alignment") is not None]
-    if with_alignment and target is not None and target.r == 1:
-        first = with_alignment[0]
-        overlay = recovery_lines(target, float(first.get("noise") or 0.0),
-                                 first.get("noise_kind") or "rademacher", d)  # fmt: skip
+    groups = trajectory_records(rows)
+    thresholds = None
+    if (with_alignment or groups) and target is not None and target.r == 1:
+        first = rows[0]  # one experiment: one noise for every run
+        noise, kind = float(first.get("noise") or 0.0), first.get("noise_kind") or "rademacher"
+        thresholds = recovery_thresholds(target, noise, kind)
+    if with_alignment and thresholds is not None:
+        overlay = recovery_lines(target, noise, kind, d, thresholds=thresholds)
         fig = figure_alignment_vs_n(with_alignment, target, d, title=f"{name}: alignment, d = {d}",
                                     overlay=overlay)  # fmt: skip
         paths = save_figure(fig, out_dir, f"{stem}-alignment")
@@ -170,9 +174,8 @@ def _theory_figures(section: dict, rows: Sequence[Mapping], target, d: int, out_
             + _theory_notes({"thresholds": overlay})
         )
         section["links"].append(paths["pdf"].name)
-    groups = trajectory_records(rows)
     if groups:
-        overlays = trajectory_overlays(groups, target, d)
+        overlays = trajectory_overlays(groups, target, d, thresholds)
         fig = figure_overlap_trajectory(rows, target, d, title=f"{name}: online SGD, d = {d}",
                                         overlays=overlays)  # fmt: skip
         paths = save_figure(fig, out_dir, f"{stem}-trajectory")

@@ -73,6 +73,7 @@ __all__ = [
     "one_step_settings",
     "one_step_prediction",
     "one_step_overlay",
+    "recovery_thresholds",
     "recovery_lines",
     "online_ode_settings",
     "ode_mean_overlap",
@@ -390,8 +391,50 @@ def one_step_overlay(method: str, records: Sequence[Mapping], target: MultiIndex
     return Overlay(lines, notes)
 
 
+def recovery_thresholds(target: MultiIndexTarget | None, noise: float, noise_kind: str) -> dict:
+    """α_c (weak recovery), the optimal spectral threshold and whether the link is linearly
+    visible (information exponent 1), or ``note`` when they cannot be drawn.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget or None
+    noise : float
+        Label noise (standard deviation).
+    noise_kind : {"rademacher", "gaussian"}
+
+    Returns
+    -------
+    dict
+        ``alpha_c``, ``spectral``, ``linear`` and ``note`` (None when all were computed).
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> t = rl.MultiIndexTarget.from_expression("z1**2", d=100, seed=0, normalize=False)
+    >>> info = recovery_thresholds(t, 0.0, "rademacher")
+    >>> round(info["alpha_c"], 9), info["linear"], info["note"]
+    (0.5, False, None)
+    """
+    from replearn.theory.exponents import information_exponent
+    from replearn.theory.weak_recovery import spectral_threshold, weak_recovery_threshold
+
+    empty = dict(alpha_c=None, spectral=None, linear=False)
+    if target is None or target.r != 1:
+        return dict(empty, note="no weak-recovery threshold: the target is not single-index")
+    try:
+        alpha_c = weak_recovery_threshold(target, noise=noise, noise_kind=noise_kind)
+        spectral = spectral_threshold(target, "optimal", noise=noise, noise_kind=noise_kind)
+    except (ValueError, ArithmeticError, RuntimeError) as err:
+        return dict(empty, note=f"weak-recovery threshold left out: {' '.join(str(err).split())}")
+    try:
+        linear = information_exponent(target) == 1
+    except ValueError:
+        linear = False
+    return dict(alpha_c=alpha_c, spectral=spectral, linear=linear, note=None)
+
+
 def recovery_lines(target: MultiIndexTarget | None, noise: float, noise_kind: str, d: int,
-                   log_x: bool = True) -> Overlay:  # fmt: skip
+                   log_x: bool = True, thresholds: Mapping | None = None) -> Overlay:  # fmt: skip
     """n = α_c·d (weak recovery) and the optimal spectral threshold, as vertical lines.
 
     Drawn for single-index targets; the spectral line only where it differs from α_c by more
@@ -406,6 +449,8 @@ def recovery_lines(target: MultiIndexTarget | None, noise: float, noise_kind: st
     d : int
     log_x : bool
         x as log_d n (the alignment figure) or as n (the online trajectory).
+    thresholds : mapping, optional
+        :func:`recovery_thresholds` of the target and noise, if already computed.
 
     Returns
     -------
@@ -419,35 +464,27 @@ def recovery_lines(target: MultiIndexTarget | None, noise: float, noise_kind: st
     >>> round(line.x[0], 6)
     50.0
     """
-    from replearn.theory.exponents import information_exponent
-    from replearn.theory.weak_recovery import spectral_threshold, weak_recovery_threshold
-
-    if target is None or target.r != 1:
-        return Overlay(notes=["no weak-recovery threshold: the target is not single-index"])
-    try:
-        alpha_c = weak_recovery_threshold(target, noise=noise, noise_kind=noise_kind)
-        alpha_s = spectral_threshold(target, "optimal", noise=noise, noise_kind=noise_kind)
-    except (ValueError, ArithmeticError, RuntimeError) as err:
-        return Overlay(notes=[f"weak-recovery threshold left out: {' '.join(str(err).split())}"])
-    try:
-        linear = information_exponent(target) == 1
-    except ValueError:
-        linear = False
+    info = thresholds if thresholds is not None else recovery_thresholds(target, noise, noise_kind)
+    if info["note"]:
+        return Overlay(notes=[info["note"]])
+    alpha_c, alpha_s = info["alpha_c"], info["spectral"]
 
     def x_of(alpha: float) -> float:
         return _log_d(alpha * d, d) if log_x else alpha * d
 
     lines, notes = [], []
-    if not math.isfinite(alpha_c) or alpha_c * d <= 1:
-        notes.append(f"weak-recovery threshold α_c = {alpha_c:.3g}: no line (n = α_c·d ≤ 1)")
+    if not math.isfinite(alpha_c):
+        notes.append("no weak-recovery threshold: E[z²|y] = 1 for every y (α_c = ∞)")
+    elif alpha_c * d <= 1:
+        notes.append(f"weak-recovery threshold n = α_c·d = {alpha_c * d:.3g} ≤ 1: no line")
     else:
-        what = "spectral threshold (Σyx recovers at any n)" if linear else "weak recovery"
+        what = "spectral threshold (Σyx recovers at any n)" if info["linear"] else "weak recovery"
         lines.append(TheoryLine((x_of(alpha_c),), (), f"{what}: n = α_c·d, α_c = {alpha_c:.3g} "
                                 f"({RECOVERY_SOURCE})", "vline", ":"))  # fmt: skip
     if (
         math.isfinite(alpha_s)
         and alpha_s * d > 1
-        and not math.isclose(alpha_s, alpha_c, rel_tol=5e-3)
+        and not (math.isfinite(alpha_c) and math.isclose(alpha_s, alpha_c, rel_tol=5e-3))
     ):
         lines.append(TheoryLine((x_of(alpha_s),), (), f"optimal spectral estimator: α = "
                                 f"{alpha_s:.3g} ({SPECTRAL_SOURCE})", "vline", "-."))  # fmt: skip
