@@ -288,3 +288,65 @@ def test_eta1_sqrt_d_is_the_step_sqrt_d():
         "one_step", full_params("one_step", {**CUI, "param_eta1": "sqrt_d"}), target, D
     )
     assert settings["eta"] == pytest.approx(2 * math.sqrt(D) / 16)
+
+
+def test_transfer_figure_draws_cui_et_al_when_the_head_is_refitted_on_the_same_target(
+    tanh_target,
+):
+    """A one_step run (any ``data``) whose transfer target is the pretraining target: the
+    head is refitted on N fresh samples, Cui et al.'s experiment with α₀ = n/d, α = N/d."""
+    from replearn.experiments.report.figures import figure_transfer
+    from replearn.experiments.report.theory_lines import transfer_overlay
+
+    params = {k[6:]: v for k, v in CUI.items()} | {"data": "same"}
+    config = {"method": "one_step", "params": params, "noise": 0.0, "transfer": {"noise": 0.0}}
+    cells = [(n, N) for n in (16, 32) for N in (8, 24)]
+    records = [dict(n=n, N=N, seed=0, risk=0.2) for n, N in cells]
+    lines, notes = transfer_overlay(config, records, tanh_target, tanh_target)
+    assert notes == []
+    fig = figure_transfer(records, D, theory=lines)
+    drawn = [
+        (ax_index, line.get_label().lstrip("_"), list(line.get_xdata()), list(line.get_ydata()))
+        for ax_index, ax in enumerate(fig.axes)
+        for line in ax.get_lines()
+        if line.get_gid() == "theory"
+    ]
+    plt.close(fig)
+    assert len(drawn) == 2 * 2 * 2  # two panels × two lines × (d → ∞, d = 16)
+
+    def expected(n: int, N: int, d) -> float:
+        return float(one_step_asymptotics(
+            student="tanh", teacher="tanh(z1)", alpha0=n / D, eta=2 * 8.0 / 16,
+            ridge_lambda=0.002 * N / 2, alpha=[N / D], width_ratio=1.0, d=d, seed=0,
+        ).test_error[0])  # fmt: skip
+
+    matched = []
+    for ax_index, label, xs, ys in drawn:
+        d = None if "d → ∞" in label else D
+        on_x = [round(D**x) for x in xs]  # n (left panel) or N (right panel) of each point
+        others = (8, 24) if ax_index == 0 else (16, 32)  # the line's N (left) or n (right)
+        fits = [
+            other
+            for other in others
+            if all(
+                y == pytest.approx(expected(*((v, other) if ax_index == 0 else (other, v)), d),
+                                   rel=1e-12)
+                for v, y in zip(on_x, ys)
+            )
+        ]  # fmt: skip
+        assert len(fits) == 1 and sorted(on_x) == on_x
+        matched.append((ax_index, fits[0], d))
+    assert sorted(matched, key=str) == sorted(
+        {(a, o, d) for a in (0, 1) for o in ((8, 24) if a == 0 else (16, 32)) for d in (None, D)},
+        key=str,
+    )  # every data line has its two theory lines, each drawn once
+
+
+def test_transfer_to_another_target_gets_no_line(tanh_target):
+    from replearn.experiments.report.theory_lines import transfer_overlay
+
+    other = rl.MultiIndexTarget.from_expression("tanh(2*z1)", d=D, normalize=False, U=tanh_target.U)
+    params = {k[6:]: v for k, v in CUI.items()}
+    config = {"method": "one_step", "params": params, "noise": 0.0, "transfer": {"noise": 0.0}}
+    lines, notes = transfer_overlay(config, [dict(n=16, N=16)], tanh_target, other)
+    assert lines == {} and "not the pretraining target" in notes[0]

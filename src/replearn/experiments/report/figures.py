@@ -508,8 +508,19 @@ def _half_grid(value: float, d: int) -> float:
     return round(2 * log_d(value, d)) / 2
 
 
-def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
-    """Fig. 2 form: risk vs log_d(n) (pretraining) for each N, and risk vs log_d(N) for each n."""
+def figure_transfer(
+    records: Sequence[Mapping],
+    d: int,
+    title: str = "",
+    theory: Mapping[tuple, Sequence[TheoryLine]] | None = None,
+):
+    """Fig. 2 form: risk vs log_d(n) (pretraining) for each N, and risk vs log_d(N) for each n.
+
+    ``theory``: ``theory_lines.transfer_overlay``'s lines ({("n", N): lines over log_d n,
+    ("N", n): lines over log_d N}), drawn in the colour of their data line (dashed: d → ∞,
+    dash-dot: the run's d; the legend names each style once)."""
+    theory = theory or {}
+    legend_named: set[str] = set()
     rows = aggregate(records, by=["n", "N"])
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), sharey=True)
     for ax, (x_key, line_key) in zip(axes, [("n", "N"), ("N", "n")]):
@@ -528,6 +539,12 @@ def figure_transfer(records: Sequence[Mapping], d: int, title: str = ""):
             low, high = _band(means, sds)
             ax.fill_between(xs, low, high,
                             color=color, alpha=0.15, linewidth=0)  # fmt: skip
+            for theory_line in theory.get((x_key, value), ()):
+                shown = theory_line.label not in legend_named
+                legend_named.add(theory_line.label)
+                ax.plot(theory_line.x, theory_line.y, color=color, linestyle=theory_line.style,
+                        linewidth=1.2, gid="theory",
+                        label=theory_line.label if shown else f"_{theory_line.label}")  # fmt: skip
         ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="zero predictor")
         ax.set_xlabel(
             "log_d(n)  (pretraining samples)" if x_key == "n" else "log_d(N)  (downstream samples)"

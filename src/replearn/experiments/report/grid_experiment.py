@@ -25,9 +25,14 @@ from replearn.experiments.report.figures import (
     trajectory_records,
 )
 from replearn.experiments.report.tables import table_rows, write_tables
-from replearn.experiments.report.theory_lines import recovery_lines, recovery_thresholds
+from replearn.experiments.report.theory_lines import (
+    Overlay,
+    recovery_lines,
+    recovery_thresholds,
+    transfer_overlay,
+)
 from replearn.experiments.store import Store
-from replearn.experiments.target_kinds import build_target
+from replearn.experiments.target_kinds import build_target, build_transfer_target
 
 __all__ = ["grid_section", "QUALIFIER"]
 
@@ -103,12 +108,22 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
                     stem = f"{name}-transfer-{method}"
                     stem += f"{QUALIFIER}w{width}" if len(widths) > 1 else ""
                     stem += suffix
-                    fig = figure_transfer(
-                        subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
+                    config = first_config[subset[0]["run_id"]]
+                    lines, notes = transfer_overlay(
+                        config,
+                        subset,
+                        target,
+                        build_transfer_target(config["transfer"]["target"], target),
                     )
+                    fig = figure_transfer(
+                        subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}",
+                        theory=lines,
+                    )  # fmt: skip
                     paths = save_figure(fig, out_dir, stem)
                     section["figures"].append(paths["png"])
-                    section["captions"][paths["png"].name] = transfer_caption(spec, subset, d)
+                    section["captions"][paths["png"].name] = transfer_caption(
+                        spec, subset, d
+                    ) + _transfer_theory_sentence(method, lines, notes)
                     section["links"].append(paths["pdf"].name)
                     table = table_rows(subset, by=["n", "N"])
                     section["tables"].append(table)
@@ -142,6 +157,18 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
             section["links"].append(paths["pdf"].name)
         _theory_figures(section, labelled, target, d, out_dir, f"{name}{suffix}", name)
     return section
+
+
+def _transfer_theory_sentence(method: str, lines: Mapping, notes: Sequence[str]) -> str:
+    """The transfer caption's sentence on the one-step theory (drawn, or why not)."""
+    drawn = (
+        " Dashed (d → ∞) and dash-dot (the run's d), in each line's colour: the one-step "
+        "asymptotics of Cui et al. 2024, the head refitted on N fresh samples of the same target."
+        if lines
+        else ""
+    )
+    relevant = method in ("one_step", "giant_step")
+    return drawn + (_theory_notes({method: Overlay(notes=list(notes))}) if relevant else "")
 
 
 def _theory_notes(overlays: Mapping) -> str:

@@ -12,7 +12,10 @@ risk vs log_d n                 always: the zero predictor (E f*²); for a targe
                                 setting (:func:`one_step_settings`): the asymptotic test error of
                                 Cui et al. 2024 at the run's d (finite d) and at d → ∞
                                 (:func:`one_step_overlay`).
-transfer (Fig. 2 form)          the zero predictor only (no sharp prediction for transfer).
+transfer (Fig. 2 form)          the zero predictor; and when the transfer target is the pretraining
+(``figures.figure_transfer``)   target, a ``one_step`` run in Cui et al.'s model (any ``data``: the
+                                head is refitted on N fresh samples) gets the one-step asymptotics
+                                at α₀ = n_step/d, α = N/d over each line (:func:`transfer_overlay`).
 alignment vs log_d n            single-index targets: n = α_c·d, the weak-recovery threshold, and
 (``figure_alignment_vs_n``)     the optimal spectral estimator's threshold where it differs
                                 (:func:`recovery_lines`).
@@ -73,6 +76,7 @@ __all__ = [
     "one_step_settings",
     "one_step_prediction",
     "one_step_overlay",
+    "transfer_overlay",
     "recovery_thresholds",
     "recovery_lines",
     "online_ode_settings",
@@ -209,7 +213,7 @@ def _centred(student) -> tuple[bool, str]:
 
 
 def one_step_settings(method: str, params: Mapping | None, target: MultiIndexTarget | None,
-                      d: int) -> dict | str:  # fmt: skip
+                      d: int, fresh_head: bool = False) -> dict | str:  # fmt: skip
     """The arguments of ``theory.one_step_asymptotics`` for a run's method and parameters, or
     the reason (one sentence) that the theory does not apply (module docstring).
 
@@ -221,6 +225,9 @@ def one_step_settings(method: str, params: Mapping | None, target: MultiIndexTar
         Its full parameters (:func:`full_params`).
     target : MultiIndexTarget or None
     d : int
+    fresh_head : bool
+        The head is refitted on fresh samples anyway (a transfer to the same target): any
+        ``data``.
 
     Returns
     -------
@@ -239,7 +246,7 @@ def one_step_settings(method: str, params: Mapping | None, target: MultiIndexTar
         return "a giant-step head is fitted on the last step’s own samples; the theory’s head has fresh samples"
     if method != "one_step" or params is None:
         return "no one-step theory for this method"
-    if params["data"] != "resample":
+    if params["data"] != "resample" and not fresh_head:
         return (
             "the head is fitted on the step’s own samples (data: same); the theory’s head has "
             "fresh samples (data: resample)"
@@ -630,3 +637,95 @@ def online_ode_overlay(records: Sequence[Mapping], target: MultiIndexTarget | No
     prefix = f"{label}: " if label else ""
     return Overlay([TheoryLine(tuple(float(s) for s in samples), tuple(float(v) for v in ys),
                                f"{prefix}ODE mean |m(t)| ({ODE_SOURCE})")])  # fmt: skip
+
+
+def _same_link(first: MultiIndexTarget, second: MultiIndexTarget) -> bool:
+    """Whether two single-index targets are one function: the same direction and the same g
+    at 201 points of [−8, 8] (to 1e-12)."""
+    if first.r != 1 or second.r != 1 or not torch.allclose(first.U, second.U, atol=1e-12):
+        return False
+    z = np.linspace(-8.0, 8.0, 201)
+    return bool(np.allclose(_teacher(first)(z), _teacher(second)(z), rtol=1e-12, atol=1e-12))
+
+
+def transfer_overlay(config: Mapping, records: Sequence[Mapping], pretrain: MultiIndexTarget,
+                     transfer: MultiIndexTarget) -> tuple[dict[tuple, list[TheoryLine]], list[str]]:  # fmt: skip
+    """The one-step theory of a transfer experiment whose new target is the pretraining target
+    itself: the step on the pretraining samples, the head refitted on N fresh ones — Cui et
+    al.'s experiment, α₀ = n_step/d (n, or ⌊n/2⌋ with ``data: resample``), α = N/d,
+    λ = λ'·N/2.
+
+    Parameters
+    ----------
+    config : mapping
+        One run config of the figure (``method``, ``params``, ``noise``, ``transfer``).
+    records : sequence of mapping
+        The figure's runs (``n``, ``N``), one method, one width, one d.
+    pretrain, transfer : MultiIndexTarget
+        The pretraining and the transfer targets.
+
+    Returns
+    -------
+    tuple
+        ({("n", N): [lines over log_d n], ("N", n): [lines over log_d N]}, notes); each list
+        holds the d → ∞ line and, for p ≤ FINITE_D_MAX_WIDTH, the finite-d one.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> t = rl.MultiIndexTarget.from_expression("tanh(z1)", d=8, seed=0, normalize=False)
+    >>> config = {"method": "random_features", "params": {}, "noise": 0.0,
+    ...           "transfer": {"noise": 0.0}}
+    >>> transfer_overlay(config, [], t, t)
+    ({}, ['no one-step theory for this method'])
+    """
+    method = config["method"]
+    d = pretrain.d
+    params = full_params(method, {f"param_{k}": v for k, v in config["params"].items()})
+    settings = one_step_settings(method, params, pretrain, d, fresh_head=True)
+    if isinstance(settings, str):
+        return {}, [settings]
+    if not _same_link(pretrain, transfer):
+        return {}, ["the transfer target is not the pretraining target (the theory refits the "
+                    "head on the same task)"]  # fmt: skip
+    noise = float(config.get("noise") or 0.0)
+    transfer_noise = (config.get("transfer") or {}).get("noise")
+    transfer_noise = noise if transfer_noise is None else float(transfer_noise)
+    if transfer_noise != noise:
+        return {}, [f"the transfer noise {transfer_noise:g} differs from the pretraining noise "
+                    f"{noise:g} (the theory has one noise)"]  # fmt: skip
+    from replearn.theory.one_step_asymptotics import one_step_asymptotics
+
+    cells = sorted({(int(r["n"]), int(r["N"])) for r in records})
+    dims = [None] + ([d] if settings["width"] <= FINITE_D_MAX_WIDTH else [])
+    notes = [] if len(dims) == 2 else [
+        f"finite-d theory left out: width {settings['width']} > {FINITE_D_MAX_WIDTH}"]  # fmt: skip
+    values: dict[tuple, float] = {}
+    for dim in dims:
+        for n, N in cells:
+            n_step = n // 2 if params["data"] == "resample" else n
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    values[(n, N, dim)] = float(one_step_asymptotics(
+                        student=settings["student"], teacher=settings["teacher"],
+                        alpha0=n_step / d, eta=settings["eta"],
+                        ridge_lambda=settings["ridge"] * N / 2.0, alpha=[N / d],
+                        width_ratio=settings["width_ratio"], noise=noise, d=dim, seed=0,
+                    ).test_error[0])  # fmt: skip
+            except (ValueError, ArithmeticError, RuntimeError) as err:
+                notes.append(f"no theory at n = {n}, N = {N}: {' '.join(str(err).split())}")
+    lines: dict[tuple, list[TheoryLine]] = {}
+    for x_key, line_key in (("n", "N"), ("N", "n")):
+        for value in sorted({cell[1 if line_key == "N" else 0] for cell in cells}):
+            at = [c for c in cells if c[1 if line_key == "N" else 0] == value]
+            for dim, style in zip(dims, ("--", "-.")):
+                points = [c for c in at if (c[0], c[1], dim) in values]
+                if not points:
+                    continue
+                name = "d → ∞" if dim is None else f"d = {d}"
+                xs = tuple(_log_d(c[0] if x_key == "n" else c[1], d) for c in points)
+                ys = tuple(values[(c[0], c[1], dim)] for c in points)
+                lines.setdefault((x_key, value), []).append(TheoryLine(
+                    xs, ys, f"one-step theory, {name} ({ONE_STEP_SOURCE})", "curve", style))  # fmt: skip
+    return lines, notes
