@@ -769,17 +769,26 @@ def _float_list(text: str) -> tuple[float, ...]:
 def _field_summary(args, target):
     """The field's predictions for a single-index target (None for r > 1); a bad setting is
     a usage error naming its option."""
+    from replearn.learners.online_sgd import online_lr
+    from replearn.theory.exponents import information_exponent
     from replearn.theory.field_summary import field_summary
 
     if target.r != 1:
         return None
     noise = 0.0 if args.noise is None else args.noise
+    lr = args.lr
+    if lr is None:  # OnlineSGD's lr="auto" at the target's information exponent
+        try:
+            k = information_exponent(target)
+        except ValueError:
+            k = 2
+        lr = online_lr(target.d, k)
     try:
         return field_summary(
             target, student=args.student, alpha0=args.alpha0, eta=args.eta,
             ridge_lambda=args.ridge_lambda, alpha=args.alpha, width_ratio=args.width_ratio,
             noise=noise, noise_kind=args.noise_kind, finite_d=not args.infinite,
-            online_activation=args.online_activation, lr=args.lr, m0=args.m0,
+            online_activation=args.online_activation, lr=lr, m0=args.m0,
             samples=args.samples, seed=args.seed,
         )  # fmt: skip
     except (TypeError, ValueError) as err:

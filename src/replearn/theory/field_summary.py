@@ -82,8 +82,8 @@ def field_summary(
     online_activation : str
         σ of the online neuron.
     lr : float, optional
-        Online step size (default: ``OnlineSGD``'s "auto", η(d, k) at the information
-        exponent k).
+        Online step size (``replearn theory`` passes ``OnlineSGD``'s "auto", η(d, k) at the
+        information exponent k); None: no ODE (the theory layer does not import the learners).
     m0 : float, optional
         The ODE's starting overlap (default d^{−1/2}, a random start's).
     samples : int, optional
@@ -106,7 +106,6 @@ def field_summary(
     >>> round(info["thresholds"]["weak_recovery"], 12), info["exponents"]["information"]
     (0.5, 2)
     """
-    from replearn.learners.online_sgd import online_lr
     from replearn.theory.exponents import generative_exponent, information_exponent
     from replearn.theory.one_step_asymptotics import one_step_asymptotics
     from replearn.theory.online_ode import online_overlap_ode
@@ -143,17 +142,20 @@ def field_summary(
         generative = generative_exponent(target)
     except ValueError:
         pass
-    ladder = ladder_exponents(target)
+    ladder = ladder_exponents(target, exponents=(information, generative))
     k = information or 2
-    lr = float(online_lr(d, k) if lr is None else lr)
     m0 = float(d**-0.5 if m0 is None else m0)
     if samples is None:
         exponent = ladder["online_sgd"]["exponent"] or 1.0
         samples = int(math.ceil(20 * d**exponent * (max(1.0, math.log(d)) if k == 2 else 1.0)))
     times = [0] + [int(round(v)) for v in np.geomspace(1, samples, ODE_POINTS - 1)]
     times = sorted(set(times))
-    curve, ode_note = _guard(online_overlap_ode, target, lr=lr, n=samples, m0=m0,
-                             activation=online_activation, noise=noise, samples=times)  # fmt: skip
+    if lr is None:
+        curve, ode_note = None, "no step size given (lr)"
+    else:
+        lr = float(lr)
+        curve, ode_note = _guard(online_overlap_ode, target, lr=lr, n=samples, m0=m0,
+                                 activation=online_activation, noise=noise, samples=times)  # fmt: skip
     ode = dict(lr=lr, m0=m0, samples=times, activation=online_activation,
                overlap=None if curve is None else [float(m) for m in curve.overlap], note=ode_note)  # fmt: skip
     return dict(
@@ -213,7 +215,7 @@ def format_field_summary(info: dict) -> str:
     lines.append("ladder (n ~ d^e)  " + "; ".join(
         f"{name} {_number(row['exponent'])}" for name, row in info["ladder"].items()))  # fmt: skip
     ode = info["ode"]
-    head = f"online ODE        {ode['activation']} neuron, lr {ode['lr']:.4g}, m(0) {ode['m0']:.4g}"
+    head = f"online ODE        {ode['activation']} neuron, lr {_number(ode['lr'])}, m(0) {ode['m0']:.4g}"
     if ode["overlap"] is None:
         lines.append(f"{head}: not computed ({ode['note']})")
     else:

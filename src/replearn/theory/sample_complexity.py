@@ -35,7 +35,9 @@ def _online(k: int | None) -> tuple[float | None, str]:
     return float(k - 1), f"d^{k - 1}"
 
 
-def ladder_exponents(target: MultiIndexTarget, epsilon: float = 0.1) -> dict[str, dict]:
+def ladder_exponents(
+    target: MultiIndexTarget, epsilon: float = 0.1, exponents: tuple | None = None
+) -> dict[str, dict]:
     """{learner: {"exponent": e or None, "rate": text, "source": text}} for a target.
 
     Parameters
@@ -45,6 +47,8 @@ def ladder_exponents(target: MultiIndexTarget, epsilon: float = 0.1) -> dict[str
         one-step rows for any target.
     epsilon : float
         The kernel's risk threshold (``predicted_exponents``).
+    exponents : tuple, optional
+        (k, k*) if already computed (None where undefined).
 
     Returns
     -------
@@ -62,16 +66,19 @@ def ladder_exponents(target: MultiIndexTarget, epsilon: float = 0.1) -> dict[str
     from replearn.theory.exponents import generative_exponent, information_exponent
 
     predicted = predicted_exponents(target, epsilon)
-    k = k_star = None
-    try:
-        k = information_exponent(target)
-    except ValueError:
-        pass
-    if target.r == 1:
+    if exponents is not None:
+        k, k_star = exponents
+    else:
+        k = k_star = None
         try:
-            k_star = generative_exponent(target)
+            k = information_exponent(target)
         except ValueError:
             pass
+        if target.r == 1:
+            try:
+                k_star = generative_exponent(target)
+            except ValueError:
+                pass
     non_degenerate = target.hessian_rank() == target.r
     online, online_rate = _online(k)
     smoothed, smoothed_rate = (k / 2, f"d^{k / 2:g}") if k and k >= 3 else (online, online_rate)

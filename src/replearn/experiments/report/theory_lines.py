@@ -34,8 +34,9 @@ per-step figures (beyond.py)    1/d, the alignment of random neurons.
 fresh as the theory assumes (α₀ = ⌊n/2⌋/d, α = (n − ⌊n/2⌋)/d) — in the model of Cui et al.:
 ``output_scale: 1/sqrt(m)``, ``second_layer: constant``, ``first_layer: unit_rows``,
 ``biases: none``, ``weight_decay: 0``, ``preprocess: false``, no label transform, a ridge head
-with a fixed λ, a fixed η₁ (a number, or ``sqrt_d``: η₁ = √d), a single-index target and a centred student (E σ(z) = 0 and
-E[zσ′(z)] = 0: tanh, erf, …, the students the equivalence is checked for). The translation:
+with a fixed λ, a fixed η₁ (a number, or ``sqrt_d``: η₁ = √d), a single-index target and a
+centred student (E σ(z) = 0 and E[zσ′(z)] = 0: tanh, erf, …, the students the equivalence is
+checked for). The translation:
 replearn's loss (1/n)Σ(f − y)² is twice theirs, so η̃ = 2η₁/p; replearn's ridge
 (1/n)‖Φa − y‖² + (λ'/2)‖a‖² is theirs ‖Φa − y‖² + λ‖a‖² with λ = λ'·n_head/2; ψ = p/d. The
 teacher is the run's target g (as built: normalised or not), the noise its ``noise`` (the
@@ -87,7 +88,7 @@ __all__ = [
 FINITE_D_MAX_WIDTH = 2048
 """The finite-d one-step line diagonalises the p × p Gram matrix of W⁰ once per n: above this
 width it is left out (d → ∞ is drawn)."""
-CURVE_POINTS = 12
+CURVE_POINTS = 6
 """Points of the d → ∞ one-step curve between the smallest and the largest n (log-spaced),
 besides the runs' own n."""
 ODE_MAX_STARTS = 12
