@@ -350,3 +350,17 @@ def test_transfer_to_another_target_gets_no_line(tanh_target):
     config = {"method": "one_step", "params": params, "noise": 0.0, "transfer": {"noise": 0.0}}
     lines, notes = transfer_overlay(config, [dict(n=16, N=16)], tanh_target, other)
     assert lines == {} and "not the pretraining target" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--noise", "-1"), ("--ridge-lambda", "0"), ("--width-ratio", "-2"), ("--m0", "1.5"),
+     ("--lr", "0"), ("--student", "swish"), ("--online-activation", "swish")],
+)  # fmt: skip
+def test_theory_command_refuses_bad_settings_in_one_line(option, value, capsys):
+    from replearn.cli import main
+
+    assert main(["theory", "--target", "He2(z1)", option, value]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert option in captured.err

@@ -792,7 +792,9 @@ def _field_summary(args, target):
             samples=args.samples, seed=args.seed,
         )  # fmt: skip
     except (TypeError, ValueError) as err:
-        raise CommandError(_one_line(err), EXIT_USAGE) from None
+        name = str(err).split(" ", 1)[0]
+        option = "--" + name.replace("_", "-") if name.isidentifier() else "--target"
+        raise CommandError(f"{option}: {_one_line(err)}", EXIT_USAGE) from None
 
 
 def cmd_theory(args) -> int:

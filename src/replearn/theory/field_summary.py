@@ -21,7 +21,9 @@ import warnings
 import numpy as np
 import torch
 
+from replearn.activations import resolve_activation
 from replearn.targets import MultiIndexTarget
+from replearn.theory.scalar_functions import student_functions
 
 __all__ = ["field_summary", "format_field_summary", "ODE_POINTS"]
 
@@ -47,6 +49,27 @@ def _guard(function, *args, **kwargs):
         return value, note
     except (ValueError, ArithmeticError, RuntimeError) as err:
         return None, " ".join(str(err).split())
+
+
+def _check_settings(**values) -> None:
+    """Every setting checked before any work: one ValueError naming the first bad one."""
+    rules = {
+        "noise": (0.0, False), "alpha0": (0.0, False), "eta": (0.0, False),
+        "ridge_lambda": (0.0, True), "width_ratio": (0.0, True), "lr": (0.0, True),
+        "samples": (1.0, False),
+    }  # fmt: skip
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "m0":
+            if not (isinstance(value, int | float) and -1.0 <= value <= 1.0):
+                raise ValueError(f"m0 must be an overlap in [-1, 1], got {value!r}")
+            continue
+        low, strict = rules[name]
+        ok = isinstance(value, int | float) and math.isfinite(value)
+        if not ok or value < low or (strict and value == low):
+            bound = f"> {low:g}" if strict else f">= {low:g}"
+            raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def field_summary(
@@ -116,6 +139,13 @@ def field_summary(
         raise ValueError(
             f"the field's predictions are for single-index targets (r = 1), got r = {target.r}"
         )
+    _check_settings(noise=noise, alpha0=alpha0, eta=eta, ridge_lambda=ridge_lambda,
+                    width_ratio=width_ratio, lr=lr, m0=m0, samples=samples)  # fmt: skip
+    student_functions(student)  # "student …" errors before any work
+    try:
+        resolve_activation(online_activation)
+    except ValueError as err:
+        raise ValueError(f"online_activation {err}") from None
     d = target.d
     alphas = [float(a) for a in np.atleast_1d(alpha)]
     g = _teacher(target)
