@@ -257,7 +257,9 @@ def test_every_expected_figure_and_table_is_written(report):
 
 def test_html_is_self_contained_and_its_links_resolve(report):
     out, _, page = report
-    assert len(page.images) == 3  # Fig. 1's panels in one figure, one Fig. 2 per width
+    # Fig. 1's panels in one figure, its alignment vs n (a single-index target: the weak-recovery
+    # threshold is drawn on it), one Fig. 2 per width
+    assert len(page.images) == 4
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
@@ -266,6 +268,7 @@ def test_html_is_self_contained_and_its_links_resolve(report):
         assert "://" not in href and not href.startswith("/")
         assert (out / href).is_file(), href
     linked = set(page.links)
+    assert "fig1-alignment.pdf" in linked
     for stem in ("fig1-risk", "fig2-transfer-one_step@w4", "fig2-transfer-one_step@w8"):
         assert {f"{stem}.{fmt}" for fmt in ("pdf", *TABLE_FORMATS)} <= linked
 

@@ -294,13 +294,45 @@ def build_parser() -> argparse.ArgumentParser:
         "the exact E[∇² E[T(y)|x]], its rank and κ (Gauss–Hermite quadrature)",
     )
     theory.add_argument(
-        "--noise", type=float, default=1.0, help="label noise std ς for --label-transform (1)"
+        "--noise",
+        type=float,
+        default=None,
+        help="label noise std ς (default: 1 for --label-transform, 0 for the field's predictions)",
     )
     theory.add_argument(
         "--noise-kind",
         choices=("rademacher", "gaussian"),
         default="rademacher",
         help="label noise distribution for --label-transform (default rademacher)",
+    )
+    field = theory.add_argument_group(
+        "the field's predictions (single-index targets; printed after the paper's summary)"
+    )
+    field.add_argument("--student", default="tanh", help="one step: σ of the student (tanh)")
+    field.add_argument("--alpha0", type=float, default=0.5, help="one step: n₀/d of the step")
+    field.add_argument("--eta", type=float, default=1.0, help="one step: η̃ (W¹ = W⁰ + η̃·p·G)")
+    field.add_argument(
+        "--ridge-lambda", type=float, default=0.01, help="one step: λ of the head (a sum, 0.01)"
+    )
+    field.add_argument(
+        "--alpha",
+        type=_float_list,
+        default=(0.5, 1.5, 3.0),
+        help="one step: n/d of the head, comma-separated (0.5,1.5,3)",
+    )
+    field.add_argument("--width-ratio", type=float, default=1.0, help="one step: p/d (1)")
+    field.add_argument(
+        "--infinite",
+        action="store_true",
+        help="one step: only d → ∞ (default: also the finite-d theory at --d)",
+    )
+    field.add_argument(
+        "--online-activation", default="relu", help="online ODE: σ of the neuron (relu)"
+    )
+    field.add_argument("--lr", type=float, default=None, help="online ODE: η (OnlineSGD's auto)")
+    field.add_argument("--m0", type=float, default=None, help="online ODE: m(0) (d^-1/2)")
+    field.add_argument(
+        "--samples", type=_positive_int, default=None, help="online ODE: samples to integrate"
     )
     theory.set_defaults(handler=cmd_theory)
     _common_options(parser, top=True)
@@ -722,21 +754,72 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be numbers separated by commas, got {text!r}"
+        ) from None
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"must be finite numbers > 0, got {text!r}")
+    return values
+
+
+def _field_summary(args, target):
+    """The field's predictions for a single-index target (None for r > 1); a bad setting is
+    a usage error naming its option."""
+    from replearn.learners.online_sgd import online_lr
+    from replearn.theory.exponents import information_exponent
+    from replearn.theory.field_summary import field_summary
+
+    if target.r != 1:
+        return None
+    noise = 0.0 if args.noise is None else args.noise
+    lr = args.lr
+    if lr is None:  # OnlineSGD's lr="auto" at the target's information exponent
+        try:
+            k = information_exponent(target)
+        except ValueError:
+            k = 2
+        lr = online_lr(target.d, k)
+    try:
+        return field_summary(
+            target, student=args.student, alpha0=args.alpha0, eta=args.eta,
+            ridge_lambda=args.ridge_lambda, alpha=args.alpha, width_ratio=args.width_ratio,
+            noise=noise, noise_kind=args.noise_kind, finite_d=not args.infinite,
+            online_activation=args.online_activation, lr=lr, m0=args.m0,
+            samples=args.samples, seed=args.seed,
+        )  # fmt: skip
+    except (TypeError, ValueError) as err:
+        name = str(err).split(" ", 1)[0]
+        option = "--" + name.replace("_", "-") if name.isidentifier() else "--target"
+        raise CommandError(f"{option}: {_one_line(err)}", EXIT_USAGE) from None
+
+
 def cmd_theory(args) -> int:
     from replearn import theory
+    from replearn.theory.field_summary import format_field_summary
 
     target = _theory_target(args)
     transformed = None
     if args.label_transform is not None:  # computed first: a bad option prints nothing else
         try:
             transformed = theory.label_transform_report(
-                target, args.label_transform, noise=args.noise, noise_kind=args.noise_kind
+                target,
+                args.label_transform,
+                noise=1.0 if args.noise is None else args.noise,
+                noise_kind=args.noise_kind,
             )
         except theory.QuadratureSizeError as err:  # no n_nodes option here: the cause only
             raise CommandError(f"--label-transform: {err.cause}", EXIT_USAGE) from None
         except (TypeError, ValueError) as err:
             raise CommandError(f"--label-transform: {err}", EXIT_USAGE) from None
+    field = _field_summary(args, target)
     print(theory.format_summary(theory.summary(target, epsilon=args.epsilon)))
+    if field is not None:
+        print()
+        print(format_field_summary(field))
     if transformed is not None:
         print()
         print(theory.format_label_transform_report(transformed))

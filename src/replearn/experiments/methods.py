@@ -593,12 +593,34 @@ register_method(
 )(_learner(FullTraining))
 
 
+TRACE_DIGITS = 5
+
+
+def overlap_trace(model) -> dict | None:
+    """JSON of ``OnlineSGD.overlap_trace_``: ``samples`` (the log-spaced sample counts, 0 first)
+    and ``overlap`` (one list per replica, the largest-|·| neuron's overlap, 5 digits); None
+    without directions."""
+    trace = getattr(model, "overlap_trace_", None)
+    if trace is None:
+        return None
+    return {
+        "samples": [int(s) for s in model.trace_samples_],
+        "overlap": [[round(float(v), TRACE_DIGITS) for v in row] for row in trace],
+    }
+
+
 def run_online_sgd(config: dict) -> dict:
     """OnlineSGD on the cell; metrics as every learner plus, per replica, the samples it took
-    to reach weak recovery (``recovery_samples``: None when censored at n) and the step size."""
+    to reach weak recovery (``recovery_samples``: None when censored at n), the step size and
+    the overlap trajectory at log-spaced sample counts (``overlap_trace``, :func:`overlap_trace`;
+    a metric, so no run id changes)."""
     model, metrics = _fit(OnlineSGD, config)
     times = [None if math.isinf(t) else int(t) for t in getattr(model, "recovery_samples_", [])]
-    return dict(metrics, recovery_samples=times, lr=float(model.lr_))
+    out = dict(metrics, recovery_samples=times, lr=float(model.lr_))
+    trace = overlap_trace(model)
+    if trace is not None:
+        out["overlap_trace"] = trace
+    return out
 
 
 register_method(

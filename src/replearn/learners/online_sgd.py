@@ -92,7 +92,7 @@ from replearn.validation import (
     seed,
 )
 
-__all__ = ["OnlineSGD", "online_lr", "RECOVERY_CENSORED"]
+__all__ = ["OnlineSGD", "online_lr", "trace_steps", "RECOVERY_CENSORED", "TRACE_POINTS"]
 
 RECOVERY_CENSORED = math.inf
 """``recovery_samples_`` of a replica that did not recover within the fit's n samples."""
@@ -107,6 +107,36 @@ target drawn with the same integer seed (``initial_network(seed=s)`` and a targe
 seed s would start at overlap 1)."""
 RECORDED_POINTS = 256
 """Overlap records per fit with ``record_every="auto"`` (plus the start)."""
+TRACE_POINTS = 48
+"""Log-spaced steps of ``overlap_trace_`` (at most; plus the start): the trajectory m(t)
+that reports draw over the online ODE."""
+
+
+def trace_steps(steps: int, points: int = TRACE_POINTS) -> np.ndarray:
+    """Steps 1 ≤ s ≤ ``steps`` of the log-spaced trace: ``points`` values of a geometric grid
+    from 1 to ``steps``, rounded, duplicates dropped (the last step always included).
+
+    Parameters
+    ----------
+    steps : int
+        Steps of the pass.
+    points : int
+        Points of the geometric grid.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
+    Examples
+    --------
+    >>> trace_steps(1000, 4).tolist()
+    [1, 10, 100, 1000]
+    >>> trace_steps(3, 8).tolist()
+    [1, 2, 3]
+    """
+    if steps < 1:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.round(np.geomspace(1, steps, points)).astype(np.int64))
 
 
 def online_lr(d: int, information_exponent: int, smoothing: float = 0.0) -> float:
@@ -256,6 +286,11 @@ class OnlineSGD(TransferMixin, BaseLearner):
         Overlaps of every neuron at ``path_samples_`` (signed for r = 1).
     path_samples_ : numpy.ndarray (T,)
         Samples used at each record (0: the start).
+    overlap_trace_ : numpy.ndarray (R, S)
+        Per replica, the overlap of its neuron with the largest absolute overlap (signed for
+        r = 1) at ``trace_samples_``: the start and ≤ 48 log-spaced steps (``trace_steps``).
+    trace_samples_ : numpy.ndarray (S,)
+        Samples used at each trace point (0: the start).
     network_ : TwoLayerNetwork
         The predictor's network (replica 0).
     n_used_ : int
@@ -483,8 +518,11 @@ class OnlineSGD(TransferMixin, BaseLearner):
         R = self.replicas
         recovery = torch.full((R,), math.inf, dtype=torch.float64, device=self._device)
         path, path_steps = [], [0]
+        traced_steps = torch.from_numpy(trace_steps(steps))
+        trace, trace_at = [], [0]
         if U_device is not None:
             path.append(overlaps(W, U_device))
+            trace.append(_largest(path[0][None]))
             recovery = self._update_recovery(recovery, path[0][None], 0, B)  # the start
         rows = max(B, (self.chunk_size // B) * B)
         step = 0
@@ -514,6 +552,10 @@ class OnlineSGD(TransferMixin, BaseLearner):
                 kept = ((done % record_every == 0) | (done == steps)).nonzero()[:, 0]
                 path.extend(current[kept].unbind(0))
                 path_steps.extend((done[kept]).tolist())
+                traced = torch.isin(done, traced_steps).nonzero()[:, 0]
+                if traced.numel():
+                    trace.append(_largest(current[traced.to(current.device)]))
+                    trace_at.extend(done[traced].tolist())
             step += k
             if self.stop_at_recovery and tracked and bool(recovery.isfinite().all()):
                 break
@@ -527,6 +569,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
             self.recovered_ = np.isfinite(self.recovery_samples_)
             self.overlap_path_ = torch.stack(path, dim=1)
             self.path_samples_ = np.asarray(path_steps, dtype=np.int64) * B
+            self.overlap_trace_ = torch.cat(trace).T.double().cpu().numpy()
+            self.trace_samples_ = np.asarray(trace_at, dtype=np.int64) * B
         self._fit_predictor(source, self.n_used_, a, c, activation, holdout, n_holdout)
         self.n_samples_ = n
         return self
@@ -614,6 +658,12 @@ class OnlineSGD(TransferMixin, BaseLearner):
         new._fit_head(source, n, holdout, n_holdout)
         new.n_transfer_samples_ = n
         return new
+
+
+def _largest(current: torch.Tensor) -> torch.Tensor:
+    """(k, R) from overlaps (k, R, m): each replica's neuron of largest absolute overlap."""
+    index = current.abs().argmax(dim=-1, keepdim=True)
+    return current.gather(-1, index)[..., 0]
 
 
 def _derived_seed(seed: int, tag: int) -> int:

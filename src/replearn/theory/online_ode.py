@@ -108,6 +108,7 @@ def online_overlap_ode(
     noise: float = 0.0,
     points: int = 257,
     corrections: bool = True,
+    samples=None,
 ) -> OverlapCurve:
     """Integrate dm/dt of spherical online SGD (one neuron f = σ(w·x)) from m(0) = m0.
 
@@ -132,6 +133,9 @@ def online_overlap_ode(
         Grid points in [0, n].
     corrections : bool
         Include the −(η²/2)·m·E‖h‖² term of the projection.
+    samples : sequence of float, optional
+        Sample counts at which to report m(t), increasing, within [0, n] (default: ``points``
+        evenly spaced in [0, n]).
 
     Returns
     -------
@@ -183,7 +187,18 @@ def online_overlap_ode(
             change -= 0.5 * lr * lr * m * second
         return [change / batch_size]
 
-    grid = np.linspace(0.0, float(n), points)
+    if samples is None:
+        grid = np.linspace(0.0, float(n), points)
+    else:
+        grid = np.asarray(samples, dtype=float)
+        if (
+            grid.ndim != 1
+            or grid.size == 0
+            or np.any(np.diff(grid) < 0)
+            or grid[0] < 0
+            or grid[-1] > n
+        ):
+            raise ValueError(f"samples must be increasing sample counts within [0, n = {n}]")
     solution = solve_ivp(rate, (0.0, float(n)), [float(m0)], t_eval=grid, rtol=1e-8, atol=1e-10)
     if not solution.success:
         raise RuntimeError(f"the overlap ODE did not integrate: {solution.message}")

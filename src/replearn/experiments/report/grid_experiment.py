@@ -14,10 +14,25 @@ from pathlib import Path
 from replearn.experiments.frames import run_rows
 from replearn.experiments.report.beyond import history_figures
 from replearn.experiments.report.explain import risk_caption, transfer_caption
-from replearn.experiments.report.figures import figure_risk_vs_n, figure_transfer, save_figure
+from replearn.experiments.report.figures import (
+    figure_alignment_vs_n,
+    figure_overlap_trajectory,
+    figure_risk_vs_n,
+    figure_transfer,
+    risk_overlays,
+    save_figure,
+    trajectory_overlays,
+    trajectory_records,
+)
 from replearn.experiments.report.tables import table_rows, write_tables
+from replearn.experiments.report.theory_lines import (
+    Overlay,
+    recovery_lines,
+    recovery_thresholds,
+    transfer_overlay,
+)
 from replearn.experiments.store import Store
-from replearn.experiments.target_kinds import build_target
+from replearn.experiments.target_kinds import build_target, build_transfer_target
 
 __all__ = ["grid_section", "QUALIFIER"]
 
@@ -93,12 +108,22 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
                     stem = f"{name}-transfer-{method}"
                     stem += f"{QUALIFIER}w{width}" if len(widths) > 1 else ""
                     stem += suffix
-                    fig = figure_transfer(
-                        subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}"
+                    config = first_config[subset[0]["run_id"]]
+                    lines, notes = transfer_overlay(
+                        config,
+                        subset,
+                        target,
+                        build_transfer_target(config["transfer"]["target"], target),
                     )
+                    fig = figure_transfer(
+                        subset, d, title=f"{name}: transfer, {method}, width {width}, d = {d}",
+                        theory=lines,
+                    )  # fmt: skip
                     paths = save_figure(fig, out_dir, stem)
                     section["figures"].append(paths["png"])
-                    section["captions"][paths["png"].name] = transfer_caption(spec, subset, d)
+                    section["captions"][paths["png"].name] = transfer_caption(
+                        spec, subset, d
+                    ) + _transfer_theory_sentence(method, lines, notes)
                     section["links"].append(paths["pdf"].name)
                     table = table_rows(subset, by=["n", "N"])
                     section["tables"].append(table)
@@ -112,10 +137,14 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         title = f"{name}: d = {d}" + (
             f", width {widths.pop()}" if panel_key is None and widths != {None} else ""
         )
-        fig = figure_risk_vs_n(labelled, target, title=title, panel_key=panel_key)
+        overlays = risk_overlays(labelled, target, panel_key)
+        fig = figure_risk_vs_n(labelled, target, title=title, panel_key=panel_key,
+                               overlays=overlays)  # fmt: skip
         paths = save_figure(fig, out_dir, f"{name}-risk{suffix}")
         section["figures"].append(paths["png"])
-        section["captions"][paths["png"].name] = risk_caption(spec, target, labelled, d)
+        section["captions"][paths["png"].name] = risk_caption(spec, target, labelled, d) + (
+            _theory_notes({key[1]: overlay for key, overlay in overlays.items()})
+        )
         section["links"].append(paths["pdf"].name)
         by = ["method"] + ([panel_key] if panel_key else []) + ["d", "n"]
         table = table_rows(labelled, by=by)
@@ -126,4 +155,63 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         for paths in history_figures(labelled, d, out_dir, f"{name}{suffix}"):  # giant steps
             section["figures"].append(paths["png"])
             section["links"].append(paths["pdf"].name)
+        _theory_figures(section, labelled, target, d, out_dir, f"{name}{suffix}", name)
     return section
+
+
+def _transfer_theory_sentence(method: str, lines: Mapping, notes: Sequence[str]) -> str:
+    """The transfer caption's sentence on the one-step theory (drawn, or why not)."""
+    drawn = (
+        " Dashed (d → ∞) and dash-dot (the run's d), in each line's colour: the one-step "
+        "asymptotics of Cui et al. 2024, the head refitted on N fresh samples of the same target."
+        if lines
+        else ""
+    )
+    relevant = method in ("one_step", "giant_step")
+    return drawn + (_theory_notes({method: Overlay(notes=list(notes))}) if relevant else "")
+
+
+def _theory_notes(overlays: Mapping) -> str:
+    """The caption's sentence on the theory lines left out, per method label."""
+    notes = [f"{label}: {note}" for label, overlay in overlays.items() for note in overlay.notes]
+    return (" Theory lines left out — " + "; ".join(notes) + ".") if notes else ""
+
+
+def _theory_figures(section: dict, rows: Sequence[Mapping], target, d: int, out_dir: Path,
+                    stem: str, name: str) -> None:  # fmt: skip
+    """The alignment-vs-n figure (single-index targets, runs with an alignment) and online
+    SGD's overlap trajectory (runs with an ``overlap_trace``), each with its theory lines."""
+    with_alignment = [r for r in rows if r.get("alignment") is not None]
+    groups = trajectory_records(rows)
+    thresholds = None
+    if (with_alignment or groups) and target is not None and target.r == 1:
+        first = rows[0]  # one experiment: one noise for every run
+        noise, kind = float(first.get("noise") or 0.0), first.get("noise_kind") or "rademacher"
+        thresholds = recovery_thresholds(target, noise, kind)
+    if with_alignment and thresholds is not None:
+        overlay = recovery_lines(target, noise, kind, d, thresholds=thresholds)
+        fig = figure_alignment_vs_n(with_alignment, target, d, title=f"{name}: alignment, d = {d}",
+                                    overlay=overlay)  # fmt: skip
+        paths = save_figure(fig, out_dir, f"{stem}-alignment")
+        section["figures"].append(paths["png"])
+        section["captions"][paths["png"].name] = (
+            "Alignment ‖Π*W‖²_F/‖W‖²_F of the first layer with the target direction, mean ± sd "
+            "over seeds; dotted: n = α_c·d, below which no estimator recovers the direction "
+            "as d → ∞ (α_c = 1/E_y[(E[z²|y] − 1)²], replearn.theory.weak_recovery)."
+            + _theory_notes({"thresholds": overlay})
+        )
+        section["links"].append(paths["pdf"].name)
+    if groups:
+        overlays = trajectory_overlays(groups, target, d, thresholds)
+        fig = figure_overlap_trajectory(rows, target, d, title=f"{name}: online SGD, d = {d}",
+                                        overlays=overlays)  # fmt: skip
+        paths = save_figure(fig, out_dir, f"{stem}-trajectory")
+        section["figures"].append(paths["png"])
+        section["captions"][paths["png"].name] = (
+            "Online SGD: |m(t)| = |u·w| after t samples (log-spaced records), mean ± sd over "
+            "replicas and seeds at the largest n; dashed: the overlap ODE of Ben Arous, "
+            "Gheissari & Jagannath 2021 (replearn.theory.online_ode) at the run's d, step size, "
+            "batch, loss, link and noise, averaged over the runs' starting overlaps."
+            + _theory_notes(overlays)
+        )
+        section["links"].append(paths["pdf"].name)
