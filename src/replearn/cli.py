@@ -584,12 +584,17 @@ def _parquet_value(value):
 
 
 def _write_report(db: Path, out: Path, experiments: list[str] | None) -> tuple[Path, list[str]]:
-    """(index.html, one line per experiment that could not be drawn)."""
+    """(index.html, one line per experiment that could not be drawn); prints the
+    "Published vs replearn" tables (Markdown) of the specs that have a published block."""
     from replearn.experiments.api import write_report
 
     failures: list[str] = []
+    published: list[str] = []
     try:
-        return write_report(db, out, experiments, failures), failures
+        path = write_report(db, out, experiments, failures, published)
+        for text in published:
+            print(text)
+        return path, failures
     except ValueError as err:  # no database, an unknown experiment, an unusable --out
         raise CommandError(_one_line(err), EXIT_USAGE) from None
 
