@@ -612,7 +612,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_configs(args) -> int:
-    from replearn.experiments.catalog import config_description, resolve_spec, shipped_configs
+    from replearn.experiments.catalog import (
+        ALIASES,
+        config_description,
+        resolve_spec,
+        shipped_configs,
+    )
 
     if args.name is None:
         configs = shipped_configs()
@@ -623,6 +628,8 @@ def cmd_configs(args) -> int:
         width = max(map(len, configs))
         for name, path in configs.items():
             print(f"{name.ljust(width)}  {config_description(path)}")
+        for old, new in ALIASES.items():
+            print(f"{old.ljust(width)}  (old name of {new})")
         print("\nrun one with: replearn run NAME [--quick]; print its YAML: replearn configs NAME")
         return 0
     try:
