@@ -60,7 +60,7 @@ def test_published_problems_are_one_line_each(block, line):
     assert all("\n" not in problem for problem in info.value.problems)
 
 
-def test_report_table_holds_the_store_numbers(tmp_path):
+def test_report_table_holds_the_store_numbers(tmp_path, capsys):
     """The "Published vs replearn" rows are the store's runs: mean and sd over seeds of the
     stored risk divided by scale, the published numbers as given, z as its formula."""
     import math
@@ -111,3 +111,10 @@ def test_report_table_holds_the_store_numbers(tmp_path):
     }
     assert rows[2]["published seeds"] == 2
     assert rows[4]["seeds"] == 0 and rows[4]["replearn"] is None  # no run at n = 7
+    # `replearn report` prints the same table as Markdown
+    from replearn.cli import main
+
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "again")]) == 0
+    printed = capsys.readouterr().out
+    assert "Published vs replearn" in printed and "| grid point | configuration |" in printed
+    assert f"{rows[0]['replearn']:.4g}" in printed
