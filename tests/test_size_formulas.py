@@ -71,7 +71,7 @@ def test_fresh_head_equals_the_hand_split_fit():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"step_size": "5*sqrt(n*p)"}, "step_size must be a number > 0, 'sqrt_d', 'dandi'"),
+        ({"step_size": "5*sqrt(n*p)"}, "step_size must be a number > 0, 'harmonic', 'sqrt_d', 'dandi'"),
         ({"step_size": "-n"}, "step_size = '-n' gives η = -200"),
         ({"ridge_lambda": "2/p"}, "ridge_lambda must be 'auto', a number ≥ 0 or a formula"),
         ({"step_samples": "n/2"}, "step_samples must be None, an integer ≥ 1 or a formula in d, m"),
