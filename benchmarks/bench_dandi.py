@@ -20,6 +20,7 @@ Prints the wall time of each (sampling included), the ratio and both excess risk
     python benchmarks/bench_dandi.py --d 64 --n 4096 --n-test 4096   # smoke run
     python benchmarks/bench_dandi.py --skip-theirs --profile          # where replearn's time goes
     python benchmarks/bench_dandi.py --skip-theirs --cache-bytes 0    # every pass draws again
+    python benchmarks/bench_dandi.py --sampler torch                  # torch's sampler for training
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ def theirs(d: int, width: int, n: int, n_test: int, theta: np.ndarray, seed: int
     return float(np.mean((prediction - f_star(Z_test)) ** 2))
 
 
-def ours(target, n: int, n_test: int, width: int) -> tuple[float, rl.OneStepNetwork]:
-    stream = rl.DataStream(target, noise=0.0, seed=0)
+def ours(
+    target, n: int, n_test: int, width: int, sampler: str = "numpy"
+) -> tuple[float, rl.OneStepNetwork]:
+    stream = rl.DataStream(target, noise=0.0, seed=0, sampler=sampler)
     net = rl.OneStepNetwork(width=width).fit_stream(stream, n)
     return rl.excess_risk(net, target, n_test=n_test).risk, net
 
@@ -101,6 +104,10 @@ def main() -> None:
     parser.add_argument("--skip-theirs", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile replearn's run")
     parser.add_argument("--cache-bytes", type=int, default=None, help="replearn's stream budget")
+    parser.add_argument(
+        "--sampler", choices=["numpy", "torch"], default="numpy",
+        help="the training stream's sampler (holdout included; the test set is numpy's)",
+    )  # fmt: skip
     args = parser.parse_args()
     n = args.n or args.d**2
     target, theta = make_target(args.d, args.seed)
@@ -111,16 +118,16 @@ def main() -> None:
     if args.cache_bytes is not None:
         set_cache_bytes(args.cache_bytes)
     print(f"d = {args.d}, width = {args.width}, n = {n}, n_test = {args.n_test}, noise 0; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+          f"sampler {args.sampler}; torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
 
     # warm-up (thread pools, allocator, first-call costs), as for every timed library call in
     # benchmarks/: one small fit on another seed; their numpy code is timed after ours, warm too
-    ours(make_target(args.d, args.seed + 1)[0], 4096, 4096, args.width)
+    ours(make_target(args.d, args.seed + 1)[0], 4096, 4096, args.width, args.sampler)
     profiler = cProfile.Profile() if args.profile else None
     start = time.perf_counter()
     if profiler:
         profiler.enable()
-    risk_ours, net = ours(target, n, args.n_test, args.width)
+    risk_ours, net = ours(target, n, args.n_test, args.width, args.sampler)
     if profiler:
         profiler.disable()
     time_ours = time.perf_counter() - start
