@@ -209,6 +209,10 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         When given, ``history_`` also holds the alignment with span(U), the m × r cosines
         and overlaps between neurons and the directions, the cosines of each step's rows,
         and the residuals' Hermite degree shares.
+    residual_shares : bool
+        With ``diagnostics_target``, also accumulate the residuals' Hermite degree shares
+        (``residual_degree_shares``; O(d²) more work per sample and pass). False skips them
+        (at d = 5000 they cost a thousand times the step of a two-neuron network).
     diagnostics_data : None or (X_test, y_test)
         When given, ``history_`` also holds ``network_risk``: the test MSE of the network
         itself after each step, mean (α_t + β_t·x + c·aᵀσ(W^t x + b) − y)² with its fixed
@@ -247,7 +251,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         (``metrics.direction_cosines``), ``direction_overlaps`` (m, r) = W^t·Uᵀ (Dandi et
         al. 2024's m(t) with unit rows u_k), ``step_cosines`` (m, r): the cosines of the
         step's rows W^t − W^{t−1} (−η_t∇L_t with λ_t = 0: Dandi et al. 2023's cos(G_i, θ_k)),
-        and with ``diagnostics_data`` ``network_risk`` (above); ``residual_degree_shares`` {0, 1, 2, "higher"}: the
+        and with ``diagnostics_data`` ``network_risk`` (above); ``residual_degree_shares`` {0, 1, 2, "higher"} (unless ``residual_shares=False``): the
         batch's empirical Hermite energy of the residual r = s − f(x) at degrees 0, 1, 2 and
         the rest, as shares of mean r² — the gradient's leading term sees degree 2 only
         (−2c·a_j·E[r·1[w·x ≥ 0]·x] = −c·a_j(E[r·x] + 2·E[r(xxᵀ − I)]ŵ/√(2π) + degree ≥ 4
@@ -331,6 +335,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "preprocess": boolean,
         "diagnostics_target": diagnostics_target_spec,
         "diagnostics_data": diagnostics_data_spec,
+        "residual_shares": boolean,
         "head": choice("ridge", "gd", "none"),
         "ridge_lambda": ridge_lambda,
         "head_steps": count_within("steps", 0),
@@ -354,6 +359,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         preprocess: bool = True,
         diagnostics_target=None,
         diagnostics_data=None,
+        residual_shares: bool = True,
         activation="relu",
         first_layer="gaussian",
         second_layer="paper",
@@ -378,6 +384,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.preprocess = preprocess
         self.diagnostics_target = diagnostics_target
         self.diagnostics_data = diagnostics_data
+        self.residual_shares = residual_shares
         self.activation = activation
         self.first_layer = first_layer
         self.second_layer = second_layer
@@ -481,7 +488,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             eta = self._eta(t, d, n, a_energy)
             decay, cancels = self._decay(t, eta)
             W_dtype = W.to(self._dtype)
-            record = directions is not None
+            record = directions is not None and self.residual_shares
             if state == "general":
                 W_new, shares = self._general_step(
                     source, n, start, init, W, labels, eta, decay, cancels, record

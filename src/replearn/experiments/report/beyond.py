@@ -1,15 +1,28 @@
-"""The report's per-step figures for runs that carry a giant-step ``history``.
+"""The report's per-step figures and tables for runs that carry a giant-step ``history``.
 
-A ``giant_step`` run stores, per step t = 1…T, small summaries (``methods.step_history``):
+A ``giant_step`` run stores, per step t = 1…T, small summaries (``methods.step_summary``):
 the alignment ‖Π* W^t‖²_F/‖W^t‖²_F, per direction u_k the mean over neurons of
-cos²(w_j^t, u_k), and the cosines of at most 256 neurons with u₁ and u₂. Two figures:
+cos²(w_j^t, u_k), and blocks of at most 256 neurons × 2 directions: the cosines of W^t's rows
+(``cosines``), of the step's rows W^t − W^{t−1} (``step_cosines``) and the overlaps W^t·u_k
+(``overlaps``); with ``head: none`` also the network's test MSE (``network_risk``), and the
+same measurements of W⁰ as ``initial`` (step 0). The figures:
 
 - ``figure_step_scatter``: cos(w_j, u₁) against cos(w_j, u₂), one colour per step (the
   form of the GiantStep notebooks of Dandi et al.): a staircase shows the cloud leaving the
   u₁ axis at the step that picks up u₂;
 - ``figure_alignment_vs_step``: mean over seeds of the alignment after each step, one line
   per n (top row), and mean_j cos²(w_j, u_k) per direction at the largest n (bottom row);
-  1/d is what random neurons give.
+  1/d is what random neurons give;
+- ``figure_step_cosines``: Dandi et al. 2023's multiple_steps figure, per step t the points
+  (cos(G_i, u₁), cos(G_i, u₂)) of the step's rows G_i of the first 40 neurons, with the line
+  of slope μ₁(u₂)/μ₁(u₁) (``replearn.theory.first_step_slope``) that the first step follows;
+- ``figure_step_trajectories``: Dandi et al. 2024's curves, the overlaps |w_j^t·u_k| of the
+  first two neurons and the network's test MSE against t, mean ± sd over seeds per method,
+  with the published numbers of the spec's ``published.per_step`` as points.
+
+``step_values`` turns the histories into one row per (run, step, quantity) and
+``step_table`` aggregates them over seeds with ``analysis.aggregate`` — the numbers the
+trajectory figure draws and the report's per-step table prints, beside the published ones.
 
 Records are flat run rows (``store.flat_rows``) with ``method`` (a label), ``n``, ``seed``,
 ``d`` and ``history``; rows without ``history`` are ignored.
@@ -23,15 +36,29 @@ from pathlib import Path
 
 import numpy as np
 
-from replearn.experiments.analysis import log_d
+from replearn.experiments.analysis import aggregate, log_d
 from replearn.experiments.report.figures import plt, save_figure
 
 __all__ = [
     "history_records",
     "figure_step_scatter",
     "figure_alignment_vs_step",
+    "figure_step_cosines",
+    "figure_step_trajectories",
+    "step_values",
+    "step_table",
+    "slope_through_zero",
     "history_figures",
+    "PLOTTED_NEURONS",
+    "TRAJECTORY_NEURONS",
 ]
+
+PLOTTED_NEURONS = 40
+"""Neurons in the step-cosine figure and its numbers: the notebook's 2·``num_neur_plus``."""
+TRAJECTORY_NEURONS = 2
+"""Neurons whose overlaps the trajectory figure draws (Dandi et al. 2024's K = 2)."""
+NOTEBOOK_COLOURS = ("darkgreen", "lime", "olive", "brown", "lightcoral", "darkgrey")
+"""The colours of steps 1…6 in the multiple_steps notebook (cells 13 and 20)."""
 
 
 def history_records(records: Sequence[Mapping]) -> list[Mapping]:
@@ -109,15 +136,220 @@ def figure_alignment_vs_step(records: Sequence[Mapping], d: int, title: str = ""
     return fig
 
 
-def history_figures(records: Sequence[Mapping], d: int, out_dir: Path, stem: str) -> list[dict]:
+def slope_through_zero(points) -> float:
+    """Least-squares slope through 0 of the points (x_i, y_i): Σ x_i·y_i / Σ x_i².
+
+    Examples
+    --------
+    >>> slope_through_zero([[1.0, 0.25], [-0.5, -0.125]])
+    0.25
+    """
+    points = np.asarray(points, dtype=float)
+    x, y = points[:, 0], points[:, 1]
+    return float(x @ y / (x @ x))
+
+
+def _entries(record: Mapping) -> list[Mapping]:
+    """The run's measurements in step order: ``initial`` (step 0) when stored, then history."""
+    initial = record.get("initial")
+    return ([initial] if isinstance(initial, Mapping) else []) + list(record["history"])
+
+
+def step_values(records: Sequence[Mapping]) -> list[dict]:
+    """One row per (run, step, quantity): ``method``, ``seed``, ``step``, ``quantity``,
+    ``value``, and the run's ``param_*`` columns.
+
+    Quantities, where the run stored what they need:
+
+    - ``overlap[j,k]``: w_j^t·u_k (signed; Dandi et al. 2024's m(t)), j < 2, k < 2;
+    - ``network_risk``: the network's test MSE, mean (f − y)² (no ½);
+    - ``slope``: ``slope_through_zero`` of the step-cosine points of the first 40 neurons
+      (networks of more than two neurons);
+    - ``abs_step_cos[k]``: mean over those neurons of |cos(G_i, u_k)|.
+    """
+    rows = []
+    for record in history_records(records):
+        params = {k: v for k, v in record.items() if str(k).startswith("param_")}
+        for entry in _entries(record):
+            values: dict[str, float] = {}
+            overlaps = entry.get("overlaps")
+            if overlaps:
+                for j, row in enumerate(overlaps[:TRAJECTORY_NEURONS]):
+                    values.update({f"overlap[{j},{k}]": float(v) for k, v in enumerate(row)})
+            if entry.get("network_risk") is not None:
+                values["network_risk"] = float(entry["network_risk"])
+            cosines = entry.get("step_cosines")
+            if cosines and len(cosines) > TRAJECTORY_NEURONS and len(cosines[0]) >= 2:
+                block = np.asarray(cosines, dtype=float)[:PLOTTED_NEURONS]
+                values["slope"] = slope_through_zero(block)
+                for k in range(2):
+                    values[f"abs_step_cos[{k}]"] = float(np.abs(block[:, k]).mean())
+            for quantity, value in values.items():
+                rows.append(dict(params, method=record["method"], seed=record.get("seed"),
+                                 step=int(entry["step"]), quantity=quantity, value=value))  # fmt: skip
+    return rows
+
+
+def _published_points(published: Mapping | None, row: Mapping) -> list[Mapping]:
+    """The ``published.per_step`` entries of a step-table row's step and quantity (and, when
+    an entry names ``params``, only for runs with those hyper-parameters), in replearn's
+    units: mean and sd times the entry's ``scale`` (default 1)."""
+    out = []
+    for entry in (published or {}).get("per_step") or []:
+        if int(entry["step"]) != row["step"] or entry["quantity"] != row["quantity"]:
+            continue
+        wanted = entry.get("params") or {}
+        if any(row.get(f"param_{k}") != v for k, v in wanted.items()):
+            continue
+        scale = float(entry.get("scale", 1.0))
+        sd = entry.get("sd")
+        out.append({"kind": entry.get("kind", "simulation"), "mean": scale * float(entry["mean"]),
+                    "sd": None if sd is None else scale * float(sd)})  # fmt: skip
+    return out
+
+
+def step_table(records: Sequence[Mapping], published: Mapping | None = None) -> list[dict]:
+    """Mean ± sd over seeds (``analysis.aggregate``) of every :func:`step_values` quantity,
+    per method and step, with the published numbers (``published.per_step``, in replearn's
+    units) beside them: ``published <kind>`` columns "mean ± sd" or "mean"."""
+    values = step_values(records)
+    params = sorted({k for r in values for k in r if k.startswith("param_")})
+    by = ["method", "quantity", "step"]
+    table = []
+    for row in aggregate(values, by=by, value="value"):
+        example = next(v for v in values if all(v[k] == row[k] for k in by))
+        out = {"method": row["method"], "quantity": row["quantity"], "step": row["step"],
+               "mean": row["mean"], "sd": row["sd"], "seeds": row["count"]}  # fmt: skip
+        for point in _published_points(published, dict(row, **{k: example.get(k) for k in params})):
+            text = f"{point['mean']:.4f}"
+            if point["sd"] is not None:
+                text += f" ± {point['sd']:.4f}"
+            out[f"published {point['kind']}"] = text
+        table.append(out)
+    kinds = sorted({k for r in table for k in r if k.startswith("published ")})
+    return [{**r, **{k: r.get(k, "") for k in kinds}} for r in table]
+
+
+def figure_step_cosines(
+    history: Sequence[Mapping],
+    slope: float | None = None,
+    d: int | None = None,
+    neurons: int = PLOTTED_NEURONS,
+    title: str = "",
+):
+    """Per step t, cos(G_i, u₁) against cos(G_i, u₂) of the step's rows G_i = w_i^t − w_i^{t−1}
+    of the first ``neurons`` neurons (one panel a step, the notebook's colours), with the
+    line of slope ``slope`` (μ₁(u₂)/μ₁(u₁)), the unit circle and, given d, the circle of
+    radius 2/√d (what random directions give), as Dandi et al. 2023's notebook draws them."""
+    entries = [e for e in history if e.get("step_cosines")]
+    fig, axes = plt.subplots(1, len(entries), figsize=(2.7 * len(entries), 3.1),
+                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
+    line = np.linspace(-1.0, 1.0, 10)
+    for ax, entry in zip(axes[0], entries, strict=True):
+        points = np.asarray(entry["step_cosines"], dtype=float)[:neurons]
+        colour = NOTEBOOK_COLOURS[(entry["step"] - 1) % len(NOTEBOOK_COLOURS)]
+        ax.scatter(points[:, 0], points[:, 1], s=14, color=colour, label=f"T = {entry['step']}")
+        if slope is not None:
+            ax.plot(line, slope * line, color="black", lw=0.8,
+                    label=rf"slope $\mu_1(u_2)/\mu_1(u_1)$ = {slope:.3g}")  # fmt: skip
+        ax.add_patch(plt.Circle((0.0, 0.0), 1.0, color="black", fill=False, lw=0.6))
+        if d:
+            ax.add_patch(plt.Circle((0.0, 0.0), 2.0 / np.sqrt(d), color="blue", fill=False, lw=0.6))
+        ax.set_xlim(-1.0, 1.0)
+        ax.set_ylim(-1.0, 1.0)
+        ax.set_aspect("equal")
+        ax.set_title(f"step {entry['step']}", fontsize=9)
+        ax.set_xlabel(r"cos($G_i$, $u_1$)")
+    axes[0][0].set_ylabel(r"cos($G_i$, $u_2$)")
+    axes[0][0].legend(fontsize=6, loc="upper left")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def figure_step_trajectories(
+    records: Sequence[Mapping], published: Mapping | None = None, title: str = ""
+):
+    """Against the step t = 0…T: |w_j^t·u_k| for the first two neurons, one panel per
+    direction u_k, and the network's test MSE (last panel), mean ± sd over seeds per method
+    (the rows of :func:`step_table`); ``published.per_step`` entries as black points
+    (simulation: circles with their sd; theory, e.g. DMFT: crosses), in replearn's units."""
+    table = step_table(records)
+    labels = sorted({r["method"] for r in table})
+    directions = sorted(
+        {int(r["quantity"][-2]) for r in table if r["quantity"].startswith("overlap")}
+    )
+    panels = [f"overlap[{{j}},{k}]" for k in directions]
+    if any(r["quantity"] == "network_risk" for r in table):
+        panels.append("network_risk")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        neurons = range(TRAJECTORY_NEURONS) if "{j}" in panel else [None]
+        for i, label in enumerate(labels):
+            for j in neurons:
+                quantity = panel.format(j=j)
+                rows = sorted((r for r in table if r["method"] == label and r["quantity"] == quantity),
+                              key=lambda r: r["step"])  # fmt: skip
+                if not rows:
+                    continue
+                steps = [r["step"] for r in rows]
+                mean = np.abs([r["mean"] for r in rows])
+                sd = np.array([r["sd"] for r in rows])
+                name = label if j is None else f"{label}, neuron {j + 1}"
+                ax.plot(steps, mean, "o-" if not j else "s--", ms=3, color=f"C{i}", label=name)
+                ax.fill_between(steps, mean - sd, mean + sd, color=f"C{i}", alpha=0.2, lw=0)
+        for entry in (published or {}).get("per_step") or []:
+            quantity = entry["quantity"]
+            if not any(quantity == panel.format(j=j) for j in range(TRAJECTORY_NEURONS)):
+                continue
+            scale = float(entry.get("scale", 1.0))
+            theory = entry.get("kind") == "theory"
+            sd = entry.get("sd")
+            ax.errorbar(entry["step"], abs(scale * float(entry["mean"])),
+                        yerr=None if sd is None or theory else scale * float(sd),
+                        fmt="x" if theory else "o", mfc="none", color="black", ms=6, lw=0.8,
+                        label=f"published {entry.get('kind', 'simulation')}")  # fmt: skip
+        handles, names = ax.get_legend_handles_labels()
+        unique = dict(zip(names, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), fontsize=6)
+        ax.set_xlabel("step t")
+        if panel == "network_risk":
+            ax.set_ylabel("network test MSE, mean (f − y)²")
+        else:
+            k = int(panel[-2])
+            ax.set_ylabel(rf"overlap |$w_j^t \cdot u_{{{k + 1}}}$|")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def history_figures(
+    records: Sequence[Mapping],
+    d: int,
+    out_dir: Path,
+    stem: str,
+    target=None,
+    published: Mapping | None = None,
+) -> list[dict]:
     """The per-step figures of the records at one d (none if no record has a history):
-    ``{stem}-steps`` (alignment vs step) and, when the target has r ≥ 2 directions, one
-    ``{stem}-scatter-k`` per method label (its first seed at its largest n)."""
+    ``{stem}-steps`` (alignment vs step); when the target has r ≥ 2 directions, one
+    ``{stem}-scatter-k`` per method label (its first seed at its largest n) and, when the runs
+    stored the step's cosines, one ``{stem}-step-cosines-k`` (the same run; the slope line
+    from ``target``); when they stored the network's risk (``head: none``: the network is
+    the predictor), ``{stem}-trajectories`` (all runs, with ``published.per_step``)."""
+    from replearn.theory import first_step_slope
+
     records = history_records(records)
     if not records:
         return []
     written = [save_figure(figure_alignment_vs_step(records, d, title=f"{stem}: per step"),
                            out_dir, f"{stem}-steps")]  # fmt: skip
+    slope = None
+    if target is not None and target.r >= 2:
+        try:
+            slope = first_step_slope(target)
+        except ValueError:  # μ₁(u₁) = 0: no line to draw
+            slope = None
     for k, label in enumerate(sorted({r["method"] for r in records})):
         of_label = [r for r in records if r["method"] == label]
         largest = max(r["n"] for r in of_label)
@@ -127,4 +359,12 @@ def history_figures(records: Sequence[Mapping], d: int, out_dir: Path, stem: str
         title = f"{label}, d = {d}, n = d^{log_d(largest, d):.2f}, seed {first['seed']}"
         fig = figure_step_scatter(first["history"], title=title)
         written.append(save_figure(fig, out_dir, f"{stem}-scatter-{k}"))
+        # the notebook's figure needs neurons: a two-neuron network's steps are its overlaps
+        if len(first["history"][0].get("step_cosines") or []) > TRAJECTORY_NEURONS:
+            fig = figure_step_cosines(first["history"], slope=slope, d=d,
+                                      title=f"{title}: step rows G_i, first {PLOTTED_NEURONS} neurons")  # fmt: skip
+            written.append(save_figure(fig, out_dir, f"{stem}-step-cosines-{k}"))
+    if any(q["quantity"] == "network_risk" for q in step_values(records)):  # head: none
+        fig = figure_step_trajectories(records, published, title=f"{stem}: per step, d = {d}")
+        written.append(save_figure(fig, out_dir, f"{stem}-trajectories"))
     return written
