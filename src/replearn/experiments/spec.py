@@ -17,7 +17,9 @@ A spec names one experiment, a grid of runs::
     n_holdout: 100000                     # λ is tuned on this many holdout samples
     n_test: 100000                        # excess risk on a separate test set
 
-Optional blocks: ``transfer`` (Fig. 2: refit the head on N samples of a new target with
+Optional blocks: ``published`` (the paper's numbers for the same grid, printed beside
+replearn's by the report and never part of a run id: :mod:`replearn.experiments.published`),
+``transfer`` (Fig. 2: refit the head on N samples of a new target with
 the same principal subspace) and ``scaling`` (``kind: scaling``: for each method and d,
 the smallest n with mean risk ≤ ``threshold``, by an adaptive search on a log grid over
 [n_start, n_stop] — see ``replearn.experiments.scaling``)::
@@ -66,6 +68,7 @@ from pydantic.fields import FieldInfo
 from replearn import limits
 from replearn.experiments.analysis import log_d
 from replearn.experiments.methods import METHODS, build_learner
+from replearn.experiments.published import PublishedSpec, published_problems
 from replearn.experiments.target_kinds import (
     TARGET_KINDS,
     build_target,
@@ -369,6 +372,10 @@ class ExperimentSpec(_Strict):
         Fig. 2: ``{target: …, N: [...], noise, n_holdout}``, the head refitted on N samples.
     scaling : mapping, optional
         ``{threshold, n_start, n_stop, log_step, d_by_method}`` for ``kind: scaling``.
+    published : mapping, optional
+        The paper's numbers for the same grid (``experiments.published``: ``source``,
+        ``metric``, ``scale``, ``values``, ``per_step``): printed beside replearn's by the
+        report; never part of a run's config or run id.
     """
 
     name: Annotated[Any, AfterValidator(_name)]
@@ -390,6 +397,7 @@ class ExperimentSpec(_Strict):
     metrics: _list_of(choice("excess_risk", "alignment")) = ["excess_risk", "alignment"]
     transfer: TransferSpec | None = None
     scaling: ScalingSpec | None = None
+    published: PublishedSpec | None = None
 
     def n_values(self, d: int) -> list[int]:
         """The distinct absolute sample sizes at dimension d, in spec order."""
@@ -408,8 +416,13 @@ class ExperimentSpec(_Strict):
         return _non_empty_unique([resolve_n(v, d) for v in self.transfer.N])
 
     def to_json(self) -> str:
-        """Canonical JSON of the validated spec (stored with the experiment)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Canonical JSON of the validated spec (stored with the experiment; ``published``
+        only when given, so a spec without it stores the JSON it stored before the block
+        existed)."""
+        data = self.model_dump(mode="json")
+        if data.get("published") is None:
+            data.pop("published", None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def _exponent(value: int | str, d: int) -> float:
@@ -596,6 +609,8 @@ def validate_spec(data: Any) -> ExperimentSpec:
             _check_targets(spec)
         except SpecError as err:
             problems += err.problems
+        if spec.published is not None:
+            problems += published_problems(spec.published, data["methods"])
     if problems:
         raise SpecError(*problems)
     return spec

@@ -386,7 +386,9 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         source = self._training_data(X, y)
         holdout, n_holdout = self._holdout_data(X_holdout, y_holdout)
         with progress.stage(type(self).__name__):  # names the progress bars of long passes
-            return self._fit(source, self._samples_per_pass(len(source)), holdout, n_holdout)
+            return self._fit(
+                source, self._samples_per_pass(len(source), source.d), holdout, n_holdout
+            )
 
     def fit_stream(self, stream, n: int, n_holdout: int = 100_000, *, cache_bytes=None):
         """Fit on samples 0…n−1 of a stream; λ on n_holdout samples of its 'holdout' split.
@@ -417,8 +419,9 @@ class BaseLearner(RegressorMixin, BaseEstimator):
         with progress.stage(type(self).__name__):  # names the progress bars of long passes
             return self._fit(stream, n, stream.split("holdout"), n_holdout)
 
-    def _samples_per_pass(self, n_rows: int) -> int:
-        """How many of ``fit``'s n_rows rows one pass of ``_fit`` uses (all of them here)."""
+    def _samples_per_pass(self, n_rows: int, d: int) -> int:
+        """How many of ``fit``'s n_rows rows (of d columns) one pass of ``_fit`` uses (all of
+        them here)."""
         return n_rows
 
     def _fit(self, source, n: int, holdout, n_holdout: int):

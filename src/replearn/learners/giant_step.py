@@ -85,6 +85,7 @@ import math
 import torch
 
 from replearn import limits
+from replearn.formula import check_formula, evaluate_formula
 from replearn.label_transforms import label_transform_spec, resolve_label_transform
 from replearn.learners.base import BaseLearner
 from replearn.learners.first_layer import (
@@ -135,9 +136,60 @@ def _positive_numbers(value, minimum_strict: bool, words: tuple[str, ...]):
     raise ValueError(f"must be {allowed}, got {value!r}")
 
 
+STEP_SIZE_WORDS = ("sqrt_d", "dandi", "stable")
+FORMULA_NAMES = ("n", "d", "m")  # a formula's names: the batch size, input dimension, width
+
+
+def _formula_or(value, check, allowed: str, names=FORMULA_NAMES):
+    """``value`` checked by ``check``, or, when it is a string, as a formula in ``names``
+    (``replearn.formula``); one ValueError line naming what is allowed otherwise."""
+    if isinstance(value, str):
+        try:
+            return check_formula(value, names)
+        except ValueError as err:
+            raise ValueError(f"must be {allowed}, got {value!r} ({err})") from None
+    return check(value)
+
+
 def step_size_spec(value):
-    """η per step: a number > 0, 'sqrt_d', 'dandi', 'stable', or a list of numbers > 0."""
-    return _positive_numbers(value, True, ("sqrt_d", "dandi", "stable"))
+    """η per step: a number > 0, 'sqrt_d', 'dandi', 'stable', a formula in n, d, m (e.g.
+    '5*sqrt(n*m)'), or a list (one per step) of numbers > 0 and formulas."""
+    if isinstance(value, str) and value in STEP_SIZE_WORDS:
+        return value
+    allowed = (
+        "a number > 0, 'sqrt_d', 'dandi', 'stable', a formula in n, d, m such as "
+        "'5*sqrt(n*m)', or a non-empty list of numbers > 0 and formulas (one per step)"
+    )
+    number_check = number(0.0, True)
+
+    def entry(x):
+        return _formula_or(x, number_check, allowed)
+
+    if isinstance(value, list | tuple) and value:
+        if all(is_number(x) for x in value):  # a list of numbers as before (floats)
+            return _positive_numbers(value, True, STEP_SIZE_WORDS)
+        return [entry(x) if isinstance(x, str) else float(entry(x)) for x in value]
+    if isinstance(value, list | tuple):
+        raise ValueError(f"must be {allowed}, got []")
+    return _formula_or(value, lambda x: _positive_numbers(x, True, STEP_SIZE_WORDS), allowed)
+
+
+def head_ridge_lambda_spec(value):
+    """λ of the head: 'auto', a number ≥ 0, or a formula in n, d, m (n: the head's samples),
+    e.g. '0.02/n' for an unnormalised ridge Σ(y − aᵀφ)² + 0.01‖a‖²."""
+    if value == "auto":
+        return value
+    return _formula_or(
+        value, ridge_lambda, "'auto', a number ≥ 0 or a formula in n, d, m such as '2/n'"
+    )
+
+
+def step_samples_spec(value):
+    """None, or n₀ ≥ 1 samples per step: an integer or a formula in d, m (e.g. '0.5*d')."""
+    if value is None:
+        return None
+    allowed = "None, an integer ≥ 1 or a formula in d, m such as '0.5*d'"
+    return _formula_or(value, integer_at_least(1), allowed, names=("d", "m"))
 
 
 def weight_decay_spec(value):
@@ -189,14 +241,26 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         m: even with ``second_layer="paper"`` (neurons in ± pairs), else any m ≥ 1.
     steps : int
         T ≥ 1 gradient steps on W.
-    step_size : "stable", float, list of float, "sqrt_d" or "dandi"
+    step_size : "stable", float, str, list, "sqrt_d" or "dandi"
         η_t: "stable" is η₁ = √d then η_t = 1/(c²·Σ_j a_j²), the curvature's stable step;
         "sqrt_d" is √d at every step (see the module docstring for both, and for "dandi"
-        and its map to Dandi et al.).
+        and its map to Dandi et al.). Any other string is a formula in n (the step's batch
+        size), d and m (the width), evaluated at fit (``replearn.formula``): Dandi et al.
+        2023's η = 10·√(n·p) for the ½-loss is ``"5*sqrt(n*m)"`` here. A list gives one
+        number or formula per step.
     weight_decay : "paper", float or list of float
         λ_t: "paper" is λ₁ = 1/η₁ (W⁰ cancels: Algorithm 1's step) and λ_t = 0 for t ≥ 2.
     batch : {"fresh", "reuse"}
         Step t on samples t·n…(t+1)·n−1 ("fresh") or every step on 0…n−1 ("reuse").
+    step_samples : None, int or str
+        None (default): each step uses n samples and the head the last step's batch. Else
+        n₀, the samples of each step (an integer, or a formula in d and m such as
+        ``"0.5*d"``: Cui et al.'s n₀ = α₀·d), and the head is fitted on n FRESH samples
+        after those of the steps (Cui et al. 2024's protocol): with ``fit_stream(stream,
+        n)`` step t uses samples t·n₀…(t+1)·n₀ − 1 ("fresh"; "reuse": 0…n₀ − 1 every step)
+        and the head samples T·n₀…T·n₀ + n − 1 ("reuse": n₀…n₀ + n − 1), so a spec's n is
+        the head's α·d; with ``fit(X, y)`` the steps take the first T·n₀ rows ("reuse": n₀)
+        and the head the rest. ``n_samples_`` counts both.
     output_scale : float, "1/sqrt(m)" or "1/m"
         c in f(x) = c·Σ_j a_j σ(w_j·x + b_j) (1: the paper's network; "1/m": Dandi et al.'s
         mean-field scaling; "1/sqrt(m)": Dandi et al. 2023's and Cui et al. 2024's f =
@@ -234,8 +298,13 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         As in ``OneStepNetwork``; "none": no head, the predictor is the trained network
         itself, α + β·x + c·aᵀσ(W^T x + b) with the steps' a and b (Dandi et al.'s measure
         after T steps; ``ridge_lambda`` unused, ``transfer`` not available).
-    ridge_lambda, head_steps, head_lr, dtype, device, chunk_size, seed
-        As in ``OneStepNetwork`` (λ: (1/n)‖Φa − r‖² + (λ/2)‖a‖², Φ = c·σ(W^T X + b)).
+    ridge_lambda : "auto", float or str
+        As in ``OneStepNetwork`` (λ: (1/n)‖Φa − r‖² + (λ/2)‖a‖², Φ = c·σ(W^T X + b)); a
+        string other than "auto" is a formula in n (the head's samples), d and m, evaluated
+        at fit and at ``transfer``: an unnormalised ridge Σ(y − aᵀφ)² + λ_C‖a‖² is
+        ``"2*λ_C/n"`` (Dandi et al. 2023's λ_C = 1: ``"2/n"``).
+    head_steps, head_lr, dtype, device, chunk_size, seed
+        As in ``OneStepNetwork``.
 
     Attributes
     ----------
@@ -330,6 +399,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "step_size": step_size_spec,
         "weight_decay": weight_decay_spec,
         "batch": choice("fresh", "reuse"),
+        "step_samples": step_samples_spec,
         **MODEL_PARAMETER_CHECKS,
         "label_transform": label_transforms_spec,
         "preprocess": boolean,
@@ -337,7 +407,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         "diagnostics_data": diagnostics_data_spec,
         "residual_shares": boolean,
         "head": choice("ridge", "gd", "none"),
-        "ridge_lambda": ridge_lambda,
+        "ridge_lambda": head_ridge_lambda_spec,
         "head_steps": count_within("steps", 0),
         "head_lr": number(0.0, True, ("auto",)),
         "dtype": dtype_name,
@@ -373,6 +443,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         device: str | torch.device = "cpu",
         chunk_size: int = 32_768,
         seed: int = 0,
+        step_samples=None,
     ):
         self.width = width
         self.steps = steps
@@ -398,6 +469,7 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         self.device = device
         self.chunk_size = chunk_size
         self.seed = seed
+        self.step_samples = step_samples
 
     def _check_combination(self, values) -> None:
         self._check_width_rule(values)
@@ -411,9 +483,19 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
                 )
 
     # -- public API -------------------------------------------------------------------------
-    def _samples_per_pass(self, n_rows: int) -> int:
+    def _samples_per_pass(self, n_rows: int, d: int) -> int:
         """``fit`` on arrays: fresh batches split the rows into T parts of ⌊N/T⌋ rows (the last
-        N − T·⌊N/T⌋ unused), reused batches take all N rows for every step."""
+        N − T·⌊N/T⌋ unused), reused batches take all N rows for every step. With
+        ``step_samples`` n₀: the head's n = N − T·n₀ (fresh) or N − n₀ (reuse), the rows after
+        the steps'."""
+        if self.step_samples is not None:
+            used = self._steps_samples(d) * (self.steps if self.batch == "fresh" else 1)
+            if n_rows <= used:
+                raise ValueError(
+                    f"step_samples = {self.step_samples!r} uses {used} rows for the steps; the "
+                    f"head needs more rows after them, got {n_rows} rows in all"
+                )
+            return n_rows - used
         if self.batch != "fresh":
             return n_rows
         if n_rows < self.steps:
@@ -427,8 +509,21 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
     def _per_step(self, value, t: int):
         return value[t] if isinstance(value, list) else value
 
+    def _steps_samples(self, d: int) -> int:
+        """n₀ of ``step_samples`` at dimension d (a formula rounded to the nearest integer)."""
+        value = self.step_samples
+        if isinstance(value, str):
+            n0 = evaluate_formula(value, {"d": d, "m": self.width})
+            if not n0 >= 0.5:
+                raise ValueError(
+                    f"step_samples = {value!r} gives {n0:g} samples at d = {d}; must be ≥ 1"
+                )
+            return int(round(n0))
+        return int(value)
+
     def _eta(self, t: int, d: int, n: int, a_energy: float) -> float:
-        """η_t; ``a_energy`` = Σ_j a_j² (the curvature scale of "stable")."""
+        """η_t; ``a_energy`` = Σ_j a_j² (the curvature scale of "stable"); a formula is
+        evaluated at the step's batch size n, d and the width m."""
         eta = self._per_step(self.step_size, t)
         if eta == "sqrt_d" or (eta == "stable" and t == 0):
             return math.sqrt(d)
@@ -436,6 +531,14 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             return 1.0 / (self._scale() ** 2 * a_energy)
         if eta == "dandi":
             return math.sqrt(n / d) / self._scale()
+        if isinstance(eta, str):
+            value = evaluate_formula(eta, {"n": n, "d": d, "m": self.width})
+            if not value > 0:
+                raise ValueError(
+                    f"step_size = {eta!r} gives η = {value:g} at n = {n}, d = {d}, "
+                    f"m = {self.width}; must be > 0"
+                )
+            return value
         return float(eta)
 
     def _decay(self, t: int, eta: float) -> tuple[float, bool]:
@@ -449,8 +552,11 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         return direction_rows(self.diagnostics_target, d, "diagnostics_target")
 
     def _fit(self, source, n: int, holdout, n_holdout: int) -> GiantStepNetwork:
-        limits.check("n", n * self.steps, f"n·steps = {n:,}·{self.steps} (samples the steps use)")
         d = source.d
+        n_head = n  # the head's samples: the last step's batch, or n fresh ones after the steps
+        if self.step_samples is not None:
+            n = self._steps_samples(d)
+        limits.check("n", n * self.steps, f"n·steps = {n:,}·{self.steps} (samples the steps use)")
         half = self.width // 2
         scale = self._scale()
         directions = self._directions(d)
@@ -544,14 +650,20 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
             decays.append(decay)
         self.step_sizes_, self.weight_decays_, self.history_ = etas, decays, history
         self.W_ = W.to(self._dtype)
-        head_start = (self.steps - 1) * n if self.batch == "fresh" else 0
-        alpha, beta = linear_parts[head_start]
+        last_start = (self.steps - 1) * n if self.batch == "fresh" else 0
+        steps_used = n * self.steps if self.batch == "fresh" else n
         if self.head == "none":
-            self._keep_second_layer(init, alpha, beta)
-        else:
+            self._keep_second_layer(init, *linear_parts[last_start])
+        elif self.step_samples is None:  # the head on the last step's batch
             self.b_ = self._head_biases()
-            self._fit_head(source, n, head_start, alpha, beta, holdout, n_holdout)
-        self.n_samples_ = n * self.steps if self.batch == "fresh" else n
+            alpha, beta = linear_parts[last_start]
+            self._fit_head(source, n, last_start, alpha, beta, holdout, n_holdout)
+        else:  # the head on n_head fresh samples after those of the steps (Cui et al.)
+            self.b_ = self._head_biases()
+            alpha, beta = self._linear_part(source, n_head, start=steps_used)
+            self._fit_head(source, n_head, steps_used, alpha, beta, holdout, n_holdout)
+        fresh_head = self.step_samples is not None and self.head != "none"
+        self.n_samples_ = steps_used + (n_head if fresh_head else 0)
         return self
 
     def _keep_second_layer(self, init, alpha, beta) -> None:

@@ -39,6 +39,7 @@ import math
 import torch
 
 from replearn import progress
+from replearn.formula import evaluate_formula
 from replearn.label_transforms import (
     label_transform_spec,
     resolve_label_transform,
@@ -126,7 +127,7 @@ class FrozenFirstLayerHead(NetworkModel, TransferMixin):
         return self._linear(X) + self.network_(X, self.chunk_size)
 
     def _fit_head(self, source, n, start, alpha, beta, holdout, n_holdout) -> None:
-        ridge_lambda = check_ridge_lambda(self.ridge_lambda)
+        ridge_lambda = self._head_ridge_lambda(n)
 
         activation, scale = self._activation(), self._scale()
         features = feature_map(self.W_, self.b_, activation, scale)
@@ -143,6 +144,21 @@ class FrozenFirstLayerHead(NetworkModel, TransferMixin):
         self.a_ = head.coefficients.to(self._dtype)
         self._store_lambda(head)
         self.network_ = TwoLayerNetwork(self.W_, self.b_, self.a_, activation, scale)
+
+    def _head_ridge_lambda(self, n: int) -> float | str:
+        """λ of the head on n samples: 'auto', a number, or (where the learner's check allows
+        one: ``GiantStepNetwork``) a formula in n, d, m evaluated here (``replearn.formula``)."""
+        value = self.ridge_lambda
+        if isinstance(value, str) and value != "auto":
+            d = self.W_.shape[1]
+            lam = evaluate_formula(value, {"n": n, "d": d, "m": self.width})
+            if not lam >= 0:
+                raise ValueError(
+                    f"ridge_lambda = {value!r} gives λ = {lam:g} at n = {n}, d = {d}, "
+                    f"m = {self.width}; must be ≥ 0"
+                )
+            return lam
+        return check_ridge_lambda(value)
 
     def _gd_head(self, path, ridge_lambda: float) -> torch.Tensor:
         """T steps of a ← a − η·[∇_a L + λ·a], ∇_a L = 2(G a − c), from a = 0 (float64).
