@@ -259,18 +259,25 @@ def test_step_cosine_figure_draws_the_stored_points_and_the_slope_line():
         assert radii == [2 / 8, 1.0]
 
 
+PUBLISHED = {
+    "source": "test",
+    "metric": "excess_risk",
+    "scale": 2.0,  # a published ½-MSE: replearn's risks are twice the published numbers
+    "per_step": [
+        {"step": 1, "quantity": "overlap[0,1]", "mean": -0.3, "sd": 0.01},
+        {"step": 2, "quantity": "overlap[0,1] (DMFT)", "mean": -0.4},
+        {"step": 1, "quantity": "network_risk", "mean": 0.3, "sd": 0.02, "batch": "reuse"},
+        {"step": 1, "quantity": "network_risk (DMFT)", "mean": 0.31},
+    ],
+}
+
+
 def test_trajectory_figure_draws_the_means_over_seeds_and_the_published_points():
     records = _records()
-    published = {"per_step": [
-        {"step": 1, "quantity": "overlap[0,1]", "mean": -0.3, "sd": 0.01, "kind": "simulation"},
-        {"step": 2, "quantity": "overlap[0,1]", "mean": -0.4, "kind": "theory"},
-        {"step": 1, "quantity": "network_risk", "mean": 0.3, "sd": 0.02, "scale": 2.0,
-         "kind": "simulation"},
-    ]}  # fmt: skip
-    fig = figure_step_trajectories(records, published)
+    fig = figure_step_trajectories(records, PUBLISHED)
     assert len(fig.axes) == 3  # u₁, u₂, risk
-    for ax, (quantity, neuron) in zip(fig.axes, (("overlap[0,0]", 0), ("overlap[0,1]", 0),
-                                                  ("network_risk", None)), strict=True):  # fmt: skip
+    panels = (("overlap[0,0]", 0), ("overlap[0,1]", 0), ("network_risk", None))
+    for ax, (quantity, neuron) in zip(fig.axes, panels, strict=True):
         line = ax.get_lines()[0]  # first label (fresh), first neuron
         runs = [r for r in records if r["method"] == "giant_step[batch=fresh]"]
         expected = []
@@ -283,27 +290,33 @@ def test_trajectory_figure_draws_the_means_over_seeds_and_the_published_points()
             expected.append(abs(np.mean(values)))
         assert list(line.get_xdata()) == [0, 1, 2, 3]
         assert list(line.get_ydata()) == pytest.approx(expected, abs=1e-12)
-    points = {tuple(c.lines[0].get_xydata()[0]) for ax in fig.axes for c in ax.containers}
-    assert points == {(1.0, 0.3), (2.0, 0.4), (1.0, 0.6)}  # |mean|, times the entry's scale
+    points = {
+        (tuple(c.lines[0].get_xydata()[0].round(12)), c.get_label())
+        for ax in fig.axes
+        for c in ax.containers
+    }
+    assert points == {  # |mean|; the risks times the block's scale, the overlaps not
+        ((1.0, 0.3), "published"),
+        ((2.0, 0.4), "published DMFT"),
+        ((1.0, 0.6), "published"),
+        ((1.0, 0.62), "published DMFT"),
+    }
 
 
 def test_step_table_puts_the_published_numbers_beside_replearns():
     records = _records()
-    published = {"per_step": [
-        {"step": 1, "quantity": "network_risk", "mean": 0.3, "sd": 0.02, "scale": 2.0,
-         "kind": "simulation", "params": {"batch": "reuse"}},
-        {"step": 1, "quantity": "network_risk", "mean": 0.31, "kind": "theory"},
-    ]}  # fmt: skip
-    table = step_table(records, published)
+    table = step_table(records, PUBLISHED)
     values = step_values(records)
+    by = ("method", "quantity", "step")
     for row in table:
-        same = [v["value"] for v in values
-                if (v["method"], v["quantity"], v["step"]) == (row["method"], row["quantity"], row["step"])]  # fmt: skip
+        same = [v["value"] for v in values if all(v[k] == row[k] for k in by)]
         assert row["mean"] == pytest.approx(np.mean(same)) and row["seeds"] == len(same) == 3
     risk = {r["method"]: r for r in table if r["quantity"] == "network_risk" and r["step"] == 1}
-    assert risk["giant_step[batch=reuse]"]["published simulation"] == "0.6000 ± 0.0400"
-    assert risk["giant_step[batch=fresh]"]["published simulation"] == ""  # params: reuse only
-    assert risk["giant_step[batch=fresh]"]["published theory"] == "0.3100"
+    assert risk["giant_step[batch=reuse]"]["published"] == "0.6000 ± 0.0400"
+    assert risk["giant_step[batch=fresh]"]["published"] == ""  # the row names batch: reuse
+    assert risk["giant_step[batch=fresh]"]["published DMFT"] == "0.6200"
+    overlap = [r for r in table if r["quantity"] == "overlap[0,1]" and r["step"] == 1]
+    assert {r["published"] for r in overlap} == {"-0.3000 ± 0.0100"}
 
 
 def test_history_figures_add_the_step_figures_when_the_runs_stored_them(tmp_path):

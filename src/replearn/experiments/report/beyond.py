@@ -18,7 +18,9 @@ same measurements of W⁰ as ``initial`` (step 0). The figures:
   of slope μ₁(u₂)/μ₁(u₁) (``replearn.theory.first_step_slope``) that the first step follows;
 - ``figure_step_trajectories``: Dandi et al. 2024's curves, the overlaps |w_j^t·u_k| of the
   first two neurons and the network's test MSE against t, mean ± sd over seeds per method,
-  with the published numbers of the spec's ``published.per_step`` as points.
+  with the published numbers of the spec's ``published.per_step`` as points
+  (``published_steps``: a quantity tagged ``"overlap[0,0] (DMFT)"`` is a second published
+  curve; the block's ``scale`` converts the published risks).
 
 ``step_values`` turns the histories into one row per (run, step, quantity) and
 ``step_table`` aggregates them over seeds with ``analysis.aggregate`` — the numbers the
@@ -30,6 +32,7 @@ Records are flat run rows (``store.flat_rows``) with ``method`` (a label), ``n``
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +50,7 @@ __all__ = [
     "figure_step_trajectories",
     "step_values",
     "step_table",
+    "published_steps",
     "slope_through_zero",
     "history_figures",
     "PLOTTED_NEURONS",
@@ -156,8 +160,8 @@ def _entries(record: Mapping) -> list[Mapping]:
 
 
 def step_values(records: Sequence[Mapping]) -> list[dict]:
-    """One row per (run, step, quantity): ``method``, ``seed``, ``step``, ``quantity``,
-    ``value``, and the run's ``param_*`` columns.
+    """One row per (run, step, quantity): ``method``, ``d``, ``n``, ``N``, ``noise``,
+    ``seed``, ``step``, ``quantity``, ``value``, and the run's ``param_*`` columns.
 
     Quantities, where the run stored what they need:
 
@@ -185,49 +189,110 @@ def step_values(records: Sequence[Mapping]) -> list[dict]:
                 for k in range(2):
                     values[f"abs_step_cos[{k}]"] = float(np.abs(block[:, k]).mean())
             for quantity, value in values.items():
-                rows.append(dict(params, method=record["method"], seed=record.get("seed"),
-                                 step=int(entry["step"]), quantity=quantity, value=value))  # fmt: skip
+                rows.append(dict(params, method=record["method"], d=record.get("d"),
+                                 n=record.get("n"), N=record.get("N"), noise=record.get("noise"),
+                                 seed=record.get("seed"), step=int(entry["step"]),
+                                 quantity=quantity, value=value))  # fmt: skip
     return rows
 
 
-def _published_points(published: Mapping | None, row: Mapping) -> list[Mapping]:
-    """The ``published.per_step`` entries of a step-table row's step and quantity (and, when
-    an entry names ``params``, only for runs with those hyper-parameters), in replearn's
-    units: mean and sd times the entry's ``scale`` (default 1)."""
+RISK_QUANTITIES = ("network_risk",)
+"""Step quantities that are risks: a published block's ``scale`` (its risk convention, e.g.
+2 for a published ½-MSE, when its ``metric`` is excess_risk) applies to them too."""
+_TAGGED = re.compile(r"^(?P<quantity>.*?)\s*\((?P<tag>[^()]+)\)$")
+
+
+def published_steps(published: Mapping | None) -> list[dict]:
+    """The ``published.per_step`` rows in replearn's units, for the step figures and table.
+
+    Each: ``step``, ``quantity`` (a :func:`step_values` quantity), ``label`` ("published",
+    or "published <tag>" for a quantity written ``"overlap[0,0] (DMFT)"``: a second published
+    curve, e.g. a theory's, beside the simulation), ``mean`` and ``sd`` (None when not given)
+    times the block's ``scale`` for the risks of ``RISK_QUANTITIES`` (when the block's
+    ``metric`` is excess_risk: the scale is the paper's risk convention), and ``point``: the
+    row's grid keys (``experiments.published.row_point``).
+
+    Parameters
+    ----------
+    published : mapping or None
+        A spec's ``published`` block (as stored: plain mappings).
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> block = {"metric": "excess_risk", "scale": 2.0, "per_step": [
+    ...     {"step": 1, "quantity": "network_risk", "mean": 0.42, "sd": 0.003, "batch": "reuse"},
+    ...     {"step": 1, "quantity": "overlap[0,0] (DMFT)", "mean": 0.0758}]}
+    >>> for row in published_steps(block):
+    ...     print(row)
+    {'step': 1, 'quantity': 'network_risk', 'label': 'published', 'mean': 0.84, 'sd': 0.006, 'point': {'batch': 'reuse'}}
+    {'step': 1, 'quantity': 'overlap[0,0]', 'label': 'published DMFT', 'mean': 0.0758, 'sd': None, 'point': {}}
+    """
+    from replearn.experiments.published import row_point
+
+    block = published or {}
+    risk_scale = float(block.get("scale") or 1.0)
+    if block.get("metric", "excess_risk") != "excess_risk":
+        risk_scale = 1.0
     out = []
-    for entry in (published or {}).get("per_step") or []:
-        if int(entry["step"]) != row["step"] or entry["quantity"] != row["quantity"]:
-            continue
-        wanted = entry.get("params") or {}
-        if any(row.get(f"param_{k}") != v for k, v in wanted.items()):
-            continue
-        scale = float(entry.get("scale", 1.0))
-        sd = entry.get("sd")
-        out.append({"kind": entry.get("kind", "simulation"), "mean": scale * float(entry["mean"]),
-                    "sd": None if sd is None else scale * float(sd)})  # fmt: skip
+    for row in block.get("per_step") or []:
+        quantity, label = row["quantity"], "published"
+        tagged = _TAGGED.match(quantity)
+        if tagged:
+            quantity, label = tagged["quantity"], f"published {tagged['tag']}"
+        scale = risk_scale if quantity in RISK_QUANTITIES else 1.0
+        sd = row.get("sd")
+        out.append({"step": int(row["step"]), "quantity": quantity, "label": label,
+                    "mean": scale * float(row["mean"]),
+                    "sd": None if sd is None else scale * float(sd), "point": row_point(row)})  # fmt: skip
     return out
+
+
+def _at_point(record: Mapping, point: Mapping) -> bool:
+    """Whether a run (a flat row, ``method`` possibly labelled ``name[param=…]``) is at a
+    published row's grid point: ``method`` by name, d/n/N/noise as they are, any other key
+    a hyper-parameter (``param_<key>``)."""
+    for key, value in point.items():
+        if key == "method":
+            label = str(record.get("method"))
+            if label != value and not label.startswith(f"{value}["):
+                return False
+        elif key in ("d", "n", "N", "noise"):
+            if record.get(key) != value:
+                return False
+        elif record.get(f"param_{key}") != value:
+            return False
+    return True
 
 
 def step_table(records: Sequence[Mapping], published: Mapping | None = None) -> list[dict]:
     """Mean ± sd over seeds (``analysis.aggregate``) of every :func:`step_values` quantity,
-    per method and step, with the published numbers (``published.per_step``, in replearn's
-    units) beside them: ``published <kind>`` columns "mean ± sd" or "mean"."""
+    per method, d, n and step, with the published numbers (:func:`published_steps`, in
+    replearn's units, at the rows' grid points) beside them: one column per published label,
+    "mean ± sd" or "mean"."""
     values = step_values(records)
-    params = sorted({k for r in values for k in r if k.startswith("param_")})
-    by = ["method", "quantity", "step"]
+    by = ["method", "d", "n", "quantity", "step"]
+    published_rows = published_steps(published)
     table = []
     for row in aggregate(values, by=by, value="value"):
         example = next(v for v in values if all(v[k] == row[k] for k in by))
-        out = {"method": row["method"], "quantity": row["quantity"], "step": row["step"],
-               "mean": row["mean"], "sd": row["sd"], "seeds": row["count"]}  # fmt: skip
-        for point in _published_points(published, dict(row, **{k: example.get(k) for k in params})):
+        out = {**{k: row[k] for k in by}, "mean": row["mean"], "sd": row["sd"],
+               "seeds": row["count"]}  # fmt: skip
+        for point in published_rows:
+            if (point["step"], point["quantity"]) != (row["step"], row["quantity"]):
+                continue
+            if not _at_point(example, point["point"]):
+                continue
             text = f"{point['mean']:.4f}"
             if point["sd"] is not None:
                 text += f" ± {point['sd']:.4f}"
-            out[f"published {point['kind']}"] = text
+            out[point["label"]] = text
         table.append(out)
-    kinds = sorted({k for r in table for k in r if k.startswith("published ")})
-    return [{**r, **{k: r.get(k, "") for k in kinds}} for r in table]
+    labels = sorted({k for r in table for k in r if k.startswith("published")})
+    return [{**r, **{k: r.get(k, "") for k in labels}} for r in table]
 
 
 def figure_step_cosines(
@@ -272,8 +337,9 @@ def figure_step_trajectories(
 ):
     """Against the step t = 0…T: |w_j^t·u_k| for the first two neurons, one panel per
     direction u_k, and the network's test MSE (last panel), mean ± sd over seeds per method
-    (the rows of :func:`step_table`); ``published.per_step`` entries as black points
-    (simulation: circles with their sd; theory, e.g. DMFT: crosses), in replearn's units."""
+    (the rows of :func:`step_table`); the published rows (:func:`published_steps`, in
+    replearn's units) as black points: circles with their sd, tagged rows (e.g. a DMFT
+    theory's) as crosses."""
     table = step_table(records)
     labels = sorted({r["method"] for r in table})
     directions = sorted(
@@ -298,17 +364,13 @@ def figure_step_trajectories(
                 name = label if j is None else f"{label}, neuron {j + 1}"
                 ax.plot(steps, mean, "o-" if not j else "s--", ms=3, color=f"C{i}", label=name)
                 ax.fill_between(steps, mean - sd, mean + sd, color=f"C{i}", alpha=0.2, lw=0)
-        for entry in (published or {}).get("per_step") or []:
-            quantity = entry["quantity"]
-            if not any(quantity == panel.format(j=j) for j in range(TRAJECTORY_NEURONS)):
+        for point in published_steps(published):
+            if not any(point["quantity"] == panel.format(j=j) for j in range(TRAJECTORY_NEURONS)):
                 continue
-            scale = float(entry.get("scale", 1.0))
-            theory = entry.get("kind") == "theory"
-            sd = entry.get("sd")
-            ax.errorbar(entry["step"], abs(scale * float(entry["mean"])),
-                        yerr=None if sd is None or theory else scale * float(sd),
-                        fmt="x" if theory else "o", mfc="none", color="black", ms=6, lw=0.8,
-                        label=f"published {entry.get('kind', 'simulation')}")  # fmt: skip
+            simulation = point["label"] == "published"
+            ax.errorbar(point["step"], abs(point["mean"]), yerr=point["sd"],
+                        fmt="o" if simulation else "x", mfc="none", color="black", ms=6, lw=0.8,
+                        label=point["label"])  # fmt: skip
         handles, names = ax.get_legend_handles_labels()
         unique = dict(zip(names, handles, strict=True))
         ax.legend(unique.values(), unique.keys(), fontsize=6)
