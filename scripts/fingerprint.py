@@ -35,17 +35,13 @@ def _cases():
         "one_step_stream": lambda: rl.OneStepNetwork(width=20, chunk_size=100).fit_stream(
             stream, n=700, n_holdout=200
         ),
-        "one_step_transfer": lambda: rl.OneStepNetwork(width=20)
-        .fit(X, y)
-        .transfer(Xh, yh),
+        "one_step_transfer": lambda: rl.OneStepNetwork(width=20).fit(X, y).transfer(Xh, yh),
         "random_features": lambda: rl.RandomFeatures(width=20, seed=1).fit(X, y, Xh, yh),
         "random_features_stream": lambda: rl.RandomFeatures(width=20).fit_stream(
             stream, n=700, n_holdout=200
         ),
         "ntk": lambda: rl.NTKRegression(width=10, seed=1).fit(X, y, Xh, yh),
-        "ntk_normal_dual": lambda: rl.NTKRegression(width=10, bias="normal", form="dual").fit(
-            X, y
-        ),
+        "ntk_normal_dual": lambda: rl.NTKRegression(width=10, bias="normal", form="dual").fit(X, y),
         "ntk_stream": lambda: rl.NTKRegression(width=10).fit_stream(stream, n=700, n_holdout=200),
         "kernel_ridge_ntk": lambda: rl.KernelRidge(kernel="ntk").fit(X, y, Xh, yh),
         "kernel_ridge_rf_gcv": lambda: rl.KernelRidge(kernel="rf", dtype="float64").fit(X, y),
@@ -53,9 +49,7 @@ def _cases():
         "kernel_ridge_falkon": lambda: rl.KernelRidge(solver="falkon", n_centers=50).fit(
             X, y, Xh, yh
         ),
-        "full_training_adam": lambda: rl.FullTraining(width=20, epochs=3, patience=None).fit(
-            X, y
-        ),
+        "full_training_adam": lambda: rl.FullTraining(width=20, epochs=3, patience=None).fit(X, y),
         "full_training_sgd": lambda: rl.FullTraining(
             width=20, optimizer="sgd", epochs=3, momentum=0.9, weight_decay=1e-3, patience=2
         ).fit(X, y, Xh, yh),
@@ -74,12 +68,20 @@ def _run_ids() -> dict:
         from replearn.experiments.grid import expand_grid, run_id
     except ImportError:
         from replearn.experiments.runner import expand_grid, run_id
+    try:  # configs that moved keep their old file name here, so old fingerprints compare
+        from replearn.experiments.catalog import ALIASES
+    except ImportError:
+        ALIASES = {}
+    old_names = {new: old for old, new in ALIASES.items()}
+    root = Path(__file__).resolve().parents[1] / "configs"
     ids = {}
-    for path in sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml")):
+    for path in sorted(root.rglob("*.yaml")):
         spec = load_spec(path)
         if getattr(spec, "kind", "grid") != "grid":
             continue
-        ids[path.name] = [run_id(config) for config in expand_grid(spec)]
+        name = path.relative_to(root).with_suffix("").as_posix()
+        key = f"{old_names.get(name, name)}.yaml"  # top-level files: their file name, as before
+        ids[key] = [run_id(config) for config in expand_grid(spec)]
     return ids
 
 

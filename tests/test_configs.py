@@ -40,17 +40,21 @@ def test_configs_command_lists_names_and_descriptions(capsys):
 
 
 def test_configs_name_prints_the_yaml(capsys):
-    assert main(["configs", "paper-fig1"]) == 0
-    assert capsys.readouterr().out == shipped_configs()["paper-fig1"].read_text()
+    assert main(["configs", "paper-fig1"]) == 0  # an old name (catalog.ALIASES)
+    assert capsys.readouterr().out == shipped_configs()["reproduce/damian2022-fig1"].read_text()
     assert main(["configs", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no shipped config" in err
 
 
-@pytest.mark.parametrize("given", ["paper-fig1", "paper-fig1.yaml", "configs/paper-fig1.yaml"])
+@pytest.mark.parametrize(
+    "given",
+    ["paper-fig1", "paper-fig1.yaml", "configs/paper-fig1.yaml", "reproduce/damian2022-fig1",
+     "damian2022-fig1"],
+)  # fmt: skip
 def test_run_by_name_from_another_directory(given, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert find_config(given) == shipped_configs()["paper-fig1"]
+    assert find_config(given) == shipped_configs()["reproduce/damian2022-fig1"]
     assert main(["run", given, "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("paper-fig1: valid spec, 660 runs")
 
@@ -71,7 +75,7 @@ def test_missing_spec_is_an_environment_fault_exit_2(tmp_path, monkeypatch, caps
 
 
 def test_quick_version_reduces_a_grid_and_refuses_a_search(capsys):
-    data = load_yaml(shipped_configs()["paper-fig2"].read_text())
+    data = load_yaml(shipped_configs()["reproduce/damian2022-fig2"].read_text())
     quick = quick_version(data)
     assert quick["name"] == "paper-fig2-quick" and quick["seeds"] == 1
     assert quick["n"] == data["n"][:3] and quick["transfer"]["N"] == data["transfer"]["N"][:2]

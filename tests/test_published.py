@@ -58,3 +58,63 @@ def test_published_problems_are_one_line_each(block, line):
         parse_spec(BASE + f"published: {block}\n")
     assert any(problem.startswith(line) for problem in info.value.problems), info.value.problems
     assert all("\n" not in problem for problem in info.value.problems)
+
+
+def test_report_table_holds_the_store_numbers(tmp_path, capsys):
+    """The "Published vs replearn" rows are the store's runs: mean and sd over seeds of the
+    stored risk divided by scale, the published numbers as given, z as its formula."""
+    import math
+    import statistics
+
+    from replearn.experiments import run_experiment
+    from replearn.experiments.api import write_report
+    from replearn.experiments.frames import run_rows
+
+    spec = parse_spec(
+        BASE.replace("seeds: 2", "seeds: 3") + "n_holdout: 0\nn_test: 10\n"
+        "published:\n  source: 'paper, table 1'\n  scale: 2\n  seeds: 5\n  values:\n"
+        "    - {n: 100, exponent: 1.0, mean: 0.05, sd: 0.01}\n"
+        "    - {n: 'd^3', exponent: 2.0, mean: 0.04}\n"
+        "    - {n: 1000, mean: 0.01, seeds: 2, sd: 0.002}\n"
+        "    - {n: 7, mean: 0.5}\n"
+    )
+    db = tmp_path / "r.sqlite"
+    run_experiment(spec, db=db, quiet=True)
+    markdown: list[str] = []
+    page = write_report(db, tmp_path / "report", published=markdown)
+    runs = run_rows(db, "x", "done")
+
+    def stored(n, exponent):
+        return [r["risk"] / 2 for r in runs if r["n"] == n and r["param_exponent"] == exponent]
+
+    text = page.read_text()
+    assert "Published vs replearn" in text and "paper, table 1" in text
+    assert "Published vs replearn" in markdown[0]
+    table = (tmp_path / "report" / "x-published.csv").read_text().splitlines()
+    assert table[0].startswith("grid point,configuration,published,published sd,published seeds")
+    from replearn.experiments.report.published_table import published_rows
+
+    rows = published_rows(spec.published.model_dump(), runs)
+    assert [r["grid point"] for r in rows] == [
+        "n=100, exponent=1.0", "n=d^3, exponent=2.0", "n=1000", "n=1000", "n=7"
+    ]  # fmt: skip
+    first = stored(100, 1.0)
+    assert rows[0]["replearn"] == statistics.fmean(first) and rows[0]["seeds"] == 3
+    assert math.isclose(rows[0]["replearn sd"], statistics.stdev(first), rel_tol=1e-12)
+    combined = math.sqrt(0.01**2 / 5 + statistics.stdev(first) ** 2 / 3)
+    assert math.isclose(rows[0]["z"], (statistics.fmean(first) - 0.05) / combined, rel_tol=1e-12)
+    assert rows[1]["replearn"] == statistics.fmean(stored(1000, 2.0))  # d^3 at d = 10
+    # n = 1000 without a method key: one row per configuration (exponent 1 and 2)
+    assert {r["configuration"] for r in rows[2:4]} == {
+        "method=synthetic, exponent=1.0",
+        "method=synthetic, exponent=2.0",
+    }
+    assert rows[2]["published seeds"] == 2
+    assert rows[4]["seeds"] == 0 and rows[4]["replearn"] is None  # no run at n = 7
+    # `replearn report` prints the same table as Markdown
+    from replearn.cli import main
+
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "again")]) == 0
+    printed = capsys.readouterr().out
+    assert "Published vs replearn" in printed and "| grid point | configuration |" in printed
+    assert f"{rows[0]['replearn']:.4g}" in printed

@@ -188,7 +188,7 @@ def test_scaling_kind_expands_a_log_grid():
     assert spec.n_values(10) == [10, 32, 100]
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     spec = load_spec(path)
     assert expand_grid(spec)

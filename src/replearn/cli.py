@@ -584,12 +584,17 @@ def _parquet_value(value):
 
 
 def _write_report(db: Path, out: Path, experiments: list[str] | None) -> tuple[Path, list[str]]:
-    """(index.html, one line per experiment that could not be drawn)."""
+    """(index.html, one line per experiment that could not be drawn); prints the
+    "Published vs replearn" tables (Markdown) of the specs that have a published block."""
     from replearn.experiments.api import write_report
 
     failures: list[str] = []
+    published: list[str] = []
     try:
-        return write_report(db, out, experiments, failures), failures
+        path = write_report(db, out, experiments, failures, published)
+        for text in published:
+            print(text)
+        return path, failures
     except ValueError as err:  # no database, an unknown experiment, an unusable --out
         raise CommandError(_one_line(err), EXIT_USAGE) from None
 
@@ -607,7 +612,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_configs(args) -> int:
-    from replearn.experiments.catalog import config_description, resolve_spec, shipped_configs
+    from replearn.experiments.catalog import (
+        ALIASES,
+        config_description,
+        resolve_spec,
+        shipped_configs,
+    )
 
     if args.name is None:
         configs = shipped_configs()
@@ -618,6 +628,8 @@ def cmd_configs(args) -> int:
         width = max(map(len, configs))
         for name, path in configs.items():
             print(f"{name.ljust(width)}  {config_description(path)}")
+        for old, new in ALIASES.items():
+            print(f"{old.ljust(width)}  (old name of {new})")
         print("\nrun one with: replearn run NAME [--quick]; print its YAML: replearn configs NAME")
         return 0
     try:

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from replearn.experiments.executors import RunOptions, RunSummary, check_executor, run_pending
+from replearn.experiments.frames import run_rows
 from replearn.experiments.grid import expand_grid, run_id
 from replearn.experiments.paths import check_report_dir
 from replearn.experiments.report import grid_section, scaling_section, write_html
 from replearn.experiments.report.explain import provenance, reproduce_commands
+from replearn.experiments.report.published_table import published_rows, published_section
 from replearn.experiments.scaling import plan_searches, run_scaling
 from replearn.experiments.spec import ExperimentSpec, load_spec
 from replearn.experiments.store import Store
@@ -116,6 +118,7 @@ def write_report(
     out: str | Path,
     experiments: Sequence[str] | None = None,
     failures: list[str] | None = None,
+    published: list[str] | None = None,
 ) -> Path:
     """Figures (PNG, PDF), tables (CSV, Markdown, LaTeX) and ``index.html`` for the
     experiments in the store (all by default); returns the path of ``index.html``.
@@ -136,6 +139,9 @@ def write_report(
     failures : list, optional
         Receives one line per experiment whose section could not be drawn. Such an
         experiment does not stop the others: its section on the page says what went wrong.
+    published : list, optional
+        Receives the Markdown text of the "Published vs replearn" tables (the experiments
+        whose spec has a ``published:`` block; ``report.published_table``), if any.
 
     Returns
     -------
@@ -171,6 +177,16 @@ def write_report(
                 sections.append(
                     {"title": name, "text": f"This experiment could not be drawn: {problem}"}
                 )
+        compared = []  # (name, published block, rows) of the specs with a published block
+        for name in names:
+            block = (store.experiment_spec(name) or {}).get("published")
+            if block:
+                compared.append((name, block, published_rows(block, run_rows(store, name, "done"))))
+        if compared:
+            section, markdown = published_section(compared, out)
+            sections.append(section)
+            if published is not None:
+                published.append(markdown)
     meta = dict(provenance(run_versions), commands=reproduce_commands(str(db), names, str(out)))
     return write_html(sections, out / "index.html", title="replearn report", meta=meta)
 

@@ -9,7 +9,9 @@ repository root links to it), so an installed replearn runs them from any direct
 
 A config's name is its path under ``configs/`` without ``.yaml`` (``paper-fig1``,
 ``reproduce/dandi-2023`` for a file in a subfolder); the last part alone also works when no
-other config shares it.
+other config shares it. A config that moved keeps its old name as an alias
+(:data:`ALIASES`: ``paper-fig1`` is ``reproduce/damian2022-fig1``); the experiment ``name:``
+inside is unchanged, so its runs keep their ids.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from replearn.limits import excerpt
 
 __all__ = [
     "CONFIG_DIR",
+    "ALIASES",
     "shipped_configs",
     "find_config",
     "config_description",
@@ -30,6 +33,13 @@ __all__ = [
 ]
 
 CONFIG_DIR = Path(str(resources.files("replearn") / "configs"))
+
+# old name → current name of the configs that moved (the Damian et al. 2022 figures went
+# under reproduce/ beside the field's reproductions)
+ALIASES = {
+    "paper-fig1": "reproduce/damian2022-fig1",
+    "paper-fig2": "reproduce/damian2022-fig2",
+}
 
 
 def shipped_configs() -> dict[str, Path]:
@@ -43,7 +53,7 @@ def shipped_configs() -> dict[str, Path]:
     Examples
     --------
     >>> configs = shipped_configs()
-    >>> "demo" in configs and "paper-fig1" in configs
+    >>> "demo" in configs and "reproduce/damian2022-fig1" in configs
     True
     >>> configs["demo"].name
     'demo.yaml'
@@ -59,9 +69,9 @@ def shipped_configs() -> dict[str, Path]:
 
 
 def find_config(name: str) -> Path | None:
-    """The shipped spec called ``name`` (``paper-fig1``, ``paper-fig1.yaml``,
-    ``configs/paper-fig1.yaml``, or a subfolder's file by its last part when that is
-    unique); None if there is none.
+    """The shipped spec called ``name`` (``demo``, ``demo.yaml``, ``configs/demo.yaml``, a
+    subfolder's file by its last part when that is unique, or an old name of
+    :data:`ALIASES`); None if there is none.
 
     Parameters
     ----------
@@ -83,6 +93,7 @@ def find_config(name: str) -> Path | None:
     key = str(name).strip().replace("\\", "/")
     key = key.removeprefix("./").removeprefix("configs/")
     key = key.removesuffix(".yaml").removesuffix(".yml")
+    key = ALIASES.get(key, key)
     configs = shipped_configs()
     if key in configs:
         return configs[key]
@@ -117,9 +128,9 @@ def resolve_spec(given: str | Path) -> tuple[Path, bool]:
 
     Examples
     --------
-    >>> path, shipped = resolve_spec("paper-fig1")
+    >>> path, shipped = resolve_spec("paper-fig1")   # an old name (ALIASES)
     >>> path.name, shipped
-    ('paper-fig1.yaml', True)
+    ('damian2022-fig1.yaml', True)
     """
     path = Path(given)
     if path.is_file():
