@@ -330,3 +330,21 @@ def test_history_figures_add_the_step_figures_when_the_runs_stored_them(tmp_path
             entry["step_cosines"] = entry["step_cosines"][:2]
     written = history_figures(records, 8, tmp_path, "y", target=target)
     assert "y-step-cosines-0.png" not in [p["png"].name for p in written]
+
+
+def test_report_with_a_per_step_only_published_block(tmp_path):
+    """A published block with per_step rows and no values (Dandi et al. 2023's several steps
+    publish a figure, no final number) draws the report without a Published vs replearn
+    table."""
+    from replearn.experiments.api import run_experiment, write_report
+    from replearn.experiments.spec import parse_spec
+
+    spec = parse_spec(
+        "name: per-step-only\ntarget: {kind: paper, seed: 0}\nd: [4]\nn: [8]\nseeds: 1\n"
+        "n_holdout: 0\nn_test: 2\nmethods: [{name: synthetic}]\n"
+        "published: {source: a figure, per_step: [{step: 1, quantity: slope, mean: 0.25}]}\n"
+    )
+    db = tmp_path / "r.sqlite"
+    assert run_experiment(spec, db=db, executor="serial", quiet=True).ok
+    write_report(db, tmp_path / "report")
+    assert not list((tmp_path / "report").glob("*-published.md"))
