@@ -5,7 +5,8 @@ array materialised, step by step as the public code does them (read, not copied)
   (lucpoisson/GiantStep, single_step/single_step.ipynb, cells 3, 6 and 9);
 - the same paper's several fresh-batch steps (multiple_steps/multiple_steps.ipynb, cell 3);
 - Dandi, Troiani, Arnaboldi, Pesce, Zdeborová & Krzakala 2024, full-batch GD on a reused batch
-  (IdePHICS/benefit-reusing-batch, simulation.py: ``committee``, ``grad_w``);
+  or on a fresh batch per step (IdePHICS/benefit-reusing-batch, simulation.py: ``committee``
+  with online=False / True, ``grad_w``);
 - Cui, Pesce, Dandi, Krzakala, Lu, Zdeborová & Loureiro 2024, one giant step then ridge on
   fresh samples (SPOC-group/OneStepGD_asymptotics, Simulations.ipynb, cells 9, 11, 12).
 
@@ -76,21 +77,22 @@ def dandi2023_steps(batches, W0, a0, eta) -> list[dict]:
     return out
 
 
-def dandi2024_batch_reuse(X, y, X_test, y_test, W0, a, teacher, lr, steps) -> dict:
-    """Full-batch GD on one batch (simulation.py ``committee``, online=False).
+def dandi2024_committee(batches, X_test, y_test, W0, a, teacher, lr) -> dict:
+    """Full-batch GD, one step per training batch (simulation.py ``committee``): the same
+    batch every step (online=False) or a fresh one per step (online=True).
 
     Student f(x) = Σ_k a_k ReLU(w_k·x/√D) with W rows of norm √D; loss Σ_i ½(y_i − f(x_i))²
     (a sum); σ′ = heaviside(h, 1); W ← W − lr·∇. Before each step: the overlaps
     m = W·W*ᵀ/D and the test error Σ ½(y − f)²/N. ``teacher`` is W* (rows of norm √D).
     """
-    D = X.shape[1]
+    D = X_test.shape[1]
     W = W0.copy()
     overlaps, errors = [], []
 
     def student(W, X):
         return relu(W @ X.T / np.sqrt(D)).T @ a
 
-    for _ in range(steps):
+    for X, y in batches:
         overlaps.append(W @ teacher.T / D)
         errors.append(float(np.sum((y_test - student(W, X_test)) ** 2 / 2) / X_test.shape[0]))
         h = W @ X.T / np.sqrt(D)  # (K, N)
@@ -98,6 +100,11 @@ def dandi2024_batch_reuse(X, y, X_test, y_test, W0, a, teacher, lr, steps) -> di
         gradient = -(displacement[None, :] * a[:, None] * np.heaviside(h, 1)) @ X / np.sqrt(D)
         W = W - lr * gradient
     return {"overlaps": np.array(overlaps), "test_errors": np.array(errors), "W": W}
+
+
+def dandi2024_batch_reuse(X, y, X_test, y_test, W0, a, teacher, lr, steps) -> dict:
+    """``committee`` with online=False: ``steps`` steps on the one batch (X, y)."""
+    return dandi2024_committee([(X, y)] * steps, X_test, y_test, W0, a, teacher, lr)
 
 
 def cui2024_one_step_ridge(Z0, Y0, W0, a0, eta_tilde, ridge_sets, lam) -> dict:

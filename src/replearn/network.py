@@ -7,7 +7,9 @@ w_{j+m/2} = w_j, b_{j+m/2} = b_j, with a_j uniform on {−1, +1}, w_j ~ N(0, I_d
 
 - the output scale c ∈ {1 (the paper), 1/√m, 1/m} or a number (``resolve_output_scale``),
 - the second layer: ``"paper"`` (±1 in symmetric pairs), ``"signs"`` (±1/√m, independent),
-  ``"gaussian"`` (N(0, 1/m)), ``"constant"`` (1/√m for every neuron) or a given (m,) vector,
+  ``"gaussian"`` (N(0, 1/m)), ``"constant"`` (1/√m for every neuron), ``"hypercube"``
+  (+1/√m for the first 20 neurons, −1/√m for the next 20, independent ±1/√m after: the
+  multiple_steps notebook of Dandi et al. 2023, which plots those 40) or a given (m,) vector,
 - the first layer: ``"gaussian"`` (N(0, I_d/d), the paper), ``"unit_rows"`` (Gaussian rows
   scaled to norm 1), ``"orthogonal"`` (unit rows orthogonal to a given subspace span U, and
   to each other when m ≤ d − r: Gram–Schmidt of Gaussian rows projected off span U, as Dandi
@@ -319,8 +321,11 @@ def normal_biases(
 # -- the field's parametrisations and initialisations ------------------------------------------
 FIRST_LAYERS = ("gaussian", "unit_rows", "orthogonal")
 """Named first-layer initialisations (or an (m, d) array: W⁰ as given)."""
-SECOND_LAYERS = ("paper", "signs", "gaussian", "constant")
+SECOND_LAYERS = ("paper", "signs", "gaussian", "constant", "hypercube")
 """Named second-layer initialisations (or an (m,) array: a as given)."""
+HYPERCUBE_FIXED = 20
+"""``second_layer="hypercube"``: neurons 0…19 have a = +1/√m, 20…39 a = −1/√m (Dandi et al.
+2023's ``num_neur_plus``); when m < 40, k = ⌈m/2⌉ neurons +, then the rest −."""
 OUTPUT_SCALES = ("1/sqrt(m)", "1/m")
 """Named output scales c (or a number > 0; 1 is the paper's)."""
 
@@ -374,7 +379,8 @@ def first_layer_spec(value):
 
 
 def second_layer_spec(value):
-    """The check of ``second_layer``: 'paper', 'signs', 'gaussian', 'constant' or an (m,) array."""
+    """The check of ``second_layer``: 'paper', 'signs', 'gaussian', 'constant', 'hypercube' or
+    an (m,) array."""
     return _array_or_name(value, SECOND_LAYERS, 1, "(m,) array a")
 
 
@@ -411,9 +417,10 @@ def initial_network(
         "orthogonal": Gaussian rows with their projection on span(``directions``) removed,
         then orthonormalised (Gram–Schmidt in row order) when m ≤ d − r, else scaled to unit
         norm; an array: W⁰ as given (copied).
-    second_layer : {"paper", "signs", "gaussian", "constant"} or array (m,)
+    second_layer : {"paper", "signs", "gaussian", "constant", "hypercube"} or array (m,)
         "paper": ±1 in symmetric pairs; "signs": independent ±1/√m; "gaussian": N(0, 1/m);
-        "constant": 1/√m for every neuron; an array: a as given (copied).
+        "constant": 1/√m for every neuron; "hypercube": "signs" with a_j = +1/√m for
+        j < 20 and −1/√m for 20 ≤ j < 40 (``HYPERCUBE_FIXED``); an array: a as given (copied).
     activation : Activation, optional
         σ (default ReLU).
     output_scale : float
@@ -516,6 +523,11 @@ def _second_layer(value, width: int, generator) -> torch.Tensor:
         )
     if value == "gaussian":
         return scale * torch.randn(width, generator=generator, dtype=torch.float64)
+    if value == "hypercube":  # the signs of the first 2k neurons are fixed: k +, then k −
+        a = _second_layer("signs", width, generator)
+        k = min(HYPERCUBE_FIXED, (width + 1) // 2)
+        a[:k], a[k : 2 * k] = scale, -scale
+        return a
     return torch.full((width,), scale, dtype=torch.float64)  # "constant"
 
 

@@ -182,8 +182,9 @@ def write_report(
         compared = []  # (name, published block, rows) of the specs with a published block
         for name in names:
             block = (store.experiment_spec(name) or {}).get("published")
-            if block:
-                compared.append((name, block, published_rows(block, run_rows(store, name, "done"))))
+            rows = published_rows(block, run_rows(store, name, "done")) if block else []
+            if rows:  # a block with per_step rows only is drawn by the experiment's section
+                compared.append((name, block, rows))
         if compared:
             section, markdown = published_section(compared, out)
             sections.append(section)

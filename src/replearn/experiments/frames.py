@@ -170,8 +170,10 @@ def step_table(runs: pd.DataFrame) -> pd.DataFrame:
     Each row has the run's ``experiment``, ``run_id``, ``method``, ``d``, ``n``, ``seed``
     and ``param_*`` columns, then the step's ``step``, ``eta``, ``step_norm``,
     ``weight_norm``, ``alignment``, ``direction_cos2`` (a list, one value per direction)
-    and ``degree_share_<k>`` (the step residual's Hermite degree shares). Runs without a
-    history (one-step learners) give no rows.
+    and ``degree_share_<k>`` (the step residual's Hermite degree shares), and
+    ``network_risk`` where the run stored it; the per-neuron blocks (``cosines``,
+    ``step_cosines``, ``overlaps``) stay in the run's history. Runs without a history
+    (one-step learners) give no rows.
 
     Parameters
     ----------
@@ -207,10 +209,11 @@ def step_table(runs: pd.DataFrame) -> pd.DataFrame:
                 for key, value in entry.items():
                     if key == "degree_shares":
                         row.update({f"degree_share_{k}": v for k, v in value.items()})
-                    elif key != "cosines":  # the scatter block stays in the run's history
+                    elif key not in _BLOCKS:  # the per-neuron blocks stay in the history
                         row[key] = value
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
+_BLOCKS = ("cosines", "step_cosines", "overlaps")  # (≤ 256, ≤ 2) per-neuron blocks of a step
 _RUN_KEYS = ("experiment", "run_id", "method", "target", "d", "n", "N", "seed", "noise")

@@ -400,7 +400,8 @@ _PRETRAINED_SIZE = 2
 
 def _fit(cls, config: dict, extra: dict | None = None):
     """(fitted model, pretraining metrics) for the cell; cached per process for transfer.
-    ``extra``: constructor arguments that are not hyper-parameters (derived from the config)."""
+    ``extra``: constructor arguments that are not hyper-parameters (derived from the config;
+    the values "target" and "test" stand for the run's target and its test sample)."""
     key = json.dumps({k: v for k, v in config.items() if k != "transfer"}, sort_keys=True)
     if key in _PRETRAINED:
         _PRETRAINED.move_to_end(key)
@@ -409,7 +410,8 @@ def _fit(cls, config: dict, extra: dict | None = None):
 
     target = build_target(config["target"], config["d"])
     stream = _stream(target, config, config["seed"], config["noise"])
-    extra = {k: (target if v == "target" else v) for k, v in (extra or {}).items()}
+    named = {"target": lambda: target, "test": lambda: _test_sample(target, config)}
+    extra = {k: (named[v]() if v in named else v) for k, v in (extra or {}).items()}
     if "directions" in inspect.signature(cls).parameters:  # first_layer="orthogonal", overlaps
         extra.setdefault("directions", target.U)
     model = _construct(cls, {**config["params"], **extra}, config)
@@ -519,44 +521,81 @@ def register_learner(
 # per-step history kept in a giant-step run's metrics: summaries of every step, and the
 # cosines cos(w_j, u_k) of the first SCATTER_NEURONS neurons with the first SCATTER_DIRECTIONS
 # directions (the scatter figure), rounded to SCATTER_DIGITS: at most 256·2·T numbers a run
+# per block (``cosines``, ``step_cosines``, ``overlaps``)
 SCATTER_NEURONS = 256
 SCATTER_DIRECTIONS = 2
 SCATTER_DIGITS = 4
 
 
-def step_history(history: list[dict]) -> list[dict]:
-    """JSON summary of ``GiantStepNetwork.history_`` (fitted with a ``diagnostics_target``).
+def _block(matrix) -> list[list[float]]:
+    """The (≤ 256, ≤ 2) top-left block of an (m, r) tensor, rounded to 4 digits."""
+    block = matrix[:SCATTER_NEURONS, :SCATTER_DIRECTIONS]
+    return [[round(float(c), SCATTER_DIGITS) for c in row] for row in block]
 
-    Per step: ``step``, ``eta``, ``step_norm``, ``weight_norm``, ``alignment`` (share of
-    ‖W^t‖²_F in span U), ``direction_cos2`` (per direction u_k: mean_j cos²(w_j, u_k); 1/d
-    for random neurons, 1 when every neuron is ±u_k), ``degree_shares`` of the step's residual
-    ({"0", "1", "2", "higher"}), and ``cosines``: the (≤ 256, ≤ 2) block of the m × r cosine
-    matrix, neurons 0, 1, … (one half of the ± pairs first), rounded to 4 digits.
+
+def step_summary(entry: dict) -> dict:
+    """JSON summary of one ``GiantStepNetwork.history_`` entry, or of its
+    ``initial_diagnostics_`` (step 0: no step, so no ``step_cosines`` or shares).
+
+    Keys present when the learner measured them: ``step``, ``eta``, ``step_norm``,
+    ``weight_norm``, ``alignment`` (share of ‖W^t‖²_F in span U), ``direction_cos2`` (per
+    direction u_k: mean_j cos²(w_j, u_k); 1/d for random neurons, 1 when every neuron is
+    ±u_k), ``degree_shares`` of the step's residual ({"0", "1", "2", "higher"}),
+    ``network_risk`` (the network's own test MSE after the step, no ½) and three (≤ 256, ≤ 2)
+    blocks of neurons 0, 1, … (one half of the ± pairs first), rounded to 4 digits:
+    ``cosines`` cos(w_j^t, u_k), ``step_cosines`` cos(w_j^t − w_j^{t−1}, u_k) (Dandi et al.
+    2023's cos(G_i, θ_k)) and ``overlaps`` w_j^t·u_k (Dandi et al. 2024's m(t)).
     """
-    out = []
-    for entry in history:
+    out: dict = {"step": int(entry.get("step", 0))}
+    for key in ("eta", "step_norm", "weight_norm", "alignment", "network_risk"):
+        if key in entry:
+            out[key] = float(entry[key])
+    if "direction_cosines" in entry:
         cosines = entry["direction_cosines"]  # (m, r) float64
+        out["direction_cos2"] = cosines.pow(2).mean(dim=0).tolist()
+        out["cosines"] = _block(cosines)
+    if "step" in entry:
         shares = entry.get("residual_degree_shares") or {}
-        block = cosines[:SCATTER_NEURONS, :SCATTER_DIRECTIONS]
-        out.append(
-            {
-                "step": int(entry["step"]),
-                "eta": float(entry["eta"]),
-                "step_norm": float(entry["step_norm"]),
-                "weight_norm": float(entry["weight_norm"]),
-                "alignment": float(entry["alignment"]),
-                "direction_cos2": cosines.pow(2).mean(dim=0).tolist(),
-                "degree_shares": {str(k): float(v) for k, v in shares.items()},
-                "cosines": [[round(float(c), SCATTER_DIGITS) for c in row] for row in block],
-            }
-        )
+        out["degree_shares"] = {str(k): float(v) for k, v in shares.items()}
+    for key, name in (("step_cosines", "step_cosines"), ("direction_overlaps", "overlaps")):
+        if key in entry:
+            out[name] = _block(entry[key])
     return out
 
 
+def step_history(history: list[dict]) -> list[dict]:
+    """JSON summary of ``GiantStepNetwork.history_`` (fitted with a ``diagnostics_target``):
+    one :func:`step_summary` per step t = 1…T."""
+    return [step_summary(entry) for entry in history]
+
+
+def _test_sample(target, config: dict):
+    """The run's test sample (X, f*(X)) in float64: the n_test samples ``excess_risk`` scores
+    the run on (the noiseless 'test' split of the run's seed)."""
+    import torch
+
+    from replearn.data import DataStream
+
+    stream = DataStream(target, noise=0.0, seed=config["seed"], split="test",
+                        dtype=torch.float64, cache_bytes=0)  # fmt: skip
+    parts = list(stream.chunks(config["n_test"], config["n_test"], clean=True))
+    return torch.cat([X for X, *_ in parts]), torch.cat([f for *_, f in parts])
+
+
 def run_giant_step(config: dict) -> dict:
-    """GiantStepNetwork on the cell; metrics as every learner plus ``history`` (step_history)."""
-    model, metrics = _fit(GiantStepNetwork, config, extra={"diagnostics_target": "target"})
-    return dict(metrics, history=step_history(model.history_))
+    """GiantStepNetwork on the cell; metrics as every learner plus ``history`` (step_history)
+    and ``initial`` (the same measurements of W⁰, :func:`step_summary`).
+
+    With ``head: none`` the predictor is the network itself, so its test risk after every
+    step is measured too (``network_risk``, on the run's n_test test samples: the last step's
+    is the run's ``risk``); with a head the predictor exists only after the last step."""
+    extra = {"diagnostics_target": "target"}
+    if config["params"].get("head") == "none":
+        extra["diagnostics_data"] = "test"
+    model, metrics = _fit(GiantStepNetwork, config, extra=extra)
+    history = step_history(model.history_)
+    initial = model.initial_diagnostics_
+    return dict(metrics, history=history, initial=step_summary(initial) if initial else None)
 
 
 register_method(

@@ -7,8 +7,8 @@ takes the same six parameters, checked here once:
     activation    σ: "relu" (the paper's), any name of ``replearn.activations`` or (σ, σ′)
     output_scale  c: 1 (the paper's), "1/sqrt(m)", "1/m" or a number > 0
     first_layer   W⁰: "gaussian" (N(0, I_d/d), the paper's), "unit_rows", "orthogonal" or (m, d)
-    second_layer  a: "paper" (±1 in symmetric pairs, f⁰ ≡ 0), "signs", "gaussian", "constant"
-                  or (m,)
+    second_layer  a: "paper" (±1 in symmetric pairs, f⁰ ≡ 0), "signs", "gaussian", "constant",
+                  "hypercube" or (m,)
     directions    None, a MultiIndexTarget or an (r, d) array: the span that "orthogonal" rows
                   avoid (the experiment engine fills it from the run's target)
     biases        "paper": b = 0 during the step(s), then b ~ N(0, 1) for the head (the

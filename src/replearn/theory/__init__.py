@@ -51,6 +51,8 @@ __all__ = [
     "best_degree_risk",
     "predicted_exponents",
     "population_step_direction",
+    "first_hermite_coefficients",
+    "first_step_slope",
     "summary",
     "format_summary",
     "population_label_statistics",
@@ -295,6 +297,71 @@ def population_step_direction(
     """
     H = target.hessian().to(W.dtype)
     return -2.0 * a[:, None] * (W @ H.T) / math.sqrt(2 * math.pi)
+
+
+def first_hermite_coefficients(target: MultiIndexTarget) -> torch.Tensor:
+    """μ₁ along each direction: μ₁(u_k) = E[f*(x)·(u_k·x)], the coefficient of He₁(z_k).
+
+    For a separable target f*(x) = Σ_k c_k·σ_k*(u_k·x) it is c_k·μ₁(σ_k*), with
+    μ₁(σ) = E[σ(z)·z] the first Hermite coefficient of the link σ (z ~ N(0, 1)).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*, with its exact Hermite coefficients (``terms``; by quadrature for a link).
+
+    Returns
+    -------
+    torch.Tensor
+        (r,) float64, entry k for u_k.
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> t = rl.MultiIndexTarget.from_expression("(4*z1 + z1^2 + z2)/2", d=8, normalize=False)
+    >>> first_hermite_coefficients(t).tolist()
+    [2.0, 0.5]
+    """
+    out = torch.zeros(target.r, dtype=torch.float64)
+    for alpha, c in target.terms.items():
+        if sum(alpha) == 1:
+            out[alpha.index(1)] += c
+    return out
+
+
+def first_step_slope(target: MultiIndexTarget) -> float:
+    """μ₁(u₂)/μ₁(u₁): the slope of cos(G_i, u₂) against cos(G_i, u₁) that Dandi et al. 2023
+    predict for the first fresh-batch gradient rows G_i of a network at a random start.
+
+    Why: G_i ∝ a_i·E[(y − f⁰(x))·σ′(w_i·x)·x]; with w_i ~ N(0, I/d), w_i·x is almost
+    independent of z = Ux (‖Uw_i‖ ~ 1/√d), so the projection on u_k is
+    ≈ E[σ′]·E[y·z_k] = E[σ′]·μ₁(u_k) (f⁰'s part lies along W's rows, not along U), and the
+    ratio of the two projections — the slope, the same for every neuron — is μ₁(u₂)/μ₁(u₁).
+    Corrections are O(1/√d). For (σ₁*(z₁) + σ₂*(z₂))/2 it is μ₁(σ₂*)/μ₁(σ₁*).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        f*, with r ≥ 2 directions and μ₁(u₁) ≠ 0.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> spike = rl.MultiIndexTarget.from_expression("(4*z1 + z1^2 + z2)/2", d=8, normalize=False)
+    >>> escape = rl.MultiIndexTarget.from_expression("(z1 + z1^2 + z2 - z2^2)/2", d=8, normalize=False)
+    >>> first_step_slope(spike), first_step_slope(escape)
+    (0.25, 1.0)
+    """
+    if target.r < 2:
+        raise ValueError(f"target must have r ≥ 2 directions for a slope, got r = {target.r}")
+    mu = first_hermite_coefficients(target)
+    if float(mu[0]) == 0.0:
+        raise ValueError("target has μ₁(u₁) = 0: the first step has no linear part along u₁")
+    return float(mu[1] / mu[0])
 
 
 def summary(target: MultiIndexTarget, epsilon: float = 0.1) -> dict:

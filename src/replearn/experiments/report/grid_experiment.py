@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from replearn.experiments.frames import run_rows
-from replearn.experiments.report.beyond import history_figures
+from replearn.experiments.report.beyond import history_figures, step_table
 from replearn.experiments.report.explain import risk_caption, transfer_caption
 from replearn.experiments.report.figures import (
     figure_alignment_vs_n,
@@ -152,9 +152,20 @@ def grid_section(store: Store, name: str, out_dir: Path) -> dict:
         section["links"] += [
             p.name for p in write_tables(table, out_dir, f"{name}-risk{suffix}").values()
         ]
-        for paths in history_figures(labelled, d, out_dir, f"{name}{suffix}"):  # giant steps
+        published = spec.get("published")
+        written = history_figures(  # giant steps
+            labelled, d, out_dir, f"{name}{suffix}", target=target, published=published
+        )
+        for paths in written:
             section["figures"].append(paths["png"])
             section["links"].append(paths["pdf"].name)
+        if any(p["png"].stem.endswith("-trajectories") or "-step-cosines-" in p["png"].stem
+               for p in written):  # fmt: skip
+            table = step_table(labelled, published)
+            section["tables"].append(table)
+            section["links"] += [
+                p.name for p in write_tables(table, out_dir, f"{name}-per-step{suffix}").values()
+            ]
         _theory_figures(section, labelled, target, d, out_dir, f"{name}{suffix}", name)
     return section
 
