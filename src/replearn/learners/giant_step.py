@@ -535,6 +535,18 @@ class GiantStepNetwork(FrozenFirstLayerHead, BaseLearner):
         """Whether steps t ≥ 2 are residual steps (``later_steps="residual"`` with a head)."""
         return self.later_steps == "residual" and self.head != "none"
 
+    def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str] | None:
+        """The ridge head's estimate (``BaseLearner._fit_memory_bytes``), plus, when steps
+        t ≥ 2 are residual steps, one more chunk of features: the refitted predictor's ŷ is
+        formed chunk by chunk beside the step's own features (measured peaks in
+        tests/test_memory_estimates.py)."""
+        estimate = super()._fit_memory_bytes(n, d, n_holdout)
+        if estimate is None or self.steps < 2 or not self._residual_steps():
+            return estimate
+        rows = min(self.chunk_size, max(n, n_holdout))
+        extra = rows * self.width * torch.empty((), dtype=self._dtype).element_size()
+        return estimate[0] + extra, estimate[1] + " and the residual steps' predictor chunk"
+
     # -- public API -------------------------------------------------------------------------
     def _samples_per_pass(self, n_rows: int, d: int) -> int:
         """``fit`` on arrays: fresh batches split the rows into T parts of ⌊N/T⌋ rows (the last
