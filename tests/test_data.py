@@ -264,3 +264,33 @@ def test_stream_bad_input(target):
         next(stream.chunks(10, chunk_size=0))
     with pytest.raises(ValueError, match=r"noise_kind must be one of"):
         stream.with_(noise_kind="uniform")
+
+
+@pytest.mark.parametrize("sampler", ["numpy", "torch"])
+@pytest.mark.parametrize("start, stop", [(0, 100), (4000, 8300), (4096, 8192)])
+def test_get_into_out_gives_the_same_numbers(target, sampler, start, stop):
+    """get(out=...) writes exactly what get returns (across block boundaries too)."""
+    stream = DataStream(target, noise=0.5, seed=3, sampler=sampler, dtype=torch.float32)
+    X_expected, y_expected = stream.get(start, stop)
+    X = torch.full((stop - start, stream.d), float("nan"))
+    y = torch.full((stop - start,), float("nan"))
+    X_out, y_out = stream.get(start, stop, out=(X, y))
+    assert X_out is X and y_out is y
+    assert torch.equal(X, X_expected) and torch.equal(y, y_expected)
+
+
+def test_get_out_is_checked(target):
+    stream = DataStream(target, seed=0)
+    good = (torch.empty(10, stream.d, dtype=stream.dtype), torch.empty(10, dtype=stream.dtype))
+    stream.get(0, 10, out=good)
+    other = torch.float64 if stream.dtype == torch.float32 else torch.float32
+    with pytest.raises(ValueError, match="out's X must be a contiguous"):
+        stream.get(0, 10, out=(torch.empty(10, stream.d, dtype=other), good[1]))
+    with pytest.raises(ValueError, match="out's y must be a contiguous"):
+        stream.get(0, 10, out=(good[0], torch.empty(11, dtype=stream.dtype)))
+    with pytest.raises(ValueError, match="out's X must be a contiguous"):
+        stream.get(0, 10, out=(torch.empty(stream.d, 10, dtype=stream.dtype).T, good[1]))
+    with pytest.raises(ValueError, match="cannot be combined with clean"):
+        stream.get(0, 10, clean=True, out=good)
+    with pytest.raises(ValueError, match="tuple"):
+        stream.get(0, 10, out=good[0])

@@ -103,12 +103,19 @@ CASES = {
     ("KernelRidge falkon", 2): _case("KernelRidge", {"solver": "falkon", "n_centers": 2000}, 10, 20_000, 2000),
     ("FullTraining", 1): _case("FullTraining", {"width": 200, "epochs": 1}, 10, 65_536, 20_000),
     ("FullTraining", 2): _case("FullTraining", {"width": 400, "epochs": 1}, 10, 65_536, 20_000),
+    ("OnlineSGD", 1): _case("OnlineSGD", {"replicas": 32}, 128, 8192, 0),
+    ("OnlineSGD", 2): _case("OnlineSGD", {"replicas": 64, "width": 2}, 128, 8192, 0),
 }  # fmt: skip
+# OnlineSGD on arrays broadcasts the same rows to every replica (no per-replica chunk buffers):
+# its estimate is the stream's, which the engine uses, so only the stream is compared
+STREAM_ONLY = {"OnlineSGD"}
 
 
 @pytest.mark.parametrize("mode", ["stream", "arrays"])
 @pytest.mark.parametrize("key", list(CASES), ids=lambda k: f"{k[0]}-size{k[1]}".replace(" ", "-"))
 def test_estimate_within_factor_of_measured_peak(key, mode):
+    if mode == "arrays" and key[0] in STREAM_ONLY:
+        pytest.skip("the estimate is the stream's (module comment)")
     case = dict(CASES[key], mode=mode)
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(case)], capture_output=True, text=True, timeout=300

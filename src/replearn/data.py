@@ -14,9 +14,10 @@ its device, exactly what ``get`` would compute again — while they fit its memo
 2 GiB; ``set_cache_bytes`` changes it for every stream that was not given its own). Blocks that
 do not fit are drawn again on every pass, so memory stays flat in n; the numbers are the same
 either way. ``split()`` and ``with_()`` copies with the same target and seed share the store.
-When blocks must be drawn, ``chunks`` draws the next chunk's blocks in DRAW_THREADS background
-threads while the current chunk is used (numpy's generators release the GIL; every block has
-its own generator, so the numbers do not depend on which thread drew it).
+When blocks must be drawn on the CPU (numpy's sampler, or torch's on a CPU stream), ``chunks``
+draws the next chunk's blocks in DRAW_THREADS background threads while the current chunk is
+used (numpy's and torch's generators release the GIL; every block has its own generator, so
+the numbers do not depend on which thread drew it).
 
 Two opt-in samplers change the numbers (each is chunk-invariant within itself):
 ``sample_dtype="float32"`` draws X (and Gaussian ε) directly in float32 with numpy;
@@ -47,6 +48,7 @@ __all__ = [
     "SAMPLERS",
     "SAMPLE_DTYPES",
     "default_cache_bytes",
+    "drawn_on_cpu",
     "get_cache_bytes",
     "set_cache_bytes",
 ]
@@ -107,6 +109,29 @@ def set_cache_bytes(cache_bytes: int | None) -> None:
     if cache_bytes is not None:
         cache_bytes = _check_count("cache_bytes", cache_bytes, minimum=0)
     _cache_bytes_setting = cache_bytes
+
+
+def drawn_on_cpu(stream: DataStream) -> bool:
+    """Whether ``stream`` draws its blocks on the CPU (numpy's sampler, or torch's on a CPU
+    stream): then background threads can draw ahead (both release the GIL, and every block has
+    its own generator, so which thread draws it changes no number).
+
+    Parameters
+    ----------
+    stream : DataStream
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import replearn as rl
+    >>> target = rl.MultiIndexTarget.from_expression("z1", d=4)
+    >>> drawn_on_cpu(rl.DataStream(target)), drawn_on_cpu(rl.DataStream(target, sampler="torch"))
+    (True, True)
+    """
+    return stream.sampler == "numpy" or stream.device.type == "cpu"
 
 
 def _block_seed_sequence(seed: int, split: str, block: int) -> np.random.SeedSequence:
@@ -352,16 +377,25 @@ class DataStream:
         self._store.offer(key, made)
         return made
 
-    def _assemble(self, start: int, stop: int, clean: bool, drawn: dict):
+    def _assemble(self, start: int, stop: int, clean: bool, drawn: dict, out=None):
         first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
         blocks = [self._materialised(b, drawn) for b in range(first, last + 1)]
+        if out is not None:  # each block's rows copied straight into the caller's (X, y)
+            row = 0
+            for block, (X, _, y) in zip(range(first, last + 1), blocks, strict=True):
+                low = max(start, block * BLOCK_SIZE) - block * BLOCK_SIZE
+                high = min(stop, (block + 1) * BLOCK_SIZE) - block * BLOCK_SIZE
+                out[0][row : row + high - low].copy_(X[low:high])
+                out[1][row : row + high - low].copy_(y[low:high])
+                row += high - low
+            return out
         offset = start - first * BLOCK_SIZE
         rows = slice(offset, offset + stop - start)
         # torch.cat copies even one block: a caller may change its chunk in place
         X, f_star, y = (torch.cat(parts)[rows] for parts in zip(*blocks))
         return (X, y, f_star) if clean else (X, y)
 
-    def get(self, start: int, stop: int, clean: bool = False):
+    def get(self, start: int, stop: int, clean: bool = False, out=None):
         """Samples start…stop−1 as (X, y) or (X, y, f*(X)), in self.dtype on self.device.
 
         Parameters
@@ -370,6 +404,10 @@ class DataStream:
             0 ≤ start < stop: the half-open range of sample indices.
         clean : bool
             Also return f*(X), the labels without noise.
+        out : tuple (X, y) of tensors, optional
+            Write the samples into these — (stop − start, d) and (stop − start,), contiguous,
+            in self.dtype on self.device — and return them (not with ``clean``): no new
+            allocation, the same numbers.
 
         Returns
         -------
@@ -393,7 +431,30 @@ class DataStream:
             f"({str(self.dtype).removeprefix('torch.')}; stream them with chunks())",
             str(self.device),
         )
-        return self._assemble(start, stop, clean, {})
+        if out is not None:
+            self._check_out(out, stop - start, clean)
+        return self._assemble(start, stop, clean, {}, out)
+
+    def _check_out(self, out, rows: int, clean: bool) -> None:
+        """``get``'s ``out``: one line naming what is wrong."""
+        if clean:
+            raise ValueError("get(out=...) returns (X, y): it cannot be combined with clean=True")
+        shapes = ((rows, self.d), (rows,))
+        if not isinstance(out, tuple | list) or len(out) != 2:
+            raise ValueError("out must be a tuple (X, y) of two tensors")
+        for name, tensor, shape in zip(("X", "y"), out, shapes, strict=True):
+            if (
+                not isinstance(tensor, torch.Tensor)
+                or tuple(tensor.shape) != shape
+                or tensor.dtype != self.dtype
+                or tensor.device.type != self.device.type
+                or self.device.index not in (None, tensor.device.index)
+                or not tensor.is_contiguous()
+            ):
+                raise ValueError(
+                    f"out's {name} must be a contiguous {shape} tensor of "
+                    f"{str(self.dtype).removeprefix('torch.')} on {self.device}"
+                )
 
     def _get_bytes(self, rows: int) -> int:
         """Bytes ``get`` allocates for ``rows`` samples: the blocks (X, f*, y) and their
@@ -448,7 +509,7 @@ class DataStream:
         def block_range(begin: int, stop: int) -> range:
             return range(begin // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE + 1)
 
-        if self.sampler == "torch" or not PREFETCH:  # torch: drawn on the device, async there
+        if not (PREFETCH and drawn_on_cpu(self)):  # on an accelerator: drawn there, async
             for begin, stop in bounds:
                 yield self._assemble(begin, stop, clean, {})
             return

@@ -60,12 +60,13 @@ from replearn.data import DataStream
 from replearn.learners.base import BaseLearner, TransferMixin
 from replearn.learners.online_updates import (
     SmoothedPolynomial,
-    apply_step,
-    monte_carlo_smoothed_gradient,
-    online_gradient,
+    batch_gram,
+    factored_step,
+    monte_carlo_smoothed_weights,
+    online_weights,
     overlaps,
     polynomial_of,
-    smoothed_gradient,
+    smoothed_weights,
     sphere_coordinates,
 )
 from replearn.learners.ridge_head import fit_ridge_head
@@ -454,9 +455,10 @@ class OnlineSGD(TransferMixin, BaseLearner):
         """(X (R, k, d), y (R, k)) of samples start…start+k−1, k ≤ rows, for every replica.
 
         From a stream: replica r's samples come from the stream with seed ``stream.seed + r``;
-        with the numpy sampler the next chunk's replicas are drawn in ``data.DRAW_THREADS``
-        background threads while the current chunk is used (numpy releases the GIL; each
-        replica's blocks come from their own generators, so the threads change no number).
+        when the stream draws on the CPU (numpy's sampler, or torch's on a CPU stream) the next
+        chunk's replicas are drawn in ``data.DRAW_THREADS`` background threads while the current
+        chunk is used (numpy and torch release the GIL; each replica's blocks come from their
+        own generators, so the threads change no number).
         """
         if not isinstance(source, DataStream):
             for X, y in source.chunks(n, rows):
@@ -468,29 +470,45 @@ class OnlineSGD(TransferMixin, BaseLearner):
             source.with_(seed=source.seed + r, cache_bytes=0) for r in range(1, self.replicas)
         ]
         bounds = [(start, min(start + rows, n)) for start in range(0, n, rows)]
-        threads = data.DRAW_THREADS if source.sampler == "numpy" and data.PREFETCH else 0
+        threads = data.DRAW_THREADS if data.PREFETCH and data.drawn_on_cpu(source) else 0
+        # two buffers (R, rows, d): replica r's samples are written into row r of one while the
+        # other is in use, so no chunk is copied again to stack the replicas
+        options = dict(dtype=source.dtype, device=source.device)
+        buffers = [
+            (torch.empty(self.replicas, min(rows, n), source.d, **options),
+             torch.empty(self.replicas, min(rows, n), **options))
+            for _ in range(2 if threads > 1 else 1)
+        ]  # fmt: skip
 
-        def stacked(parts):
-            return (
-                torch.stack([p[0] for p in parts]).to(self._device, self._dtype),
-                torch.stack([p[1] for p in parts]).to(self._device, self._dtype),
-            )
+        def fill(index: int, r: int):
+            start, stop = bounds[index]
+            X, y = buffers[index % len(buffers)]
+            return streams[r].get(start, stop, out=(X[r, : stop - start], y[r, : stop - start]))
+
+        def chunk(index: int):
+            start, stop = bounds[index]
+            X, y = buffers[index % len(buffers)]
+            X, y = X[:, : stop - start], y[:, : stop - start]
+            return X.to(self._device, self._dtype), y.to(self._device, self._dtype)
 
         if threads <= 1:
-            for start, stop in bounds:
-                yield stacked([s.get(start, stop) for s in streams])
+            for index in range(len(bounds)):
+                for r in range(self.replicas):
+                    fill(index, r)
+                yield chunk(index)
             return
         with ThreadPoolExecutor(threads, thread_name_prefix="replearn-online") as pool:
 
-            def submit(start: int, stop: int):
-                return [pool.submit(s.get, start, stop) for s in streams]
+            def submit(index: int):
+                return [pool.submit(fill, index, r) for r in range(self.replicas)]
 
-            pending = submit(*bounds[0])
+            pending = submit(0)
             for index in range(len(bounds)):
-                parts = [future.result() for future in pending]
+                for future in pending:
+                    future.result()
                 if index + 1 < len(bounds):
-                    pending = submit(*bounds[index + 1])
-                yield stacked(parts)
+                    pending = submit(index + 1)  # into the other buffer
+                yield chunk(index)
 
     def _fit(self, source, n: int, holdout, n_holdout: int):
         d, B = source.d, self.batch_size
@@ -535,11 +553,14 @@ class OnlineSGD(TransferMixin, BaseLearner):
             if tracked:
                 projected = W.new_empty(k, R, self.width, U_device.shape[0])
                 norms = None if self.spherical else W.new_empty(k, R, self.width, 1)
+            gram = batch_gram(X) if self.spherical else None  # K = X·Xᵀ of every batch
             for i in range(k):
                 Xb, yb = X[:, i], y[:, i]
+                Kb = gram[:, i] if gram is not None else None
                 for repeat in range(self.repeats):
                     draw = (step + i) * self.repeats + repeat  # fresh smoothing draws every step
-                    W = apply_step(W, gradient(W, a, Xb, yb, draw), lr, self.spherical)
+                    weights, pre = gradient(W, a, Xb, yb, draw)
+                    W = factored_step(W, Xb, weights, pre, lr, self.spherical, Kb)
                 if tracked:
                     torch.matmul(W, U_device.T, out=projected[i])
                     if norms is not None:
@@ -556,6 +577,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
                 if traced.numel():
                     trace.append(_largest(current[traced.to(current.device)]))
                     trace_at.extend(done[traced].tolist())
+            if self.spherical:  # the steps keep ‖w‖ = 1 to rounding; reset it exactly
+                W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
             step += k
             if self.stop_at_recovery and tracked and bool(recovery.isfinite().all()):
                 break
@@ -575,6 +598,30 @@ class OnlineSGD(TransferMixin, BaseLearner):
         self.n_samples_ = n
         return self
 
+    def _fit_memory_bytes(self, n: int, d: int, n_holdout: int = 0) -> tuple[int, str]:
+        """The pass's chunks: two (R, rows, d + 1) buffers of samples (one filled while the other
+        is used), the batches' Gram matrices (R·rows·B), the blocks the drawing threads hold
+        (a float64 draw and its (X, f*, y) per thread), the overlap buffer, a few copies of W
+        (R·m·d), Monte Carlo smoothing's draws, and the ridge head when there is one."""
+        R, B, m = self.replicas, self.batch_size, self.width
+        item = torch.empty((), dtype=self._dtype).element_size()
+        rows = min(max(B, (self.chunk_size // B) * B), max(n, B))
+        total = 2 * R * rows * (d + 1) * item  # the two chunk buffers (X and y)
+        total += R * rows * B * item  # K = X·Xᵀ per batch
+        total += data.DRAW_THREADS * data.BLOCK_SIZE * (d * 8 + (d + 2) * item)
+        total += R * rows * m * item + 8 * R * m * d * item  # overlaps; W and its updates
+        if self.smoothing != 0.0:  # Monte Carlo draws: numpy float64 and their copy
+            total += SMOOTHING_STEP_BLOCK * self.smoothing_samples * R * B * m * (8 + item)
+        what = (
+            f"OnlineSGD with {R:,} replicas of width {m:,} at d = {d}: chunks of {rows:,} "
+            "samples per replica, two at once"
+        )
+        if self.head == "ridge":
+            head = super()._fit_memory_bytes(n, d, n_holdout)
+            total += head[0]
+            what += f", and {head[1]}"
+        return total, what
+
     def _update_recovery(self, recovery, current, first_samples: int, batch_size: int):
         """First sample count at which max_j |overlap_j| ≥ threshold, per replica: ``current``
         (k, R, m) holds the overlaps after first_samples, first_samples + B, … samples."""
@@ -584,11 +631,12 @@ class OnlineSGD(TransferMixin, BaseLearner):
         return torch.where(reached.any(dim=0) & recovery.isinf(), samples, recovery)
 
     def _gradient_function(self, activation, c: float, smoothing: float, d: int):
-        """(W, a, X, y, step) ↦ the step's gradient, for the chosen loss and smoothing."""
+        """(W, a, X, y, step) ↦ the step's factored gradient (κ, A) (``online_updates``), for the
+        chosen loss and smoothing."""
         loss = self.loss
         self.smoothing_method_ = None
         if smoothing == 0.0:
-            return lambda W, a, X, y, step: online_gradient(W, a, c, activation, X, y, loss)
+            return lambda W, a, X, y, step: online_weights(W, a, c, activation, X, y, loss)
         monomial = polynomial_of(activation)
         method = self.smoothing_method
         if method == "auto":
@@ -601,7 +649,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
                 squared = SmoothedPolynomial.build(
                     list(np.convolve(monomial, monomial)), smoothing, d
                 )
-            return lambda W, a, X, y, step: smoothed_gradient(W, a, c, sigma, squared, X, y, loss)
+            return lambda W, a, X, y, step: smoothed_weights(W, a, c, sigma, squared, X, y, loss)
         draws = _SphereDraws(
             self.seed, self.replicas, self.smoothing_samples, self.width, d,
             self._device, self._dtype,
@@ -609,7 +657,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
 
         def monte_carlo(W, a, X, y, step):
             t = draws.at(step, X.shape[1])
-            return monte_carlo_smoothed_gradient(W, a, c, activation, smoothing, t, X, y, loss)
+            return monte_carlo_smoothed_weights(W, a, c, activation, smoothing, t, X, y, loss)
 
         return monte_carlo
 

@@ -53,10 +53,16 @@ __all__ = [
     "SmoothedPolynomial",
     "polynomial_of",
     "sphere_coordinate_moments",
+    "online_weights",
     "online_gradient",
+    "smoothed_weights",
     "smoothed_gradient",
+    "monte_carlo_smoothed_weights",
     "monte_carlo_smoothed_gradient",
+    "gradient_from_weights",
     "apply_step",
+    "batch_gram",
+    "factored_step",
     "overlaps",
 ]
 
@@ -154,6 +160,42 @@ def _loss_slope(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     return (2.0 / batch) * (f - y) if loss == "square" else y * (-1.0 / batch)
 
 
+def online_weights(
+    W: torch.Tensor,
+    a: torch.Tensor,
+    c: float,
+    activation: Activation,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient in factored form: (κ, A) with A_bj = w_j·x_b and κ_bj = ∂ℓ/∂f_b·c·a_j·σ′(A_bj),
+    so that G_j = Σ_b κ_bj·x_b (``gradient_from_weights``); both (R, B, m).
+
+    Parameters
+    ----------
+    W : tensor (R, m, d)
+    a : tensor (m,)
+    c : float
+    activation : Activation
+    X : tensor (R, B, d)
+    y : tensor (R, B)
+    loss : {"square", "correlation"}
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        κ and A, each (R, B, m).
+    """
+    pre = torch.bmm(X, W.transpose(1, 2))  # (R, B, m)
+    if loss == "square":
+        f = c * (activation(pre) @ a)
+        slope = _loss_slope(f, y, loss)
+    else:
+        slope = _loss_slope(None, y, loss)
+    return slope[:, :, None] * (c * a) * activation.derivative(pre), pre
+
+
 def online_gradient(
     W: torch.Tensor,
     a: torch.Tensor,
@@ -180,21 +222,77 @@ def online_gradient(
     torch.Tensor
         (R, m, d).
     """
-    pre = torch.bmm(X, W.transpose(1, 2))  # (R, B, m)
-    if loss == "square":
-        f = c * (activation(pre) @ a)
-        slope = _loss_slope(f, y, loss)
-    else:
-        slope = _loss_slope(None, y, loss)
-    weights = slope[:, :, None] * (c * a) * activation.derivative(pre)  # (R, B, m)
-    return torch.bmm(weights.transpose(1, 2), X)
+    weights, _ = online_weights(W, a, c, activation, X, y, loss)
+    return gradient_from_weights(weights, X)
 
 
-def _projected(weights: torch.Tensor, pre: torch.Tensor, X: torch.Tensor, W: torch.Tensor):
-    """Σ_b κ_bj·(x_b − a_bj·w_j) for κ (R, B, m): the Riemannian form of a gradient whose
-    Euclidean part is Σ_b κ_bj·x_b; shape (R, m, d)."""
-    along = (weights * pre).sum(1)  # (R, m)
-    return torch.bmm(weights.transpose(1, 2), X) - along[:, :, None] * W
+def gradient_from_weights(
+    weights: torch.Tensor, X: torch.Tensor, pre: torch.Tensor | None = None, W=None
+) -> torch.Tensor:
+    """Σ_b κ_bj·x_b, or with ``pre`` and ``W`` its Riemannian form Σ_b κ_bj·(x_b − A_bj·w_j);
+    (R, m, d).
+
+    Parameters
+    ----------
+    weights : tensor (R, B, m)
+        κ.
+    X : tensor (R, B, d)
+    pre : tensor (R, B, m), optional
+        A = X·Wᵀ.
+    W : tensor (R, m, d), optional
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    euclidean = torch.bmm(weights.transpose(1, 2), X)
+    if pre is None:
+        return euclidean
+    return euclidean - (weights * pre).sum(1)[:, :, None] * W
+
+
+def smoothed_weights(
+    W: torch.Tensor,
+    a: torch.Tensor,
+    c: float,
+    sigma: SmoothedPolynomial,
+    sigma_squared: SmoothedPolynomial | None,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(κ, A) of the smoothed loss ℓ_λ, closed form (polynomial σ): its Riemannian gradient is
+    Σ_b κ_bj·(x_b − A_bj·w_j); each (R, B, m).
+
+    ``sigma`` = S[σ], ``sigma_squared`` = S[σ²] (square loss only), built for the same λ, d.
+    Rows of W must have norm 1.
+
+    Parameters
+    ----------
+    W : tensor (R, m, d)
+    a : tensor (m,)
+    c : float
+    sigma, sigma_squared : SmoothedPolynomial
+    X : tensor (R, B, d)
+    y : tensor (R, B)
+    loss : {"square", "correlation"}
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+    """
+    pre = torch.bmm(X, W.transpose(1, 2))  # a_bj = w_j·x_b, (R, B, m)
+    q = (X * X).sum(-1, keepdim=True) - pre * pre  # ‖x_b‖² − a_bj²
+    smooth, slope_in_a = sigma.value(pre, q), sigma.derivative(pre, q)
+    batch = y.shape[-1]
+    if loss == "correlation":
+        return (y * (-1.0 / batch))[:, :, None] * (c * a) * slope_in_a, pre
+    residual = c * (smooth @ a) - y  # (R, B)
+    squared_slope = sigma_squared.derivative(pre, q)
+    weights = (2.0 / batch) * residual[:, :, None] * (c * a) * slope_in_a + (1.0 / batch) * (
+        c * c * a * a
+    ) * (squared_slope - 2.0 * smooth * slope_in_a)
+    return weights, pre
 
 
 def smoothed_gradient(
@@ -210,21 +308,57 @@ def smoothed_gradient(
     """The Riemannian gradient of the smoothed loss ℓ_λ, closed form (polynomial σ); (R, m, d).
 
     ``sigma`` = S[σ], ``sigma_squared`` = S[σ²] (square loss only), built for the same λ, d.
-    Rows of W must have norm 1.
+    Rows of W must have norm 1 (``smoothed_weights``).
     """
-    pre = torch.bmm(X, W.transpose(1, 2))  # a_bj = w_j·x_b, (R, B, m)
-    q = (X * X).sum(-1, keepdim=True) - pre * pre  # ‖x_b‖² − a_bj²
-    smooth, slope_in_a = sigma.value(pre, q), sigma.derivative(pre, q)
+    weights, pre = smoothed_weights(W, a, c, sigma, sigma_squared, X, y, loss)
+    return gradient_from_weights(weights, X, pre, W)
+
+
+def monte_carlo_smoothed_weights(
+    W: torch.Tensor,
+    a: torch.Tensor,
+    c: float,
+    activation: Activation,
+    smoothing: float,
+    t: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(κ, A) of an unbiased Monte Carlo estimate of the smoothed gradient, for any σ.
+
+    ``t`` (S, R, B, m): S independent draws of the sphere coordinate of every (replica, sample,
+    neuron). Rows of W must have norm 1.
+
+    Parameters
+    ----------
+    W : tensor (R, m, d)
+    a : tensor (m,)
+    c : float
+    activation : Activation
+    smoothing : float
+        λ.
+    t : tensor (S, R, B, m)
+    X : tensor (R, B, d)
+    y : tensor (R, B)
+    loss : {"square", "correlation"}
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+    """
+    pre = torch.bmm(X, W.transpose(1, 2))  # (R, B, m)
+    root_q = ((X * X).sum(-1, keepdim=True) - pre * pre).clamp_min(0.0).sqrt()
+    scale = (1.0 + smoothing**2) ** -0.5
+    u = (pre + smoothing * root_q * t) * scale  # (S, R, B, m)
+    # ∂u/∂a at fixed t: (1 + λ·t·∂√q/∂a)/√(1 + λ²), ∂√q/∂a = −a/√q
+    du = (1.0 - smoothing * t * pre / root_q.clamp_min(torch.finfo(X.dtype).tiny)) * scale
+    slope_in_a = activation.derivative(u) * du  # σ′(u)·∂u/∂a
     batch = y.shape[-1]
     if loss == "correlation":
-        weights = (y * (-1.0 / batch))[:, :, None] * (c * a) * slope_in_a
-    else:
-        residual = c * (smooth @ a) - y  # (R, B)
-        squared_slope = sigma_squared.derivative(pre, q)
-        weights = (2.0 / batch) * residual[:, :, None] * (c * a) * slope_in_a + (1.0 / batch) * (
-            c * c * a * a
-        ) * (squared_slope - 2.0 * smooth * slope_in_a)
-    return _projected(weights, pre, X, W)
+        return (y * (-1.0 / batch))[:, :, None] * (c * a) * slope_in_a.mean(0), pre
+    residual = c * (activation(u) @ a) - y  # (S, R, B), one joint draw per s
+    return ((2.0 / batch) * residual[..., None] * (c * a) * slope_in_a).mean(0), pre
 
 
 def monte_carlo_smoothed_gradient(
@@ -238,38 +372,98 @@ def monte_carlo_smoothed_gradient(
     y: torch.Tensor,
     loss: str,
 ) -> torch.Tensor:
-    """An unbiased Monte Carlo estimate of ``smoothed_gradient`` for any σ; (R, m, d).
-
-    ``t`` (S, R, B, m): S independent draws of the sphere coordinate of every (replica, sample,
-    neuron). Rows of W must have norm 1.
-    """
-    pre = torch.bmm(X, W.transpose(1, 2))  # (R, B, m)
-    root_q = ((X * X).sum(-1, keepdim=True) - pre * pre).clamp_min(0.0).sqrt()
-    scale = (1.0 + smoothing**2) ** -0.5
-    u = (pre + smoothing * root_q * t) * scale  # (S, R, B, m)
-    # ∂u/∂a at fixed t: (1 + λ·t·∂√q/∂a)/√(1 + λ²), ∂√q/∂a = −a/√q
-    du = (1.0 - smoothing * t * pre / root_q.clamp_min(torch.finfo(X.dtype).tiny)) * scale
-    slope_in_a = activation.derivative(u) * du  # σ′(u)·∂u/∂a
-    batch = y.shape[-1]
-    if loss == "correlation":
-        weights = (y * (-1.0 / batch))[:, :, None] * (c * a) * slope_in_a.mean(0)
-    else:
-        residual = c * (activation(u) @ a) - y  # (S, R, B), one joint draw per s
-        weights = ((2.0 / batch) * residual[..., None] * (c * a) * slope_in_a).mean(0)
-    return _projected(weights, pre, X, W)
+    """An unbiased Monte Carlo estimate of ``smoothed_gradient`` for any σ; (R, m, d)
+    (``monte_carlo_smoothed_weights``)."""
+    weights, pre = monte_carlo_smoothed_weights(W, a, c, activation, smoothing, t, X, y, loss)
+    return gradient_from_weights(weights, X, pre, W)
 
 
 def apply_step(W: torch.Tensor, G: torch.Tensor, lr: float, spherical: bool) -> torch.Tensor:
     """w ← w − η·G (free), or w ← (w − η·G^⊥)/‖·‖ with G^⊥ = G − (G·w)·w (spherical).
 
     A Riemannian G (the smoothed gradients) is already orthogonal to w: the projection
-    leaves it unchanged up to rounding.
+    leaves it unchanged up to rounding. (The pass uses ``factored_step``: the same update
+    from (κ, A) without forming G.)
     """
     if not spherical:
         return W - lr * G
     tangent = G - (G * W).sum(-1, keepdim=True) * W
     moved = W - lr * tangent
     return moved / torch.linalg.vector_norm(moved, dim=-1, keepdim=True)
+
+
+def batch_gram(X: torch.Tensor) -> torch.Tensor:
+    """K = X·Xᵀ of every batch: (…, B, d) ↦ (…, B, B) (B = 1: the squared norms ‖x‖²; one
+    batched product, no temporary the size of X).
+
+    Parameters
+    ----------
+    X : tensor (..., B, d)
+
+    Returns
+    -------
+    torch.Tensor (..., B, B)
+    """
+    return torch.matmul(X, X.transpose(-1, -2))
+
+
+def factored_step(
+    W: torch.Tensor,
+    X: torch.Tensor,
+    weights: torch.Tensor,
+    pre: torch.Tensor,
+    lr: float,
+    spherical: bool,
+    gram: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One update from the factored gradient G_j = Σ_b κ_bj·x_b (``weights`` κ, ``pre`` A = X·Wᵀ),
+    without forming G (three passes over W instead of nine):
+
+        free        w_j ← w_j − η·Σ_b κ_bj x_b
+        spherical   w_j ← [(1 + η·g_j)·w_j − η·Σ_b κ_bj x_b] / √(1 + η²·(κ_jᵀ K κ_j − g_j²))
+
+    with g_j = Σ_b κ_bj A_bj = G_j·w_j and K = X·Xᵀ (``gram``, from ``batch_gram``). The
+    spherical line is ``apply_step``'s (w − η·G^⊥)/‖w − η·G^⊥‖ for a unit w: G^⊥ = G − g·w, and
+    ‖w − η·G^⊥‖² = 1 + η²·‖G^⊥‖² with ‖G^⊥‖² = ‖G‖² − g² = κᵀKκ − g². It is the same update
+    for the Riemannian (smoothed) gradients Σ_b κ_bj (x_b − A_bj w_j), whose G^⊥ is the same.
+    Rows of W must have norm 1 when ``spherical`` (the pass renormalises them exactly after
+    every chunk, so rounding does not accumulate).
+
+    Parameters
+    ----------
+    W : tensor (R, m, d)
+    X : tensor (R, B, d)
+    weights, pre : tensor (R, B, m)
+    lr : float
+    spherical : bool
+    gram : tensor (R, B, B), optional
+        K; computed when not given (spherical only).
+
+    Returns
+    -------
+    torch.Tensor (R, m, d)
+    """
+    single = weights.shape[1] == 1  # B = 1, the common case: elementwise ops beat bmm's
+    if not spherical:
+        if single:
+            return torch.addcmul(W, weights.transpose(1, 2), X, value=-lr)
+        return torch.baddbmm(W, weights.transpose(1, 2), X, alpha=-lr)
+    if gram is None:
+        gram = batch_gram(X)
+    if single:  # ‖G^⊥‖² = κ²·(‖x‖² − A²)
+        kappa, A = weights[:, 0], pre[:, 0]  # (R, m)
+        along = kappa * A
+        tangent_squared = torch.addcmul(gram[:, 0], A, A, value=-1.0).mul_(kappa).mul_(kappa)
+    else:
+        along = (weights * pre).sum(1)  # g (R, m)
+        norm_squared = (weights * torch.bmm(gram, weights)).sum(1)  # κᵀKκ
+        tangent_squared = (norm_squared - along * along).clamp_min_(0.0)
+    inverse_norm = tangent_squared.mul_(lr * lr).add_(1.0).rsqrt_()  # (R, m)
+    keep = along.mul(lr).add_(1.0).mul_(inverse_norm)[:, :, None]
+    moved = (weights * (inverse_norm * -lr)[:, None, :]).transpose(1, 2)  # (R, m, B)
+    if single:
+        return torch.mul(W, keep).addcmul_(moved, X)
+    return torch.baddbmm(W * keep, moved, X)
 
 
 def overlaps(W: torch.Tensor, U: torch.Tensor, unit_rows: bool = False) -> torch.Tensor:
