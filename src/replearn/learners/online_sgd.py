@@ -47,6 +47,7 @@ did not happen within the n samples of the fit.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -544,44 +545,29 @@ class OnlineSGD(TransferMixin, BaseLearner):
             recovery = self._update_recovery(recovery, path[0][None], 0, B)  # the start
         rows = max(B, (self.chunk_size // B) * B)
         step = 0
-        for X, y in self._replica_chunks(source, steps * B, rows):
-            k = X.shape[1] // B
-            X, y = X.reshape(R, k, B, d), y.reshape(R, k, B)
-            # the chunk's projections U·w after every step, one product per step into a
-            # buffer; overlaps, crossings and records are taken from it after the chunk
-            tracked = U_device is not None
-            if tracked:
-                projected = W.new_empty(k, R, self.width, U_device.shape[0])
-                norms = None if self.spherical else W.new_empty(k, R, self.width, 1)
-            gram = batch_gram(X) if self.spherical else None  # K = X·Xᵀ of every batch
-            for i in range(k):
-                Xb, yb = X[:, i], y[:, i]
-                Kb = gram[:, i] if gram is not None else None
-                for repeat in range(self.repeats):
-                    draw = (step + i) * self.repeats + repeat  # fresh smoothing draws every step
-                    weights, pre = gradient(W, a, Xb, yb, draw)
-                    W = factored_step(W, Xb, weights, pre, lr, self.spherical, Kb)
+        with _one_thread_on_cpu(self._device):  # small ops: fork/join costs more than it saves
+            for X, y in self._replica_chunks(source, steps * B, rows):
+                k = X.shape[1] // B
+                X, y = X.reshape(R, k, B, d), y.reshape(R, k, B)
+                tracked = U_device is not None
+                W, projected, norms = self._chunk_steps(W, X, y, a, gradient, lr, step, U_device)
                 if tracked:
-                    torch.matmul(W, U_device.T, out=projected[i])
-                    if norms is not None:
-                        torch.linalg.vector_norm(W, dim=-1, keepdim=True, out=norms[i])
-            if tracked:
-                current = projected if norms is None else projected / norms
-                current = current[..., 0] if U_device.shape[0] == 1 else current.norm(dim=-1)
-                recovery = self._update_recovery(recovery, current, (step + 1) * B, B)
-                done = torch.arange(step + 1, step + k + 1)
-                kept = ((done % record_every == 0) | (done == steps)).nonzero()[:, 0]
-                path.extend(current[kept].unbind(0))
-                path_steps.extend((done[kept]).tolist())
-                traced = torch.isin(done, traced_steps).nonzero()[:, 0]
-                if traced.numel():
-                    trace.append(_largest(current[traced.to(current.device)]))
-                    trace_at.extend(done[traced].tolist())
-            if self.spherical:  # the steps keep ‖w‖ = 1 to rounding; reset it exactly
-                W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
-            step += k
-            if self.stop_at_recovery and tracked and bool(recovery.isfinite().all()):
-                break
+                    current = projected if norms is None else projected / norms
+                    current = current[..., 0] if U_device.shape[0] == 1 else current.norm(dim=-1)
+                    recovery = self._update_recovery(recovery, current, (step + 1) * B, B)
+                    done = torch.arange(step + 1, step + k + 1)
+                    kept = ((done % record_every == 0) | (done == steps)).nonzero()[:, 0]
+                    path.extend(current[kept].unbind(0))
+                    path_steps.extend((done[kept]).tolist())
+                    traced = torch.isin(done, traced_steps).nonzero()[:, 0]
+                    if traced.numel():
+                        trace.append(_largest(current[traced.to(current.device)]))
+                        trace_at.extend(done[traced].tolist())
+                if self.spherical:  # the steps keep ‖w‖ = 1 to rounding; reset it exactly
+                    W = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)
+                step += k
+                if self.stop_at_recovery and tracked and bool(recovery.isfinite().all()):
+                    break
         self.n_used_ = step * B
         self.lr_ = float(lr)
         self.smoothing_ = smoothing
@@ -621,6 +607,32 @@ class OnlineSGD(TransferMixin, BaseLearner):
             total += head[0]
             what += f", and {head[1]}"
         return total, what
+
+    def _chunk_steps(self, W, X, y, a, gradient, lr: float, step: int, U):
+        """The steps on one chunk, X (R, k, B, d), y (R, k, B), from step ``step`` on.
+
+        Returns W after them and, when U is given, the projections U·w_j after every step
+        (k, R, m, r), one product per step into a buffer (overlaps, crossings and records
+        are taken from it after the chunk), and for free rows their norms (k, R, m, 1).
+        """
+        k = X.shape[1]
+        projected = norms = None
+        if U is not None:
+            projected = W.new_empty(k, X.shape[0], self.width, U.shape[0])
+            norms = None if self.spherical else W.new_empty(k, X.shape[0], self.width, 1)
+        gram = batch_gram(X) if self.spherical else None  # K = X·Xᵀ of every batch
+        for i in range(k):
+            Xb, yb = X[:, i], y[:, i]
+            Kb = gram[:, i] if gram is not None else None
+            for repeat in range(self.repeats):
+                draw = (step + i) * self.repeats + repeat  # fresh smoothing draws every step
+                weights, pre = gradient(W, a, Xb, yb, draw)
+                W = factored_step(W, Xb, weights, pre, lr, self.spherical, Kb)
+            if projected is not None:
+                torch.matmul(W, U.T, out=projected[i])
+                if norms is not None:
+                    torch.linalg.vector_norm(W, dim=-1, keepdim=True, out=norms[i])
+        return W, projected, norms
 
     def _update_recovery(self, recovery, current, first_samples: int, batch_size: int):
         """First sample count at which max_j |overlap_j| ≥ threshold, per replica: ``current``
@@ -706,6 +718,27 @@ class OnlineSGD(TransferMixin, BaseLearner):
         new._fit_head(source, n, holdout, n_holdout)
         new.n_transfer_samples_ = n
         return new
+
+
+@contextlib.contextmanager
+def _one_thread_on_cpu(device: torch.device):
+    """The pass on one torch thread on the CPU, the previous count restored after.
+
+    A step's ops touch R·m·d numbers (64·1·1024 in the benchmark): OpenMP's fork/join and the
+    wake-ups of its sleeping threads cost more than splitting saves, and the threads that draw
+    the next chunk need the other cores (docs/performance.md). It also makes the trajectory
+    independent of the machine's thread count. (torch's thread count is per process: other
+    threads' torch ops run on one thread meanwhile.)
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _largest(current: torch.Tensor) -> torch.Tensor:
