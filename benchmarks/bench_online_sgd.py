@@ -6,8 +6,9 @@ For each d (default 256, 1024, 4096), on one device:
 1. **draw**: the stream's drawing rate (the practical limit: every sample needs d fresh
    normals) — one 4096-sample block of ``DataStream`` per call, for the stream's sampler
    (numpy PCG64 on the CPU by default; ``--sampler torch`` draws on the device), as samples/s
-   of one thread (OnlineSGD draws its replicas' next chunk in ``data.DRAW_THREADS`` threads,
-   so with the numpy sampler it can exceed this column on a machine with idle cores).
+   of one thread (OnlineSGD draws its replicas' next chunk in ``data.DRAW_THREADS`` threads
+   when the stream draws on the CPU — numpy's sampler, or torch's on a CPU stream — so it can
+   exceed this column on a machine with idle cores).
 2. **OnlineSGD**: ``OnlineSGD(replicas=R, batch_size=B).fit_stream(stream, n)`` end to end
    (drawing included), R·n samples / seconds. Defaults: one ReLU neuron, spherical,
    correlation loss, B = 1 (every sample its own step), R = ``--replicas``; ``--n`` should be
