@@ -110,8 +110,9 @@ def test_a_moved_threshold_gives_exponent_one():
 def test_without_the_dead_zone_the_generative_exponent_is_three():
     # r = 0, s² = 2 ln 2, v = 1: y = sign(z)·sign(z² − s²) = ±1 on A, −A (mirror images,
     # so E[He₂ 1_A] = E[He₂ 1_{−A}] = E[He₂]/2 = 0): y carries nothing about He₂ either.
-    # (Written without the vanishing sign(z1^2 - 0): that argument only touches 0, a tangency
-    # the split-line rule does not cut at, and its He₂ coefficient comes out 7e-10, not 0.)
+    # (Written without sign(z1^2): replearn evaluates z1^2 in the Hermite basis, He2(z1) + 1,
+    # which rounds to 0 for |z1| < 1e-8, so sign(z1^2) is 0 there — a He2 coefficient of 7e-10
+    # that the fine-minus-coarse error estimate does not see.)
     no_zone = f"sign(z1)*sign(z1^2 - {2 * math.log(2)!r})"
     f = target(no_zone)
     assert information_exponent(f) == 3 and generative_exponent(f) == 3
