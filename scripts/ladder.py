@@ -38,6 +38,8 @@ def ladder_fits(dbs: list[str]) -> list[dict]:
                 spec = validate_spec(store.experiment_spec(name))
                 result = scaling_fits(spec, store.runs(name))
                 target = re.sub(r"\(z1\)/sqrt\(\d+\)", "", spec.target.expr)
+                if not re.fullmatch(r"He\d+", target):  # a link: ladder-ge2-online → GE2
+                    target = name.split("-")[1].upper()
                 variant = name.split("-", 2)[-1]  # ladder-he4-smoothed-lr → smoothed-lr
                 transforms = {
                     m.name: m.params.get("label_transform")
