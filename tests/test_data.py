@@ -294,3 +294,29 @@ def test_get_out_is_checked(target):
         stream.get(0, 10, clean=True, out=good)
     with pytest.raises(ValueError, match="tuple"):
         stream.get(0, 10, out=good[0])
+
+
+@pytest.mark.parametrize("d", [3, 10, 33])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_blocks_drawn_in_place_equal_the_stream(d, aligned, monkeypatch):
+    """torch's sampler without a cache draws whole blocks straight into get's out when their
+    rows start at an aligned address (the in-place path), else copies: X and f*(X) + ε are
+    bit for bit what get returns either way (BLAS rounds f* differently at other alignments:
+    at d = 10 and 33 the in-place path at an offset address would fail this)."""
+    target = MultiIndexTarget.from_expression("He2(z1) + z1*z2", d=d, seed=0)
+    stream = DataStream(target, noise=0.3, seed=5, sampler="torch", cache_bytes=0)
+    start, stop = BLOCK_SIZE, 3 * BLOCK_SIZE + 17
+    if aligned:
+        buffer_X, buffer_y = torch.empty(stop - start, d), torch.empty(stop - start)
+    else:  # contiguous views starting one row (d floats) into a new tensor
+        buffer_X = torch.empty(stop - start + 1, d)[1:]
+        buffer_y = torch.empty(stop - start + 1)[1:]
+    in_place = []
+    draw = stream._block
+    monkeypatch.setattr(
+        stream, "_block", lambda b, out=None: in_place.append(out is not None) or draw(b, out)
+    )
+    stream.get(start, stop, out=(buffer_X, buffer_y))
+    assert in_place == ([True, True, False] if aligned or d % 16 == 0 else [False] * 3)
+    X, y = stream.get(start, stop)
+    assert torch.equal(buffer_X, X) and torch.equal(buffer_y, y)

@@ -60,6 +60,7 @@ SAMPLE_DTYPES = ("float64", "float32")
 SPLITS_NOTE = "any name; 'train', 'holdout', 'test' and 'head' are used by replearn"
 CACHE_CAP_BYTES = 2 * 2**30  # the default budget never exceeds 2 GiB …
 CACHE_SHARE_OF_AVAILABLE = 0.25  # … nor a quarter of the memory available when first asked
+_ALIGNMENT = 64  # bytes: torch's CPU allocator aligns every new tensor to this
 PREFETCH = True  # draw the next chunk's blocks in background threads (False: in the caller's)
 DRAW_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads drawing blocks ahead (each its own)
 
@@ -325,15 +326,22 @@ class DataStream:
             block,
         )
 
-    def _block(self, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _block(
+        self, block: int, out: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(X, ε) of one block as drawn (numpy: CPU, sample_dtype; torch: device, dtype).
 
-        The X of a block never depends on the noise.
+        The X of a block never depends on the noise. ``out`` (torch's sampler only): a
+        contiguous (BLOCK_SIZE, d) tensor of the stream's dtype and device to draw X into
+        (the same numbers).
         """
         if self.sampler == "torch":
             generator = _torch_block_generator(self.seed, self.split_name, block, self.device)
             options = dict(generator=generator, device=self.device, dtype=self.dtype)
-            X = torch.randn((BLOCK_SIZE, self.d), **options)
+            if out is None:
+                X = torch.randn((BLOCK_SIZE, self.d), **options)
+            else:
+                X = torch.randn((BLOCK_SIZE, self.d), generator=generator, out=out)
             if self.noise_kind == "rademacher":
                 bits = torch.randint(0, 2, (BLOCK_SIZE,), generator=generator, device=self.device)
                 epsilon = (bits.to(self.dtype) * 2.0 - 1.0) * self.noise
@@ -377,18 +385,41 @@ class DataStream:
         self._store.offer(key, made)
         return made
 
+    def _assemble_into(self, start: int, stop: int, drawn: dict, out):
+        """Samples start…stop−1 written into out = (X, y): each block's rows copied there — or,
+        for a whole block that nothing keeps (torch's sampler, no cache) and whose rows start
+        at an address aligned as a new tensor's, drawn there and its labels made there (no block
+        allocated, nothing copied; the same numbers: BLAS kernels round the same at the same
+        alignment, not at any, so unaligned rows take the copy)."""
+        row = 0
+        for block in range(start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE + 1):
+            low = max(start, block * BLOCK_SIZE) - block * BLOCK_SIZE
+            high = min(stop, (block + 1) * BLOCK_SIZE) - block * BLOCK_SIZE
+            X_rows, y_rows = out[0][row : row + high - low], out[1][row : row + high - low]
+            in_place = (
+                self.sampler == "torch"
+                and high - low == BLOCK_SIZE
+                and self._store.budget == 0
+                and block not in drawn
+                # f* by BLAS at the address a new block would have: the same rounding
+                and X_rows.data_ptr() % _ALIGNMENT == 0
+            )
+            if in_place:
+                _, epsilon = self._block(block, out=X_rows)
+                f_star = self.target(X_rows)
+                torch.add(f_star, epsilon.to(device=self.device, dtype=self.dtype), out=y_rows)
+            else:
+                X, _, y = self._materialised(block, drawn)
+                X_rows.copy_(X[low:high])
+                y_rows.copy_(y[low:high])
+            row += high - low
+        return out
+
     def _assemble(self, start: int, stop: int, clean: bool, drawn: dict, out=None):
+        if out is not None:
+            return self._assemble_into(start, stop, drawn, out)
         first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
         blocks = [self._materialised(b, drawn) for b in range(first, last + 1)]
-        if out is not None:  # each block's rows copied straight into the caller's (X, y)
-            row = 0
-            for block, (X, _, y) in zip(range(first, last + 1), blocks, strict=True):
-                low = max(start, block * BLOCK_SIZE) - block * BLOCK_SIZE
-                high = min(stop, (block + 1) * BLOCK_SIZE) - block * BLOCK_SIZE
-                out[0][row : row + high - low].copy_(X[low:high])
-                out[1][row : row + high - low].copy_(y[low:high])
-                row += high - low
-            return out
         offset = start - first * BLOCK_SIZE
         rows = slice(offset, offset + stop - start)
         # torch.cat copies even one block: a caller may change its chunk in place
