@@ -26,10 +26,24 @@ t ≈ 1/(η·m₀^{k−2}) = d^{k−1}. With smoothing the drift at m ≈ d^{−
 steps: d^{k/2} at λ = d^{1/4}, the rate of Damian et al. (2023, Theorem 1, up to logs).
 
 **Repeats** (``repeats=2``): each batch is used for two consecutive steps. With B = 1 this is
-Arnaboldi, Dandi, Krzakala, Loureiro, Pesce & Stephan (2024, "Repetita iuvant"); with a
-minibatch it is the batch reuse of Lee, Oko, Suzuki & Wu (2024), who use each minibatch in two
-consecutive steps. (One parameter, since it is one mechanism: the second step's gradient sees
-the first step's label-dependent move, a label transform in disguise.)
+the two-step variant of Arnaboldi, Dandi, Krzakala, Loureiro, Pesce & Stephan (2024, "Repetita
+iuvant"; their code's "proxy_sam": ``GradientDescent(resample_every=2)``); with a minibatch it
+is the batch reuse of Lee, Oko, Suzuki & Wu (2024), who use each minibatch in two consecutive
+steps. (One parameter, since it is one mechanism: the second step's gradient sees the first
+step's label-dependent move, a label transform in disguise.)
+
+**Look-ahead** (``lookahead_lr=ρ``): the algorithm of Arnaboldi et al.'s figures, each sample
+used twice — once for a look-ahead point, once for the step taken from w:
+
+    w̃ = w − ρ·G(w),    w ← w − η·G(w̃)            (then the sphere, if spherical)
+
+(arn4/largebatch-ss, giant_learning/gradient_descent.py, ``DisplacedSGD``: the displaced
+gradient, one look-ahead per sample; the IdePHICS/Repetita-Iuvant figures run it as
+"true_sam"). The look-ahead moves w·x by ρ·‖x‖²·∂ℓ/∂f ≈ ρ·d·(f − y), so ρ ∝ 1/d makes the
+second gradient an O(1) non-linear function of y — the label transform that reaches the
+generative exponent (their ρ = 0.1·p/d, η = 0.01·p/d for the ½-square loss; ours has no ½:
+halve both). ``lr`` and ``lookahead_lr`` may be formulas in d (``replearn.formula``), e.g.
+``"0.005/d"``.
 
 **Replicas.** ``replicas`` = R independent runs go through the same tensor program: W is
 (R, m, d), every step is a handful of batched products, the Gaussian samples of ``chunk_size``
@@ -57,6 +71,7 @@ import torch
 from replearn import data
 from replearn.activations import activation_spec, resolve_activation
 from replearn.data import DataStream
+from replearn.formula import evaluate_formula, formula_or
 from replearn.learners.base import BaseLearner, TransferMixin
 from replearn.learners.online_updates import (
     SmoothedPolynomial,
@@ -175,6 +190,40 @@ def _smoothing_spec(value):
     return number(0.0, words=("d^1/4",))(value)
 
 
+def _step_size(value, allowed: str):
+    """A number > 0 or a formula in d; one ValueError line saying ``allowed`` otherwise."""
+
+    def positive(x):
+        try:
+            return number(0.0, True)(x)
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {x!r}") from None
+
+    return formula_or(value, positive, allowed, ("d",))
+
+
+def _lr_spec(value):
+    """η: "auto", a number > 0 or a formula in d (``replearn.formula``)."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    return _step_size(value, "'auto', a number > 0 or a formula in d such as '0.5/d'")
+
+
+def _lookahead_lr_spec(value):
+    """ρ: None, a number > 0 or a formula in d."""
+    if value is None:
+        return None
+    return _step_size(value, "None, a number > 0 or a formula in d such as '0.05/d'")
+
+
+def _positive_formula(name: str, text: str, d: int) -> float:
+    """A step-size formula evaluated at d; one ValueError line unless it is > 0."""
+    value = evaluate_formula(text, {"d": d})
+    if value <= 0:
+        raise ValueError(f"{name} = {text!r} must be > 0, got {value:g} at d={d}")
+    return value
+
+
 def _record_every_spec(value):
     """ "auto" or an integer ≥ 1 (steps between recorded overlaps)."""
     if isinstance(value, str) and value == "auto":
@@ -221,8 +270,13 @@ class OnlineSGD(TransferMixin, BaseLearner):
         B ≥ 1 samples per step.
     repeats : int
         Consecutive steps on each batch (2: Repetita iuvant / Lee et al.'s batch reuse).
-    lr : float or "auto"
-        η > 0, or ``lr_scale``·``online_lr(d, information_exponent, λ)``.
+    lookahead_lr : None, float or str
+        ρ > 0 of the look-ahead step (module docstring; Arnaboldi et al. 2024's algorithm),
+        a number or a formula in d such as ``"0.05/d"``; None (default): no look-ahead. Needs
+        ``batch_size=1``, ``repeats=1`` and no smoothing.
+    lr : float, str or "auto"
+        η > 0, a formula in d such as ``"0.005/d"`` (``replearn.formula``), or "auto":
+        ``lr_scale``·``online_lr(d, information_exponent, λ)``.
     lr_scale : float
         Constant in front of the "auto" schedule.
     information_exponent : int
@@ -276,6 +330,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
         Biases (0, or the head's new N(0, 1) biases).
     lr_ : float
         The η used.
+    lookahead_lr_ : float or None
+        The ρ used (None: no look-ahead).
     smoothing_ : float
         The λ used; ``smoothing_method_`` "closed_form", "monte_carlo" or None.
     recovery_samples_ : numpy.ndarray (R,)
@@ -325,7 +381,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
         "spherical": boolean,
         "batch_size": integer_at_least(1),
         "repeats": integer_at_least(1),
-        "lr": number(0.0, True, ("auto",)),
+        "lookahead_lr": _lookahead_lr_spec,
+        "lr": _lr_spec,
         "lr_scale": number(0.0, True),
         "information_exponent": integer_at_least(1),
         "smoothing": _smoothing_spec,
@@ -357,6 +414,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
         spherical: bool = True,
         batch_size: int = 1,
         repeats: int = 1,
+        lookahead_lr: float | str | None = None,
         lr: float | str = "auto",
         lr_scale: float = 1.0,
         information_exponent: int = 2,
@@ -386,6 +444,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
         self.spherical = spherical
         self.batch_size = batch_size
         self.repeats = repeats
+        self.lookahead_lr = lookahead_lr
         self.lr = lr
         self.lr_scale = lr_scale
         self.information_exponent = information_exponent
@@ -406,6 +465,13 @@ class OnlineSGD(TransferMixin, BaseLearner):
         self.seed = seed
 
     def _check_combination(self, values) -> None:
+        if values["lookahead_lr"] is not None:
+            for name, needed in (("batch_size", 1), ("repeats", 1), ("smoothing", 0.0)):
+                if values[name] != needed:
+                    raise ValueError(
+                        f"lookahead_lr needs {name}={needed:g} (one look-ahead per sample, "
+                        f"Arnaboldi et al.'s algorithm), got {values[name]!r}"
+                    )
         if values["smoothing"] != 0.0 and not values["spherical"]:
             raise ValueError("smoothing needs spherical=True (w′ lives on the sphere around w)")
         if values["smoothing_method"] == "closed_form" and values["smoothing"] != 0.0:
@@ -510,6 +576,11 @@ class OnlineSGD(TransferMixin, BaseLearner):
         lr = self.lr
         if lr == "auto":
             lr = self.lr_scale * online_lr(d, self.information_exponent, smoothing)
+        elif isinstance(lr, str):
+            lr = _positive_formula("lr", lr, d)
+        lookahead = self.lookahead_lr
+        if isinstance(lookahead, str):
+            lookahead = _positive_formula("lookahead_lr", lookahead, d)
         gradient = self._gradient_function(activation, c, smoothing, d)
         steps = n // B
         record_every = (
@@ -539,7 +610,10 @@ class OnlineSGD(TransferMixin, BaseLearner):
                 Xb, yb = X[:, i], y[:, i]
                 for repeat in range(self.repeats):
                     draw = (step + i) * self.repeats + repeat  # fresh smoothing draws every step
-                    W = apply_step(W, gradient(W, a, Xb, yb, draw), lr, self.spherical)
+                    G = gradient(W, a, Xb, yb, draw)
+                    if lookahead is not None:  # the gradient at w̃ = w − ρ·G(w), same sample
+                        G = gradient(W - lookahead * G, a, Xb, yb, draw)
+                    W = apply_step(W, G, lr, self.spherical)
                 if tracked:
                     torch.matmul(W, U_device.T, out=projected[i])
                     if norms is not None:
@@ -561,6 +635,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
                 break
         self.n_used_ = step * B
         self.lr_ = float(lr)
+        self.lookahead_lr_ = None if lookahead is None else float(lookahead)
         self.smoothing_ = smoothing
         self.replica_W_ = W
         self.W_ = W[0].clone()
