@@ -38,6 +38,7 @@ def ladder_fits(dbs: list[str]) -> list[dict]:
                 spec = validate_spec(store.experiment_spec(name))
                 result = scaling_fits(spec, store.runs(name))
                 target = re.sub(r"\(z1\)/sqrt\(\d+\)", "", spec.target.expr)
+                target = re.sub(r"^(He\d)\(z1\)$", r"\1 (not normalised)", target)
                 variant = name.split("-", 2)[-1]  # ladder-he4-smoothed-lr → smoothed-lr
                 transforms = {
                     m.name: m.params.get("label_transform")
