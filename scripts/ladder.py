@@ -134,7 +134,7 @@ def figure(rows: list[dict], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("d")
         ax.set_ylabel("n*(d)")
-        ax.set_title(f"{target}: measured slope [95 % CI]; dotted: theory")
+        ax.set_title(f"{target}\nmeasured slope [95 % CI]; dotted: theory", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6.5)
     fig.tight_layout()
