@@ -38,8 +38,9 @@ def ladder_fits(dbs: list[str]) -> list[dict]:
                 spec = validate_spec(store.experiment_spec(name))
                 result = scaling_fits(spec, store.runs(name))
                 target = re.sub(r"\(z1\)/sqrt\(\d+\)", "", spec.target.expr)
-                if not re.fullmatch(r"He\d+", target):  # a link: ladder-ge2-online → GE2
-                    target = name.split("-")[1].upper()
+                target = re.sub(r"^(He\d)\(z1\)$", r"\1 (not normalised)", target)
+                if not re.fullmatch(r"He\d+( \(not normalised\))?", target):
+                    target = name.split("-")[1].upper()  # a link: ladder-ge2-online → GE2
                 variant = name.split("-", 2)[-1]  # ladder-he4-smoothed-lr → smoothed-lr
                 transforms = {
                     m.name: m.params.get("label_transform")
@@ -135,7 +136,7 @@ def figure(rows: list[dict], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("d")
         ax.set_ylabel("n*(d)")
-        ax.set_title(f"{target}: measured slope [95 % CI]; dotted: theory")
+        ax.set_title(f"{target}\nmeasured slope [95 % CI]; dotted: theory", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6.5)
     fig.tight_layout()

@@ -105,3 +105,16 @@ def test_censoring_a_short_budget(tmp_path):
         rows = store.runs("recovery-event")
     assert all(len(r["metrics"]["recovery_samples"]) == 16 for r in rows)
     assert not math.isnan(sum(fit["censored"].values()))
+
+
+def test_theory_slope_with_each_sample_used_twice_is_the_generative_exponents():
+    """He₃ (k = 3, k* = 1): plain online SGD d^{k−1} = d², the look-ahead step (``lookahead_lr``)
+    and repeats = 2 d^{max(1, k*−1)} = d (Arnaboldi et al. 2024)."""
+    from replearn.experiments.scaling import scaling_fits
+
+    he3 = {"He2(z1)/sqrt(2)": "He3(z1)"}
+    assert scaling_fits(spec(**he3), [])["theory"] == {"online_sgd": 2.0}
+    for twice in (', lookahead_lr: "0.05/d"', ", repeats: 2"):
+        assert scaling_fits(spec(**he3, **{ONLINE: ONLINE + twice}), [])["theory"] == {
+            "online_sgd": 1.0
+        }

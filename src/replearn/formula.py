@@ -23,7 +23,13 @@ from collections.abc import Collection, Mapping
 
 from replearn.limits import excerpt
 
-__all__ = ["MAX_FORMULA_LENGTH", "formula_names", "check_formula", "evaluate_formula"]
+__all__ = [
+    "MAX_FORMULA_LENGTH",
+    "formula_names",
+    "check_formula",
+    "evaluate_formula",
+    "formula_or",
+]
 
 MAX_FORMULA_LENGTH = 200
 FUNCTIONS = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp}
@@ -107,6 +113,44 @@ def check_formula(text: str, allowed: Collection[str]) -> str:
             f"allowed: {', '.join(allowed)}"
         )
     return text
+
+
+def formula_or(value, check, allowed: str, names: Collection[str]):
+    """``value`` checked by ``check``, or, when it is a string, as a formula in ``names``; one
+    ValueError line naming what is ``allowed`` otherwise (a learner parameter that takes a
+    number or a formula: ``GiantStepNetwork``'s step sizes, ``OnlineSGD``'s ``lr``).
+
+    Parameters
+    ----------
+    value : object
+        The parameter's value.
+    check : callable
+        The check of a non-string value (returns the value, raises ValueError).
+    allowed : str
+        What the parameter allows, in words, for the error.
+    names : collection of str
+        The names a formula may use.
+
+    Returns
+    -------
+    object
+        ``check(value)``, or the formula's text.
+
+    Examples
+    --------
+    >>> formula_or("0.01/d", float, "a number or a formula in d", ("d",))
+    '0.01/d'
+    >>> formula_or("0.01/n", float, "a number or a formula in d", ("d",))
+    Traceback (most recent call last):
+    ...
+    ValueError: must be a number or a formula in d, got '0.01/n' (formula '0.01/n': unknown name n; allowed: d)
+    """
+    if isinstance(value, str):
+        try:
+            return check_formula(value, names)
+        except ValueError as err:
+            raise ValueError(f"must be {allowed}, got {value!r} ({err})") from None
+    return check(value)
 
 
 def evaluate_formula(text: str, values: Mapping[str, int | float]) -> float:

@@ -636,14 +636,16 @@ def _recovery_theory_slopes(spec: ExperimentSpec, searches: Sequence[Search]) ->
             try:
                 out[search.label] = _online_slope(
                     target, params.get("smoothing", 0.0), params.get("repeats", 1), search.noise,
-                    spec.noise_kind,
+                    spec.noise_kind, params.get("lookahead_lr") is not None,
                 )  # fmt: skip
             except ValueError:  # no exponent within the theory's range (a constant link)
                 continue
     return out
 
 
-def _online_slope(target, smoothing, repeats: int, noise: float, noise_kind: str) -> float:
+def _online_slope(
+    target, smoothing, repeats: int, noise: float, noise_kind: str, lookahead: bool = False
+) -> float:
     """Weak recovery of spherical online SGD from a random start, n ≍ d^s up to logs, with k
     the information exponent and k* the generative exponent of the single-index target:
 
@@ -651,10 +653,11 @@ def _online_slope(target, smoothing, repeats: int, noise: float, noise_kind: str
       d·log d for k = 2, d for k = 1);
     - smoothed (λ > 0): s = max(1, k/2) (Damian, Nichani, Ge & Lee 2023, λ = d^{1/4});
     - each sample used for ``repeats`` ≥ 2 steps: k replaced by k* (Arnaboldi et al. 2024,
-      "Repetita iuvant": the second step acts as a label transform; ≈ d when k* ≤ 2).
+      "Repetita iuvant": the second step acts as a label transform; ≈ d when k* ≤ 2), and
+      so with their look-ahead step (``lookahead``: ``OnlineSGD(lookahead_lr=ρ)``).
     """
     k = information_exponent(target)
-    if repeats >= 2:
+    if repeats >= 2 or lookahead:
         k = generative_exponent(target, noise, noise_kind)
     if smoothing not in (0, 0.0):
         return max(1.0, k / 2)

@@ -113,7 +113,7 @@ import math
 import torch
 
 from replearn import limits
-from replearn.formula import check_formula, evaluate_formula
+from replearn.formula import evaluate_formula, formula_or
 from replearn.label_transforms import label_transform_spec, resolve_label_transform
 from replearn.learners.base import BaseLearner
 from replearn.learners.first_layer import (
@@ -169,14 +169,8 @@ FORMULA_NAMES = ("n", "d", "m")  # a formula's names: the batch size, input dime
 
 
 def _formula_or(value, check, allowed: str, names=FORMULA_NAMES):
-    """``value`` checked by ``check``, or, when it is a string, as a formula in ``names``
-    (``replearn.formula``); one ValueError line naming what is allowed otherwise."""
-    if isinstance(value, str):
-        try:
-            return check_formula(value, names)
-        except ValueError as err:
-            raise ValueError(f"must be {allowed}, got {value!r} ({err})") from None
-    return check(value)
+    """``formula.formula_or`` with the names n, d, m by default."""
+    return formula_or(value, check, allowed, names)
 
 
 def step_size_spec(value):

@@ -26,10 +26,24 @@ t ≈ 1/(η·m₀^{k−2}) = d^{k−1}. With smoothing the drift at m ≈ d^{−
 steps: d^{k/2} at λ = d^{1/4}, the rate of Damian et al. (2023, Theorem 1, up to logs).
 
 **Repeats** (``repeats=2``): each batch is used for two consecutive steps. With B = 1 this is
-Arnaboldi, Dandi, Krzakala, Loureiro, Pesce & Stephan (2024, "Repetita iuvant"); with a
-minibatch it is the batch reuse of Lee, Oko, Suzuki & Wu (2024), who use each minibatch in two
-consecutive steps. (One parameter, since it is one mechanism: the second step's gradient sees
-the first step's label-dependent move, a label transform in disguise.)
+the two-step variant of Arnaboldi, Dandi, Krzakala, Loureiro, Pesce & Stephan (2024, "Repetita
+iuvant"; their code's "proxy_sam": ``GradientDescent(resample_every=2)``); with a minibatch it
+is the batch reuse of Lee, Oko, Suzuki & Wu (2024), who use each minibatch in two consecutive
+steps. (One parameter, since it is one mechanism: the second step's gradient sees the first
+step's label-dependent move, a label transform in disguise.)
+
+**Look-ahead** (``lookahead_lr=ρ``): the algorithm of Arnaboldi et al.'s figures, each sample
+used twice — once for a look-ahead point, once for the step taken from w:
+
+    w̃ = w − ρ·G(w),    w ← w − η·G(w̃)            (then the sphere, if spherical)
+
+(arn4/largebatch-ss, giant_learning/gradient_descent.py, ``DisplacedSGD``: the displaced
+gradient, one look-ahead per sample; the IdePHICS/Repetita-Iuvant figures run it as
+"true_sam"). The look-ahead moves w·x by ρ·‖x‖²·∂ℓ/∂f ≈ ρ·d·(f − y), so ρ ∝ 1/d makes the
+second gradient an O(1) non-linear function of y — the label transform that reaches the
+generative exponent (their ρ = 0.1·p/d, η = 0.01·p/d for the ½-square loss; ours has no ½:
+halve both). ``lr`` and ``lookahead_lr`` may be formulas in d (``replearn.formula``), e.g.
+``"0.005/d"``.
 
 **Replicas.** ``replicas`` = R independent runs go through the same tensor program: W is
 (R, m, d), every step is a handful of batched products, the Gaussian samples of ``chunk_size``
@@ -58,6 +72,7 @@ import torch
 from replearn import data
 from replearn.activations import activation_spec, resolve_activation
 from replearn.data import DataStream
+from replearn.formula import evaluate_formula, formula_or
 from replearn.learners.base import BaseLearner, TransferMixin
 from replearn.learners.online_updates import (
     SmoothedPolynomial,
@@ -177,6 +192,40 @@ def _smoothing_spec(value):
     return number(0.0, words=("d^1/4",))(value)
 
 
+def _step_size(value, allowed: str):
+    """A number > 0 or a formula in d; one ValueError line saying ``allowed`` otherwise."""
+
+    def positive(x):
+        try:
+            return number(0.0, True)(x)
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {x!r}") from None
+
+    return formula_or(value, positive, allowed, ("d",))
+
+
+def _lr_spec(value):
+    """η: "auto", a number > 0 or a formula in d (``replearn.formula``)."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    return _step_size(value, "'auto', a number > 0 or a formula in d such as '0.5/d'")
+
+
+def _lookahead_lr_spec(value):
+    """ρ: None, a number > 0 or a formula in d."""
+    if value is None:
+        return None
+    return _step_size(value, "None, a number > 0 or a formula in d such as '0.05/d'")
+
+
+def _positive_formula(name: str, text: str, d: int) -> float:
+    """A step-size formula evaluated at d; one ValueError line unless it is > 0."""
+    value = evaluate_formula(text, {"d": d})
+    if value <= 0:
+        raise ValueError(f"{name} = {text!r} must be > 0, got {value:g} at d={d}")
+    return value
+
+
 def _record_every_spec(value):
     """ "auto" or an integer ≥ 1 (steps between recorded overlaps)."""
     if isinstance(value, str) and value == "auto":
@@ -223,8 +272,13 @@ class OnlineSGD(TransferMixin, BaseLearner):
         B ≥ 1 samples per step.
     repeats : int
         Consecutive steps on each batch (2: Repetita iuvant / Lee et al.'s batch reuse).
-    lr : float or "auto"
-        η > 0, or ``lr_scale``·``online_lr(d, information_exponent, λ)``.
+    lookahead_lr : None, float or str
+        ρ > 0 of the look-ahead step (module docstring; Arnaboldi et al. 2024's algorithm),
+        a number or a formula in d such as ``"0.05/d"``; None (default): no look-ahead. Needs
+        ``batch_size=1``, ``repeats=1`` and no smoothing.
+    lr : float, str or "auto"
+        η > 0, a formula in d such as ``"0.005/d"`` (``replearn.formula``), or "auto":
+        ``lr_scale``·``online_lr(d, information_exponent, λ)``.
     lr_scale : float
         Constant in front of the "auto" schedule.
     information_exponent : int
@@ -278,6 +332,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
         Biases (0, or the head's new N(0, 1) biases).
     lr_ : float
         The η used.
+    lookahead_lr_ : float or None
+        The ρ used (None: no look-ahead).
     smoothing_ : float
         The λ used; ``smoothing_method_`` "closed_form", "monte_carlo" or None.
     recovery_samples_ : numpy.ndarray (R,)
@@ -327,7 +383,8 @@ class OnlineSGD(TransferMixin, BaseLearner):
         "spherical": boolean,
         "batch_size": integer_at_least(1),
         "repeats": integer_at_least(1),
-        "lr": number(0.0, True, ("auto",)),
+        "lookahead_lr": _lookahead_lr_spec,
+        "lr": _lr_spec,
         "lr_scale": number(0.0, True),
         "information_exponent": integer_at_least(1),
         "smoothing": _smoothing_spec,
@@ -359,6 +416,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
         spherical: bool = True,
         batch_size: int = 1,
         repeats: int = 1,
+        lookahead_lr: float | str | None = None,
         lr: float | str = "auto",
         lr_scale: float = 1.0,
         information_exponent: int = 2,
@@ -388,6 +446,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
         self.spherical = spherical
         self.batch_size = batch_size
         self.repeats = repeats
+        self.lookahead_lr = lookahead_lr
         self.lr = lr
         self.lr_scale = lr_scale
         self.information_exponent = information_exponent
@@ -408,6 +467,13 @@ class OnlineSGD(TransferMixin, BaseLearner):
         self.seed = seed
 
     def _check_combination(self, values) -> None:
+        if values["lookahead_lr"] is not None:
+            for name, needed in (("batch_size", 1), ("repeats", 1), ("smoothing", 0.0)):
+                if values[name] != needed:
+                    raise ValueError(
+                        f"lookahead_lr needs {name}={needed:g} (one look-ahead per sample, "
+                        f"Arnaboldi et al.'s algorithm), got {values[name]!r}"
+                    )
         if values["smoothing"] != 0.0 and not values["spherical"]:
             raise ValueError("smoothing needs spherical=True (w′ lives on the sphere around w)")
         if values["smoothing_method"] == "closed_form" and values["smoothing"] != 0.0:
@@ -529,6 +595,11 @@ class OnlineSGD(TransferMixin, BaseLearner):
         lr = self.lr
         if lr == "auto":
             lr = self.lr_scale * online_lr(d, self.information_exponent, smoothing)
+        elif isinstance(lr, str):
+            lr = _positive_formula("lr", lr, d)
+        lookahead = self.lookahead_lr
+        if isinstance(lookahead, str):
+            lookahead = _positive_formula("lookahead_lr", lookahead, d)
         gradient = self._gradient_function(activation, c, smoothing, d)
         steps = n // B
         record_every = (
@@ -550,7 +621,9 @@ class OnlineSGD(TransferMixin, BaseLearner):
                 k = X.shape[1] // B
                 X, y = X.reshape(R, k, B, d), y.reshape(R, k, B)
                 tracked = U_device is not None
-                W, projected, norms = self._chunk_steps(W, X, y, a, gradient, lr, step, U_device)
+                W, projected, norms = self._chunk_steps(
+                    W, X, y, a, gradient, lr, lookahead, step, U_device
+                )
                 if tracked:
                     current = projected if norms is None else projected / norms
                     current = current[..., 0] if U_device.shape[0] == 1 else current.norm(dim=-1)
@@ -570,6 +643,7 @@ class OnlineSGD(TransferMixin, BaseLearner):
                     break
         self.n_used_ = step * B
         self.lr_ = float(lr)
+        self.lookahead_lr_ = None if lookahead is None else float(lookahead)
         self.smoothing_ = smoothing
         self.replica_W_ = W
         self.W_ = W[0].clone()
@@ -608,8 +682,9 @@ class OnlineSGD(TransferMixin, BaseLearner):
             what += f", and {head[1]}"
         return total, what
 
-    def _chunk_steps(self, W, X, y, a, gradient, lr: float, step: int, U):
-        """The steps on one chunk, X (R, k, B, d), y (R, k, B), from step ``step`` on.
+    def _chunk_steps(self, W, X, y, a, gradient, lr: float, lookahead, step: int, U):
+        """The steps on one chunk, X (R, k, B, d), y (R, k, B), from step ``step`` on
+        (``lookahead``: ρ of the look-ahead step, or None).
 
         Returns W after them and, when U is given, the projections U·w_j after every step
         (k, R, m, r), one product per step into a buffer (overlaps, crossings and records
@@ -627,6 +702,9 @@ class OnlineSGD(TransferMixin, BaseLearner):
             for repeat in range(self.repeats):
                 draw = (step + i) * self.repeats + repeat  # fresh smoothing draws every step
                 weights, pre = gradient(W, a, Xb, yb, draw)
+                if lookahead is not None:  # the gradient at w̃ = w − ρ·G(w), same sample
+                    ahead = factored_step(W, Xb, weights, pre, lookahead, False)
+                    weights, _ = gradient(ahead, a, Xb, yb, draw)  # κ̃; the step uses A = X·w
                 W = factored_step(W, Xb, weights, pre, lr, self.spherical, Kb)
             if projected is not None:
                 torch.matmul(W, U.T, out=projected[i])
