@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from replearn import theory  # noqa: E402
-from replearn.experiments.scaling import scaling_fits  # noqa: E402
+from replearn.experiments.scaling import plan_searches, scaling_fits  # noqa: E402
 from replearn.experiments.spec import validate_spec  # noqa: E402
 from replearn.experiments.store import Store  # noqa: E402
 from replearn.experiments.target_kinds import build_target  # noqa: E402
@@ -42,17 +42,20 @@ def ladder_fits(dbs: list[str]) -> list[dict]:
                 if not re.fullmatch(r"He\d+( \(not normalised\))?", target):
                     target = name.split("-")[1].upper()  # a link: ladder-ge2-online → GE2
                 variant = name.split("-", 2)[-1]  # ladder-he4-smoothed-lr → smoothed-lr
-                transforms = {
-                    m.name: m.params.get("label_transform")
-                    for m in spec.methods
-                    if m.name == "one_step"
+                transforms = {  # label → the one step's label transform (None: y itself)
+                    s.label: dict(s.params).get("label_transform")
+                    for s in plan_searches(spec)
+                    if s.method == "one_step"
                 }
                 for label, fit in result["fits"].items():
                     transform = transforms.get(label)
+                    # one_step[label_transform=square] → one_step (said below as T(y) = …)
+                    label = re.sub(r"\[label_transform=[^],]*\]$", "", label)
                     if transform is not None:  # the engine's theory is H's, not H_T's
                         fit = dict(fit, theory_slope=_transformed_one_step(spec, transform))
                         label = f"{label}, T(y) = {transform}"
-                    if variant not in ("online", "risk"):
+                    # ladder-he3-risk, ladder-he3-risk-ntk: the label says it all
+                    if variant not in ("online", "risk") and not variant.startswith("risk-"):
                         label = f"{label} ({variant})"
                     out.append(
                         {
