@@ -3,6 +3,8 @@ n*(d) fits (risk or weak-recovery event, ``experiments.scaling.scaling_fits``) s
 
     python scripts/ladder.py results/ladder.sqlite [more.sqlite …] --out docs/figures/ladder.png
 
+An experiment stored in several of the stores is read from the first one given.
+
 Prints one Markdown table — per target × method: measured exponent [95 % CI], the theory's,
 the d fitted, n*(d) — and draws one figure (a panel per target: n*(d) against d on log-log
 axes, the fitted lines, the theory's slopes dotted through the first point).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -28,13 +31,18 @@ from replearn.experiments.target_kinds import build_target  # noqa: E402
 
 
 def ladder_fits(dbs: list[str]) -> list[dict]:
-    """One row per (experiment, method label) of every ladder-* experiment in the stores."""
-    out = []
+    """One row per (experiment, method label) of every ladder-* experiment in the stores; an
+    experiment in several stores is read from the first that has it (give the newest first)."""
+    out, seen = [], {}
     for db in dbs:
         with Store(db, readonly=True) as store:
             for name in store.experiments():
                 if not name.startswith("ladder-"):
                     continue
+                if name in seen:
+                    print(f"# {name}: read from {seen[name]}, not from {db}", file=sys.stderr)
+                    continue
+                seen[name] = db
                 spec = validate_spec(store.experiment_spec(name))
                 result = scaling_fits(spec, store.runs(name))
                 target = re.sub(r"\(z1\)/sqrt\(\d+\)", "", spec.target.expr)
