@@ -122,8 +122,12 @@ def table(rows: list[dict]) -> str:
 
 def figure(rows: list[dict], path: Path) -> None:
     targets = list(dict.fromkeys(r["target"] for r in rows))
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 4.2), squeeze=False)
-    for ax, target in zip(axes[0], targets):
+    columns = min(3, len(targets))
+    grid = (math.ceil(len(targets) / columns), columns)
+    fig, axes = plt.subplots(*grid, figsize=(6.2 * columns, 5.4 * grid[0]), squeeze=False)
+    for ax in axes.flat[len(targets) :]:
+        ax.axis("off")
+    for ax, target in zip(axes.flat, targets):
         for i, row in enumerate(r for r in rows if r["target"] == target):
             fit, color = row["fit"], f"C{i % 10}"
             points = [(d, n) for d, n in sorted(fit["n_star"].items()) if n]
@@ -149,7 +153,7 @@ def figure(rows: list[dict], path: Path) -> None:
         ax.set_ylabel("n*(d)")
         ax.set_title(f"{target}\nmeasured slope [95 % CI]; dotted: theory", fontsize=10)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6.5)
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
